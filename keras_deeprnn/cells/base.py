@@ -1,0 +1,113 @@
+"""What every keras-deeprnn cell shares: per-sequence dropout and state plumbing.
+
+Two facts of Keras 3.15 shape this module:
+
+* `keras.layers.RNN` makes dropout masks once, before its loop, only for a
+  top-level `DropoutRNNCell` (and the cells of a `StackedRNNCells`); a mask
+  made inside JAX's `lax.scan` would leak a tracer. Containers here
+  therefore prime the masks of every cell they hold, and cells size their
+  masks from the batch alone, so priming needs no real input.
+* Under JAX a masked (padded) step returns `states[0]` (for nested states,
+  `states[-1][0]`) as the step's output. A cell whose output is not that
+  state keeps a copy of its last output there (see `DeepOutputCell`).
+"""
+
+import keras
+from keras import ops
+from keras.src import tree
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
+
+def as_list(state_size):
+    return list(state_size) if isinstance(state_size, (list, tuple)) else [state_size]
+
+
+def first_state_size(cell):
+    size = as_list(cell.state_size)[0]
+    while isinstance(size, (list, tuple)):
+        size = size[0]
+    return size
+
+
+def cell_output_size(cell):
+    size = getattr(cell, "output_size", None)
+    return size if size is not None else first_state_size(cell)
+
+
+def batch_size_of(tensors):
+    """The batch size of a tensor or of the first tensor of a nested state."""
+    return ops.shape(tree.flatten(tensors)[0])[0]
+
+
+def zero_state(cell, batch_size, dtype):
+    """Initial state of any cell, as the flat-or-nested list Keras expects."""
+    fn = getattr(cell, "get_initial_state", None)
+    if fn is not None:
+        return as_list(fn(batch_size=batch_size))
+    return [ops.zeros((batch_size, d), dtype=dtype) for d in as_list(cell.state_size)]
+
+
+def prime_dropout_masks(cell, batch_size, input_dim):
+    """Make a cell's per-sequence dropout masks now, outside any traced loop."""
+    if isinstance(cell, SequenceDropoutMixin) or hasattr(cell, "prime_dropout_masks"):
+        cell.prime_dropout_masks(batch_size)
+    elif isinstance(cell, DropoutRNNCell):
+        dtype = cell.compute_dtype
+        cell.get_dropout_mask(ops.zeros((batch_size, input_dim), dtype=dtype))
+        cell.get_recurrent_dropout_mask(
+            ops.zeros((batch_size, first_state_size(cell)), dtype=dtype)
+        )
+
+
+def reset_dropout_masks(cell):
+    if isinstance(cell, DropoutRNNCell):
+        cell.reset_dropout_mask()
+        cell.reset_recurrent_dropout_mask()
+
+
+class SequenceDropoutMixin(DropoutRNNCell):
+    """Variational dropout: one mask per sequence, sized from the batch only.
+
+    A subclass sets `dropout`, `recurrent_dropout`, `seed_generator` and the
+    two widths `input_dropout_width` and `recurrent_dropout_width` (known
+    after `build`).
+    """
+
+    def _sequence_mask(self, batch_size, width, rate):
+        ones = ops.ones((batch_size, width), dtype=self.compute_dtype)
+        return keras.random.dropout(ones, rate=rate, seed=self.seed_generator)
+
+    def get_dropout_mask(self, step_input):
+        if getattr(self, "_dropout_mask", None) is None and self.dropout > 0:
+            self._dropout_mask = self._sequence_mask(
+                batch_size_of(step_input), self.input_dropout_width, self.dropout
+            )
+        return getattr(self, "_dropout_mask", None)
+
+    def get_recurrent_dropout_mask(self, step_input):
+        if getattr(self, "_recurrent_dropout_mask", None) is None and self.recurrent_dropout > 0:
+            self._recurrent_dropout_mask = self._sequence_mask(
+                batch_size_of(step_input), self.recurrent_dropout_width, self.recurrent_dropout
+            )
+        return getattr(self, "_recurrent_dropout_mask", None)
+
+    def prime_dropout_masks(self, batch_size):
+        probe = ops.zeros((batch_size, 1), dtype=self.compute_dtype)
+        self.get_dropout_mask(probe)
+        self.get_recurrent_dropout_mask(probe)
+
+    def apply_input_dropout(self, inputs, training):
+        """Drop input features with the sequence's mask; rank 2 or 3 inputs."""
+        if not training or self.dropout == 0:
+            return inputs
+        mask = self.get_dropout_mask(inputs)
+        if len(inputs.shape) == 3:
+            mask = ops.expand_dims(mask, 1)
+        return inputs * mask
+
+    def apply_recurrent_dropout(self, state, training, start=0):
+        if not training or self.recurrent_dropout == 0:
+            return state
+        mask = self.get_recurrent_dropout_mask(state)
+        width = state.shape[-1]
+        return state * mask[:, start : start + width]

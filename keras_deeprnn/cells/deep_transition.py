@@ -1,0 +1,218 @@
+"""The paper's transition operator ⊕, shallow or deep, with or without shortcuts."""
+
+import keras
+from keras import ops
+
+from keras_deeprnn import _checks
+from keras_deeprnn.cells.base import SequenceDropoutMixin
+
+
+@keras.saving.register_keras_serializable(package="keras_deeprnn")
+class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
+    """Deep transition RNN cell (DT-RNN, DT(S)-RNN; the plain RNN when L = 1).
+
+    With `L = num_transition_layers`, `m = transition_units` (default `units`):
+
+    ```python
+    # first transition layer: sees the state and the input
+    z = transition_activation(h_prev @ W_1 + x @ U + b_1)       # width m
+    for l in range(1, L - 1):                                   # middle layers
+        z = transition_activation(z @ transition_kernel_l + transition_bias_l)
+    if shortcut:   # DT(S): state and input also reach the top layer
+        h = activation(z @ W_L + h_prev @ W_bar + x @ U_bar + b_L)
+    else:
+        h = activation(z @ W_L + b_L)
+    output, new_state = h, h
+    ```
+
+    With `L = 1` the single layer is `h = activation(h_prev @ W + x @ U + b)`,
+    the conventional RNN. The input projections (`x @ U`, `x @ U_bar`) do not
+    depend on the state; `project_inputs` computes them for a whole sequence
+    at once and `recurrent_step` does the rest, which is how
+    `keras_deeprnn.layers.DeepRNN` hoists them out of the time loop.
+
+    Weights (`d` input features, `n = units`, `s = n` with shortcut else 0):
+    - `input_kernel`: `[U | U_bar]`, shape `(d, m + s)` (`(d, n)` when L = 1).
+    - `recurrent_kernel`: `[W_1 | W_bar]`, shape `(n, m + s)`.
+    - `bias`: `b_1`, shape `(m,)`.
+    - `transition_kernel_{i}`, `transition_bias_{i}`, `i = 0 .. L - 2`: the
+      paper's `W_{i+2}, b_{i+2}`; `(m, m)` for middle layers, `(m, n)` on top.
+
+    Args:
+        units: width of the state `h`.
+        num_transition_layers: `L`, the depth of the transition MLP.
+        shortcut: connect `h_prev` and `x` to the top layer (needs L >= 2).
+        transition_units: width `m` of the intermediate layers (default `units`).
+        activation: `φ_h`, applied to the top layer (the new state).
+        transition_activation: `φ_l` of the intermediate layers (default
+            `activation`).
+        dropout, recurrent_dropout: per-sequence dropout rates on `x` and on
+            `h_prev` (the same mask at every step).
+        seed: seed of the dropout masks.
+
+    Example:
+
+    ```python
+    cell = DeepTransitionCell(32, num_transition_layers=3, shortcut=True)
+    y = keras.layers.RNN(cell, return_sequences=True)(np.zeros((4, 10, 8)))
+    ```
+
+    Reference: Pascanu, Gulcehre, Cho, Bengio, *How to Construct Deep
+    Recurrent Neural Networks*, ICLR 2014, eqs. for DT-RNN and DT(S)-RNN.
+    """
+
+    def __init__(
+        self,
+        units,
+        num_transition_layers=1,
+        shortcut=False,
+        transition_units=None,
+        activation="tanh",
+        transition_activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        transition_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        units = _checks.positive_int("units", units)
+        num_transition_layers = _checks.positive_int("num_transition_layers", num_transition_layers)
+        if shortcut and num_transition_layers < 2:
+            raise ValueError(
+                "`shortcut=True` needs `num_transition_layers` >= 2 (with one layer "
+                "the state and input already reach the top). "
+                f"Received: num_transition_layers={num_transition_layers}"
+            )
+        transition_units = _checks.optional_positive_int("transition_units", transition_units)
+        dropout = _checks.rate("dropout", dropout)
+        recurrent_dropout = _checks.rate("recurrent_dropout", recurrent_dropout)
+        super().__init__(**kwargs)
+        self.units = units
+        self.num_transition_layers = num_transition_layers
+        self.shortcut = bool(shortcut)
+        self.transition_units = transition_units
+        self.activation = keras.activations.get(activation)
+        self.transition_activation = keras.activations.get(
+            activation if transition_activation is None else transition_activation
+        )
+        self._transition_activation_arg = transition_activation
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.transition_initializer = keras.initializers.get(transition_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.dropout = dropout
+        self.recurrent_dropout = recurrent_dropout
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.state_size = units
+        self.output_size = units
+
+    @property
+    def _first_width(self):
+        if self.num_transition_layers == 1:
+            return self.units
+        return self.transition_units or self.units
+
+    @property
+    def recurrent_dropout_width(self):
+        return self.units
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                f"{type(self).__name__} needs a known feature size. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        self.input_dropout_width = input_dim
+        m, n = self._first_width, self.units
+        fused = m + (n if self.shortcut else 0)
+        self.input_kernel = self.add_weight(
+            shape=(input_dim, fused), initializer=self.kernel_initializer, name="input_kernel"
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(n, fused), initializer=self.recurrent_initializer, name="recurrent_kernel"
+        )
+        self.bias = (
+            self.add_weight(shape=(m,), initializer=self.bias_initializer, name="bias")
+            if self.use_bias
+            else None
+        )
+        self.transition_kernels, self.transition_biases = [], []
+        for i in range(self.num_transition_layers - 1):
+            out = n if i == self.num_transition_layers - 2 else m
+            self.transition_kernels.append(
+                self.add_weight(
+                    shape=(m, out),
+                    initializer=self.transition_initializer,
+                    name=f"transition_kernel_{i}",
+                )
+            )
+            if self.use_bias:
+                self.transition_biases.append(
+                    self.add_weight(
+                        shape=(out,), initializer=self.bias_initializer, name=f"transition_bias_{i}"
+                    )
+                )
+
+    def project_inputs(self, inputs, training=False):
+        inputs = self.apply_input_dropout(inputs, training)
+        projected = ops.matmul(inputs, self.input_kernel)
+        if self.bias is None:
+            return projected
+        if self.shortcut:
+            return projected + ops.pad(self.bias, [(0, self.units)])
+        return projected + self.bias
+
+    def recurrent_step(self, projected, states, training=False):
+        h_prev = states[0] if isinstance(states, (list, tuple)) else states
+        recurrent = ops.matmul(self.apply_recurrent_dropout(h_prev, training), self.recurrent_kernel)
+        if self.num_transition_layers == 1:
+            h = self.activation(projected + recurrent)
+            return h, [h]
+        m = self._first_width
+        z = self.transition_activation(projected[:, :m] + recurrent[:, :m])
+        for i, kernel in enumerate(self.transition_kernels):
+            z = ops.matmul(z, kernel)
+            if self.use_bias:
+                z = z + self.transition_biases[i]
+            if i < len(self.transition_kernels) - 1:
+                z = self.transition_activation(z)
+        if self.shortcut:
+            z = z + projected[:, m:] + recurrent[:, m:]
+        h = self.activation(z)
+        return h, [h]
+
+    def call(self, inputs, states, training=False):
+        return self.recurrent_step(self.project_inputs(inputs, training), states, training)
+
+    def get_initial_state(self, batch_size=None):
+        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "num_transition_layers": self.num_transition_layers,
+            "shortcut": self.shortcut,
+            "transition_units": self.transition_units,
+            "activation": keras.activations.serialize(self.activation),
+            "transition_activation": (
+                None
+                if self._transition_activation_arg is None
+                else keras.activations.serialize(self.transition_activation)
+            ),
+            "use_bias": self.use_bias,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
+            "transition_initializer": keras.initializers.serialize(self.transition_initializer),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}

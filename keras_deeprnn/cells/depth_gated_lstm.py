@@ -1,0 +1,184 @@
+"""Depth-Gated LSTM (Yao et al. 2015): stacked LSTMs whose memory cells are
+linked across levels through a depth gate."""
+
+import keras
+from keras import ops
+
+from keras_deeprnn import _checks
+from keras_deeprnn.cells.base import SequenceDropoutMixin
+
+
+@keras.saving.register_keras_serializable(package="keras_deeprnn")
+class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
+    """All levels of a Depth-Gated LSTM, stepped together as one cell.
+
+    Level `l` reads `x = h^{l-1}_t` (the input `x_t` at the bottom) and the
+    lower level's new memory `c_low = c^{l-1}_t`; the bottom level, which has
+    no lower cell, uses a linear projection of the input, `c_low = x_t @ W_x0`:
+
+    ```python
+    i = sigmoid(x @ W_xi + h_prev @ W_hi + c_prev * w_ci + b_i)
+    f = sigmoid(x @ W_xf + h_prev @ W_hf + c_prev * w_cf + b_f)
+    d = sigmoid(x @ W_xd + c_prev * w_cd + c_low * w_ld + b_d)     # depth gate
+    c = d * c_low + f * c_prev + i * tanh(x @ W_xc + h_prev @ W_hc + b_c)
+    o = sigmoid(x @ W_xo + h_prev @ W_ho + c * w_co + b_o)
+    h = o * tanh(c)
+    ```
+
+    The output is the top level's `h`. States are one `[h, c]` pair per
+    level, bottom first.
+
+    Weights (`n = units`, `d_l` the level's input width: the input's at the
+    bottom, `n` above), gate order `[i, f, d, c, o]`:
+    - `kernel_{l}`: `[W_xi | W_xf | W_xd | W_xc | W_xo]`, `(d_l, 5n)`; the
+      bottom one has `W_x0` appended, `(d_0, 6n)`.
+    - `recurrent_kernel_{l}`: `[W_hi | W_hf | W_hc | W_ho]`, `(n, 4n)` (the
+      depth gate reads no `h_prev`).
+    - `peephole_{l}`: rows `[w_ci, w_cf, w_cd, w_ld, w_co]`, `(5, n)`.
+    - `bias_{l}`: `[b_i, b_f, b_d, b_c, b_o]`, `(5n,)`; `b_f` starts at 1
+      when `unit_forget_bias`.
+
+    Args:
+        units: width of every level's `h` and `c`.
+        num_layers: the number of levels.
+        dropout: per-sequence dropout on every level's input (`x_t` at the
+            bottom, `h^{l-1}_t` above: dropout between levels).
+        recurrent_dropout: per-sequence dropout on each level's `h_prev`.
+
+    Example:
+
+    ```python
+    cell = DepthGatedLSTMCell(64, num_layers=3)
+    y = keras.layers.RNN(cell, return_sequences=True)(np.zeros((4, 20, 88)))
+    ```
+
+    Reference: Yao, Cohn, Vylomova, Duh, Dyer, *Depth-Gated LSTM*, 2015
+    (arXiv:1508.03790).
+    """
+
+    def __init__(
+        self,
+        units,
+        num_layers=2,
+        unit_forget_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        peephole_initializer="zeros",
+        bias_initializer="zeros",
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        units = _checks.positive_int("units", units)
+        num_layers = _checks.positive_int("num_layers", num_layers)
+        dropout = _checks.rate("dropout", dropout)
+        recurrent_dropout = _checks.rate("recurrent_dropout", recurrent_dropout)
+        super().__init__(**kwargs)
+        self.units = units
+        self.num_layers = num_layers
+        self.unit_forget_bias = unit_forget_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.peephole_initializer = keras.initializers.get(peephole_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.dropout = dropout
+        self.recurrent_dropout = recurrent_dropout
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.state_size = [[units, units] for _ in range(num_layers)]
+        self.output_size = units
+
+    @property
+    def recurrent_dropout_width(self):
+        return self.num_layers * self.units
+
+    def _bias_initializer(self, shape, dtype=None):
+        n = self.units
+        bias = self.bias_initializer((5 * n,), dtype=dtype)
+        if self.unit_forget_bias:
+            bias = ops.concatenate([bias[:n], bias[n : 2 * n] + 1.0, bias[2 * n :]])
+        return bias
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                f"DepthGatedLSTMCell needs a known feature size. Received: input_shape={tuple(input_shape)}"
+            )
+        n = self.units
+        self.input_dropout_width = input_dim + (self.num_layers - 1) * n
+        self.kernels, self.recurrent_kernels, self.peepholes, self.biases = [], [], [], []
+        for level in range(self.num_layers):
+            fan_in, columns = (input_dim, 6 * n) if level == 0 else (n, 5 * n)
+            self.kernels.append(
+                self.add_weight(shape=(fan_in, columns), initializer=self.kernel_initializer, name=f"kernel_{level}")
+            )
+            self.recurrent_kernels.append(
+                self.add_weight(shape=(n, 4 * n), initializer=self.recurrent_initializer, name=f"recurrent_kernel_{level}")
+            )
+            self.peepholes.append(
+                self.add_weight(shape=(5, n), initializer=self.peephole_initializer, name=f"peephole_{level}")
+            )
+            self.biases.append(
+                self.add_weight(shape=(5 * n,), initializer=self._bias_initializer, name=f"bias_{level}")
+            )
+        self._input_dim = input_dim
+
+    def project_inputs(self, inputs, training=False):
+        """The bottom level's input terms for every gate, and `c_low = x W_x0`."""
+        if training and self.dropout > 0:
+            mask = self.get_dropout_mask(inputs)[:, : self._input_dim]
+            inputs = inputs * (ops.expand_dims(mask, 1) if len(inputs.shape) == 3 else mask)
+        return ops.matmul(inputs, self.kernels[0]) + ops.pad(self.biases[0], [(0, self.units)])
+
+    def _level(self, level, gates, c_low, h_prev, c_prev, training):
+        n = self.units
+        h_prev = self.apply_recurrent_dropout(h_prev, training, start=level * n)
+        r = ops.matmul(h_prev, self.recurrent_kernels[level])
+        w = self.peepholes[level]
+        i = ops.sigmoid(gates[:, :n] + r[:, :n] + c_prev * w[0])
+        f = ops.sigmoid(gates[:, n : 2 * n] + r[:, n : 2 * n] + c_prev * w[1])
+        d = ops.sigmoid(gates[:, 2 * n : 3 * n] + c_prev * w[2] + c_low * w[3])
+        c = d * c_low + f * c_prev + i * ops.tanh(gates[:, 3 * n : 4 * n] + r[:, 2 * n : 3 * n])
+        o = ops.sigmoid(gates[:, 4 * n :] + r[:, 3 * n :] + c * w[4])
+        return o * ops.tanh(c), c
+
+    def recurrent_step(self, projected, states, training=False):
+        n = self.units
+        gates, c_low = projected[:, : 5 * n], projected[:, 5 * n :]
+        new_states = []
+        for level in range(self.num_layers):
+            if level > 0:
+                x = h
+                if training and self.dropout > 0:
+                    start = self._input_dim + (level - 1) * n
+                    x = x * self.get_dropout_mask(x)[:, start : start + n]
+                gates = ops.matmul(x, self.kernels[level]) + self.biases[level]
+                c_low = c
+            h_prev, c_prev = states[level]
+            h, c = self._level(level, gates, c_low, h_prev, c_prev, training)
+            new_states.append([h, c])
+        return h, new_states
+
+    def call(self, inputs, states, training=False):
+        return self.recurrent_step(self.project_inputs(inputs, training), states, training)
+
+    def get_initial_state(self, batch_size=None):
+        zeros = lambda: ops.zeros((batch_size, self.units), dtype=self.compute_dtype)  # noqa: E731
+        return [[zeros(), zeros()] for _ in range(self.num_layers)]
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "num_layers": self.num_layers,
+            "unit_forget_bias": self.unit_forget_bias,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
+            "peephole_initializer": keras.initializers.serialize(self.peephole_initializer),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}

@@ -1,0 +1,62 @@
+"""`DeepRNN`: `keras.layers.RNN` with the state-independent work hoisted out of the loop."""
+
+import keras
+from keras import ops
+from keras.src import backend as keras_backend
+from keras.src import tree
+
+
+@keras.saving.register_keras_serializable(package="keras_deeprnn")
+class DeepRNN(keras.layers.RNN):
+    """`keras.layers.RNN` that computes the input projections of a sequence at once.
+
+    A keras-deeprnn cell splits its step into `project_inputs` (everything
+    that reads only `x_t`: input dropout and `x_t @ U`) and `recurrent_step`
+    (everything that reads the state). This layer runs the first over the
+    whole `(batch, time, features)` sequence as one matrix product, then
+    loops over time with the second only:
+
+    ```python
+    projected = cell.project_inputs(sequence)               # one big matmul
+    for t in time: output_t, state = cell.recurrent_step(projected[:, t], state)
+    ```
+
+    The numbers are those of `keras.layers.RNN(cell)` with the same weights
+    (tests check outputs and gradients); only the work per step shrinks,
+    which matters most on torch, whose Keras loop runs in Python. Cells
+    without that split (Keras's own, or wrappers) run exactly as in
+    `keras.layers.RNN`. Every argument of `keras.layers.RNN` is accepted.
+
+    Example:
+
+    ```python
+    layer = DeepRNN(DeepTransitionCell(64, num_transition_layers=2), return_sequences=True)
+    y = layer(np.zeros((8, 100, 88)))
+    ```
+    """
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if not hasattr(self.cell, "project_inputs"):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        projected = self.cell.project_inputs(sequences, training=training)
+
+        def step(projected_t, states):
+            if keras_backend.backend() == "torch" and self.stateful:
+                # As in keras.layers.RNN: stateful torch states must not be
+                # modified in place while autograd still needs them.
+                states = tree.map_structure(ops.copy, states)
+            return self.cell.recurrent_step(projected_t, states, training=training)
+
+        if not tree.is_nested(initial_state):
+            initial_state = [initial_state]
+        return keras_backend.rnn(
+            step,
+            projected,
+            initial_state,
+            go_backwards=self.go_backwards,
+            mask=mask,
+            unroll=self.unroll,
+            input_length=sequences.shape[1],
+            zero_output_for_mask=self.zero_output_for_mask,
+            return_all_outputs=self.return_sequences,
+        )

@@ -1,0 +1,261 @@
+"""`DeepRNNModel` and `build_model`: any architecture of the table as a Keras model."""
+
+import keras
+
+from keras_deeprnn import _checks
+from keras_deeprnn.cells import DeepTransitionCell
+from keras_deeprnn.cells import DepthGatedLSTMCell
+from keras_deeprnn.layers import DeepInput
+from keras_deeprnn.layers import DeepOutput
+from keras_deeprnn.layers import DeepRNN
+from keras_deeprnn.models import presets
+
+
+@keras.saving.register_keras_serializable(package="keras_deeprnn")
+class DeepRNNModel(keras.Model):
+    """A deep RNN of any architecture in `keras_deeprnn.ARCHITECTURES`.
+
+    ```python
+    x = inputs                                   # (batch, time, input_dim) or token ids
+    x = embedding(x) if vocab_size else x
+    x = DeepInput(x)                             # if num_input_layers > 0: g(x_t)
+    for level in range(num_layers):              # sRNN levels (1 for DT/DO models)
+        h = RNN(cell)(level_input)               # ⊕: transition, GRU, LSTM or DG-LSTM
+        level_input = concat([x, h]) if skip_connections else h
+    top = concat(all h) if skip_connections else h
+    y = DeepOutput(top)                          # ▷: K intermediate layers, then psi_0
+    ```
+
+    Every recurrent level is a `keras_deeprnn.layers.DeepRNN`, which computes
+    the input projections of the whole sequence outside the time loop;
+    `deep_gru`/`deep_lstm` use Keras's own (fused) GRU and LSTM layers. The
+    deep input and deep output run on the whole sequence, outside the loop.
+    With `bidirectional=True` each level runs forwards and backwards and the
+    next level reads both (the deep bidirectional RNN of Dive into Deep
+    Learning; for `dg_lstm`, whose levels share one cell, the two directions
+    are two whole stacks).
+
+    Args:
+        architecture: a name from `keras_deeprnn.ARCHITECTURES`.
+        input_dim: features per time step (dense inputs); or
+        vocab_size, embedding_dim: token-id inputs through an `Embedding`.
+        output_dim: width of the output (`None`: return the top states).
+        units: width of every recurrent state.
+        num_input_layers, num_transition_layers, shortcut, num_output_layers,
+        num_layers, skip_connections: the depth arguments; `None` takes the
+            architecture's default, and an architecture's defining values
+            cannot be changed (see `Architecture.fixed`).
+        input_units, transition_units, output_units: widths of the
+            intermediate layers of g, ⊕ and ▷ (default `units`).
+        activation: `φ_h`; transition_activation: `φ_l` (intermediate).
+        input_activation, output_hidden_activation: hidden units of g and ▷
+            (`"maxout"` and `"lp"` allowed, with `pieces`).
+        output_activation: `ψ_0` (`"sigmoid"` for notes, `"softmax"` for words).
+        dropout, recurrent_dropout: per-sequence dropout on each level's input
+            and state; output_dropout: dropout on the intermediate layers of ▷.
+        bidirectional: deep bidirectional RNN.
+        return_sequences, stateful, batch_size, unroll: as in
+            `keras.layers.RNN` (`stateful` needs `batch_size`).
+        masking: skip padded steps (`mask_value` for dense inputs, id 0 for
+            tokens).
+        seed: seed of every dropout mask.
+
+    Example:
+
+    ```python
+    model = build_model("dots_rnn", input_dim=88, output_dim=88, units=256,
+                        output_activation="sigmoid")
+    model.compile()          # Adam, gradient-norm clipping at 1, the task's loss
+    model.fit(x, y, epochs=1)
+    ```
+
+    Reference: Pascanu et al., *How to Construct Deep Recurrent Neural
+    Networks*, ICLR 2014.
+    """
+
+    def __init__(
+        self,
+        architecture="rnn",
+        input_dim=None,
+        output_dim=None,
+        units=128,
+        num_input_layers=None,
+        num_transition_layers=None,
+        shortcut=None,
+        num_output_layers=None,
+        num_layers=None,
+        skip_connections=None,
+        input_units=None,
+        transition_units=None,
+        output_units=None,
+        activation="tanh",
+        transition_activation=None,
+        input_activation="tanh",
+        output_hidden_activation="tanh",
+        output_activation=None,
+        pieces=2,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        output_dropout=0.0,
+        bidirectional=False,
+        vocab_size=None,
+        embedding_dim=None,
+        return_sequences=True,
+        stateful=False,
+        batch_size=None,
+        unroll=False,
+        masking=False,
+        mask_value=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        # === Arguments ===
+        arch = presets.get(architecture)
+        depth = arch.resolve(
+            num_input_layers=num_input_layers,
+            num_transition_layers=num_transition_layers,
+            shortcut=shortcut,
+            num_output_layers=num_output_layers,
+            num_layers=num_layers,
+            skip_connections=skip_connections,
+        )
+        _checks.positive_int("units", units)
+        for key in ("num_input_layers", "num_output_layers"):
+            _checks.non_negative_int(key, depth[key])
+        for key in ("num_transition_layers", "num_layers"):
+            _checks.positive_int(key, depth[key])
+        if (input_dim is None) == (vocab_size is None):
+            raise ValueError(
+                "Give exactly one of `input_dim` (features per step) and `vocab_size` "
+                f"(token ids). Received: input_dim={input_dim!r}, vocab_size={vocab_size!r}"
+            )
+        if input_dim is not None:
+            _checks.positive_int("input_dim", input_dim)
+        else:
+            _checks.positive_int("vocab_size", vocab_size)
+        _checks.optional_positive_int("output_dim", output_dim)
+        if stateful and batch_size is None:
+            raise ValueError(
+                "`stateful=True` needs a fixed `batch_size`. Received: batch_size=None"
+            )
+        if depth["skip_connections"] and not return_sequences:
+            raise ValueError(
+                "`skip_connections=True` reads every level at every step and needs "
+                "`return_sequences=True`. Received: return_sequences=False"
+            )
+        rnn_kwargs = dict(stateful=stateful, unroll=unroll)
+        cell_kwargs = dict(dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed)
+
+        # === Functional model ===
+        if vocab_size is not None:
+            inputs = keras.Input(batch_shape=(batch_size, None), dtype="int32", name="tokens")
+            features = keras.layers.Embedding(
+                vocab_size, embedding_dim or units, mask_zero=masking, name="embedding"
+            )(inputs)
+        else:
+            inputs = keras.Input(batch_shape=(batch_size, None, input_dim), name="frames")
+            features = inputs
+            if masking:
+                features = keras.layers.Masking(mask_value, name="masking")(features)
+        if depth["num_input_layers"]:
+            features = DeepInput(
+                input_units or units, num_layers=depth["num_input_layers"],
+                activation=input_activation, pieces=pieces, name="deep_input",
+            )(features)
+
+        levels, level_input = [], features
+        for level in range(1 if arch.cell == "dg_lstm" else depth["num_layers"]):
+            last = level == depth["num_layers"] - 1 or arch.cell == "dg_lstm"
+            layer = _recurrent_layer(
+                arch.cell, units, depth, activation, transition_activation, transition_units,
+                cell_kwargs, dict(rnn_kwargs, return_sequences=return_sequences or not last),
+                name=f"level_{level}",
+            )
+            if bidirectional:
+                layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{level}")
+            levels.append(layer(level_input))
+            level_input = levels[-1]
+            if depth["skip_connections"]:
+                level_input = keras.layers.Concatenate(name=f"skip_{level}")([features, levels[-1]])
+        top = levels[-1]
+        if depth["skip_connections"] and len(levels) > 1:
+            top = keras.layers.Concatenate(name="all_levels")(levels)
+        outputs = top
+        if output_dim is not None:
+            outputs = DeepOutput(
+                output_dim, num_layers=depth["num_output_layers"],
+                hidden_units=output_units, hidden_activation=output_hidden_activation,
+                activation=output_activation, pieces=pieces, dropout=output_dropout,
+                seed=seed, name="deep_output",
+            )(top)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.architecture = architecture
+        self.depth = depth
+        self._config = dict(
+            architecture=architecture, input_dim=input_dim, output_dim=output_dim, units=units,
+            num_input_layers=num_input_layers, num_transition_layers=num_transition_layers,
+            shortcut=shortcut, num_output_layers=num_output_layers, num_layers=num_layers,
+            skip_connections=skip_connections,
+            input_units=input_units, transition_units=transition_units, output_units=output_units,
+            activation=activation, transition_activation=transition_activation,
+            input_activation=input_activation, output_hidden_activation=output_hidden_activation,
+            output_activation=output_activation, pieces=pieces, dropout=dropout,
+            recurrent_dropout=recurrent_dropout, output_dropout=output_dropout,
+            bidirectional=bidirectional, vocab_size=vocab_size, embedding_dim=embedding_dim,
+            return_sequences=return_sequences, stateful=stateful, batch_size=batch_size,
+            unroll=unroll, masking=masking, mask_value=mask_value, seed=seed,
+        )
+
+    def compile(self, optimizer=None, loss=None, metrics=None, **kwargs):
+        """Sensible defaults: Adam with gradient-norm clipping at 1 (the
+        paper clips at 1) and the loss that matches `output_activation`."""
+        if optimizer is None:
+            optimizer = keras.optimizers.Adam(learning_rate=1e-3, clipnorm=1.0)
+        if loss is None:
+            activation = self._config["output_activation"]
+            loss = {
+                "sigmoid": "binary_crossentropy",
+                "softmax": "sparse_categorical_crossentropy",
+            }.get(activation, "mse")
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, **self._config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _recurrent_layer(kind, units, depth, activation, transition_activation, transition_units,
+                     cell_kwargs, rnn_kwargs, name):
+    if kind == "gru":
+        return keras.layers.GRU(units, name=name, **cell_kwargs, **rnn_kwargs)
+    if kind == "lstm":
+        return keras.layers.LSTM(units, name=name, **cell_kwargs, **rnn_kwargs)
+    if kind == "dg_lstm":
+        cell = DepthGatedLSTMCell(units, num_layers=depth["num_layers"], **cell_kwargs)
+    else:
+        cell = DeepTransitionCell(
+            units,
+            num_transition_layers=depth["num_transition_layers"],
+            shortcut=depth["shortcut"],
+            transition_units=transition_units,
+            activation=activation,
+            transition_activation=transition_activation,
+            **cell_kwargs,
+        )
+    return DeepRNN(cell, name=name, **rnn_kwargs)
+
+
+def build_model(architecture, **kwargs):
+    """Build the named architecture; see `DeepRNNModel` for every argument.
+
+    ```python
+    model = build_model("srnn", input_dim=88, output_dim=88, num_layers=3,
+                        skip_connections=True, output_activation="sigmoid")
+    ```
+    """
+    return DeepRNNModel(architecture=architecture, **kwargs)
