@@ -25,7 +25,9 @@ class DeepRNN(keras.layers.RNN):
     (tests check outputs and gradients); only the work per step shrinks,
     which matters most on torch, whose Keras loop runs in Python. Cells
     without that split (Keras's own, or wrappers) run exactly as in
-    `keras.layers.RNN`. Every argument of `keras.layers.RNN` is accepted.
+    `keras.layers.RNN`. Every argument of `keras.layers.RNN` is accepted,
+    and `reset_state` also works for cells with nested states (one list per
+    level), where `keras.layers.RNN.reset_state` fails in Keras 3.15.
 
     Example:
 
@@ -34,6 +36,13 @@ class DeepRNN(keras.layers.RNN):
     y = layer(np.zeros((8, 100, 88)))
     ```
     """
+
+    def reset_state(self):
+        # keras.layers.RNN.reset_state assumes a flat list of states; stacked
+        # and depth-gated cells keep one list per level.
+        if self.states is not None:
+            for v in tree.flatten(self.states):
+                v.assign(ops.zeros_like(v.value))
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if not hasattr(self.cell, "project_inputs"):

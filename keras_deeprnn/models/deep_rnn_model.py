@@ -8,6 +8,7 @@ from keras_deeprnn.cells import DepthGatedLSTMCell
 from keras_deeprnn.layers import DeepInput
 from keras_deeprnn.layers import DeepOutput
 from keras_deeprnn.layers import DeepRNN
+from keras_deeprnn.layers import units as units_lib
 from keras_deeprnn.models import presets
 
 
@@ -134,6 +135,9 @@ class DeepRNNModel(keras.Model):
         else:
             _checks.positive_int("vocab_size", vocab_size)
         _checks.optional_positive_int("output_dim", output_dim)
+        for key, value in (("input_activation", input_activation),
+                           ("output_hidden_activation", output_hidden_activation)):
+            units_lib.resolve(key, value)
         if stateful and batch_size is None:
             raise ValueError(
                 "`stateful=True` needs a fixed `batch_size`. Received: batch_size=None"
@@ -220,6 +224,13 @@ class DeepRNNModel(keras.Model):
                 "softmax": "sparse_categorical_crossentropy",
             }.get(activation, "mse")
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips compiling a reloaded model whose `compile` is overridden;
+        # ours only fills in defaults, so the saved arguments replay exactly.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, **self._config}

@@ -1,0 +1,115 @@
+"""Every cell configuration under test, each with its NumPy reference.
+
+A case makes a fresh cell and knows how to compute the cell's output
+sequence in NumPy from the cell's own weights (design/paper.md equations).
+"""
+
+import dataclasses
+
+import numpy as np
+
+import reference as ref
+from keras_deeprnn import cells
+from keras_deeprnn import layers
+
+INPUT_DIM = 3
+UNITS = 4
+OUTPUT_DIM = 2
+
+
+def weights_of(layer):
+    return {v.name: np.asarray(v.numpy(), dtype=np.float64) for v in layer.weights}
+
+
+@dataclasses.dataclass
+class Case:
+    id: str
+    make: object          # () -> cell
+    reference: object     # (cell, x, get=weights_of) -> outputs (batch, time, output)
+    output_size: int
+    param_count: int      # counted by hand from the docstrings' weight shapes
+
+
+def _dt(**kw):
+    kw.setdefault("bias_initializer", "random_normal")
+    return lambda: cells.DeepTransitionCell(UNITS, **kw)
+
+
+def _dt_ref(cell, x, get=weights_of):
+    return ref.dt_sequence(
+        x, get(cell), cell.units,
+        num_transition_layers=cell.num_transition_layers, shortcut=cell.shortcut,
+        activation=cell.activation.__name__,
+        transition_activation=cell.transition_activation.__name__,
+    )
+
+
+def _dg(num_layers):
+    return lambda: cells.DepthGatedLSTMCell(
+        UNITS, num_layers=num_layers, peephole_initializer="random_normal",
+        bias_initializer="random_normal",
+    )
+
+
+def _dg_ref(cell, x, get=weights_of):
+    w = get(cell)
+    per_level = [
+        {k: w[f"{k}_{l}"] for k in ("kernel", "recurrent_kernel", "peephole", "bias")}
+        for l in range(cell.num_layers)
+    ]
+    return ref.dg_lstm_sequence(x, per_level, cell.units, cell.num_layers)
+
+
+def _stacked(skip):
+    return lambda: cells.StackedCells(
+        [cells.DeepTransitionCell(UNITS, bias_initializer="random_normal"),
+         cells.DeepTransitionCell(UNITS, num_transition_layers=2, shortcut=True,
+                                  bias_initializer="random_normal")],
+        skip_connections=skip,
+    )
+
+
+def _stacked_ref(cell, x, get=weights_of):
+    outputs, level_input = [], x
+    for level, sub in enumerate(cell.cells):
+        if cell.skip_connections and level > 0:
+            level_input = np.concatenate([x, outputs[-1]], axis=-1)
+        outputs.append(_dt_ref(sub, level_input, get))
+        level_input = outputs[-1]
+    return np.concatenate(outputs, axis=-1) if cell.skip_connections else outputs[-1]
+
+
+def _deep_output(hidden_activation, num_layers=1):
+    return lambda: cells.DeepOutputCell(
+        cells.DeepTransitionCell(UNITS, num_transition_layers=2, shortcut=True,
+                                 bias_initializer="random_normal"),
+        layers.DeepOutput(OUTPUT_DIM, num_layers=num_layers, hidden_units=3,
+                          hidden_activation=hidden_activation, activation="sigmoid",
+                          bias_initializer="random_normal"),
+    )
+
+
+def _deep_output_ref(cell, x, get=weights_of):
+    h = _dt_ref(cell.cell, x, get)
+    head = cell.output_layer
+    acts = [head.hidden_activation if isinstance(head.hidden_activation, str)
+            else head.hidden_activation.__name__] * head.num_layers + ["sigmoid"]
+    widths = [head.hidden_units or head.units] * head.num_layers + [head.units]
+    return ref.mlp(h, get(head), widths, acts, head.pieces)
+
+
+CASES = [
+    Case("rnn", _dt(), _dt_ref, UNITS, 32),
+    Case("dt_L2", _dt(num_transition_layers=2), _dt_ref, UNITS, 52),
+    Case("dt_L3_relu", _dt(num_transition_layers=3, transition_activation="relu"), _dt_ref, UNITS, 72),
+    Case("dts_L2", _dt(num_transition_layers=2, shortcut=True), _dt_ref, UNITS, 80),
+    Case("dts_L3_narrow", _dt(num_transition_layers=3, shortcut=True, transition_units=3), _dt_ref, UNITS, 80),
+    Case("dg_lstm_1", _dg(1), _dg_ref, UNITS, 176),
+    Case("dg_lstm_3", _dg(3), _dg_ref, UNITS, 544),
+    Case("stacked", _stacked(False), _stacked_ref, UNITS, 120),
+    Case("stacked_skip", _stacked(True), _stacked_ref, 2 * UNITS, 144),
+    Case("dots_tanh", _deep_output("tanh"), _deep_output_ref, OUTPUT_DIM, 103),
+    Case("dots_maxout", _deep_output("maxout"), _deep_output_ref, OUTPUT_DIM, 118),
+    Case("dots_lp", _deep_output("lp", num_layers=2), _deep_output_ref, OUTPUT_DIM, 148),
+]
+CASE_IDS = [c.id for c in CASES]

@@ -1,0 +1,121 @@
+"""NumPy versions of the equations in design/paper.md, in float64.
+
+Each function takes weights as NumPy arrays named as in the cells'
+docstrings, so a test can feed a layer's own weights and compare.
+"""
+
+import numpy as np
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+ACTIVATIONS = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0), "linear": lambda z: z,
+               "sigmoid": sigmoid}
+
+
+def dt_step(x, h, w, num_transition_layers, shortcut, activation="tanh", transition_activation=None):
+    """One step of DT / DT(S) (paper.md: deep transition, with shortcuts)."""
+    phi_h = ACTIVATIONS[activation]
+    phi_l = ACTIVATIONS[transition_activation or activation]
+    L = num_transition_layers
+    if L == 1:
+        return phi_h(h @ w["recurrent_kernel"] + x @ w["input_kernel"] + w["bias"])
+    m = w["bias"].shape[0]
+    U, W1 = w["input_kernel"][:, :m], w["recurrent_kernel"][:, :m]
+    z = phi_l(h @ W1 + x @ U + w["bias"])
+    for l in range(L - 2):
+        z = phi_l(z @ w[f"transition_kernel_{l}"] + w[f"transition_bias_{l}"])
+    top = z @ w[f"transition_kernel_{L - 2}"] + w[f"transition_bias_{L - 2}"]
+    if shortcut:
+        U_bar, W_bar = w["input_kernel"][:, m:], w["recurrent_kernel"][:, m:]
+        top = top + h @ W_bar + x @ U_bar
+    return phi_h(top)
+
+
+def run(step, x, h0):
+    """Unroll `step(x_t, state) -> (output, state)` over (batch, time, features)."""
+    state, outputs = h0, []
+    for t in range(x.shape[1]):
+        out, state = step(x[:, t], state)
+        outputs.append(out)
+    return np.stack(outputs, axis=1), state
+
+
+def dt_sequence(x, w, units, **kwargs):
+    h0 = np.zeros((x.shape[0], units))
+
+    def step(x_t, h):
+        h = dt_step(x_t, h, w, **kwargs)
+        return h, h
+
+    return run(step, x, h0)[0]
+
+
+def dg_lstm_sequence(x, weights, units, num_layers):
+    """Depth-Gated LSTM (paper.md section 3); weights[l] holds level l's arrays."""
+    n = units
+    B = x.shape[0]
+    states = [(np.zeros((B, n)), np.zeros((B, n))) for _ in range(num_layers)]
+
+    def step(x_t, states):
+        new_states, inp, c_low = [], x_t, None
+        for l in range(num_layers):
+            w = weights[l]
+            K, R, P, b = w["kernel"], w["recurrent_kernel"], w["peephole"], w["bias"]
+            if l == 0:
+                c_low = inp @ K[:, 5 * n:]
+                K = K[:, :5 * n]
+            h_prev, c_prev = states[l]
+            g = inp @ K + b
+            r = h_prev @ R
+            w_ci, w_cf, w_cd, w_ld, w_co = P
+            i = sigmoid(g[:, :n] + r[:, :n] + c_prev * w_ci)
+            f = sigmoid(g[:, n:2 * n] + r[:, n:2 * n] + c_prev * w_cf)
+            d = sigmoid(g[:, 2 * n:3 * n] + c_prev * w_cd + c_low * w_ld)
+            c = d * c_low + f * c_prev + i * np.tanh(g[:, 3 * n:4 * n] + r[:, 2 * n:3 * n])
+            o = sigmoid(g[:, 4 * n:] + r[:, 3 * n:] + c * w_co)
+            h = o * np.tanh(c)
+            new_states.append((h, c))
+            inp, c_low = h, c
+        return inp, new_states
+
+    return run(step, x, states)[0]
+
+
+def pooled(z, activation, units, pieces, rho=None):
+    slices = [z[..., k * units:(k + 1) * units] for k in range(pieces)]
+    if activation == "maxout":
+        return np.max(np.stack(slices), axis=0)
+    if activation == "lp":
+        p = 1.0 + np.log1p(np.exp(rho))
+        return (sum((np.abs(s) + 1e-6) ** p for s in slices) / pieces) ** (1.0 / p)
+    return ACTIVATIONS[activation](z)
+
+
+def mlp(x, w, widths, activations, pieces=2):
+    """DeepInput / DeepOutput: kernel_i, bias_i, lp_rho_i per layer."""
+    for i, (units, act) in enumerate(zip(widths, activations)):
+        z = x @ w[f"kernel_{i}"] + w[f"bias_{i}"]
+        x = pooled(z, act, units, pieces, w.get(f"lp_rho_{i}"))
+    return x
+
+
+def numeric_grad(loss, arrays, eps=1e-6):
+    """Central finite differences of `loss()` w.r.t. each array, in place."""
+    grads = []
+    for a in arrays:
+        g = np.zeros_like(a)
+        it = np.nditer(a, flags=["multi_index"])
+        for _ in it:
+            idx = it.multi_index
+            old = a[idx]
+            a[idx] = old + eps
+            up = loss()
+            a[idx] = old - eps
+            down = loss()
+            a[idx] = old
+            g[idx] = (up - down) / (2 * eps)
+        grads.append(g)
+    return grads

@@ -1,0 +1,168 @@
+"""The Keras cell contract, and every keras.layers.RNN option, for every cell."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+from keras.src import tree
+
+from cases import CASE_IDS
+from cases import CASES
+from cases import INPUT_DIM
+from keras_deeprnn.layers import DeepRNN
+
+SEQUENCE_LAYERS = [keras.layers.RNN, DeepRNN]
+LAYER_IDS = ["RNN", "DeepRNN"]
+
+
+def np_(x):
+    return ops.convert_to_numpy(x)
+
+
+def _x(rng, batch=2, time=5):
+    return rng.normal(size=(batch, time, INPUT_DIM)).astype("float32")
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_config_round_trip(case):
+    cell = case.make()
+    config = cell.get_config()
+    clone = type(cell).from_config(config)
+    assert clone.get_config() == config
+    # A saved model stores the config as JSON.
+    json.dumps(keras.saving.serialize_keras_object(cell))
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_build_weight_count_and_shapes(case, rng):
+    layer = keras.layers.RNN(case.make(), return_sequences=True)
+    inputs = keras.Input((None, INPUT_DIM))
+    symbolic = layer(inputs)
+    assert tuple(symbolic.shape) == (None, None, case.output_size)
+    assert layer.count_params() == case.param_count
+    assert len({v.path for v in layer.weights}) == len(layer.weights)
+    eager = layer(_x(rng))
+    assert tuple(eager.shape) == (2, 5, case.output_size)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_one_fit_step_changes_every_weight(case, rng):
+    model = keras.Sequential([
+        keras.Input((None, INPUT_DIM)),
+        DeepRNN(case.make(), return_sequences=True),
+        keras.layers.Dense(1),
+    ])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    before = [np_(v) for v in model.layers[0].trainable_weights]
+    history = model.fit(_x(rng, 4), rng.normal(size=(4, 5, 1)), epochs=1, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    for v, b in zip(model.layers[0].trainable_weights, before):
+        assert not np.allclose(np_(v), b), f"{v.path} did not move"
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_mixed_precision(case, rng):
+    x = _x(rng)
+    full = keras.layers.RNN(case.make(), return_sequences=True)
+    y_full = np_(full(x))
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    mixed = DeepRNN(case.make(), return_sequences=True)
+    mixed.build((None, None, INPUT_DIM))
+    for v, w in zip(mixed.weights, full.weights):
+        assert v.dtype == "float32"
+        v.assign(w)
+    y = mixed(x)
+    assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
+    np.testing.assert_allclose(np_(ops.cast(y, "float32")), y_full, atol=0.1)
+
+
+def _step_by_hand(cell, x, states):
+    outputs = []
+    for t in range(x.shape[1]):
+        out, states = cell(ops.convert_to_tensor(x[:, t]), states)
+        outputs.append(np_(out))
+    return np.stack(outputs, axis=1), states
+
+
+@pytest.mark.parametrize("layer_cls", SEQUENCE_LAYERS, ids=LAYER_IDS)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_loop_matches_stepping_by_hand(case, layer_cls, rng):
+    x = _x(rng)
+    layer = layer_cls(case.make(), return_sequences=True, return_state=True)
+    initial = tree.map_structure(
+        lambda s: ops.convert_to_tensor(rng.normal(size=s.shape).astype("float32")),
+        layer.cell.get_initial_state(batch_size=2) if layer.built else
+        (layer.build((None, None, INPUT_DIM)) or layer.cell.get_initial_state(batch_size=2)),
+    )
+    outputs, *final = layer(x, initial_state=initial)
+    expected, expected_final = _step_by_hand(layer.cell, x, initial)
+    np.testing.assert_allclose(np_(outputs), expected, atol=1e-5)
+    for got, want in zip(tree.flatten(final), tree.flatten(expected_final)):
+        np.testing.assert_allclose(np_(got), np_(want), atol=1e-5)
+
+
+@pytest.mark.parametrize("layer_cls", SEQUENCE_LAYERS, ids=LAYER_IDS)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_go_backwards_and_unroll(case, layer_cls, rng):
+    x = _x(rng)
+    forward = layer_cls(case.make(), return_sequences=True)
+    y = np_(forward(x[:, ::-1]))
+    backward = layer_cls(forward.cell, return_sequences=True, go_backwards=True)
+    np.testing.assert_allclose(np_(backward(x)), y, atol=1e-5)
+    unrolled = layer_cls(forward.cell, return_sequences=True, unroll=True)
+    np.testing.assert_allclose(np_(unrolled(x[:, ::-1])), y, atol=1e-5)
+
+
+@pytest.mark.parametrize("layer_cls", SEQUENCE_LAYERS, ids=LAYER_IDS)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_stateful_continues_and_resets(case, layer_cls, rng):
+    x = _x(rng, batch=2, time=6)
+    whole = layer_cls(case.make(), return_sequences=True)
+    y = np_(whole(x))
+    stateful = layer_cls(whole.cell, return_sequences=True, stateful=True)
+    first = np_(stateful(x[:, :3]))
+    second = np_(stateful(x[:, 3:]))
+    np.testing.assert_allclose(np.concatenate([first, second], 1), y, atol=1e-5)
+    if layer_cls is DeepRNN:
+        stateful.reset_state()
+    else:  # keras.layers.RNN.reset_state cannot walk nested states
+        for v in tree.flatten(stateful.states):
+            v.assign(ops.zeros_like(v.value))
+    np.testing.assert_allclose(np_(stateful(x[:, :3])), y[:, :3], atol=1e-5)
+
+
+@pytest.mark.parametrize("layer_cls", SEQUENCE_LAYERS, ids=LAYER_IDS)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_padded_batch_equals_unpadded_sequences(case, layer_cls, rng):
+    lengths = [6, 3, 4]
+    pieces = [rng.normal(size=(1, n, INPUT_DIM)).astype("float32") for n in lengths]
+    padded = np.zeros((3, 6, INPUT_DIM), "float32")
+    mask = np.zeros((3, 6), bool)
+    for i, (p, n) in enumerate(zip(pieces, lengths)):
+        padded[i, :n], mask[i, :n] = p[0], True
+    seq = layer_cls(case.make(), return_sequences=True)
+    last = layer_cls(seq.cell, return_sequences=False)
+    y_seq = np_(seq(padded, mask=ops.convert_to_tensor(mask)))
+    y_last = np_(last(padded, mask=ops.convert_to_tensor(mask)))
+    for i, (p, n) in enumerate(zip(pieces, lengths)):
+        alone = np_(seq(p))[0]
+        np.testing.assert_allclose(y_seq[i, :n], alone, atol=1e-5)
+        np.testing.assert_allclose(y_last[i], alone[-1], atol=1e-5)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_inside_bidirectional_and_stacked_rnn_cells(case, rng):
+    x = _x(rng)
+    forward = keras.layers.RNN(case.make(), return_sequences=True)
+    y = np_(forward(x))
+    bi = keras.layers.Bidirectional(keras.layers.RNN(case.make(), return_sequences=True))
+    bi.build((None, None, INPUT_DIM))
+    for v, w in zip(bi.forward_layer.weights, forward.weights):
+        v.assign(w)
+    out = np_(bi(x))
+    assert out.shape == (2, 5, 2 * case.output_size)
+    np.testing.assert_allclose(out[..., : case.output_size], y, atol=1e-5)
+    stacked = keras.layers.RNN(keras.layers.StackedRNNCells([case.make(), case.make()]))
+    assert tuple(stacked(x).shape) == (2, case.output_size)

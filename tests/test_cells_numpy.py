@@ -1,0 +1,71 @@
+"""Each cell against a NumPy version of its equation, forward and gradient."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import reference as ref
+from backend_grad import value_and_grads
+from cases import CASE_IDS
+from cases import CASES
+from cases import INPUT_DIM
+from cases import weights_of
+from keras_deeprnn.layers import DeepRNN
+
+SEQUENCE_LAYERS = {"RNN": keras.layers.RNN, "DeepRNN": DeepRNN}
+
+
+def _data(case, rng, batch=2, time=4):
+    x = rng.normal(size=(batch, time, INPUT_DIM))
+    r = rng.normal(size=(batch, time, case.output_size))
+    return x, r
+
+
+@pytest.mark.parametrize("layer_name", list(SEQUENCE_LAYERS))
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_forward_matches_numpy(case, layer_name, rng):
+    x, _ = _data(case, rng)
+    layer = SEQUENCE_LAYERS[layer_name](case.make(), return_sequences=True)
+    y = ops.convert_to_numpy(layer(x.astype("float32")))
+    expected = case.reference(layer.cell, x)
+    np.testing.assert_allclose(y, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("layer_name", list(SEQUENCE_LAYERS))
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_gradients_match_finite_differences(case, layer_name, rng):
+    x, r = _data(case, rng, batch=2, time=3)
+    layer = SEQUENCE_LAYERS[layer_name](case.make(), return_sequences=True)
+    layer.build((None, None, INPUT_DIM))
+    variables = layer.trainable_variables
+    xt, rt = ops.convert_to_tensor(x, "float32"), ops.convert_to_tensor(r, "float32")
+    value, grads = value_and_grads(lambda: ops.sum(layer(xt) * rt), variables)
+
+    # Finite differences move copies of the weights that the reference reads
+    # in place of the variables.
+    arrays = {id(v): np.asarray(v.numpy(), dtype=np.float64) for v in variables}
+
+    def get(layer):
+        return {v.name: arrays[id(v)] if id(v) in arrays else np.asarray(v.numpy(), np.float64)
+                for v in layer.weights}
+
+    def numpy_loss():
+        return float(np.sum(case.reference(layer.cell, x, get) * r))
+
+    np.testing.assert_allclose(value, numpy_loss(), rtol=1e-5, atol=1e-5)
+    numeric = ref.numeric_grad(numpy_loss, list(arrays.values()))
+    for v, g, n in zip(variables, grads, numeric):
+        np.testing.assert_allclose(g, n, atol=1e-5, rtol=1e-4, err_msg=v.path)
+
+
+def test_weights_of_reads_names():
+    # The references look weights up by name; names must be the documented ones.
+    from keras_deeprnn.cells import DeepTransitionCell
+
+    layer = keras.layers.RNN(DeepTransitionCell(2, num_transition_layers=3, shortcut=True))
+    layer.build((None, None, 3))
+    assert sorted(weights_of(layer.cell)) == sorted(
+        ["input_kernel", "recurrent_kernel", "bias", "transition_kernel_0",
+         "transition_bias_0", "transition_kernel_1", "transition_bias_1"]
+    )

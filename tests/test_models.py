@@ -1,0 +1,242 @@
+"""build_model for every architecture: training, saving, masking, bad arguments."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import keras_deeprnn as kdr
+from backend_grad import value_and_grads
+from keras_deeprnn import cells
+from keras_deeprnn import layers
+
+NAMES = list(kdr.ARCHITECTURES)
+D = 5
+
+
+def np_(x):
+    return ops.convert_to_numpy(x)
+
+
+def small(name, **kw):
+    args = dict(input_dim=D, output_dim=D, units=4, output_activation="sigmoid")
+    args.update(kw)
+    return kdr.build_model(name, **args)
+
+
+def test_architecture_table_names():
+    assert NAMES == ["rnn", "di_rnn", "dt_rnn", "dts_rnn", "do_rnn", "dot_rnn", "dots_rnn",
+                     "srnn", "deep_gru", "deep_lstm", "dg_lstm"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fit_with_dropout_then_save_and_load(name, tmp_path, rng):
+    model = small(name, dropout=0.2, recurrent_dropout=0.2, output_dropout=0.2, seed=3)
+    model.compile()
+    x = rng.normal(size=(4, 6, D)).astype("float32")
+    y = (rng.random((4, 6, D)) > 0.5).astype("float32")
+    history = model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    before = model.predict(x, verbose=0)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, kdr.DeepRNNModel)
+    assert loaded.loss == "binary_crossentropy" and loaded.optimizer.clipnorm == 1.0
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), before, atol=1e-6)
+
+
+def test_depth_arguments_reach_the_layers():
+    model = small("dots_rnn", num_transition_layers=3, num_output_layers=2)
+    cell = model.get_layer("level_0").cell
+    assert (cell.num_transition_layers, cell.shortcut) == (3, True)
+    assert model.get_layer("deep_output").num_layers == 2
+    model = small("di_rnn", num_input_layers=2)
+    assert model.get_layer("deep_input").num_layers == 2
+    model = small("srnn", num_layers=3, skip_connections=True)
+    assert [l.name for l in model.layers if l.name.startswith("level_")] == [
+        "level_0", "level_1", "level_2"]
+    # with skips, the readout sees all three levels
+    assert model.get_layer("deep_output").kernels[0].shape == (12, D)
+    assert isinstance(small("deep_lstm").get_layer("level_0"), keras.layers.LSTM)
+    assert isinstance(small("deep_gru").get_layer("level_1"), keras.layers.GRU)
+    dg = small("dg_lstm", num_layers=3).get_layer("level_0").cell
+    assert isinstance(dg, cells.DepthGatedLSTMCell) and dg.num_layers == 3
+
+
+def test_parameter_counts_follow_the_equations():
+    n, d = 4, D
+    # rnn: W (n,n), U (d,n), b; output V (n,d), c
+    assert small("rnn").count_params() == n * n + d * n + n + n * d + d
+    # srnn, 2 levels with skips: level 2 reads [x, h1]; output reads [h1, h2]
+    expected = (n * n + d * n + n) + (n * n + (d + n) * n + n) + (2 * n * d + d)
+    assert small("srnn", skip_connections=True).count_params() == expected
+
+
+@pytest.mark.parametrize("name", ["dots_rnn", "srnn", "deep_lstm", "dg_lstm"])
+def test_bidirectional_deep_rnn(name, rng):
+    model = small(name, bidirectional=True, num_layers=2 if name != "dots_rnn" else None)
+    x = rng.normal(size=(2, 6, D)).astype("float32")
+    assert model.predict(x, verbose=0).shape == (2, 6, D)
+    if name == "srnn":
+        # the second level reads both directions of the first
+        assert model.get_layer("bidirectional_1").forward_layer.cell.input_kernel.shape == (8, 4)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("name", NAMES)
+def test_padded_batch_equals_unpadded(name, bidirectional, rng):
+    model = small(name, masking=True, bidirectional=bidirectional,
+                  skip_connections=True if name in ("srnn", "deep_gru") else None)
+    lengths = [7, 4]
+    pieces = [rng.normal(size=(1, n, D)).astype("float32") for n in lengths]
+    padded = np.zeros((2, 7, D), "float32")
+    for i, p in enumerate(pieces):
+        padded[i, : p.shape[1]] = p[0]
+    y = np_(model(padded))
+    for i, p in enumerate(pieces):
+        np.testing.assert_allclose(y[i, : p.shape[1]], np_(model(p))[0], atol=1e-5)
+
+
+def test_token_inputs_and_softmax_defaults(rng):
+    model = kdr.build_model("dots_rnn", vocab_size=11, output_dim=11, units=6,
+                            output_activation="softmax", output_hidden_activation="maxout")
+    model.compile()
+    assert model.loss == "sparse_categorical_crossentropy"
+    tokens = rng.integers(1, 11, size=(3, 8))
+    model.fit(tokens[:, :-1], tokens[:, 1:], epochs=1, verbose=0)
+    probs = model.predict(tokens, verbose=0)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+
+
+def test_stateful_model_carries_state(rng):
+    model = small("dts_rnn", stateful=True, batch_size=2)
+    x = rng.normal(size=(2, 6, D)).astype("float32")
+    full = small("dts_rnn")
+    full.set_weights(model.get_weights())
+    y = np_(full(x))
+    first, second = np_(model(x[:, :3])), np_(model(x[:, 3:]))
+    np.testing.assert_allclose(np.concatenate([first, second], 1), y, atol=1e-5)
+    model.get_layer("level_0").reset_state()
+    np.testing.assert_allclose(np_(model(x[:, :3])), y[:, :3], atol=1e-5)
+
+
+def test_deep_rnn_equals_keras_rnn_outputs_and_gradients(rng):
+    cell = cells.DeepTransitionCell(4, num_transition_layers=3, shortcut=True, dropout=0.3,
+                                    recurrent_dropout=0.3, seed=7)
+    fast, plain = layers.DeepRNN(cell, return_sequences=True), keras.layers.RNN(cell, return_sequences=True)
+    x = ops.convert_to_tensor(rng.normal(size=(3, 5, 2)).astype("float32"))
+    r = ops.convert_to_tensor(rng.normal(size=(3, 5, 4)).astype("float32"))
+    fast.build(x.shape)
+    seed_state = np_(cell.seed_generator.state.value)
+    for training in (False, True):
+        # the same seed state gives the same per-sequence dropout masks
+        cell.seed_generator.state.assign(seed_state)
+        v1, g1 = value_and_grads(lambda: ops.sum(fast(x, training=training) * r), cell.trainable_variables)
+        cell.seed_generator.state.assign(seed_state)
+        v2, g2 = value_and_grads(lambda: ops.sum(plain(x, training=training) * r), cell.trainable_variables)
+        np.testing.assert_allclose(v1, v2, rtol=1e-5)
+        for a, b in zip(g1, g2):
+            np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_deep_output_cell_equals_deep_output_after_rnn(rng):
+    inner = cells.DeepTransitionCell(4, num_transition_layers=2, shortcut=True)
+    head = layers.DeepOutput(3, num_layers=2, hidden_units=5, hidden_activation="lp",
+                             activation="sigmoid")
+    x = rng.normal(size=(2, 6, 3)).astype("float32")
+    as_cell = np_(keras.layers.RNN(cells.DeepOutputCell(inner, head), return_sequences=True)(x))
+    after = np_(head(keras.layers.RNN(inner, return_sequences=True)(x)))
+    np.testing.assert_allclose(as_cell, after, atol=1e-6)
+
+
+def test_dropout_mask_is_drawn_once_per_sequence(rng):
+    # With W = 0 and b = 0, h_t = tanh((x_t * mask) U): a constant input gives a
+    # constant output only if the mask is the same at every step.
+    cell = cells.DeepTransitionCell(6, dropout=0.5, recurrent_initializer="zeros", seed=1)
+    layer = layers.DeepRNN(cell, return_sequences=True)
+    x = np.repeat(rng.normal(size=(4, 1, 8)).astype("float32"), 5, axis=1)
+    trained = np_(layer(x, training=True))
+    np.testing.assert_allclose(trained, np.repeat(trained[:, :1], 5, axis=1), atol=1e-6)
+    assert not np.allclose(trained, np_(layer(x, training=False)))
+    again = np_(layer(x, training=True))
+    assert not np.allclose(trained, again)  # a new mask for the next batch
+
+
+def test_golden_values_from_constant_initializers():
+    # L = 1, n = 2, d = 3, every weight 0.1, no bias, input of ones:
+    # h_1 = tanh(0.3), h_2 = tanh(0.3 + 0.2 h_1)
+    cell = cells.DeepTransitionCell(2, kernel_initializer=keras.initializers.Constant(0.1),
+                                    recurrent_initializer=keras.initializers.Constant(0.1),
+                                    use_bias=False)
+    y = np_(keras.layers.RNN(cell, return_sequences=True)(np.ones((1, 2, 3), "float32")))
+    h1 = math.tanh(0.3)
+    np.testing.assert_allclose(y[0, :, 0], [h1, math.tanh(0.3 + 0.2 * h1)], atol=1e-6)
+    # DT(S), L = 2, all weights 0.1 and zero state:
+    # z = tanh(0.3), h = tanh(2 z * 0.1 + 0.3)
+    c = keras.initializers.Constant(0.1)
+    cell = cells.DeepTransitionCell(2, num_transition_layers=2, shortcut=True, use_bias=False,
+                                    kernel_initializer=c, recurrent_initializer=c,
+                                    transition_initializer=c)
+    y = np_(keras.layers.RNN(cell)(np.ones((1, 1, 3), "float32")))
+    np.testing.assert_allclose(y[0], [math.tanh(0.2 * math.tanh(0.3) + 0.3)] * 2, atol=1e-6)
+    # Depth-gated LSTM, one level, zero weights except W_x0 = 0.5, input 1:
+    # c_low = 0.5 d-gate=0.5 (zero pre-activation) f = sigmoid(1) (forget bias 1)
+    # c = 0.5 * 0.5 + f * 0 + 0.5 * tanh(0) = 0.25;  h = 0.5 * tanh(0.25)
+    cell = cells.DepthGatedLSTMCell(1, num_layers=1, kernel_initializer="zeros",
+                                    recurrent_initializer="zeros")
+    layer = keras.layers.RNN(cell)
+    layer.build((None, None, 1))
+    cell.kernels[0].assign(np.array([[0, 0, 0, 0, 0, 0.5]], "float32"))
+    y = np_(layer(np.ones((1, 1, 1), "float32")))
+    np.testing.assert_allclose(y[0, 0], 0.5 * math.tanh(0.25), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(units=0), ["units", "0", "positive integer"]),
+        (dict(units=2.5), ["units", "2.5"]),
+        (dict(num_transition_layers=0), ["num_transition_layers", "0"]),
+        (dict(dropout=1.5), ["dropout", "1.5", "[0, 1)"]),
+        (dict(input_dim=None), ["input_dim", "vocab_size"]),
+        (dict(output_hidden_activation="nope"), ["output_hidden_activation", "nope"]),
+    ],
+)
+def test_bad_arguments_name_argument_value_and_expectation(kwargs, words):
+    args = dict(input_dim=D, output_dim=D, units=4)
+    args.update(kwargs)
+    with pytest.raises(ValueError) as info:
+        kdr.build_model("dots_rnn", **args)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_unknown_architecture_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="architecture='dtx_rnn'") as info:
+        kdr.build_model("dtx_rnn", input_dim=D)
+    for name in NAMES:
+        assert name in str(info.value)
+
+
+def test_fixed_depth_argument_is_refused_with_alternatives():
+    with pytest.raises(ValueError) as info:
+        kdr.build_model("rnn", input_dim=D, num_transition_layers=3)
+    message = str(info.value)
+    assert "'rnn' fixes `num_transition_layers`=1" in message and "dt_rnn" in message
+
+
+def test_shortcut_needs_a_deep_transition():
+    with pytest.raises(ValueError, match="num_transition_layers"):
+        cells.DeepTransitionCell(4, shortcut=True)
+
+
+def test_wrong_feature_size_and_rank_are_refused(rng):
+    model = small("dt_rnn")
+    with pytest.raises(ValueError, match=r"expected shape=\(None, None, 5\)"):
+        model.predict(rng.normal(size=(2, 4, 7)).astype("float32"), verbose=0)
+    with pytest.raises(ValueError, match="shape"):
+        model(rng.normal(size=(2, 5)).astype("float32"))
