@@ -19,7 +19,7 @@ def value_and_grads(fn, variables):
 
         loss = fn()
         grads = torch.autograd.grad(loss, [v.value for v in variables])
-        return float(loss), [g.detach().cpu().numpy().astype(np.float64) for g in grads]
+        return float(loss.detach()), [g.detach().cpu().numpy().astype(np.float64) for g in grads]
     if backend == "jax":
         import jax
 

@@ -66,18 +66,48 @@ def reset_dropout_masks(cell):
 
 
 class SequenceDropoutMixin(DropoutRNNCell):
-    """Variational dropout: one mask per sequence, sized from the batch only.
+    """Variational dropout and weight noise, drawn once per batch of sequences.
 
-    A subclass sets `dropout`, `recurrent_dropout`, `seed_generator` and the
-    two widths `input_dropout_width` and `recurrent_dropout_width` (known
-    after `build`).
+    Dropout masks are sized from the batch only. Weight noise (Graves 2011;
+    std 0.075 in Pascanu et al.'s code) adds `normal(0, weight_noise)` to
+    every kernel named by `noisy_weights()` (biases stay clean) for the whole
+    batch of sequences, in training only.
+
+    A subclass sets `dropout`, `recurrent_dropout`, `weight_noise`,
+    `seed_generator`, the two widths `input_dropout_width` and
+    `recurrent_dropout_width` (known after `build`), and `noisy_weights()`.
     """
+
+    def noisy_weights(self):
+        return []
+
+    def _prime_weight_noise(self):
+        if self.weight_noise > 0 and getattr(self, "_weight_noise", None) is None:
+            self._weight_noise = {
+                v.path: keras.random.normal(
+                    v.shape, stddev=self.weight_noise, dtype=self.compute_dtype,
+                    seed=self.seed_generator,
+                )
+                for v in self.noisy_weights()
+            }
+
+    def noisy(self, variable, training):
+        """`variable`, plus this batch's noise when training with weight noise."""
+        if not training or self.weight_noise == 0:
+            return variable
+        self._prime_weight_noise()
+        return ops.add(variable, self._weight_noise[variable.path])
+
+    def reset_dropout_mask(self):
+        super().reset_dropout_mask()
+        self._weight_noise = None
 
     def _sequence_mask(self, batch_size, width, rate):
         ones = ops.ones((batch_size, width), dtype=self.compute_dtype)
         return keras.random.dropout(ones, rate=rate, seed=self.seed_generator)
 
     def get_dropout_mask(self, step_input):
+        self._prime_weight_noise()
         if getattr(self, "_dropout_mask", None) is None and self.dropout > 0:
             self._dropout_mask = self._sequence_mask(
                 batch_size_of(step_input), self.input_dropout_width, self.dropout

@@ -48,7 +48,9 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
             `activation`).
         dropout, recurrent_dropout: per-sequence dropout rates on `x` and on
             `h_prev` (the same mask at every step).
-        seed: seed of the dropout masks.
+        weight_noise: std of Gaussian noise added to every kernel (not the
+            biases) in training, drawn once per batch of sequences.
+        seed: seed of the dropout masks and the weight noise.
 
     Example:
 
@@ -76,6 +78,7 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         bias_initializer="zeros",
         dropout=0.0,
         recurrent_dropout=0.0,
+        weight_noise=0.0,
         seed=None,
         **kwargs,
     ):
@@ -90,6 +93,7 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         transition_units = _checks.optional_positive_int("transition_units", transition_units)
         dropout = _checks.rate("dropout", dropout)
         recurrent_dropout = _checks.rate("recurrent_dropout", recurrent_dropout)
+        weight_noise = _checks.non_negative_float("weight_noise", weight_noise)
         super().__init__(**kwargs)
         self.units = units
         self.num_transition_layers = num_transition_layers
@@ -107,6 +111,7 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.dropout = dropout
         self.recurrent_dropout = recurrent_dropout
+        self.weight_noise = weight_noise
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.state_size = units
@@ -160,9 +165,12 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
                     )
                 )
 
+    def noisy_weights(self):
+        return [self.input_kernel, self.recurrent_kernel, *self.transition_kernels]
+
     def project_inputs(self, inputs, training=False):
         inputs = self.apply_input_dropout(inputs, training)
-        projected = ops.matmul(inputs, self.input_kernel)
+        projected = ops.matmul(inputs, self.noisy(self.input_kernel, training))
         if self.bias is None:
             return projected
         if self.shortcut:
@@ -171,14 +179,16 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
 
     def recurrent_step(self, projected, states, training=False):
         h_prev = states[0] if isinstance(states, (list, tuple)) else states
-        recurrent = ops.matmul(self.apply_recurrent_dropout(h_prev, training), self.recurrent_kernel)
+        recurrent = ops.matmul(
+            self.apply_recurrent_dropout(h_prev, training), self.noisy(self.recurrent_kernel, training)
+        )
         if self.num_transition_layers == 1:
             h = self.activation(projected + recurrent)
             return h, [h]
         m = self._first_width
         z = self.transition_activation(projected[:, :m] + recurrent[:, :m])
         for i, kernel in enumerate(self.transition_kernels):
-            z = ops.matmul(z, kernel)
+            z = ops.matmul(z, self.noisy(kernel, training))
             if self.use_bias:
                 z = z + self.transition_biases[i]
             if i < len(self.transition_kernels) - 1:
@@ -213,6 +223,7 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
+            "weight_noise": self.weight_noise,
             "seed": self.seed,
         }
         return {**super().get_config(), **config}

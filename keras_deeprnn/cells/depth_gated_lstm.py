@@ -44,6 +44,8 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
         dropout: per-sequence dropout on every level's input (`x_t` at the
             bottom, `h^{l-1}_t` above: dropout between levels).
         recurrent_dropout: per-sequence dropout on each level's `h_prev`.
+        weight_noise: std of Gaussian noise on every kernel (not biases or
+            peepholes) in training, drawn once per batch of sequences.
 
     Example:
 
@@ -67,6 +69,7 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
         bias_initializer="zeros",
         dropout=0.0,
         recurrent_dropout=0.0,
+        weight_noise=0.0,
         seed=None,
         **kwargs,
     ):
@@ -74,6 +77,7 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
         num_layers = _checks.positive_int("num_layers", num_layers)
         dropout = _checks.rate("dropout", dropout)
         recurrent_dropout = _checks.rate("recurrent_dropout", recurrent_dropout)
+        weight_noise = _checks.non_negative_float("weight_noise", weight_noise)
         super().__init__(**kwargs)
         self.units = units
         self.num_layers = num_layers
@@ -84,6 +88,7 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.dropout = dropout
         self.recurrent_dropout = recurrent_dropout
+        self.weight_noise = weight_noise
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.state_size = [[units, units] for _ in range(num_layers)]
@@ -125,17 +130,20 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
             )
         self._input_dim = input_dim
 
+    def noisy_weights(self):
+        return [*self.kernels, *self.recurrent_kernels]
+
     def project_inputs(self, inputs, training=False):
         """The bottom level's input terms for every gate, and `c_low = x W_x0`."""
         if training and self.dropout > 0:
             mask = self.get_dropout_mask(inputs)[:, : self._input_dim]
             inputs = inputs * (ops.expand_dims(mask, 1) if len(inputs.shape) == 3 else mask)
-        return ops.matmul(inputs, self.kernels[0]) + ops.pad(self.biases[0], [(0, self.units)])
+        return ops.matmul(inputs, self.noisy(self.kernels[0], training)) + ops.pad(self.biases[0], [(0, self.units)])
 
     def _level(self, level, gates, c_low, h_prev, c_prev, training):
         n = self.units
         h_prev = self.apply_recurrent_dropout(h_prev, training, start=level * n)
-        r = ops.matmul(h_prev, self.recurrent_kernels[level])
+        r = ops.matmul(h_prev, self.noisy(self.recurrent_kernels[level], training))
         w = self.peepholes[level]
         i = ops.sigmoid(gates[:, :n] + r[:, :n] + c_prev * w[0])
         f = ops.sigmoid(gates[:, n : 2 * n] + r[:, n : 2 * n] + c_prev * w[1])
@@ -154,7 +162,7 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
                 if training and self.dropout > 0:
                     start = self._input_dim + (level - 1) * n
                     x = x * self.get_dropout_mask(x)[:, start : start + n]
-                gates = ops.matmul(x, self.kernels[level]) + self.biases[level]
+                gates = ops.matmul(x, self.noisy(self.kernels[level], training)) + self.biases[level]
                 c_low = c
             h_prev, c_prev = states[level]
             h, c = self._level(level, gates, c_low, h_prev, c_prev, training)
@@ -179,6 +187,7 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
+            "weight_noise": self.weight_noise,
             "seed": self.seed,
         }
         return {**super().get_config(), **config}

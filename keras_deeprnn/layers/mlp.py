@@ -16,6 +16,7 @@ class _FeedForward(keras.layers.Layer):
         activations,
         pieces=2,
         dropout=0.0,
+        weight_noise=0.0,
         use_bias=True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
@@ -23,6 +24,7 @@ class _FeedForward(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.weight_noise = _checks.non_negative_float("weight_noise", weight_noise)
         self._widths = list(widths)
         self._activations = list(activations)
         self.pieces = pieces
@@ -65,8 +67,14 @@ class _FeedForward(keras.layers.Layer):
             )
             fan_in = units
 
-    def _layer(self, i, x):
-        z = ops.matmul(x, self.kernels[i])
+    def _layer(self, i, x, training=False):
+        kernel = self.kernels[i]
+        if training and self.weight_noise > 0:
+            kernel = kernel + keras.random.normal(
+                kernel.shape, stddev=self.weight_noise, dtype=self.compute_dtype,
+                seed=self.seed_generator,
+            )
+        z = ops.matmul(x, kernel)
         if self.biases[i] is not None:
             z = z + self.biases[i]
         return units_lib.apply(z, self._activations[i], self._widths[i], self.pieces, self.lp_rhos[i])
@@ -81,6 +89,7 @@ class _FeedForward(keras.layers.Layer):
         return {
             "pieces": self.pieces,
             "dropout": self.dropout,
+            "weight_noise": self.weight_noise,
             "use_bias": self.use_bias,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
@@ -111,6 +120,8 @@ class DeepOutput(_FeedForward):
 
     `hidden_activation` may be a Keras activation, `"maxout"` or `"lp"`
     (pooling `pieces` pre-activations per unit, see `keras_deeprnn.layers.units`).
+    `weight_noise` adds Gaussian noise of that std to every kernel in
+    training (one draw per call).
     With `num_layers=0` this is the shallow output `y = psi(h V + c)`.
 
     Weights: `kernel_k`, `bias_k` = the paper's `V_{k+1}`, `c_{k+1}` for
@@ -167,10 +178,10 @@ class DeepOutput(_FeedForward):
     def call(self, inputs, training=False):
         u = inputs
         for k in range(self.num_layers):
-            u = self._layer(k, u)
+            u = self._layer(k, u, training)
             if training and self.dropout > 0:
                 u = keras.random.dropout(u, self.dropout, seed=self.seed_generator)
-        return self._layer(self.num_layers, u)
+        return self._layer(self.num_layers, u, training)
 
     def get_config(self):
         return {
@@ -227,7 +238,7 @@ class DeepInput(_FeedForward):
     def call(self, inputs, training=False):
         g = inputs
         for k in range(self.num_layers):
-            g = self._layer(k, g)
+            g = self._layer(k, g, training)
             if training and self.dropout > 0:
                 g = keras.random.dropout(g, self.dropout, seed=self.seed_generator)
         return g

@@ -54,6 +54,12 @@ class DeepRNNModel(keras.Model):
         output_activation: `ψ_0` (`"sigmoid"` for notes, `"softmax"` for words).
         dropout, recurrent_dropout: per-sequence dropout on each level's input
             and state; output_dropout: dropout on the intermediate layers of ▷.
+        weight_noise: std of Gaussian noise on every kernel in training (the
+            authors' code: 0.075); not for `deep_gru`/`deep_lstm`, whose
+            Keras layers have no such option.
+        kernel_initializer, recurrent_initializer: of every recurrent level
+            (`keras_deeprnn.initializers.SparseInitializer()` is the paper's
+            sparse initialisation).
         bidirectional: deep bidirectional RNN.
         return_sequences, stateful, batch_size, unroll: as in
             `keras.layers.RNN` (`stateful` needs `batch_size`).
@@ -98,6 +104,9 @@ class DeepRNNModel(keras.Model):
         dropout=0.0,
         recurrent_dropout=0.0,
         output_dropout=0.0,
+        weight_noise=0.0,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
         bidirectional=False,
         vocab_size=None,
         embedding_dim=None,
@@ -138,6 +147,12 @@ class DeepRNNModel(keras.Model):
         for key, value in (("input_activation", input_activation),
                            ("output_hidden_activation", output_hidden_activation)):
             units_lib.resolve(key, value)
+        if weight_noise and arch.cell in ("gru", "lstm"):
+            raise ValueError(
+                f"`weight_noise` is not available for '{architecture}' (Keras's fused "
+                f"{arch.cell.upper()} layers). Received: weight_noise={weight_noise!r}; use "
+                "weight_noise=0, or 'dg_lstm'/'srnn' for a stack with weight noise."
+            )
         if stateful and batch_size is None:
             raise ValueError(
                 "`stateful=True` needs a fixed `batch_size`. Received: batch_size=None"
@@ -148,7 +163,11 @@ class DeepRNNModel(keras.Model):
                 "`return_sequences=True`. Received: return_sequences=False"
             )
         rnn_kwargs = dict(stateful=stateful, unroll=unroll)
-        cell_kwargs = dict(dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed)
+        cell_kwargs = dict(
+            dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed,
+            kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+        )
+        noise = dict(weight_noise=weight_noise) if weight_noise else {}
 
         # === Functional model ===
         if vocab_size is not None:
@@ -164,7 +183,7 @@ class DeepRNNModel(keras.Model):
         if depth["num_input_layers"]:
             features = DeepInput(
                 input_units or units, num_layers=depth["num_input_layers"],
-                activation=input_activation, pieces=pieces, name="deep_input",
+                activation=input_activation, pieces=pieces, seed=seed, name="deep_input", **noise,
             )(features)
 
         levels, level_input = [], features
@@ -172,7 +191,7 @@ class DeepRNNModel(keras.Model):
             last = level == depth["num_layers"] - 1 or arch.cell == "dg_lstm"
             layer = _recurrent_layer(
                 arch.cell, units, depth, activation, transition_activation, transition_units,
-                cell_kwargs, dict(rnn_kwargs, return_sequences=return_sequences or not last),
+                dict(cell_kwargs, **noise), dict(rnn_kwargs, return_sequences=return_sequences or not last),
                 name=f"level_{level}",
             )
             if bidirectional:
@@ -190,7 +209,7 @@ class DeepRNNModel(keras.Model):
                 output_dim, num_layers=depth["num_output_layers"],
                 hidden_units=output_units, hidden_activation=output_hidden_activation,
                 activation=output_activation, pieces=pieces, dropout=output_dropout,
-                seed=seed, name="deep_output",
+                seed=seed, name="deep_output", **noise,
             )(top)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
@@ -207,6 +226,9 @@ class DeepRNNModel(keras.Model):
             input_activation=input_activation, output_hidden_activation=output_hidden_activation,
             output_activation=output_activation, pieces=pieces, dropout=dropout,
             recurrent_dropout=recurrent_dropout, output_dropout=output_dropout,
+            weight_noise=weight_noise,
+            kernel_initializer=_serializable(kernel_initializer),
+            recurrent_initializer=_serializable(recurrent_initializer),
             bidirectional=bidirectional, vocab_size=vocab_size, embedding_dim=embedding_dim,
             return_sequences=return_sequences, stateful=stateful, batch_size=batch_size,
             unroll=unroll, masking=masking, mask_value=mask_value, seed=seed,
@@ -238,6 +260,12 @@ class DeepRNNModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _serializable(initializer):
+    if isinstance(initializer, (str, dict)) or initializer is None:
+        return initializer
+    return keras.initializers.serialize(initializer)
 
 
 def _recurrent_layer(kind, units, depth, activation, transition_activation, transition_units,
