@@ -234,6 +234,17 @@ class DeepRNNModel(keras.Model):
             unroll=unroll, masking=masking, mask_value=mask_value, seed=seed,
         )
 
+    def call(self, inputs, training=None, mask=None):
+        expected = self._config["input_dim"]
+        shape = tuple(inputs.shape)
+        rank = 2 if expected is None else 3
+        if len(shape) != rank or (expected is not None and shape[-1] not in (None, expected)):
+            wanted = "(batch, time) token ids" if expected is None else f"(batch, time, {expected})"
+            raise ValueError(
+                f"`inputs` of {self.name} must have shape {wanted}. Received: shape={shape}"
+            )
+        return super().call(inputs, training=training, mask=mask)
+
     def compile(self, optimizer=None, loss=None, metrics=None, **kwargs):
         """Sensible defaults: Adam with gradient-norm clipping at 1 (the
         paper clips at 1) and the loss that matches `output_activation`."""
