@@ -84,6 +84,22 @@ def dg_lstm_sequence(x, weights, units, num_layers):
     return run(step, x, states)[0]
 
 
+def rhn_sequence(x, w, units, num_transition_layers):
+    """Recurrent Highway Network, coupled carry gate (Zilly et al. 2017)."""
+    n = units
+
+    def step(x_t, s):
+        for l in range(num_transition_layers):
+            a = s @ w[f"recurrent_kernel_{l}"] + w[f"bias_{l}"]
+            if l == 0:
+                a = a + x_t @ w["input_kernel"]
+            t = sigmoid(a[:, n:])
+            s = np.tanh(a[:, :n]) * t + s * (1.0 - t)
+        return s, s
+
+    return run(step, x, np.zeros((x.shape[0], n)))[0]
+
+
 def pooled(z, activation, units, pieces, rho=None):
     slices = [z[..., k * units:(k + 1) * units] for k in range(pieces)]
     if activation == "maxout":

@@ -5,6 +5,7 @@ import keras
 from keras_deeprnn import _checks
 from keras_deeprnn.cells import DeepTransitionCell
 from keras_deeprnn.cells import DepthGatedLSTMCell
+from keras_deeprnn.cells import HighwayTransitionCell
 from keras_deeprnn.layers import DeepInput
 from keras_deeprnn.layers import DeepOutput
 from keras_deeprnn.layers import DeepRNN
@@ -287,6 +288,11 @@ def _recurrent_layer(kind, units, depth, activation, transition_activation, tran
         return keras.layers.LSTM(units, name=name, **cell_kwargs, **rnn_kwargs)
     if kind == "dg_lstm":
         cell = DepthGatedLSTMCell(units, num_layers=depth["num_layers"], **cell_kwargs)
+    elif kind == "highway":
+        cell = HighwayTransitionCell(
+            units, num_transition_layers=depth["num_transition_layers"], activation=activation,
+            **cell_kwargs,
+        )
     else:
         cell = DeepTransitionCell(
             units,

@@ -18,8 +18,8 @@ class Architecture:
 
     `fixed` holds the depth arguments that define it (passing another value
     is an error); `defaults` the ones it leaves free, with their defaults.
-    `cell` is the recurrent unit: `"transition"` (the paper's ⊕), `"gru"`,
-    `"lstm"` or `"dg_lstm"`.
+    `cell` is the recurrent unit: `"transition"` (the paper's ⊕),
+    `"highway"` (RHN), `"gru"`, `"lstm"` or `"dg_lstm"`.
     """
 
     name: str
@@ -80,6 +80,9 @@ ARCHITECTURES = {
              "DT(S) transition;  y_t = ψ_0(MLP_K(h_t) V_0 + c_0)",
              ("num_transition_layers", "num_output_layers"), num_transition_layers=2, num_output_layers=1,
              shortcut=True),
+        _row("rhn", "highway", "Recurrent Highway Network (highway deep transition)",
+             "s_l = tanh(s_{l-1} R_H,l + [l=1] x_t W_H) ⊙ t_l + s_{l-1} ⊙ (1 - t_l);  h_t = s_L",
+             ("num_transition_layers",), num_transition_layers=3),
         _row("srnn", "transition", "stacked RNN (sRNN)",
              "h^l_t = φ(h^l_{t-1} W_l + h^{l-1}_t U_l + b_l), l = 1..N",
              ("num_layers", "skip_connections"), num_layers=2),

@@ -1,0 +1,150 @@
+"""Recurrent Highway Network transition (Zilly et al. 2017): a deep transition
+whose layers are highway layers, carrying the state by default."""
+
+import keras
+from keras import ops
+
+from keras_deeprnn import _checks
+from keras_deeprnn.cells.base import SequenceDropoutMixin
+
+
+@keras.saving.register_keras_serializable(package="keras_deeprnn")
+class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
+    """Recurrent Highway Network cell: L highway layers per time step.
+
+    The input enters the first layer only; every layer mixes its candidate
+    with the layer below through a transform gate `t` (coupled carry
+    `1 - t`):
+
+    ```python
+    s = h_prev
+    for l in range(L):
+        x_terms = x @ input_kernel + bias_0 if l == 0 else bias_l   # [H | T] halves
+        a = s @ recurrent_kernel_l + x_terms
+        candidate = activation(a[:, :n])
+        t = sigmoid(a[:, n:])
+        s = candidate * t + s * (1 - t)
+    h = s
+    ```
+
+    The transform-gate biases start at `transform_bias` (negative: carry by
+    default), which is what lets very deep transitions train.
+
+    Weights (`n = units`, `d` input features):
+    - `input_kernel`: `[W_H | W_T]`, `(d, 2n)`.
+    - `recurrent_kernel_{l}`: `[R_H,l | R_T,l]`, `(n, 2n)`.
+    - `bias_{l}`: `[b_H,l | b_T,l]`, `(2n,)`.
+
+    Example:
+
+    ```python
+    cell = HighwayTransitionCell(128, num_transition_layers=5)
+    y = keras.layers.RNN(cell, return_sequences=True)(np.zeros((4, 20, 88)))
+    ```
+
+    Reference: Zilly, Srivastava, Koutník, Schmidhuber, *Recurrent Highway
+    Networks*, ICML 2017.
+    """
+
+    def __init__(
+        self,
+        units,
+        num_transition_layers=3,
+        activation="tanh",
+        transform_bias=-2.0,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        weight_noise=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        units = _checks.positive_int("units", units)
+        num_transition_layers = _checks.positive_int("num_transition_layers", num_transition_layers)
+        dropout = _checks.rate("dropout", dropout)
+        recurrent_dropout = _checks.rate("recurrent_dropout", recurrent_dropout)
+        weight_noise = _checks.non_negative_float("weight_noise", weight_noise)
+        super().__init__(**kwargs)
+        self.units = units
+        self.num_transition_layers = num_transition_layers
+        self.activation = keras.activations.get(activation)
+        self.transform_bias = float(transform_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.dropout = dropout
+        self.recurrent_dropout = recurrent_dropout
+        self.weight_noise = weight_noise
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.state_size = units
+        self.output_size = units
+
+    @property
+    def recurrent_dropout_width(self):
+        return self.units
+
+    def _bias_initializer(self, shape, dtype=None):
+        n = self.units
+        return ops.concatenate(
+            [ops.zeros((n,), dtype=dtype), ops.full((n,), self.transform_bias, dtype=dtype)]
+        )
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                f"HighwayTransitionCell needs a known feature size. Received: input_shape={tuple(input_shape)}"
+            )
+        self.input_dropout_width = input_dim
+        n = self.units
+        self.input_kernel = self.add_weight(
+            shape=(input_dim, 2 * n), initializer=self.kernel_initializer, name="input_kernel"
+        )
+        self.recurrent_kernels = [
+            self.add_weight(shape=(n, 2 * n), initializer=self.recurrent_initializer,
+                            name=f"recurrent_kernel_{l}")
+            for l in range(self.num_transition_layers)
+        ]
+        self.biases = [
+            self.add_weight(shape=(2 * n,), initializer=self._bias_initializer, name=f"bias_{l}")
+            for l in range(self.num_transition_layers)
+        ]
+
+    def noisy_weights(self):
+        return [self.input_kernel, *self.recurrent_kernels]
+
+    def project_inputs(self, inputs, training=False):
+        inputs = self.apply_input_dropout(inputs, training)
+        return ops.matmul(inputs, self.noisy(self.input_kernel, training)) + self.biases[0]
+
+    def recurrent_step(self, projected, states, training=False):
+        s = states[0] if isinstance(states, (list, tuple)) else states
+        n = self.units
+        for l, kernel in enumerate(self.recurrent_kernels):
+            a = ops.matmul(self.apply_recurrent_dropout(s, training), self.noisy(kernel, training))
+            a = a + (projected if l == 0 else self.biases[l])
+            t = ops.sigmoid(a[:, n:])
+            s = self.activation(a[:, :n]) * t + s * (1.0 - t)
+        return s, [s]
+
+    def call(self, inputs, states, training=False):
+        return self.recurrent_step(self.project_inputs(inputs, training), states, training)
+
+    def get_initial_state(self, batch_size=None):
+        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "num_transition_layers": self.num_transition_layers,
+            "activation": keras.activations.serialize(self.activation),
+            "transform_bias": self.transform_bias,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "weight_noise": self.weight_noise,
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}
