@@ -3,8 +3,13 @@
 Runs on TensorFlow, JAX and PyTorch (pick one with `KERAS_BACKEND`).
 """
 
+import importlib
+
 from keras_deeprnn import cells
+from keras_deeprnn import data
+from keras_deeprnn import initializers
 from keras_deeprnn import layers
+from keras_deeprnn import metrics
 from keras_deeprnn import models
 from keras_deeprnn.models import ARCHITECTURES
 from keras_deeprnn.models import DeepRNNModel
@@ -12,4 +17,14 @@ from keras_deeprnn.models import build_model
 
 __version__ = "0.1.0"
 
-__all__ = ["cells", "layers", "models", "ARCHITECTURES", "DeepRNNModel", "build_model", "__version__"]
+__all__ = [
+    "cells", "data", "initializers", "layers", "metrics", "models", "tuning",
+    "ARCHITECTURES", "DeepRNNModel", "build_model", "__version__",
+]
+
+
+def __getattr__(name):
+    # KerasTuner is optional and heavy: `kdr.tuning` imports it on first use.
+    if name == "tuning":
+        return importlib.import_module("keras_deeprnn.tuning")
+    raise AttributeError(f"module 'keras_deeprnn' has no attribute {name!r}")

@@ -27,7 +27,10 @@ class DeepRNN(keras.layers.RNN):
     without that split (Keras's own, or wrappers) run exactly as in
     `keras.layers.RNN`. Every argument of `keras.layers.RNN` is accepted,
     and `reset_state` also works for cells with nested states (one list per
-    level), where `keras.layers.RNN.reset_state` fails in Keras 3.15.
+    level), where `keras.layers.RNN.reset_state` fails in Keras 3.15. With
+    `stateful=True` the states are non-trainable weights of the layer, so
+    they carry from batch to batch in `fit`, `evaluate` and `predict` on JAX
+    too (Keras 3.15's own RNN loses them there).
 
     Example:
 
@@ -36,6 +39,18 @@ class DeepRNN(keras.layers.RNN):
     y = layer(np.zeros((8, 100, 88)))
     ```
     """
+
+    def _create_state_variables(self, batch_size):
+        # keras.layers.RNN keeps its stateful states out of the layer's
+        # variables, so JAX's stateless training and prediction steps drop
+        # their updates and every batch starts from zeros. Tracked here as
+        # non-trainable weights, they carry over on every backend.
+        self.states = tree.map_structure(
+            lambda value: self.add_weight(
+                shape=tuple(value.shape), initializer="zeros", trainable=False, name="rnn_state"
+            ),
+            self.get_initial_state(batch_size),
+        )
 
     def reset_state(self):
         # keras.layers.RNN.reset_state assumes a flat list of states; stacked

@@ -1,0 +1,489 @@
+"""Piano rolls: sources, splits, cache, the restricted unpickler, batching."""
+
+import os
+import pathlib
+import pickle
+import shutil
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_deeprnn.data import music
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "music"
+
+# tests/fixtures/music/two_tunes.abc by hand, one frame per eighth note.
+# Tune 1 is in G (one sharp), so everything moves up 5 semitones to C; its
+# chord symbols G then D sound for four crotchets each.
+REEL_MELODY = [72, 74, 76, 77, 79, 76, 72, 76, 74, 74, 71, 71, 67, 67, 67, 67]
+REEL_CHORDS = [[60, 64, 67]] * 8 + [[55, 59, 62]] * 8
+# Tune 2 is in A minor (no signature): no shift, crotchets last two frames.
+AIR = [69, 69, 71, 71, 72, 72, 76, 76, 76, 76, 69, 69]
+
+
+def notes_of(roll):
+    return [(np.flatnonzero(frame) + music.LOWEST_NOTE).tolist() for frame in roll]
+
+
+def c_major_roll():
+    """A C major scale over the triads of C and G, 16 frames."""
+    roll = np.zeros((16, 88), np.float32)
+    for t, midi in enumerate([72, 74, 76, 77, 79, 81, 83, 84] * 2):
+        roll[t, midi - 21] = 1
+    roll[:8, [48 - 21, 52 - 21, 55 - 21]] = 1
+    roll[8:, [55 - 21, 59 - 21, 62 - 21]] = 1
+    return roll
+
+
+def load_quietly(source, cache_dir, **kwargs):
+    return music.load_music(source, cache_dir=cache_dir, progress=False, **kwargs)
+
+
+def assert_same_data(a, b):
+    assert a.keys() == b.keys() == set(music.SPLITS)
+    for split in music.SPLITS:
+        assert len(a[split]) == len(b[split])
+        for x, y in zip(a[split], b[split]):
+            np.testing.assert_array_equal(x, y)
+
+
+def assert_piano_rolls(data):
+    for split in music.SPLITS:
+        for roll in data[split]:
+            assert roll.dtype == np.float32
+            assert roll.ndim == 2 and roll.shape[1] == 88
+            assert set(np.unique(roll)) <= {0.0, 1.0}
+
+
+# ---------------------------------------------------------------------------
+# Folders of scores
+# ---------------------------------------------------------------------------
+
+
+def test_abc_collection_gives_the_hand_computed_rolls(tmp_path):
+    data = load_quietly(FIXTURES, tmp_path / "cache")
+    assert [len(data[s]) for s in music.SPLITS] == [2, 0, 0]
+    reel, air = data["train"]
+    assert_piano_rolls(data)
+    assert [max(frame) for frame in notes_of(reel)] == REEL_MELODY
+    assert [frame[:-1] for frame in notes_of(reel)] == REEL_CHORDS
+    assert notes_of(air) == [[midi] for midi in AIR]
+
+
+def test_frame_quarter_length_changes_the_sampling(tmp_path):
+    data = load_quietly(FIXTURES, tmp_path, frame_quarter_length=1.0)
+    air = data["train"][1]
+    assert notes_of(air) == [[midi] for midi in AIR[::2]]
+
+
+def test_midi_and_musicxml_round_trip(tmp_path):
+    roll = c_major_roll()
+    midi_path = music.write_midi(roll, tmp_path / "scale.mid", 0.5)
+    xml_path = music.write_musicxml(roll, tmp_path / "scale.musicxml", 0.5)
+    for path in (midi_path, xml_path):
+        (score,) = music._parse_file(path)
+        parsed, dropped = music._score_to_roll(score, 0.5, transpose=False)
+        assert dropped == 0
+        np.testing.assert_array_equal(parsed, roll)
+
+
+def test_folder_of_mixed_formats_is_split_by_file(tmp_path):
+    folder = tmp_path / "scores"
+    (folder / "nested").mkdir(parents=True)
+    shutil.copy(FIXTURES / "two_tunes.abc", folder / "nested" / "two_tunes.abc")
+    music.write_midi(c_major_roll(), folder / "scale.mid", 0.5)
+    music.write_musicxml(c_major_roll()[:, ::-1], folder / "mirror.musicxml", 0.5)
+    (folder / "notes.txt").write_text("not a score")
+
+    data = load_quietly(folder, tmp_path / "cache")
+    assert_piano_rolls(data)
+    # Three files: one each to test and valid, the rest (the two tunes of
+    # the ABC file, or one other file) to train.
+    assert sorted(len(data[s]) for s in music.SPLITS) == [1, 1, 2]
+    assert_same_data(data, load_quietly(folder, tmp_path / "other_cache"))
+
+
+def test_split_subfolders_are_respected(tmp_path):
+    for split in ("train", "test"):
+        (tmp_path / "data" / split).mkdir(parents=True)
+    shutil.copy(FIXTURES / "two_tunes.abc", tmp_path / "data" / "train" / "a.abc")
+    music.write_midi(c_major_roll(), tmp_path / "data" / "test" / "b.mid", 0.5)
+    data = load_quietly(tmp_path / "data", tmp_path / "cache")
+    assert [len(data[s]) for s in music.SPLITS] == [2, 0, 1]
+    np.testing.assert_array_equal(data["test"][0], c_major_roll())
+
+
+def test_unparseable_file_is_skipped_with_a_warning_naming_it(tmp_path):
+    shutil.copy(FIXTURES / "two_tunes.abc", tmp_path / "good.abc")
+    (tmp_path / "broken.mid").write_bytes(b"MThd this is no MIDI file")
+    with pytest.warns(UserWarning, match="broken.mid"):
+        data = load_quietly(tmp_path, tmp_path / "cache")
+    assert sum(len(data[s]) for s in music.SPLITS) == 2
+
+
+def test_empty_or_useless_folders_are_errors(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no score file"):
+        load_quietly(tmp_path / "empty", tmp_path / "cache")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "broken.mid").write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="broken.mid"):
+        with pytest.raises(ValueError, match="no piece with notes"):
+            load_quietly(tmp_path / "bad", tmp_path / "cache")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"limit": 0}, "limit must be a positive int; received 0"),
+        ({"limit": 2.5}, "limit"),
+        ({"frame_quarter_length": -1}, "frame_quarter_length"),
+        ({"cache_dir": 3}, "cache_dir"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, match, tmp_path):
+    kwargs.setdefault("cache_dir", tmp_path)
+    with pytest.raises(ValueError, match=match):
+        music.load_music(FIXTURES, progress=False, **kwargs)
+
+
+def test_unknown_name_lists_the_valid_ones():
+    with pytest.raises(ValueError) as info:
+        music.load_music("bach_everything")
+    message = str(info.value)
+    for name in music.MUSIC_DATASETS:
+        assert name in message
+    assert "'bach_everything'" in message and "path" in message
+    with pytest.raises(ValueError, match="name_or_path"):
+        music.load_music(42)
+
+
+# ---------------------------------------------------------------------------
+# Cache
+# ---------------------------------------------------------------------------
+
+
+def test_second_call_reads_the_cache(tmp_path, monkeypatch):
+    first = load_quietly(FIXTURES, tmp_path)
+    (cache_file,) = tmp_path.glob("music-*.npz")
+    assert not list(tmp_path.glob("*.tmp"))
+
+    def refuse(path):
+        raise AssertionError(f"parsed {path} although a cache exists")
+
+    monkeypatch.setattr(music, "_parse_file", refuse)
+    assert_same_data(first, load_quietly(FIXTURES, tmp_path))
+    # Another frame rate is another cache entry, so it must parse.
+    with pytest.warns(UserWarning, match="could not parse"):
+        with pytest.raises(ValueError):
+            load_quietly(FIXTURES, tmp_path, frame_quarter_length=1.0)
+    assert cache_file.exists()
+
+
+def test_corrupt_cache_is_rebuilt_with_a_warning(tmp_path):
+    first = load_quietly(FIXTURES, tmp_path)
+    (cache_file,) = tmp_path.glob("music-*.npz")
+    cache_file.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.warns(UserWarning, match="unreadable"):
+        again = load_quietly(FIXTURES, tmp_path)
+    assert_same_data(first, again)
+    with np.load(cache_file, allow_pickle=False) as stored:
+        assert stored["train_lengths"].tolist() == [16, 12]
+
+
+def test_cache_location_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv(music.CACHE_ENV, str(tmp_path / "from_env"))
+    music.load_music(FIXTURES, progress=True)
+    assert len(list((tmp_path / "from_env").glob("music-*.npz"))) == 1
+
+
+def test_changed_file_invalidates_the_cache(tmp_path):
+    folder = tmp_path / "scores"
+    folder.mkdir()
+    music.write_midi(c_major_roll(), folder / "a.mid", 0.5)
+    first = load_quietly(folder, tmp_path / "cache")
+    music.write_midi(c_major_roll()[:8], folder / "a.mid", 0.5)
+    os.utime(folder / "a.mid", ns=(1, 1))
+    second = load_quietly(folder, tmp_path / "cache")
+    assert len(first["train"][0]) == 16 and len(second["train"][0]) == 8
+
+
+# ---------------------------------------------------------------------------
+# Built-in corpora (music21's bundled scores)
+# ---------------------------------------------------------------------------
+
+
+def test_jsb_chorales_sample(tmp_path):
+    data = load_quietly("jsb_chorales", tmp_path / "a", limit=6)
+    assert [len(data[s]) for s in music.SPLITS] == [4, 1, 1]
+    assert_piano_rolls(data)
+    for roll in data["train"]:
+        # A chorale is a handful of voices, one frame per quarter note.
+        assert 16 <= len(roll) <= 300
+        assert 1 <= roll.sum(axis=1).max() <= 8
+    # Transposed to C major / A minor: black keys are rare.
+    notes = np.concatenate([r for s in music.SPLITS for r in data[s]]).sum(axis=0)
+    black = np.isin((np.arange(88) + 21) % 12, [1, 3, 6, 8, 10])
+    assert notes[black].sum() / notes.sum() < 0.15
+
+    again = load_quietly("jsb_chorales", tmp_path / "b", limit=6)
+    assert_same_data(data, again)
+    (cache_file,) = (tmp_path / "a").glob("music-jsb_chorales-*.npz")
+    with np.load(cache_file, allow_pickle=False) as stored:
+        names = {s: set(stored[f"{s}_names"].tolist()) for s in music.SPLITS}
+    assert sum(len(n) for n in names.values()) == 6
+    assert not (names["train"] & names["valid"] or names["train"] & names["test"])
+    assert not names["valid"] & names["test"]
+    assert all(name.startswith("bach/") for n in names.values() for name in n)
+    rolls = {s: {r.tobytes() for r in data[s]} for s in music.SPLITS}
+    assert not (rolls["train"] & rolls["test"] or rolls["valid"] & rolls["test"])
+
+
+def test_split_is_stable_as_the_sample_grows():
+    entries = [(f"piece{i}", None, None) for i in range(50)]
+    splits = music._assign_splits(entries, None)
+    assert [sum(s == name for *_, s in splits) for name in music.SPLITS] == [30, 10, 10]
+    shuffled = music._assign_splits(entries[::-1], None)
+    assert sorted(splits, key=str) == sorted(shuffled, key=str)
+
+
+def test_folk_tunes_sample(tmp_path):
+    data = load_quietly("folk_tunes", tmp_path, limit=4)
+    assert [len(data[s]) for s in music.SPLITS] == [2, 1, 1]
+    assert_piano_rolls(data)
+
+
+def test_builtin_file_lists():
+    jsb = music._builtin_files("jsb_chorales")
+    assert len(jsb) == len({piece_id for piece_id, _, _ in jsb}) > 300
+    assert all(path.is_file() for _, path, _ in jsb)
+    folk = music._builtin_files("folk_tunes")
+    assert len(folk) > 1000 and all(p.suffix == ".abc" for _, p, _ in folk)
+    classical = music._builtin_files("classical_polyphony")
+    assert len(classical) > 1000
+    stems = [path.with_suffix("") for _, path, _ in classical]
+    assert len(stems) == len(set(stems))
+    assert not any(piece_id.startswith("bach/") for piece_id, _, _ in classical)
+
+
+def test_descriptions_and_frame_lengths_cover_every_builtin():
+    assert set(music.MUSIC_DATASETS) == set(music.FRAME_QUARTER_LENGTHS)
+    assert "imitates" in " ".join(music.MUSIC_DATASETS.values()).lower()
+
+
+# ---------------------------------------------------------------------------
+# Boulanger-Lewandowski pickles
+# ---------------------------------------------------------------------------
+
+
+def write_pickle(path, data, protocol=2):
+    path.write_bytes(pickle.dumps(data, protocol=protocol))
+    return path
+
+
+@pytest.mark.parametrize("protocol", [0, 2, pickle.HIGHEST_PROTOCOL])
+def test_plain_pickle_loads(tmp_path, protocol):
+    data = {
+        "train": [[(60, 64, 67), (60,), ()], [[21, 108]]],
+        "valid": [[(62,), (64.0,)]],
+        "test": [],
+    }
+    rolls = music.load_music(write_pickle(tmp_path / "set.pickle", data, protocol))
+    assert [len(rolls[s]) for s in music.SPLITS] == [2, 1, 0]
+    assert_piano_rolls(rolls)
+    assert notes_of(rolls["train"][0]) == [[60, 64, 67], [60], []]
+    assert notes_of(rolls["train"][1]) == [[21, 108]]
+    assert notes_of(rolls["valid"][0]) == [[62], [64]]
+    limited = music.load_music(tmp_path / "set.pickle", limit=1)
+    assert [len(limited[s]) for s in music.SPLITS] == [1, 1, 0]
+
+
+class _Payload:
+    """Pickles as a call to os.system; loading it must never make that call."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_pickle_that_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / "payload_ran"
+    path = write_pickle(
+        tmp_path / "evil.pickle",
+        {"train": [_Payload(marker)], "valid": [], "test": []},
+    )
+    with pytest.raises(ValueError) as info:
+        music.load_music(path)
+    assert "system" in str(info.value) and "evil.pickle" in str(info.value)
+    assert not marker.exists()
+
+
+def test_pickle_with_numpy_objects_is_refused(tmp_path):
+    path = write_pickle(
+        tmp_path / "arrays.pickle",
+        {"train": [np.zeros((2, 3))], "valid": [], "test": []},
+    )
+    with pytest.raises(ValueError, match="refused to load .*numpy"):
+        music.load_music(path)
+
+
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        ([1, 2], "dict with keys"),
+        ({"train": [], "valid": []}, "dict with keys"),
+        ({"train": [[(20,)]], "valid": [], "test": []}, "21..108"),
+        ({"train": [[(60.5,)]], "valid": [], "test": []}, "whole"),
+        ({"train": [[(float("nan"),)]], "valid": [], "test": []}, "whole"),
+        ({"train": [[60]], "valid": [], "test": []}, "list of MIDI note numbers"),
+        ({"train": [], "valid": [], "test": []}, "no piece"),
+    ],
+)
+def test_malformed_pickle_is_explained(tmp_path, data, match):
+    with pytest.raises(ValueError, match=match):
+        music.load_music(write_pickle(tmp_path / "odd.pkl", data))
+
+
+def test_pickle_takes_no_frame_rate_and_junk_is_not_a_pickle(tmp_path):
+    data = {"train": [[(60,)]], "valid": [], "test": []}
+    path = write_pickle(tmp_path / "set.pickle", data)
+    with pytest.raises(ValueError, match="frame_quarter_length must be None"):
+        music.load_music(path, frame_quarter_length=1.0)
+    (tmp_path / "junk.pickle").write_bytes(b"\x80\x02not really")
+    with pytest.raises(ValueError, match="could not read"):
+        music.load_music(tmp_path / "junk.pickle")
+
+
+# ---------------------------------------------------------------------------
+# Batching
+# ---------------------------------------------------------------------------
+
+
+def counting_roll(frames):
+    """Frame t has only key t on, so every frame is recognisable."""
+    return np.eye(88, dtype=np.float32)[:frames]
+
+
+def test_pad_batch_shifts_by_one_frame_and_masks_padding():
+    x, y, mask = music.pad_batch([counting_roll(3), counting_roll(6)])
+    assert x.shape == y.shape == (2, 5, 88) and mask.shape == (2, 5)
+    assert x.dtype == y.dtype == mask.dtype == np.float32
+    np.testing.assert_array_equal(mask, [[1, 1, 0, 0, 0], [1, 1, 1, 1, 1]])
+    np.testing.assert_array_equal(x[1], counting_roll(5))
+    np.testing.assert_array_equal(y[1], counting_roll(6)[1:])
+    np.testing.assert_array_equal(x[0, :2], counting_roll(2))
+    np.testing.assert_array_equal(y[0, :2], counting_roll(3)[1:])
+    assert not x[0, 2:].any() and not y[0, 2:].any()
+
+
+def test_pad_batch_cuts_and_rounds():
+    x, y, mask = music.pad_batch([counting_roll(3), counting_roll(20)], max_len=7)
+    assert x.shape == (2, 7, 88)
+    np.testing.assert_array_equal(mask.sum(axis=1), [2, 7])
+    np.testing.assert_array_equal(y[1], counting_roll(8)[1:])
+    x, _, mask = music.pad_batch([counting_roll(6)], pad_to_multiple_of=4)
+    assert x.shape == (1, 8, 88)
+    np.testing.assert_array_equal(mask, [[1, 1, 1, 1, 1, 0, 0, 0]])
+
+
+def test_pad_batch_rejects_bad_input():
+    with pytest.raises(ValueError, match="shape"):
+        music.pad_batch([np.zeros((4, 87))])
+    with pytest.raises(ValueError, match="Wrap it in a list"):
+        music.pad_batch(counting_roll(4))
+    with pytest.raises(ValueError, match="empty"):
+        music.pad_batch([])
+    with pytest.raises(ValueError, match="max_len"):
+        music.pad_batch([counting_roll(4)], max_len=0)
+
+
+def test_piano_roll_batches_cover_every_piece_once_per_epoch():
+    pieces = [counting_roll(n) for n in (3, 4, 5, 6, 7)] + [counting_roll(1)]
+    batches = music.piano_roll_batches(pieces, batch_size=2, seed=3)
+    assert isinstance(batches, keras.utils.PyDataset)
+    assert len(batches) == 3  # the one-frame piece has nothing to predict
+
+    def epoch_lengths():
+        seen = []
+        for i in range(len(batches)):
+            x, y, weights = batches[i]
+            assert x.shape == y.shape and weights.shape == x.shape[:2]
+            real = weights[:, 1:, None]
+            np.testing.assert_array_equal(x[:, 1:] * real, y[:, :-1] * real)
+            seen.extend(weights.sum(axis=1).astype(int).tolist())
+        return seen
+
+    first = epoch_lengths()
+    assert sorted(first) == [2, 3, 4, 5, 6]
+    again = music.piano_roll_batches(pieces, batch_size=2, seed=3)
+    np.testing.assert_array_equal(again[0][0], batches[0][0])
+    orders = {tuple(first)}
+    for _ in range(4):
+        batches.on_epoch_end()
+        orders.add(tuple(epoch_lengths()))
+    assert len(orders) > 1
+    with pytest.raises(IndexError):
+        batches[3]
+
+
+def test_piano_roll_batches_without_shuffle_keep_order_and_split_long_pieces():
+    batches = music.piano_roll_batches(
+        [counting_roll(10)], batch_size=8, shuffle=False, max_len=4
+    )
+    x, y, weights = batches[0]
+    # Windows of 5 frames overlapping by one: 9 transitions, each once.
+    assert x.shape == (3, 4, 88)
+    np.testing.assert_array_equal(weights.sum(axis=1), [4, 4, 1])
+    inputs = np.argmax(x, axis=-1)[weights > 0]
+    targets = np.argmax(y, axis=-1)[weights > 0]
+    assert inputs.tolist() == list(range(9)) and targets.tolist() == list(range(1, 10))
+
+
+def test_piano_roll_batches_reject_bad_arguments():
+    expected = "batch_size must be a positive int; received 0"
+    with pytest.raises(ValueError, match=expected):
+        music.piano_roll_batches([counting_roll(3)], 0)
+    with pytest.raises(ValueError, match="two or more frames"):
+        music.piano_roll_batches([counting_roll(1)], 2)
+
+
+# ---------------------------------------------------------------------------
+# Output helpers and optional dependencies
+# ---------------------------------------------------------------------------
+
+
+def test_roll_to_stream_merges_held_notes():
+    roll = np.zeros((4, 88), np.float32)
+    roll[:3, 60 - 21] = 1  # one C4 of three frames
+    roll[[0, 2], 64 - 21] = 0.9  # two separate E4s, given as probabilities
+    score = music.roll_to_stream(roll, 0.5)
+    notes = sorted(
+        (float(n.offset), n.pitch.midi, float(n.quarterLength))
+        for n in score.flatten().notes
+    )
+    assert notes == [(0.0, 60, 1.5), (0.0, 64, 0.5), (1.0, 64, 0.5)]
+
+
+def test_plot_piano_roll_writes_a_png(tmp_path):
+    path = music.plot_piano_roll(c_major_roll(), tmp_path / "roll.png", title="scale")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_importing_the_module_does_not_import_music21():
+    code = (
+        "import sys, keras_deeprnn.data.music, keras_deeprnn.metrics.music; "
+        "sys.exit('music21' in sys.modules)"
+    )
+    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).parents[1]))
+    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
+
+
+def test_missing_music21_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "music21", None)
+    with pytest.raises(ImportError, match=r'pip install "keras-deeprnn\[music\]"'):
+        music.roll_to_stream(counting_roll(2))
