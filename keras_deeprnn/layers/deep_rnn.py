@@ -28,9 +28,10 @@ class DeepRNN(keras.layers.RNN):
     `keras.layers.RNN`. Every argument of `keras.layers.RNN` is accepted,
     and `reset_state` also works for cells with nested states (one list per
     level), where `keras.layers.RNN.reset_state` fails in Keras 3.15. With
-    `stateful=True` the states are non-trainable weights of the layer, so
-    they carry from batch to batch in `fit`, `evaluate` and `predict` on JAX
-    too (Keras 3.15's own RNN loses them there).
+    `stateful=True` the states are among the layer's non-trainable
+    `variables` (not its `weights`), so they carry from batch to batch in
+    `fit`, `evaluate` and `predict` on JAX too (Keras 3.15's own RNN loses
+    them there).
 
     Example:
 
@@ -41,16 +42,14 @@ class DeepRNN(keras.layers.RNN):
     """
 
     def _create_state_variables(self, batch_size):
-        # keras.layers.RNN keeps its stateful states out of the layer's
-        # variables, so JAX's stateless training and prediction steps drop
-        # their updates and every batch starts from zeros. Tracked here as
-        # non-trainable weights, they carry over on every backend.
-        self.states = tree.map_structure(
-            lambda value: self.add_weight(
-                shape=tuple(value.shape), initializer="zeros", trainable=False, name="rnn_state"
-            ),
-            self.get_initial_state(batch_size),
-        )
+        super()._create_state_variables(batch_size)
+        # keras.layers.RNN keeps these out of the layer's variables, so JAX's
+        # stateless train/predict steps drop their updates and every batch
+        # starts from zeros. Listed beside the seed-generator states they are
+        # in `variables` (JAX carries them) but not in `weights`: a stateful
+        # model keeps the weights and saved files of its non-stateful twin.
+        for variable in tree.flatten(self.states):
+            self._seed_generators.append(_CarriedState(variable))
 
     def reset_state(self):
         # keras.layers.RNN.reset_state assumes a flat list of states; stacked
@@ -84,3 +83,10 @@ class DeepRNN(keras.layers.RNN):
             zero_output_for_mask=self.zero_output_for_mask,
             return_all_outputs=self.return_sequences,
         )
+
+
+class _CarriedState:
+    """Holds a stateful RNN state where Keras looks for seed-generator states."""
+
+    def __init__(self, state):
+        self.state = state
