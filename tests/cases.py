@@ -60,8 +60,9 @@ def _dg_ref(cell, x, get=weights_of):
     return ref.dg_lstm_sequence(x, per_level, cell.units, cell.num_layers)
 
 
-def _rhn(layers_):
-    return lambda: cells.HighwayTransitionCell(UNITS, num_transition_layers=layers_, transform_bias=-1.0)
+def _rhn(layers_, **kw):
+    return lambda: cells.HighwayTransitionCell(UNITS, num_transition_layers=layers_,
+                                               transform_bias=-1.0, **kw)
 
 
 def _rhn_ref(cell, x, get=weights_of):
@@ -114,8 +115,11 @@ CASES = [
     Case("dts_L3_narrow", _dt(num_transition_layers=3, shortcut=True, transition_units=3), _dt_ref, UNITS, 80),
     Case("dg_lstm_1", _dg(1), _dg_ref, UNITS, 176),
     Case("dg_lstm_3", _dg(3), _dg_ref, UNITS, 544),
+    Case("dts_L3_layernorm_h0", _dt(num_transition_layers=3, shortcut=True, transition_units=3,
+                                    layer_norm=True, trainable_initial_state=True),
+         _dt_ref, UNITS, 80 + 2 * (3 + 3 + 4) + 4),
     Case("rhn_L1", _rhn(1), _rhn_ref, UNITS, 64),
-    Case("rhn_L3", _rhn(3), _rhn_ref, UNITS, 144),
+    Case("rhn_L3_h0", _rhn(3, trainable_initial_state=True), _rhn_ref, UNITS, 148),
     Case("stacked", _stacked(False), _stacked_ref, UNITS, 120),
     Case("stacked_skip", _stacked(True), _stacked_ref, 2 * UNITS, 144),
     Case("dots_tanh", _deep_output("tanh"), _deep_output_ref, OUTPUT_DIM, 103),

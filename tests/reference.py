@@ -15,23 +15,39 @@ ACTIVATIONS = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0), "linear": 
                "sigmoid": sigmoid}
 
 
+def layer_norm(a, gamma, beta, epsilon=1e-3):
+    mean = a.mean(-1, keepdims=True)
+    var = a.var(-1, keepdims=True)
+    return (a - mean) / np.sqrt(var + epsilon) * gamma + beta
+
+
 def dt_step(x, h, w, num_transition_layers, shortcut, activation="tanh", transition_activation=None):
-    """One step of DT / DT(S) (paper.md: deep transition, with shortcuts)."""
+    """One step of DT / DT(S) (paper.md: deep transition, with shortcuts).
+
+    With `ln_gamma_l`/`ln_beta_l` among the weights, each layer's summed
+    pre-activation is layer-normalised before its activation.
+    """
     phi_h = ACTIVATIONS[activation]
     phi_l = ACTIVATIONS[transition_activation or activation]
     L = num_transition_layers
+
+    def ln(a, l):
+        if f"ln_gamma_{l}" not in w:
+            return a
+        return layer_norm(a, w[f"ln_gamma_{l}"], w[f"ln_beta_{l}"])
+
     if L == 1:
-        return phi_h(h @ w["recurrent_kernel"] + x @ w["input_kernel"] + w["bias"])
+        return phi_h(ln(h @ w["recurrent_kernel"] + x @ w["input_kernel"] + w["bias"], 0))
     m = w["bias"].shape[0]
     U, W1 = w["input_kernel"][:, :m], w["recurrent_kernel"][:, :m]
-    z = phi_l(h @ W1 + x @ U + w["bias"])
+    z = phi_l(ln(h @ W1 + x @ U + w["bias"], 0))
     for l in range(L - 2):
-        z = phi_l(z @ w[f"transition_kernel_{l}"] + w[f"transition_bias_{l}"])
+        z = phi_l(ln(z @ w[f"transition_kernel_{l}"] + w[f"transition_bias_{l}"], l + 1))
     top = z @ w[f"transition_kernel_{L - 2}"] + w[f"transition_bias_{L - 2}"]
     if shortcut:
         U_bar, W_bar = w["input_kernel"][:, m:], w["recurrent_kernel"][:, m:]
         top = top + h @ W_bar + x @ U_bar
-    return phi_h(top)
+    return phi_h(ln(top, L - 1))
 
 
 def run(step, x, h0):
@@ -44,7 +60,7 @@ def run(step, x, h0):
 
 
 def dt_sequence(x, w, units, **kwargs):
-    h0 = np.zeros((x.shape[0], units))
+    h0 = np.zeros((x.shape[0], units)) + w.get("initial_state", 0.0)
 
     def step(x_t, h):
         h = dt_step(x_t, h, w, **kwargs)
@@ -97,7 +113,7 @@ def rhn_sequence(x, w, units, num_transition_layers):
             s = np.tanh(a[:, :n]) * t + s * (1.0 - t)
         return s, s
 
-    return run(step, x, np.zeros((x.shape[0], n)))[0]
+    return run(step, x, np.zeros((x.shape[0], n)) + w.get("initial_state", 0.0))[0]
 
 
 def pooled(z, activation, units, pieces, rho=None):

@@ -245,3 +245,42 @@ def test_wrong_feature_size_and_rank_are_refused(rng):
         model.predict(rng.normal(size=(2, 4, 7)).astype("float32"), verbose=0)
     with pytest.raises(ValueError, match=r"\(batch, time, 5\). Received: shape=\(2, 5\)"):
         model(rng.normal(size=(2, 5)).astype("float32"))
+
+
+def test_per_level_widths_and_dropout(rng):
+    model = small("srnn", num_layers=3, units=[6, 5, 4], dropout=[0.0, 0.1, 0.2])
+    cells_ = [model.get_layer(f"level_{l}").cell for l in range(3)]
+    assert [c.units for c in cells_] == [6, 5, 4]
+    assert [c.dropout for c in cells_] == [0.0, 0.1, 0.2]
+    assert model.predict(rng.normal(size=(2, 3, D)).astype("float32"), verbose=0).shape == (2, 3, D)
+    with pytest.raises(ValueError, match=r"one value per level \(3\)"):
+        small("srnn", num_layers=3, units=[6, 5])
+    with pytest.raises(ValueError, match="one width"):
+        small("dg_lstm", units=[4, 5])
+
+
+def test_residual_stacking_adds_the_level_below(rng):
+    model = small("deep_gru", num_layers=3, residual_connections=True, output_dim=None)
+    x = rng.normal(size=(2, 4, D)).astype("float32")
+    h0 = np_(model.get_layer("level_0")(x))
+    h1 = np_(model.get_layer("level_1")(h0)) + h0
+    h2 = np_(model.get_layer("level_2")(h1)) + h1
+    np.testing.assert_allclose(np_(model(x)), h2, atol=1e-5)
+    with pytest.raises(ValueError, match="fixes `residual_connections`"):
+        small("dts_rnn", residual_connections=True)
+
+
+def test_layer_norm_and_trainable_initial_state_through_build_model(tmp_path, rng):
+    model = small("dots_rnn", layer_norm=True, trainable_initial_state=True)
+    cell = model.get_layer("level_0").cell
+    assert cell.layer_norm and cell.initial_state is not None
+    model.compile()
+    x = rng.normal(size=(3, 5, D)).astype("float32")
+    model.fit(x, (x > 0).astype("float32"), epochs=1, verbose=0)
+    assert np.abs(np_(cell.initial_state)).sum() > 0  # h_0 is learned
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "m.keras").predict(x, verbose=0),
+                               model.predict(x, verbose=0), atol=1e-6)
+    assert small("rhn", trainable_initial_state=True).get_layer("level_0").cell.initial_state is not None
+    with pytest.raises(ValueError, match="layer_norm"):
+        small("deep_lstm", layer_norm=True)

@@ -25,6 +25,11 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
     output, new_state = h, h
     ```
 
+    With `layer_norm=True` every layer's summed pre-activation `a` becomes
+    `ln_gamma_l * (a - mean(a)) / sqrt(var(a) + 1e-3) + ln_beta_l` before its
+    activation (Ba et al. 2016). With `trainable_initial_state=True` the
+    state starts at a learned vector `initial_state` instead of zeros.
+
     With `L = 1` the single layer is `h = activation(h_prev @ W + x @ U + b)`,
     the conventional RNN. The input projections (`x @ U`, `x @ U_bar`) do not
     depend on the state; `project_inputs` computes them for a whole sequence
@@ -50,6 +55,8 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
             `h_prev` (the same mask at every step).
         weight_noise: std of Gaussian noise added to every kernel (not the
             biases) in training, drawn once per batch of sequences.
+        layer_norm: normalise every transition layer's pre-activation.
+        trainable_initial_state: learn `h_0` instead of starting from zeros.
         seed: seed of the dropout masks and the weight noise.
 
     Example:
@@ -79,6 +86,8 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         dropout=0.0,
         recurrent_dropout=0.0,
         weight_noise=0.0,
+        layer_norm=False,
+        trainable_initial_state=False,
         seed=None,
         **kwargs,
     ):
@@ -112,8 +121,11 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         self.dropout = dropout
         self.recurrent_dropout = recurrent_dropout
         self.weight_noise = weight_noise
+        self.layer_norm = bool(layer_norm)
+        self.trainable_initial_state = bool(trainable_initial_state)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.initial_state = None
         self.state_size = units
         self.output_size = units
 
@@ -146,6 +158,17 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         self.bias = (
             self.add_weight(shape=(m,), initializer=self.bias_initializer, name="bias")
             if self.use_bias
+            else None
+        )
+        self.ln_gammas, self.ln_betas = [], []
+        if self.layer_norm:
+            for l in range(self.num_transition_layers):
+                width = n if l == self.num_transition_layers - 1 else m
+                self.ln_gammas.append(self.add_weight(shape=(width,), initializer="ones", name=f"ln_gamma_{l}"))
+                self.ln_betas.append(self.add_weight(shape=(width,), initializer="zeros", name=f"ln_beta_{l}"))
+        self.initial_state = (
+            self.add_weight(shape=(n,), initializer="zeros", name="initial_state")
+            if self.trainable_initial_state
             else None
         )
         self.transition_kernels, self.transition_biases = [], []
@@ -182,26 +205,39 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         recurrent = ops.matmul(
             self.apply_recurrent_dropout(h_prev, training), self.noisy(self.recurrent_kernel, training)
         )
-        if self.num_transition_layers == 1:
-            h = self.activation(projected + recurrent)
+        L = self.num_transition_layers
+        if L == 1:
+            h = self.activation(self._normalize(projected + recurrent, 0))
             return h, [h]
         m = self._first_width
-        z = self.transition_activation(projected[:, :m] + recurrent[:, :m])
+        z = self.transition_activation(self._normalize(projected[:, :m] + recurrent[:, :m], 0))
         for i, kernel in enumerate(self.transition_kernels):
             z = ops.matmul(z, self.noisy(kernel, training))
             if self.use_bias:
                 z = z + self.transition_biases[i]
-            if i < len(self.transition_kernels) - 1:
-                z = self.transition_activation(z)
+            if i < L - 2:
+                z = self.transition_activation(self._normalize(z, i + 1))
         if self.shortcut:
             z = z + projected[:, m:] + recurrent[:, m:]
-        h = self.activation(z)
+        h = self.activation(self._normalize(z, L - 1))
         return h, [h]
+
+    def _normalize(self, a, layer):
+        if not self.layer_norm:
+            return a
+        mean = ops.mean(a, axis=-1, keepdims=True)
+        variance = ops.var(a, axis=-1, keepdims=True)
+        return (a - mean) * ops.rsqrt(variance + 1e-3) * self.ln_gammas[layer] + self.ln_betas[layer]
 
     def call(self, inputs, states, training=False):
         return self.recurrent_step(self.project_inputs(inputs, training), states, training)
 
     def get_initial_state(self, batch_size=None):
+        if self.initial_state is not None:
+            # zeros + vector, not broadcast_to: torch's loop writes into states
+            # and refuses a broadcast view.
+            zeros = ops.zeros((batch_size, self.units), dtype=self.compute_dtype)
+            return [zeros + ops.cast(self.initial_state, self.compute_dtype)]
         return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]
 
     def get_config(self):
@@ -224,6 +260,8 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "weight_noise": self.weight_noise,
+            "layer_norm": self.layer_norm,
+            "trainable_initial_state": self.trainable_initial_state,
             "seed": self.seed,
         }
         return {**super().get_config(), **config}

@@ -28,7 +28,8 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
     ```
 
     The transform-gate biases start at `transform_bias` (negative: carry by
-    default), which is what lets very deep transitions train.
+    default), which is what lets very deep transitions train. With
+    `trainable_initial_state=True` the state starts at a learned vector.
 
     Weights (`n = units`, `d` input features):
     - `input_kernel`: `[W_H | W_T]`, `(d, 2n)`.
@@ -57,6 +58,7 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         dropout=0.0,
         recurrent_dropout=0.0,
         weight_noise=0.0,
+        trainable_initial_state=False,
         seed=None,
         **kwargs,
     ):
@@ -75,8 +77,10 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         self.dropout = dropout
         self.recurrent_dropout = recurrent_dropout
         self.weight_noise = weight_noise
+        self.trainable_initial_state = bool(trainable_initial_state)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.initial_state = None
         self.state_size = units
         self.output_size = units
 
@@ -106,6 +110,11 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
                             name=f"recurrent_kernel_{l}")
             for l in range(self.num_transition_layers)
         ]
+        self.initial_state = (
+            self.add_weight(shape=(n,), initializer="zeros", name="initial_state")
+            if self.trainable_initial_state
+            else None
+        )
         self.biases = [
             self.add_weight(shape=(2 * n,), initializer=self._bias_initializer, name=f"bias_{l}")
             for l in range(self.num_transition_layers)
@@ -132,6 +141,11 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         return self.recurrent_step(self.project_inputs(inputs, training), states, training)
 
     def get_initial_state(self, batch_size=None):
+        if self.initial_state is not None:
+            # zeros + vector, not broadcast_to: torch's loop writes into states
+            # and refuses a broadcast view.
+            zeros = ops.zeros((batch_size, self.units), dtype=self.compute_dtype)
+            return [zeros + ops.cast(self.initial_state, self.compute_dtype)]
         return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]
 
     def get_config(self):
@@ -145,6 +159,7 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "weight_noise": self.weight_noise,
+            "trainable_initial_state": self.trainable_initial_state,
             "seed": self.seed,
         }
         return {**super().get_config(), **config}

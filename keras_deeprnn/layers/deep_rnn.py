@@ -72,6 +72,8 @@ class DeepRNN(keras.layers.RNN):
 
         if not tree.is_nested(initial_state):
             initial_state = [initial_state]
+        if keras_backend.backend() == "torch" and mask is None and not self.unroll:
+            return self._python_loop(step, projected, initial_state)
         return keras_backend.rnn(
             step,
             projected,
@@ -83,6 +85,22 @@ class DeepRNN(keras.layers.RNN):
             zero_output_for_mask=self.zero_output_for_mask,
             return_all_outputs=self.return_sequences,
         )
+
+    def _python_loop(self, step, projected, states):
+        # Keras's torch loop (3.15) runs step 0 twice (once to learn the
+        # output shape) and flattens and repacks the states at every step.
+        # Without a mask this is the same loop, minus that: outputs in the
+        # order the steps run (reversed with go_backwards, as Keras returns
+        # them), the last output, the last states.
+        inputs = ops.unstack(projected, axis=1)
+        outputs = []
+        for projected_t in inputs[::-1] if self.go_backwards else inputs:
+            output, states = step(projected_t, states)
+            if self.return_sequences:
+                outputs.append(output)
+        if not self.return_sequences:
+            return output, ops.expand_dims(output, 1), states
+        return output, ops.stack(outputs, axis=1), states
 
 
 class _CarriedState:

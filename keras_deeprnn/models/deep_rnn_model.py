@@ -42,9 +42,12 @@ class DeepRNNModel(keras.Model):
         input_dim: features per time step (dense inputs); or
         vocab_size, embedding_dim: token-id inputs through an `Embedding`.
         output_dim: width of the output (`None`: return the top states).
-        units: width of every recurrent state.
+        units: width of every recurrent state, or a list with one width per
+            stacked level.
         num_input_layers, num_transition_layers, shortcut, num_output_layers,
-        num_layers, skip_connections: the depth arguments; `None` takes the
+        num_layers, skip_connections, residual_connections: the depth
+            arguments (residual: a level adds the level below to its output
+            where the widths agree, as Sonnet's residual stacking); `None` takes the
             architecture's default, and an architecture's defining values
             cannot be changed (see `Architecture.fixed`).
         input_units, transition_units, output_units: widths of the
@@ -54,7 +57,12 @@ class DeepRNNModel(keras.Model):
             (`"maxout"` and `"lp"` allowed, with `pieces`).
         output_activation: `ψ_0` (`"sigmoid"` for notes, `"softmax"` for words).
         dropout, recurrent_dropout: per-sequence dropout on each level's input
-            and state; output_dropout: dropout on the intermediate layers of ▷.
+            and state (a number, or a list with one per level); output_dropout:
+            dropout on the intermediate layers of ▷.
+        layer_norm: layer normalisation inside every transition layer
+            (transition architectures).
+        trainable_initial_state: learn each level's initial state (transition
+            architectures and rhn).
         weight_noise: std of Gaussian noise on every kernel in training (the
             authors' code: 0.075); not for `deep_gru`/`deep_lstm`, whose
             Keras layers have no such option.
@@ -93,6 +101,7 @@ class DeepRNNModel(keras.Model):
         num_output_layers=None,
         num_layers=None,
         skip_connections=None,
+        residual_connections=None,
         input_units=None,
         transition_units=None,
         output_units=None,
@@ -106,6 +115,8 @@ class DeepRNNModel(keras.Model):
         recurrent_dropout=0.0,
         output_dropout=0.0,
         weight_noise=0.0,
+        layer_norm=False,
+        trainable_initial_state=False,
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
         bidirectional=False,
@@ -129,12 +140,31 @@ class DeepRNNModel(keras.Model):
             num_output_layers=num_output_layers,
             num_layers=num_layers,
             skip_connections=skip_connections,
+            residual_connections=residual_connections,
         )
-        _checks.positive_int("units", units)
         for key in ("num_input_layers", "num_output_layers"):
             _checks.non_negative_int(key, depth[key])
         for key in ("num_transition_layers", "num_layers"):
             _checks.positive_int(key, depth[key])
+        num_levels = 1 if arch.cell == "dg_lstm" else depth["num_layers"]
+        level_units = _per_level("units", units, depth["num_layers"], _checks.positive_int)
+        level_dropout = _per_level("dropout", dropout, depth["num_layers"], _checks.rate)
+        level_recurrent_dropout = _per_level(
+            "recurrent_dropout", recurrent_dropout, depth["num_layers"], _checks.rate
+        )
+        if arch.cell == "dg_lstm" and len(set(level_units)) > 1:
+            raise ValueError(
+                "'dg_lstm' links the memory cells of adjacent levels and needs one width "
+                f"for all of them. Received: units={units!r}"
+            )
+        if (layer_norm or trainable_initial_state) and arch.cell != "transition":
+            options = "layer_norm" if layer_norm else "trainable_initial_state"
+            if not (options == "trainable_initial_state" and arch.cell == "highway"):
+                raise ValueError(
+                    f"`{options}=True` is available for the transition architectures"
+                    f"{' and rhn' if options == 'trainable_initial_state' else ''}. "
+                    f"Received: architecture={architecture!r}"
+                )
         if (input_dim is None) == (vocab_size is None):
             raise ValueError(
                 "Give exactly one of `input_dim` (features per step) and `vocab_size` "
@@ -165,16 +195,22 @@ class DeepRNNModel(keras.Model):
             )
         rnn_kwargs = dict(stateful=stateful, unroll=unroll)
         cell_kwargs = dict(
-            dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed,
-            kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+            seed=seed, kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
         )
+        if weight_noise:
+            cell_kwargs["weight_noise"] = weight_noise
+        if layer_norm:
+            cell_kwargs["layer_norm"] = True
+        if trainable_initial_state:
+            cell_kwargs["trainable_initial_state"] = True
         noise = dict(weight_noise=weight_noise) if weight_noise else {}
 
         # === Functional model ===
         if vocab_size is not None:
             inputs = keras.Input(batch_shape=(batch_size, None), dtype="int32", name="tokens")
             features = keras.layers.Embedding(
-                vocab_size, embedding_dim or units, mask_zero=masking, name="embedding"
+                vocab_size, embedding_dim or level_units[0], mask_zero=masking, name="embedding"
             )(inputs)
         else:
             inputs = keras.Input(batch_shape=(batch_size, None, input_dim), name="frames")
@@ -183,21 +219,30 @@ class DeepRNNModel(keras.Model):
                 features = keras.layers.Masking(mask_value, name="masking")(features)
         if depth["num_input_layers"]:
             features = DeepInput(
-                input_units or units, num_layers=depth["num_input_layers"],
+                input_units or level_units[0], num_layers=depth["num_input_layers"],
                 activation=input_activation, pieces=pieces, seed=seed, name="deep_input", **noise,
             )(features)
 
         levels, level_input = [], features
-        for level in range(1 if arch.cell == "dg_lstm" else depth["num_layers"]):
-            last = level == depth["num_layers"] - 1 or arch.cell == "dg_lstm"
+        for level in range(num_levels):
+            last = level == num_levels - 1
             layer = _recurrent_layer(
-                arch.cell, units, depth, activation, transition_activation, transition_units,
-                dict(cell_kwargs, **noise), dict(rnn_kwargs, return_sequences=return_sequences or not last),
+                arch.cell, level_units[level], depth, activation, transition_activation,
+                transition_units,
+                dict(cell_kwargs, dropout=level_dropout[level],
+                     recurrent_dropout=level_recurrent_dropout[level]),
+                dict(rnn_kwargs, return_sequences=return_sequences or not last),
                 name=f"level_{level}",
             )
             if bidirectional:
                 layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{level}")
-            levels.append(layer(level_input))
+            h = layer(level_input)
+            if (depth["residual_connections"] and levels
+                    and h.shape[-1] == levels[-1].shape[-1]):
+                # Sonnet's residual stacking: a level adds its input (the
+                # level below) where the widths agree.
+                h = keras.layers.Add(name=f"residual_{level}")([levels[-1], h])
+            levels.append(h)
             level_input = levels[-1]
             if depth["skip_connections"]:
                 level_input = keras.layers.Concatenate(name=f"skip_{level}")([features, levels[-1]])
@@ -221,7 +266,8 @@ class DeepRNNModel(keras.Model):
             architecture=architecture, input_dim=input_dim, output_dim=output_dim, units=units,
             num_input_layers=num_input_layers, num_transition_layers=num_transition_layers,
             shortcut=shortcut, num_output_layers=num_output_layers, num_layers=num_layers,
-            skip_connections=skip_connections,
+            skip_connections=skip_connections, residual_connections=residual_connections,
+            layer_norm=layer_norm, trainable_initial_state=trainable_initial_state,
             input_units=input_units, transition_units=transition_units, output_units=output_units,
             activation=activation, transition_activation=transition_activation,
             input_activation=input_activation, output_hidden_activation=output_hidden_activation,
@@ -272,6 +318,18 @@ class DeepRNNModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _per_level(name, value, num_levels, check):
+    """One value per stacked level, from a scalar or a list of `num_levels`."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != num_levels:
+            raise ValueError(
+                f"`{name}` as a list needs one value per level ({num_levels}). "
+                f"Received: {name}={list(value)!r}"
+            )
+        return [check(name, v) for v in value]
+    return [check(name, value)] * num_levels
 
 
 def _serializable(initializer):

@@ -9,6 +9,7 @@ DEPTH_DEFAULTS = {
     "num_output_layers": 0,
     "num_layers": 1,
     "skip_connections": False,
+    "residual_connections": False,
 }
 
 
@@ -85,12 +86,12 @@ ARCHITECTURES = {
              ("num_transition_layers",), num_transition_layers=3),
         _row("srnn", "transition", "stacked RNN (sRNN)",
              "h^l_t = φ(h^l_{t-1} W_l + h^{l-1}_t U_l + b_l), l = 1..N",
-             ("num_layers", "skip_connections"), num_layers=2),
+             ("num_layers", "skip_connections", "residual_connections"), num_layers=2),
         _row("deep_gru", "gru", "stacked GRU",
-             "h^l_t = GRU(h^{l-1}_t, h^l_{t-1}), l = 1..N", ("num_layers", "skip_connections"), num_layers=2),
+             "h^l_t = GRU(h^{l-1}_t, h^l_{t-1}), l = 1..N", ("num_layers", "skip_connections", "residual_connections"), num_layers=2),
         _row("deep_lstm", "lstm", "stacked LSTM",
              "(h^l_t, c^l_t) = LSTM(h^{l-1}_t, h^l_{t-1}, c^l_{t-1}), l = 1..N",
-             ("num_layers", "skip_connections"), num_layers=2),
+             ("num_layers", "skip_connections", "residual_connections"), num_layers=2),
         _row("dg_lstm", "dg_lstm", "Depth-Gated LSTM",
              "c^l_t = d ⊙ c^{l-1}_t + f ⊙ c^l_{t-1} + i ⊙ tanh(...), d the depth gate",
              ("num_layers",), num_layers=2),
