@@ -69,6 +69,14 @@ def _rhn_ref(cell, x, get=weights_of):
     return ref.rhn_sequence(x, get(cell), cell.units, cell.num_transition_layers)
 
 
+def _gf(num_layers):
+    return lambda: cells.GatedFeedbackCell(UNITS, num_layers=num_layers)
+
+
+def _gf_ref(cell, x, get=weights_of):
+    return ref.gated_feedback_sequence(x, get(cell), cell.units, cell.num_layers)
+
+
 def _stacked(skip):
     return lambda: cells.StackedCells(
         [cells.DeepTransitionCell(UNITS, bias_initializer="random_normal"),
@@ -120,6 +128,8 @@ CASES = [
          _dt_ref, UNITS, 80 + 2 * (3 + 3 + 4) + 4),
     Case("rhn_L1", _rhn(1), _rhn_ref, UNITS, 64),
     Case("rhn_L3_h0", _rhn(3, trainable_initial_state=True), _rhn_ref, UNITS, 148),
+    Case("gf_rnn_1", _gf(1), _gf_ref, UNITS, 40),
+    Case("gf_rnn_3", _gf(3), _gf_ref, UNITS, 350),
     Case("stacked", _stacked(False), _stacked_ref, UNITS, 120),
     Case("stacked_skip", _stacked(True), _stacked_ref, 2 * UNITS, 144),
     Case("dots_tanh", _deep_output("tanh"), _deep_output_ref, OUTPUT_DIM, 103),

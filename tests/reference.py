@@ -116,6 +116,28 @@ def rhn_sequence(x, w, units, num_transition_layers):
     return run(step, x, np.zeros((x.shape[0], n)) + w.get("initial_state", 0.0))[0]
 
 
+def gated_feedback_sequence(x, w, units, num_layers):
+    """GF-RNN, tanh variant (Chung et al. 2015); fused weights as in the cell."""
+    n, N = units, num_layers
+
+    def step(x_t, hs):
+        h_star = np.concatenate(hs, axis=-1)
+        new, inp = [], x_t
+        for j in range(N):
+            K, R, b = w[f"kernel_{j}"], w[f"recurrent_kernel_{j}"], w[f"bias_{j}"]
+            W, w_g = K[:, :n], K[:, n:]
+            U = [R[i * n:(i + 1) * n, :n] for i in range(N)]
+            u_g, b_h, b_g = R[:, n:], b[:n], b[n:]
+            g = sigmoid(inp @ w_g + h_star @ u_g + b_g)          # (batch, N)
+            total = inp @ W + b_h + sum(g[:, i:i + 1] * (hs[i] @ U[i]) for i in range(N))
+            h = np.tanh(total)
+            new.append(h)
+            inp = h
+        return inp, new
+
+    return run(step, x, [np.zeros((x.shape[0], n)) for _ in range(N)])[0]
+
+
 def pooled(z, activation, units, pieces, rho=None):
     slices = [z[..., k * units:(k + 1) * units] for k in range(pieces)]
     if activation == "maxout":

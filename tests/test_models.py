@@ -29,7 +29,7 @@ def small(name, **kw):
 
 def test_architecture_table_names():
     assert NAMES == ["rnn", "di_rnn", "dt_rnn", "dts_rnn", "do_rnn", "dot_rnn", "dots_rnn",
-                     "rhn", "srnn", "deep_gru", "deep_lstm", "dg_lstm"]
+                     "rhn", "srnn", "gf_rnn", "deep_gru", "deep_lstm", "dg_lstm"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -257,6 +257,7 @@ def test_per_level_widths_and_dropout(rng):
         small("srnn", num_layers=3, units=[6, 5])
     with pytest.raises(ValueError, match="one width"):
         small("dg_lstm", units=[4, 5])
+    assert small("gf_rnn", num_layers=4).get_layer("level_0").cell.num_layers == 4
 
 
 def test_residual_stacking_adds_the_level_below(rng):

@@ -5,6 +5,7 @@ import keras
 from keras_deeprnn import _checks
 from keras_deeprnn.cells import DeepTransitionCell
 from keras_deeprnn.cells import DepthGatedLSTMCell
+from keras_deeprnn.cells import GatedFeedbackCell
 from keras_deeprnn.cells import HighwayTransitionCell
 from keras_deeprnn.layers import DeepInput
 from keras_deeprnn.layers import DeepOutput
@@ -34,8 +35,8 @@ class DeepRNNModel(keras.Model):
     deep input and deep output run on the whole sequence, outside the loop.
     With `bidirectional=True` each level runs forwards and backwards and the
     next level reads both (the deep bidirectional RNN of Dive into Deep
-    Learning; for `dg_lstm`, whose levels share one cell, the two directions
-    are two whole stacks).
+    Learning; for `dg_lstm` and `gf_rnn`, whose levels share one cell, the
+    two directions are two whole stacks).
 
     Args:
         architecture: a name from `keras_deeprnn.ARCHITECTURES`.
@@ -146,15 +147,16 @@ class DeepRNNModel(keras.Model):
             _checks.non_negative_int(key, depth[key])
         for key in ("num_transition_layers", "num_layers"):
             _checks.positive_int(key, depth[key])
-        num_levels = 1 if arch.cell == "dg_lstm" else depth["num_layers"]
+        # these cells step all their levels together: one recurrent layer
+        num_levels = 1 if arch.cell in ("dg_lstm", "gated_feedback") else depth["num_layers"]
         level_units = _per_level("units", units, depth["num_layers"], _checks.positive_int)
         level_dropout = _per_level("dropout", dropout, depth["num_layers"], _checks.rate)
         level_recurrent_dropout = _per_level(
             "recurrent_dropout", recurrent_dropout, depth["num_layers"], _checks.rate
         )
-        if arch.cell == "dg_lstm" and len(set(level_units)) > 1:
+        if num_levels == 1 and len(set(level_units)) > 1:
             raise ValueError(
-                "'dg_lstm' links the memory cells of adjacent levels and needs one width "
+                f"'{architecture}' steps all its levels in one cell and needs one width "
                 f"for all of them. Received: units={units!r}"
             )
         if (layer_norm or trainable_initial_state) and arch.cell != "transition":
@@ -346,6 +348,10 @@ def _recurrent_layer(kind, units, depth, activation, transition_activation, tran
         return keras.layers.LSTM(units, name=name, **cell_kwargs, **rnn_kwargs)
     if kind == "dg_lstm":
         cell = DepthGatedLSTMCell(units, num_layers=depth["num_layers"], **cell_kwargs)
+    elif kind == "gated_feedback":
+        cell = GatedFeedbackCell(
+            units, num_layers=depth["num_layers"], activation=activation, **cell_kwargs
+        )
     elif kind == "highway":
         cell = HighwayTransitionCell(
             units, num_transition_layers=depth["num_transition_layers"], activation=activation,

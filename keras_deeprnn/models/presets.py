@@ -20,7 +20,8 @@ class Architecture:
     `fixed` holds the depth arguments that define it (passing another value
     is an error); `defaults` the ones it leaves free, with their defaults.
     `cell` is the recurrent unit: `"transition"` (the paper's ⊕),
-    `"highway"` (RHN), `"gru"`, `"lstm"` or `"dg_lstm"`.
+    `"highway"` (RHN), `"gated_feedback"` (GF-RNN), `"gru"`, `"lstm"` or
+    `"dg_lstm"`.
     """
 
     name: str
@@ -87,6 +88,9 @@ ARCHITECTURES = {
         _row("srnn", "transition", "stacked RNN (sRNN)",
              "h^l_t = φ(h^l_{t-1} W_l + h^{l-1}_t U_l + b_l), l = 1..N",
              ("num_layers", "skip_connections", "residual_connections"), num_layers=2),
+        _row("gf_rnn", "gated_feedback", "gated-feedback RNN (GF-RNN)",
+             "h^j_t = tanh(h^{j-1}_t W^j + Σ_i g^{i→j} h^i_{t-1} U^{i→j} + b^j), g global reset gates",
+             ("num_layers",), num_layers=3),
         _row("deep_gru", "gru", "stacked GRU",
              "h^l_t = GRU(h^{l-1}_t, h^l_{t-1}), l = 1..N", ("num_layers", "skip_connections", "residual_connections"), num_layers=2),
         _row("deep_lstm", "lstm", "stacked LSTM",
