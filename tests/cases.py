@@ -60,6 +60,17 @@ def _dg_ref(cell, x, get=weights_of):
     return ref.dg_lstm_sequence(x, per_level, cell.units, cell.num_layers)
 
 
+def _dt_lstm(**kw):
+    return lambda: cells.DeepTransitionLSTMCell(UNITS, **kw)
+
+
+def _dt_lstm_ref(cell, x, get=weights_of):
+    return ref.dt_lstm_sequence(
+        x, get(cell), cell.units, num_transition_layers=cell.num_transition_layers,
+        shortcut=cell.shortcut, transition_activation=cell.transition_activation.__name__,
+    )
+
+
 def _rhn(layers_, **kw):
     return lambda: cells.HighwayTransitionCell(UNITS, num_transition_layers=layers_,
                                                transform_bias=-1.0, **kw)
@@ -126,6 +137,8 @@ CASES = [
     Case("dts_L3_layernorm_h0", _dt(num_transition_layers=3, shortcut=True, transition_units=3,
                                     layer_norm=True, trainable_initial_state=True),
          _dt_ref, UNITS, 80 + 2 * (3 + 3 + 4) + 4),
+    Case("lstm_L1", _dt_lstm(num_transition_layers=1), _dt_lstm_ref, UNITS, 128),
+    Case("dts_lstm_L2", _dt_lstm(num_transition_layers=2, shortcut=True), _dt_lstm_ref, UNITS, 224),
     Case("rhn_L1", _rhn(1), _rhn_ref, UNITS, 64),
     Case("rhn_L3_h0", _rhn(3, trainable_initial_state=True), _rhn_ref, UNITS, 148),
     Case("gf_rnn_1", _gf(1), _gf_ref, UNITS, 40),

@@ -27,7 +27,12 @@ def dt_step(x, h, w, num_transition_layers, shortcut, activation="tanh", transit
     With `ln_gamma_l`/`ln_beta_l` among the weights, each layer's summed
     pre-activation is layer-normalised before its activation.
     """
-    phi_h = ACTIVATIONS[activation]
+    return ACTIVATIONS[activation](dt_top(x, h, w, num_transition_layers, shortcut,
+                                          activation, transition_activation))
+
+
+def dt_top(x, h, w, num_transition_layers, shortcut, activation="tanh", transition_activation=None):
+    """DT / DT(S) up to the top layer's (normalised) pre-activation."""
     phi_l = ACTIVATIONS[transition_activation or activation]
     L = num_transition_layers
 
@@ -37,7 +42,7 @@ def dt_step(x, h, w, num_transition_layers, shortcut, activation="tanh", transit
         return layer_norm(a, w[f"ln_gamma_{l}"], w[f"ln_beta_{l}"])
 
     if L == 1:
-        return phi_h(ln(h @ w["recurrent_kernel"] + x @ w["input_kernel"] + w["bias"], 0))
+        return ln(h @ w["recurrent_kernel"] + x @ w["input_kernel"] + w["bias"], 0)
     m = w["bias"].shape[0]
     U, W1 = w["input_kernel"][:, :m], w["recurrent_kernel"][:, :m]
     z = phi_l(ln(h @ W1 + x @ U + w["bias"], 0))
@@ -47,7 +52,7 @@ def dt_step(x, h, w, num_transition_layers, shortcut, activation="tanh", transit
     if shortcut:
         U_bar, W_bar = w["input_kernel"][:, m:], w["recurrent_kernel"][:, m:]
         top = top + h @ W_bar + x @ U_bar
-    return phi_h(ln(top, L - 1))
+    return ln(top, L - 1)
 
 
 def run(step, x, h0):
@@ -57,6 +62,22 @@ def run(step, x, h0):
         out, state = step(x[:, t], state)
         outputs.append(out)
     return np.stack(outputs, axis=1), state
+
+
+def dt_lstm_sequence(x, w, units, **kwargs):
+    """LSTM whose four gate pre-activations come from the DT / DT(S) layers."""
+    n = units
+    state = (np.zeros((x.shape[0], n)) + w.get("initial_state", 0.0), np.zeros((x.shape[0], n)))
+
+    def step(x_t, state):
+        h, c = state
+        a = dt_top(x_t, h, w, **kwargs)
+        i, f, g, o = (a[:, k * n:(k + 1) * n] for k in range(4))
+        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+        h = sigmoid(o) * np.tanh(c)
+        return h, (h, c)
+
+    return run(step, x, state)[0]
 
 
 def dt_sequence(x, w, units, **kwargs):

@@ -29,7 +29,7 @@ def small(name, **kw):
 
 def test_architecture_table_names():
     assert NAMES == ["rnn", "di_rnn", "dt_rnn", "dts_rnn", "do_rnn", "dot_rnn", "dots_rnn",
-                     "rhn", "srnn", "gf_rnn", "deep_gru", "deep_lstm", "dg_lstm"]
+                     "dots_lstm", "rhn", "srnn", "gf_rnn", "deep_gru", "deep_lstm", "dg_lstm"]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -7,3 +7,4 @@ from keras_deeprnn.cells.depth_gated_lstm import DepthGatedLSTMCell
 from keras_deeprnn.cells.stacked import StackedCells
 from keras_deeprnn.cells.highway import HighwayTransitionCell
 from keras_deeprnn.cells.gated_feedback import GatedFeedbackCell
+from keras_deeprnn.cells.deep_transition_lstm import DeepTransitionLSTMCell

@@ -132,8 +132,13 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
     @property
     def _first_width(self):
         if self.num_transition_layers == 1:
-            return self.units
+            return self._top_width
         return self.transition_units or self.units
+
+    @property
+    def _top_width(self):
+        """Width of the top layer's pre-activation (the gates, in subclasses)."""
+        return self.units
 
     @property
     def recurrent_dropout_width(self):
@@ -147,13 +152,13 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
                 f"Received: input_shape={tuple(input_shape)}"
             )
         self.input_dropout_width = input_dim
-        m, n = self._first_width, self.units
+        m, n = self._first_width, self._top_width
         fused = m + (n if self.shortcut else 0)
         self.input_kernel = self.add_weight(
             shape=(input_dim, fused), initializer=self.kernel_initializer, name="input_kernel"
         )
         self.recurrent_kernel = self.add_weight(
-            shape=(n, fused), initializer=self.recurrent_initializer, name="recurrent_kernel"
+            shape=(self.units, fused), initializer=self.recurrent_initializer, name="recurrent_kernel"
         )
         self.bias = (
             self.add_weight(shape=(m,), initializer=self.bias_initializer, name="bias")
@@ -167,7 +172,7 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
                 self.ln_gammas.append(self.add_weight(shape=(width,), initializer="ones", name=f"ln_gamma_{l}"))
                 self.ln_betas.append(self.add_weight(shape=(width,), initializer="zeros", name=f"ln_beta_{l}"))
         self.initial_state = (
-            self.add_weight(shape=(n,), initializer="zeros", name="initial_state")
+            self.add_weight(shape=(self.units,), initializer="zeros", name="initial_state")
             if self.trainable_initial_state
             else None
         )
@@ -197,18 +202,22 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         if self.bias is None:
             return projected
         if self.shortcut:
-            return projected + ops.pad(self.bias, [(0, self.units)])
+            return projected + ops.pad(self.bias, [(0, self._top_width)])
         return projected + self.bias
 
     def recurrent_step(self, projected, states, training=False):
         h_prev = states[0] if isinstance(states, (list, tuple)) else states
+        h = self.activation(self.top_preactivation(projected, h_prev, training))
+        return h, [h]
+
+    def top_preactivation(self, projected, h_prev, training=False):
+        """Everything of the step up to the top layer's activation."""
         recurrent = ops.matmul(
             self.apply_recurrent_dropout(h_prev, training), self.noisy(self.recurrent_kernel, training)
         )
         L = self.num_transition_layers
         if L == 1:
-            h = self.activation(self._normalize(projected + recurrent, 0))
-            return h, [h]
+            return self._normalize(projected + recurrent, 0)
         m = self._first_width
         z = self.transition_activation(self._normalize(projected[:, :m] + recurrent[:, :m], 0))
         for i, kernel in enumerate(self.transition_kernels):
@@ -219,8 +228,7 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
                 z = self.transition_activation(self._normalize(z, i + 1))
         if self.shortcut:
             z = z + projected[:, m:] + recurrent[:, m:]
-        h = self.activation(self._normalize(z, L - 1))
-        return h, [h]
+        return self._normalize(z, L - 1)
 
     def _normalize(self, a, layer):
         if not self.layer_norm:

@@ -4,6 +4,7 @@ import keras
 
 from keras_deeprnn import _checks
 from keras_deeprnn.cells import DeepTransitionCell
+from keras_deeprnn.cells import DeepTransitionLSTMCell
 from keras_deeprnn.cells import DepthGatedLSTMCell
 from keras_deeprnn.cells import GatedFeedbackCell
 from keras_deeprnn.cells import HighwayTransitionCell
@@ -159,7 +160,7 @@ class DeepRNNModel(keras.Model):
                 f"'{architecture}' steps all its levels in one cell and needs one width "
                 f"for all of them. Received: units={units!r}"
             )
-        if (layer_norm or trainable_initial_state) and arch.cell != "transition":
+        if (layer_norm or trainable_initial_state) and arch.cell not in ("transition", "transition_lstm"):
             options = "layer_norm" if layer_norm else "trainable_initial_state"
             if not (options == "trainable_initial_state" and arch.cell == "highway"):
                 raise ValueError(
@@ -358,7 +359,8 @@ def _recurrent_layer(kind, units, depth, activation, transition_activation, tran
             **cell_kwargs,
         )
     else:
-        cell = DeepTransitionCell(
+        cell_class = DeepTransitionLSTMCell if kind == "transition_lstm" else DeepTransitionCell
+        cell = cell_class(
             units,
             num_transition_layers=depth["num_transition_layers"],
             shortcut=depth["shortcut"],

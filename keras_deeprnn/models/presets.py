@@ -20,6 +20,7 @@ class Architecture:
     `fixed` holds the depth arguments that define it (passing another value
     is an error); `defaults` the ones it leaves free, with their defaults.
     `cell` is the recurrent unit: `"transition"` (the paper's ⊕),
+    `"transition_lstm"` (an LSTM whose gates a deep transition computes),
     `"highway"` (RHN), `"gated_feedback"` (GF-RNN), `"gru"`, `"lstm"` or
     `"dg_lstm"`.
     """
@@ -82,6 +83,10 @@ ARCHITECTURES = {
              "DT(S) transition;  y_t = ψ_0(MLP_K(h_t) V_0 + c_0)",
              ("num_transition_layers", "num_output_layers"), num_transition_layers=2, num_output_layers=1,
              shortcut=True),
+        _row("dots_lstm", "transition_lstm", "LSTM with a DT(S) transition + deep output",
+             "[i, f, g, o] = DT(S)-MLP([h_{t-1}, x_t]);  c_t = f ⊙ c_{t-1} + i ⊙ g;  y_t = ▷ h_t",
+             ("num_transition_layers", "num_output_layers"), num_transition_layers=2,
+             num_output_layers=1, shortcut=True),
         _row("rhn", "highway", "Recurrent Highway Network (highway deep transition)",
              "s_l = tanh(s_{l-1} R_H,l + [l=1] x_t W_H) ⊙ t_l + s_{l-1} ⊙ (1 - t_l);  h_t = s_L",
              ("num_transition_layers",), num_transition_layers=3),
