@@ -96,3 +96,35 @@ def test_weight_noise_trains_on_every_backend(rng):
 def test_weight_noise_refused_for_fused_keras_layers():
     with pytest.raises(ValueError, match="weight_noise"):
         kdr.build_model("deep_lstm", input_dim=4, weight_noise=0.1)
+
+
+@pytest.mark.parametrize("layer_cls", [keras.layers.RNN, layers.DeepRNN])
+def test_recurrent_weight_dropout_masks_the_recurrent_kernel(layer_cls, monkeypatch, rng):
+    cell = cells.DeepTransitionCell(3, recurrent_weight_dropout=0.5, bias_initializer="random_normal")
+    layer = layer_cls(cell, return_sequences=True)
+    x = rng.normal(size=(2, 4, 2))
+    layer.build((None, None, 2))
+    checkerboard = (np.indices((3, 3)).sum(0) % 2) * 2.0   # a kept/dropped pattern, scaled
+
+    def fake_dropout(inputs, rate, noise_shape=None, seed=None):
+        return inputs * ops.convert_to_tensor(checkerboard, dtype=inputs.dtype)
+
+    monkeypatch.setattr(keras.random, "dropout", fake_dropout)
+    y = ops.convert_to_numpy(layer(x.astype("float32"), training=True))
+    w = weights_of(cell)
+    dropped = dict(w, recurrent_kernel=w["recurrent_kernel"] * checkerboard)
+    kw = dict(num_transition_layers=1, shortcut=False)
+    np.testing.assert_allclose(y, ref.dt_sequence(x, dropped, 3, **kw), atol=1e-5)
+    clean = ops.convert_to_numpy(layer(x.astype("float32"), training=False))
+    np.testing.assert_allclose(clean, ref.dt_sequence(x, w, 3, **kw), atol=1e-5)
+
+
+def test_recurrent_weight_dropout_trains_every_stack(rng):
+    x = rng.normal(size=(3, 5, 4)).astype("float32")
+    for name in ("gf_rnn", "dots_lstm"):
+        model = kdr.build_model(name, input_dim=4, output_dim=4, units=3,
+                                recurrent_weight_dropout=0.3, output_activation="sigmoid")
+        model.compile(run_eagerly=keras.backend.backend() == "tensorflow")
+        assert np.isfinite(model.fit(x, (x > 0).astype("float32"), verbose=0).history["loss"][0])
+    with pytest.raises(ValueError, match="recurrent_weight_dropout"):
+        kdr.build_model("deep_gru", input_dim=4, recurrent_weight_dropout=0.1)

@@ -70,15 +70,24 @@ class SequenceDropoutMixin(DropoutRNNCell):
 
     Dropout masks are sized from the batch only. Weight noise (Graves 2011;
     std 0.075 in Pascanu et al.'s code) adds `normal(0, weight_noise)` to
-    every kernel named by `noisy_weights()` (biases stay clean) for the whole
-    batch of sequences, in training only.
+    every kernel named by `noisy_weights()` (biases stay clean), and
+    DropConnect on the recurrent kernels (`recurrent_weight_dropout`, the
+    weight drop of AWD-LSTM, Merity et al. 2018) zeroes entries of every
+    kernel named by `recurrent_weights()`, both for the whole batch of
+    sequences, in training only.
 
     A subclass sets `dropout`, `recurrent_dropout`, `weight_noise`,
-    `seed_generator`, the two widths `input_dropout_width` and
-    `recurrent_dropout_width` (known after `build`), and `noisy_weights()`.
+    `recurrent_weight_dropout`, `seed_generator`, the two widths
+    `input_dropout_width` and `recurrent_dropout_width` (known after
+    `build`), `noisy_weights()` and `recurrent_weights()`.
     """
 
+    recurrent_weight_dropout = 0.0
+
     def noisy_weights(self):
+        return []
+
+    def recurrent_weights(self):
         return []
 
     def _prime_weight_noise(self):
@@ -90,17 +99,32 @@ class SequenceDropoutMixin(DropoutRNNCell):
                 )
                 for v in self.noisy_weights()
             }
+        if self.recurrent_weight_dropout > 0 and getattr(self, "_weight_drop", None) is None:
+            self._weight_drop = {
+                v.path: keras.random.dropout(
+                    ops.ones(v.shape, dtype=self.compute_dtype), self.recurrent_weight_dropout,
+                    seed=self.seed_generator,
+                )
+                for v in self.recurrent_weights()
+            }
 
     def noisy(self, variable, training):
-        """`variable`, plus this batch's noise when training with weight noise."""
-        if not training or self.weight_noise == 0:
+        """`variable` as this training batch sees it: with its weight noise
+        and its DropConnect mask, where the cell uses them."""
+        if not training or (self.weight_noise == 0 and self.recurrent_weight_dropout == 0):
             return variable
         self._prime_weight_noise()
-        return ops.add(variable, self._weight_noise[variable.path])
+        value = variable
+        if self.weight_noise > 0 and variable.path in self._weight_noise:
+            value = ops.add(value, self._weight_noise[variable.path])
+        if self.recurrent_weight_dropout > 0 and variable.path in self._weight_drop:
+            value = ops.multiply(value, self._weight_drop[variable.path])
+        return value
 
     def reset_dropout_mask(self):
         super().reset_dropout_mask()
         self._weight_noise = None
+        self._weight_drop = None
 
     def _sequence_mask(self, batch_size, width, rate):
         ones = ops.ones((batch_size, width), dtype=self.compute_dtype)

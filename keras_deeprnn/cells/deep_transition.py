@@ -55,6 +55,8 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
             `h_prev` (the same mask at every step).
         weight_noise: std of Gaussian noise added to every kernel (not the
             biases) in training, drawn once per batch of sequences.
+        recurrent_weight_dropout: DropConnect rate on `recurrent_kernel`
+            (AWD-LSTM's weight drop), one mask per batch of sequences.
         layer_norm: normalise every transition layer's pre-activation.
         trainable_initial_state: learn `h_0` instead of starting from zeros.
         seed: seed of the dropout masks and the weight noise.
@@ -86,6 +88,7 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         dropout=0.0,
         recurrent_dropout=0.0,
         weight_noise=0.0,
+        recurrent_weight_dropout=0.0,
         layer_norm=False,
         trainable_initial_state=False,
         seed=None,
@@ -103,6 +106,7 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         dropout = _checks.rate("dropout", dropout)
         recurrent_dropout = _checks.rate("recurrent_dropout", recurrent_dropout)
         weight_noise = _checks.non_negative_float("weight_noise", weight_noise)
+        recurrent_weight_dropout = _checks.rate("recurrent_weight_dropout", recurrent_weight_dropout)
         super().__init__(**kwargs)
         self.units = units
         self.num_transition_layers = num_transition_layers
@@ -121,6 +125,7 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         self.dropout = dropout
         self.recurrent_dropout = recurrent_dropout
         self.weight_noise = weight_noise
+        self.recurrent_weight_dropout = recurrent_weight_dropout
         self.layer_norm = bool(layer_norm)
         self.trainable_initial_state = bool(trainable_initial_state)
         self.seed = seed
@@ -192,6 +197,9 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
                         shape=(out,), initializer=self.bias_initializer, name=f"transition_bias_{i}"
                     )
                 )
+
+    def recurrent_weights(self):
+        return [self.recurrent_kernel]
 
     def noisy_weights(self):
         return [self.input_kernel, self.recurrent_kernel, *self.transition_kernels]
@@ -268,6 +276,7 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "weight_noise": self.weight_noise,
+            "recurrent_weight_dropout": self.recurrent_weight_dropout,
             "layer_norm": self.layer_norm,
             "trainable_initial_state": self.trainable_initial_state,
             "seed": self.seed,

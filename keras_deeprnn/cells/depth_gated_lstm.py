@@ -70,6 +70,7 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
         dropout=0.0,
         recurrent_dropout=0.0,
         weight_noise=0.0,
+        recurrent_weight_dropout=0.0,
         seed=None,
         **kwargs,
     ):
@@ -78,6 +79,7 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
         dropout = _checks.rate("dropout", dropout)
         recurrent_dropout = _checks.rate("recurrent_dropout", recurrent_dropout)
         weight_noise = _checks.non_negative_float("weight_noise", weight_noise)
+        recurrent_weight_dropout = _checks.rate("recurrent_weight_dropout", recurrent_weight_dropout)
         super().__init__(**kwargs)
         self.units = units
         self.num_layers = num_layers
@@ -89,6 +91,7 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
         self.dropout = dropout
         self.recurrent_dropout = recurrent_dropout
         self.weight_noise = weight_noise
+        self.recurrent_weight_dropout = recurrent_weight_dropout
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.state_size = [[units, units] for _ in range(num_layers)]
@@ -129,6 +132,9 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
                 self.add_weight(shape=(5 * n,), initializer=self._bias_initializer, name=f"bias_{level}")
             )
         self._input_dim = input_dim
+
+    def recurrent_weights(self):
+        return list(self.recurrent_kernels)
 
     def noisy_weights(self):
         return [*self.kernels, *self.recurrent_kernels]
@@ -188,6 +194,7 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "weight_noise": self.weight_noise,
+            "recurrent_weight_dropout": self.recurrent_weight_dropout,
             "seed": self.seed,
         }
         return {**super().get_config(), **config}

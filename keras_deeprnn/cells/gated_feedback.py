@@ -56,6 +56,7 @@ class GatedFeedbackCell(SequenceDropoutMixin, keras.layers.Layer):
         dropout=0.0,
         recurrent_dropout=0.0,
         weight_noise=0.0,
+        recurrent_weight_dropout=0.0,
         seed=None,
         **kwargs,
     ):
@@ -64,6 +65,7 @@ class GatedFeedbackCell(SequenceDropoutMixin, keras.layers.Layer):
         dropout = _checks.rate("dropout", dropout)
         recurrent_dropout = _checks.rate("recurrent_dropout", recurrent_dropout)
         weight_noise = _checks.non_negative_float("weight_noise", weight_noise)
+        recurrent_weight_dropout = _checks.rate("recurrent_weight_dropout", recurrent_weight_dropout)
         super().__init__(**kwargs)
         self.units = units
         self.num_layers = num_layers
@@ -73,6 +75,7 @@ class GatedFeedbackCell(SequenceDropoutMixin, keras.layers.Layer):
         self.dropout = dropout
         self.recurrent_dropout = recurrent_dropout
         self.weight_noise = weight_noise
+        self.recurrent_weight_dropout = recurrent_weight_dropout
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.state_size = [[units] for _ in range(num_layers)]
@@ -101,6 +104,9 @@ class GatedFeedbackCell(SequenceDropoutMixin, keras.layers.Layer):
                 shape=(N * n, n + N), initializer=self.recurrent_initializer,
                 name=f"recurrent_kernel_{j}"))
             self.biases.append(self.add_weight(shape=(n + N,), initializer="zeros", name=f"bias_{j}"))
+
+    def recurrent_weights(self):
+        return list(self.recurrent_kernels)
 
     def noisy_weights(self):
         return [*self.kernels, *self.recurrent_kernels]
@@ -150,6 +156,7 @@ class GatedFeedbackCell(SequenceDropoutMixin, keras.layers.Layer):
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "weight_noise": self.weight_noise,
+            "recurrent_weight_dropout": self.recurrent_weight_dropout,
             "seed": self.seed,
         }
         return {**super().get_config(), **config}

@@ -58,6 +58,7 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         dropout=0.0,
         recurrent_dropout=0.0,
         weight_noise=0.0,
+        recurrent_weight_dropout=0.0,
         trainable_initial_state=False,
         seed=None,
         **kwargs,
@@ -67,6 +68,7 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         dropout = _checks.rate("dropout", dropout)
         recurrent_dropout = _checks.rate("recurrent_dropout", recurrent_dropout)
         weight_noise = _checks.non_negative_float("weight_noise", weight_noise)
+        recurrent_weight_dropout = _checks.rate("recurrent_weight_dropout", recurrent_weight_dropout)
         super().__init__(**kwargs)
         self.units = units
         self.num_transition_layers = num_transition_layers
@@ -77,6 +79,7 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         self.dropout = dropout
         self.recurrent_dropout = recurrent_dropout
         self.weight_noise = weight_noise
+        self.recurrent_weight_dropout = recurrent_weight_dropout
         self.trainable_initial_state = bool(trainable_initial_state)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -120,6 +123,9 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
             for l in range(self.num_transition_layers)
         ]
 
+    def recurrent_weights(self):
+        return list(self.recurrent_kernels)
+
     def noisy_weights(self):
         return [self.input_kernel, *self.recurrent_kernels]
 
@@ -159,6 +165,7 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "weight_noise": self.weight_noise,
+            "recurrent_weight_dropout": self.recurrent_weight_dropout,
             "trainable_initial_state": self.trainable_initial_state,
             "seed": self.seed,
         }

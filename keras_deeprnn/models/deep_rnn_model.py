@@ -61,6 +61,8 @@ class DeepRNNModel(keras.Model):
         dropout, recurrent_dropout: per-sequence dropout on each level's input
             and state (a number, or a list with one per level); output_dropout:
             dropout on the intermediate layers of ▷.
+        recurrent_weight_dropout: DropConnect on the recurrent kernels (the
+            weight drop of AWD-LSTM), one mask per batch of sequences.
         layer_norm: layer normalisation inside every transition layer
             (transition architectures).
         trainable_initial_state: learn each level's initial state (transition
@@ -117,6 +119,7 @@ class DeepRNNModel(keras.Model):
         recurrent_dropout=0.0,
         output_dropout=0.0,
         weight_noise=0.0,
+        recurrent_weight_dropout=0.0,
         layer_norm=False,
         trainable_initial_state=False,
         kernel_initializer="glorot_uniform",
@@ -181,12 +184,14 @@ class DeepRNNModel(keras.Model):
         for key, value in (("input_activation", input_activation),
                            ("output_hidden_activation", output_hidden_activation)):
             units_lib.resolve(key, value)
-        if weight_noise and arch.cell in ("gru", "lstm"):
-            raise ValueError(
-                f"`weight_noise` is not available for '{architecture}' (Keras's fused "
-                f"{arch.cell.upper()} layers). Received: weight_noise={weight_noise!r}; use "
-                "weight_noise=0, or 'dg_lstm'/'srnn' for a stack with weight noise."
-            )
+        for key, value in (("weight_noise", weight_noise),
+                           ("recurrent_weight_dropout", recurrent_weight_dropout)):
+            if value and arch.cell in ("gru", "lstm"):
+                raise ValueError(
+                    f"`{key}` is not available for '{architecture}' (Keras's fused "
+                    f"{arch.cell.upper()} layers). Received: {key}={value!r}; use {key}=0, "
+                    "or 'dg_lstm'/'srnn'/'dots_lstm' for a model with it."
+                )
         if stateful and batch_size is None:
             raise ValueError(
                 "`stateful=True` needs a fixed `batch_size`. Received: batch_size=None"
@@ -203,6 +208,8 @@ class DeepRNNModel(keras.Model):
         )
         if weight_noise:
             cell_kwargs["weight_noise"] = weight_noise
+        if recurrent_weight_dropout:
+            cell_kwargs["recurrent_weight_dropout"] = recurrent_weight_dropout
         if layer_norm:
             cell_kwargs["layer_norm"] = True
         if trainable_initial_state:
@@ -276,7 +283,7 @@ class DeepRNNModel(keras.Model):
             input_activation=input_activation, output_hidden_activation=output_hidden_activation,
             output_activation=output_activation, pieces=pieces, dropout=dropout,
             recurrent_dropout=recurrent_dropout, output_dropout=output_dropout,
-            weight_noise=weight_noise,
+            weight_noise=weight_noise, recurrent_weight_dropout=recurrent_weight_dropout,
             kernel_initializer=_serializable(kernel_initializer),
             recurrent_initializer=_serializable(recurrent_initializer),
             bidirectional=bidirectional, vocab_size=vocab_size, embedding_dim=embedding_dim,
