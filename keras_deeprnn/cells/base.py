@@ -14,6 +14,8 @@ Two facts of Keras 3.15 shape this module:
 
 import keras
 from keras import ops
+
+from keras_deeprnn import _checks
 from keras.src import tree
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
@@ -65,6 +67,16 @@ def reset_dropout_masks(cell):
         cell.reset_recurrent_dropout_mask()
 
 
+def check_regularization(dropout, recurrent_dropout, weight_noise, recurrent_weight_dropout):
+    """Validated values of the regularisation arguments every cell takes."""
+    return {
+        "dropout": _checks.rate("dropout", dropout),
+        "recurrent_dropout": _checks.rate("recurrent_dropout", recurrent_dropout),
+        "weight_noise": _checks.non_negative_float("weight_noise", weight_noise),
+        "recurrent_weight_dropout": _checks.rate("recurrent_weight_dropout", recurrent_weight_dropout),
+    }
+
+
 class SequenceDropoutMixin(DropoutRNNCell):
     """Variational dropout and weight noise, drawn once per batch of sequences.
 
@@ -83,6 +95,17 @@ class SequenceDropoutMixin(DropoutRNNCell):
     """
 
     recurrent_weight_dropout = 0.0
+
+    def set_regularization(self, regularization, seed):
+        """Store `check_regularization`'s values and the seed of every draw."""
+        for key, value in regularization.items():
+            setattr(self, key, value)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def regularization_config(self):
+        keys = ("dropout", "recurrent_dropout", "weight_noise", "recurrent_weight_dropout", "seed")
+        return {key: getattr(self, key) for key in keys}
 
     def noisy_weights(self):
         return []

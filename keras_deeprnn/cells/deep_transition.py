@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_deeprnn import _checks
 from keras_deeprnn.cells.base import SequenceDropoutMixin
+from keras_deeprnn.cells.base import check_regularization
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
@@ -103,10 +104,9 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
                 f"Received: num_transition_layers={num_transition_layers}"
             )
         transition_units = _checks.optional_positive_int("transition_units", transition_units)
-        dropout = _checks.rate("dropout", dropout)
-        recurrent_dropout = _checks.rate("recurrent_dropout", recurrent_dropout)
-        weight_noise = _checks.non_negative_float("weight_noise", weight_noise)
-        recurrent_weight_dropout = _checks.rate("recurrent_weight_dropout", recurrent_weight_dropout)
+        regularization = check_regularization(
+            dropout, recurrent_dropout, weight_noise, recurrent_weight_dropout
+        )
         super().__init__(**kwargs)
         self.units = units
         self.num_transition_layers = num_transition_layers
@@ -122,14 +122,9 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
         self.transition_initializer = keras.initializers.get(transition_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.dropout = dropout
-        self.recurrent_dropout = recurrent_dropout
-        self.weight_noise = weight_noise
-        self.recurrent_weight_dropout = recurrent_weight_dropout
         self.layer_norm = bool(layer_norm)
         self.trainable_initial_state = bool(trainable_initial_state)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.set_regularization(regularization, seed)
         self.initial_state = None
         self.state_size = units
         self.output_size = units
@@ -273,12 +268,8 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
             "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
             "transition_initializer": keras.initializers.serialize(self.transition_initializer),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "weight_noise": self.weight_noise,
-            "recurrent_weight_dropout": self.recurrent_weight_dropout,
             "layer_norm": self.layer_norm,
             "trainable_initial_state": self.trainable_initial_state,
-            "seed": self.seed,
+            **self.regularization_config(),
         }
         return {**super().get_config(), **config}

@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_deeprnn import _checks
 from keras_deeprnn.cells.base import SequenceDropoutMixin
+from keras_deeprnn.cells.base import check_regularization
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
@@ -76,10 +77,9 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
     ):
         units = _checks.positive_int("units", units)
         num_layers = _checks.positive_int("num_layers", num_layers)
-        dropout = _checks.rate("dropout", dropout)
-        recurrent_dropout = _checks.rate("recurrent_dropout", recurrent_dropout)
-        weight_noise = _checks.non_negative_float("weight_noise", weight_noise)
-        recurrent_weight_dropout = _checks.rate("recurrent_weight_dropout", recurrent_weight_dropout)
+        regularization = check_regularization(
+            dropout, recurrent_dropout, weight_noise, recurrent_weight_dropout
+        )
         super().__init__(**kwargs)
         self.units = units
         self.num_layers = num_layers
@@ -88,12 +88,7 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
         self.peephole_initializer = keras.initializers.get(peephole_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.dropout = dropout
-        self.recurrent_dropout = recurrent_dropout
-        self.weight_noise = weight_noise
-        self.recurrent_weight_dropout = recurrent_weight_dropout
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.set_regularization(regularization, seed)
         self.state_size = [[units, units] for _ in range(num_layers)]
         self.output_size = units
 
@@ -191,10 +186,6 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
             "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
             "peephole_initializer": keras.initializers.serialize(self.peephole_initializer),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "weight_noise": self.weight_noise,
-            "recurrent_weight_dropout": self.recurrent_weight_dropout,
-            "seed": self.seed,
+            **self.regularization_config(),
         }
         return {**super().get_config(), **config}

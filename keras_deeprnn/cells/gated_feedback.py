@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_deeprnn import _checks
 from keras_deeprnn.cells.base import SequenceDropoutMixin
+from keras_deeprnn.cells.base import check_regularization
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
@@ -62,22 +63,16 @@ class GatedFeedbackCell(SequenceDropoutMixin, keras.layers.Layer):
     ):
         units = _checks.positive_int("units", units)
         num_layers = _checks.positive_int("num_layers", num_layers)
-        dropout = _checks.rate("dropout", dropout)
-        recurrent_dropout = _checks.rate("recurrent_dropout", recurrent_dropout)
-        weight_noise = _checks.non_negative_float("weight_noise", weight_noise)
-        recurrent_weight_dropout = _checks.rate("recurrent_weight_dropout", recurrent_weight_dropout)
+        regularization = check_regularization(
+            dropout, recurrent_dropout, weight_noise, recurrent_weight_dropout
+        )
         super().__init__(**kwargs)
         self.units = units
         self.num_layers = num_layers
         self.activation = keras.activations.get(activation)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
-        self.dropout = dropout
-        self.recurrent_dropout = recurrent_dropout
-        self.weight_noise = weight_noise
-        self.recurrent_weight_dropout = recurrent_weight_dropout
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.set_regularization(regularization, seed)
         self.state_size = [[units] for _ in range(num_layers)]
         self.output_size = units
 
@@ -153,10 +148,6 @@ class GatedFeedbackCell(SequenceDropoutMixin, keras.layers.Layer):
             "activation": keras.activations.serialize(self.activation),
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "weight_noise": self.weight_noise,
-            "recurrent_weight_dropout": self.recurrent_weight_dropout,
-            "seed": self.seed,
+            **self.regularization_config(),
         }
         return {**super().get_config(), **config}

@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_deeprnn import _checks
 from keras_deeprnn.cells.base import SequenceDropoutMixin
+from keras_deeprnn.cells.base import check_regularization
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
@@ -65,10 +66,9 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
     ):
         units = _checks.positive_int("units", units)
         num_transition_layers = _checks.positive_int("num_transition_layers", num_transition_layers)
-        dropout = _checks.rate("dropout", dropout)
-        recurrent_dropout = _checks.rate("recurrent_dropout", recurrent_dropout)
-        weight_noise = _checks.non_negative_float("weight_noise", weight_noise)
-        recurrent_weight_dropout = _checks.rate("recurrent_weight_dropout", recurrent_weight_dropout)
+        regularization = check_regularization(
+            dropout, recurrent_dropout, weight_noise, recurrent_weight_dropout
+        )
         super().__init__(**kwargs)
         self.units = units
         self.num_transition_layers = num_transition_layers
@@ -76,13 +76,8 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         self.transform_bias = float(transform_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
-        self.dropout = dropout
-        self.recurrent_dropout = recurrent_dropout
-        self.weight_noise = weight_noise
-        self.recurrent_weight_dropout = recurrent_weight_dropout
         self.trainable_initial_state = bool(trainable_initial_state)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.set_regularization(regularization, seed)
         self.initial_state = None
         self.state_size = units
         self.output_size = units
@@ -162,11 +157,7 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
             "transform_bias": self.transform_bias,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "weight_noise": self.weight_noise,
-            "recurrent_weight_dropout": self.recurrent_weight_dropout,
             "trainable_initial_state": self.trainable_initial_state,
-            "seed": self.seed,
+            **self.regularization_config(),
         }
         return {**super().get_config(), **config}
