@@ -263,7 +263,8 @@ class DeepRNNModel(keras.Model):
         if output_dim is not None:
             outputs = DeepOutput(
                 output_dim, num_layers=depth["num_output_layers"],
-                hidden_units=output_units, hidden_activation=output_hidden_activation,
+                hidden_units=output_units or level_units[-1],
+                hidden_activation=output_hidden_activation,
                 activation=output_activation, pieces=pieces, dropout=output_dropout,
                 seed=seed, name="deep_output", **noise,
             )(top)

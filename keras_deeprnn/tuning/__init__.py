@@ -1,0 +1,84 @@
+"""Searching over depth and width with KerasTuner.
+
+A named architecture is a row of configuration, so a search over deep RNNs is
+a search over that row: `DeepRNNHyperModel` declares the architecture and,
+per architecture, only the depth and width arguments it leaves free.
+
+* `DeepRNNHyperModel`: the search space, for any KerasTuner tuner, with an
+  optional parameter budget (skip larger models, or derive `units` from it).
+* `run_search(...)`: load a music data set, search, keep the state in a
+  directory that an interrupted search resumes from.
+* `report(directory, project_name, out_dir)`: the trials as Markdown, CSV
+  and plots of validation NLL against depth and parameter count.
+* `distribution_scope("data_parallel")`: one trial on every local device.
+* `launch_local(N, argv)`: a chief and N workers on 127.0.0.1.
+* `main(argv)`: the command line, `python -m keras_deeprnn.tuning --help`.
+
+Small search and its report:
+
+```
+python -m keras_deeprnn.tuning --dataset jsb_chorales --tuner random \\
+    --max-trials 4 --epochs 2 --limit 20 --architectures rnn,dts_rnn,srnn \\
+    --max-params 20000 --budget-mode derive --directory runs --overwrite
+# -> runs/jsb_chorales_random/report/trials.md, trials.csv, *.png
+```
+
+Distributed search (KerasTuner's chief/worker mode). One chief process
+holds the oracle and hands trials to workers over gRPC (grpcio and protobuf
+come with keras-tuner and work under every Keras backend). Every process
+runs the same command; three environment variables say who is who:
+
+```
+# the chief (its machine's address, a free port)
+KERASTUNER_TUNER_ID=chief KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 \\
+    python -m keras_deeprnn.tuning --directory /shared/runs --max-trials 60 ...
+# each worker: a unique id without "chief", same flags, never --overwrite
+KERASTUNER_TUNER_ID=tuner0 KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 \\
+    python -m keras_deeprnn.tuning --directory /shared/runs --max-trials 60 ...
+```
+
+The chief loads no data and writes the oracle and every `trial.json`;
+workers write checkpoints and `tuner_logs/<id>.jsonl` (which trial each ran).
+A shared `--directory` keeps it all in one place; `report` needs only the
+chief's files. The gRPC channel is unauthenticated and unencrypted: keep the
+port on loopback or a private network. On one machine,
+`python tuning/launch_distributed.py --workers 2 -- <flags>` does all of it
+on 127.0.0.1 (`launch_local`). With several GPUs per machine, run one worker
+per GPU (`CUDA_VISIBLE_DEVICES=i`); that is also the way for the torch
+backend, which has no in-process data parallelism for `fit` (a single model
+on several GPUs under torch needs DistributedDataParallel launched with
+`torchrun`).
+
+Data-parallel trials (`--distribute data_parallel`): on JAX,
+`keras.distribution.DataParallel` over `keras.distribution.list_devices()`;
+on TensorFlow, `tf.distribute.MirroredStrategy` over the same devices. Both
+are set inside `build` and `fit`, since KerasTuner clears the Keras session
+between trials.
+"""
+
+try:
+    import keras_tuner  # noqa: F401
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        'keras_deeprnn.tuning needs KerasTuner: pip install "keras-deeprnn[tuning]"'
+    ) from error
+
+from keras_deeprnn.tuning.distribute import DISTRIBUTIONS
+from keras_deeprnn.tuning.distribute import distribution_scope
+from keras_deeprnn.tuning.distribute import even_batches
+from keras_deeprnn.tuning.distribute import launch_local
+from keras_deeprnn.tuning.distribute import num_replicas
+from keras_deeprnn.tuning.hypermodel import BUDGET_MODES
+from keras_deeprnn.tuning.hypermodel import SEARCH_SPACE
+from keras_deeprnn.tuning.hypermodel import DeepRNNHyperModel
+from keras_deeprnn.tuning.report import report
+from keras_deeprnn.tuning.search import TUNERS
+from keras_deeprnn.tuning.search import build_parser
+from keras_deeprnn.tuning.search import main
+from keras_deeprnn.tuning.search import run_search
+
+__all__ = [
+    "BUDGET_MODES", "DISTRIBUTIONS", "SEARCH_SPACE", "TUNERS", "DeepRNNHyperModel",
+    "build_parser", "distribution_scope", "even_batches", "launch_local", "main",
+    "num_replicas", "report", "run_search",
+]

@@ -1,0 +1,286 @@
+"""Beyond one device: data-parallel trials, and a chief with workers on one machine.
+
+Two kinds of parallelism, independent of each other:
+
+* **Within a trial** (`distribution_scope("data_parallel")`): one model, its
+  batches split over the local devices. JAX uses
+  `keras.distribution.DataParallel`, TensorFlow `tf.distribute.MirroredStrategy`.
+  Every batch is padded with zero-weight rows to a multiple of the device
+  count (`even_batches`), since neither backend splits a ragged batch.
+* **Across trials** (`launch_local`): KerasTuner's chief/worker mode, one
+  oracle process handing out trials over gRPC to worker processes (see the
+  recipe in `keras_deeprnn.tuning`).
+"""
+
+import contextlib
+import math
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+
+from keras_deeprnn import _checks
+
+DISTRIBUTIONS = ("data_parallel",)
+LOOPBACK = "127.0.0.1"
+TORCH_RECIPE = (
+    "Keras's torch backend has no in-process data parallelism for `fit`. "
+    "Either run one KerasTuner worker per GPU (chief/worker mode, each worker "
+    "with its own CUDA_VISIBLE_DEVICES), or train a single model with "
+    "torch.nn.parallel.DistributedDataParallel in a custom loop launched by "
+    "`torchrun --nproc_per_node=N` (Keras guide 'Multi-GPU distributed "
+    "training with PyTorch')."
+)
+
+# A model must be trained under the very strategy it was built under, so one
+# object per device set is kept for the life of the process.
+_DISTRIBUTIONS = {}
+
+
+@contextlib.contextmanager
+def distribution_scope(kind=None, devices=None):
+    """Run what is inside on several local devices, the right way per backend.
+
+    ```python
+    kind=None             -> nothing changes; yields None
+    kind="data_parallel"  -> jax:        keras.distribution.DataParallel(devices).scope()
+                             tensorflow: tf.distribute.MirroredStrategy(devices).scope()
+                             torch:      ValueError with the torchrun recipe
+    ```
+
+    Build, compile and fit a model inside the same scope (the object yielded
+    is the same for the same devices, so two scopes in a row are one
+    distribution). Each batch must split evenly over the devices: wrap a
+    dataset in `even_batches`.
+
+    Args:
+        kind: `None` or `"data_parallel"`.
+        devices: device names as `keras.distribution.list_devices()` gives
+            them (`"cpu:0"`, `"gpu:1"`); default all of the default type.
+
+    Yields:
+        `None`, the `keras.distribution.DataParallel` (JAX) or the
+        `tf.distribute.MirroredStrategy` (TensorFlow).
+
+    Example:
+
+    ```python
+    with distribution_scope("data_parallel") as distribution:
+        model = build_model("dts_rnn", input_dim=88, output_dim=88, units=64,
+                            output_activation="sigmoid")
+        model.compile()
+        model.fit(even_batches(batches, num_replicas("data_parallel")))
+    ```
+    """
+    if kind is None:
+        yield None
+        return
+    distribution = _distribution(kind, devices)
+    with distribution.scope():
+        yield distribution
+
+
+def num_replicas(kind=None, devices=None):
+    """How many devices share each batch under `distribution_scope(kind)`."""
+    if kind is None:
+        return 1
+    _check_kind(kind)
+    return len(_devices(devices))
+
+
+def _check_kind(kind):
+    _checks.one_of("distribute", kind, DISTRIBUTIONS)
+    backend = keras.backend.backend()
+    if backend not in ("jax", "tensorflow"):
+        raise ValueError(
+            f"`distribute='{kind}'` needs the JAX or TensorFlow backend. "
+            f"Received: KERAS_BACKEND={backend!r}. {TORCH_RECIPE}"
+        )
+
+
+def _devices(devices):
+    devices = tuple(devices or keras.distribution.list_devices())
+    if not devices:
+        raise ValueError("No device found for data parallelism. Received: devices=[]")
+    return devices
+
+
+def _distribution(kind, devices):
+    _check_kind(kind)
+    backend = keras.backend.backend()
+    key = (backend, kind, _devices(devices))
+    if key not in _DISTRIBUTIONS:
+        if backend == "jax":
+            _DISTRIBUTIONS[key] = keras.distribution.DataParallel(devices=list(key[2]))
+        else:
+            import tensorflow as tf
+
+            names = [name if name.startswith("/") else f"/{name}" for name in key[2]]
+            _DISTRIBUTIONS[key] = tf.distribute.MirroredStrategy(names)
+    return _DISTRIBUTIONS[key]
+
+
+class EvenBatches(keras.utils.PyDataset):
+    """Batches padded to a multiple of the device count with zero-weight rows.
+
+    ```python
+    x, y, w = dataset[i]                       # (b, time, ...), w (b, time)
+    pad = ceil(b / multiple) * multiple - b
+    x, y, w = [concat([a, zeros((pad,) + a.shape[1:])]) for a in (x, y, w)]
+    ```
+
+    A padded row has weight 0, so weighted metrics (`FrameNLL`) are exact.
+    The loss, like Keras's for padded frames, is divided by the padded size.
+    """
+
+    def __init__(self, dataset, multiple, **kwargs):
+        super().__init__(**kwargs)
+        self.dataset = dataset
+        self.multiple = _checks.positive_int("multiple", multiple)
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        batch = self.dataset[index]
+        if not isinstance(batch, tuple) or len(batch) != 3:
+            raise ValueError(
+                "EvenBatches needs batches of (x, y, sample_weight). Received: "
+                f"{type(batch).__name__} {batch!r:.80}"
+            )
+        size = len(batch[0])
+        pad = math.ceil(size / self.multiple) * self.multiple - size
+        if not pad:
+            return batch
+        return tuple(
+            np.concatenate([a, np.zeros((pad,) + a.shape[1:], a.dtype)]) for a in batch
+        )
+
+    def on_epoch_end(self):
+        self.dataset.on_epoch_end()
+
+
+def even_batches(dataset, multiple):
+    """`dataset` (a `PyDataset` of `(x, y, sample_weight)`) as `EvenBatches`."""
+    if multiple == 1:
+        return dataset
+    return EvenBatches(dataset, multiple)
+
+
+def free_port(host=LOOPBACK):
+    """A TCP port free on `host` right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def launch_local(num_workers, argv, *, timeout=3600, chief_grace=30, log_dir=None, env=None):
+    """Run a distributed search on this machine: one chief and N workers on 127.0.0.1.
+
+    Each process runs `python -m keras_deeprnn.tuning *argv` with
+    `KERASTUNER_ORACLE_IP=127.0.0.1`, a free `KERASTUNER_ORACLE_PORT` and
+    `KERASTUNER_TUNER_ID` = `chief`, `tuner0`, ..., `tuner{N-1}`. The chief
+    starts first; the workers start once it has written its oracle, so a
+    chief that overwrites the project cannot delete a worker's files. The
+    workers never get `--overwrite`.
+
+    KerasTuner's chief checks every 20 s whether the last worker has left; once
+    every worker has exited, the chief gets `chief_grace` seconds and is then
+    stopped (its state is saved after every trial, so nothing is lost).
+
+    Args:
+        num_workers: how many worker processes.
+        argv: the `python -m keras_deeprnn.tuning` flags (`--directory` and
+            `--project-name` say where the chief's oracle appears).
+        timeout: seconds for the whole search; then every process is stopped.
+        chief_grace: seconds the chief may take to exit after the workers.
+        log_dir: where `chief.log`, `tuner0.log`, ... go (default
+            `<directory>/<project_name>_logs`).
+        env: extra environment variables for every process.
+
+    Returns:
+        `{"returncodes": {"chief": rc, "tuner0": rc, ...}, "log_dir": path,
+        "timed_out": bool}`; a stopped process has a negative return code.
+    """
+    from keras_deeprnn.tuning import search  # the flag parser lives there
+
+    num_workers = _checks.positive_int("num_workers", num_workers)
+    args = search.parse_args(list(argv))
+    project = pathlib.Path(args.directory) / args.project_name
+    log_dir = pathlib.Path(log_dir or f"{project}_logs")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    if args.overwrite and project.exists():
+        # Removed here, before any process starts, so no stale oracle counts
+        # as the chief being ready.
+        shutil.rmtree(project)
+    base_env = dict(os.environ, **(env or {}))
+    base_env.update(KERASTUNER_ORACLE_IP=LOOPBACK, KERASTUNER_ORACLE_PORT=str(free_port()))
+    command = [sys.executable, "-m", "keras_deeprnn.tuning"]
+    worker_argv = [a for a in argv if a != "--overwrite"]
+
+    processes, logs = {}, []
+
+    def start(tuner_id, flags):
+        log = open(log_dir / f"{tuner_id}.log", "wb")
+        logs.append(log)
+        processes[tuner_id] = subprocess.Popen(
+            command + flags, env=dict(base_env, KERASTUNER_TUNER_ID=tuner_id),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    deadline = time.monotonic() + timeout
+    timed_out = False
+    try:
+        start("chief", list(argv))
+        oracle = project / "oracle.json"
+        while not oracle.exists() and processes["chief"].poll() is None:
+            if time.monotonic() > deadline:
+                timed_out = True
+                break
+            time.sleep(0.2)
+        if not timed_out and processes["chief"].poll() is None:
+            for i in range(num_workers):
+                start(f"tuner{i}", worker_argv)
+            workers = [p for name, p in processes.items() if name != "chief"]
+            while any(p.poll() is None for p in workers):
+                if time.monotonic() > deadline or processes["chief"].poll() not in (None, 0):
+                    timed_out = time.monotonic() > deadline
+                    break
+                time.sleep(0.2)
+            if all(p.poll() is not None for p in workers):
+                _wait(processes["chief"], min(chief_grace, max(0.0, deadline - time.monotonic())))
+    finally:
+        for process in processes.values():
+            _stop(process)
+        for log in logs:
+            log.close()
+    return {
+        "returncodes": {name: p.returncode for name, p in processes.items()},
+        "log_dir": str(log_dir),
+        "timed_out": timed_out,
+    }
+
+
+def _wait(process, seconds):
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _stop(process):
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

@@ -1,0 +1,423 @@
+"""The KerasTuner search space, the parameter budget, searches that resume,
+reports of partial searches, the command line and the notebook."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+kt = pytest.importorskip("keras_tuner")
+
+from keras_deeprnn import ARCHITECTURES  # noqa: E402
+from keras_deeprnn.data import piano_roll_batches  # noqa: E402
+from keras_deeprnn.tuning import SEARCH_SPACE  # noqa: E402
+from keras_deeprnn.tuning import TUNERS  # noqa: E402
+from keras_deeprnn.tuning import DeepRNNHyperModel  # noqa: E402
+from keras_deeprnn.tuning import report  # noqa: E402
+from keras_deeprnn.tuning import run_search  # noqa: E402
+from keras_deeprnn.tuning import search  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BACKEND = keras.backend.backend()
+
+DEFAULTS = {
+    "architecture": "rnn",
+    "num_input_layers": 1,
+    "input_activation": "tanh",
+    "num_transition_layers": 2,
+    "transition_units": 128,
+    "transition_activation": "tanh",
+    "num_layers": 2,
+    "skip_connections": False,
+    "residual_connections": False,
+    "units": 128,
+    "num_output_layers": 1,
+    "output_units": 128,
+    "output_hidden_activation": "tanh",
+    "output_dropout": 0.0,
+    "dropout": 0.0,
+    "weight_noise": 0.0,
+    "learning_rate": 1e-3,
+    "clipnorm": 1.0,
+}
+EVERYWHERE = {"units", "dropout", "learning_rate", "clipnorm"}
+DEEP_TRANSITION = {"num_transition_layers", "transition_units", "transition_activation"}
+DEEP_OUTPUT = {"num_output_layers", "output_units", "output_hidden_activation", "output_dropout"}
+STACK = {"num_layers", "skip_connections", "residual_connections"}
+ACTIVE = {
+    "rnn": EVERYWHERE | {"weight_noise"},
+    "di_rnn": EVERYWHERE | {"weight_noise", "num_input_layers", "input_activation"},
+    "dt_rnn": EVERYWHERE | {"weight_noise"} | DEEP_TRANSITION,
+    "dts_rnn": EVERYWHERE | {"weight_noise"} | DEEP_TRANSITION,
+    "do_rnn": EVERYWHERE | {"weight_noise"} | DEEP_OUTPUT,
+    "dot_rnn": EVERYWHERE | {"weight_noise"} | DEEP_TRANSITION | DEEP_OUTPUT,
+    "dots_rnn": EVERYWHERE | {"weight_noise"} | DEEP_TRANSITION | DEEP_OUTPUT,
+    "dots_lstm": EVERYWHERE | {"weight_noise"} | DEEP_TRANSITION | DEEP_OUTPUT,
+    "rhn": EVERYWHERE | {"weight_noise", "num_transition_layers"},
+    "srnn": EVERYWHERE | {"weight_noise"} | STACK,
+    "gf_rnn": EVERYWHERE | {"weight_noise", "num_layers"},
+    "deep_gru": EVERYWHERE | STACK,
+    "deep_lstm": EVERYWHERE | STACK,
+    "dg_lstm": EVERYWHERE | {"weight_noise", "num_layers"},
+}
+# Every searched setting pinned: a tiny model and a one-trial grid per architecture.
+TINY = dict(units=4, transition_units=4, output_units=4, dropout=0.0, output_dropout=0.0,
+            weight_noise=0.0, learning_rate=1e-2, clipnorm=1.0, num_layers=2,
+            num_transition_layers=2, num_output_layers=1, skip_connections=False,
+            residual_connections=False,
+            transition_activation="tanh", output_hidden_activation="tanh")
+
+
+@pytest.fixture(scope="session")
+def music_cache(tmp_path_factory):
+    # Shared by the xdist workers, so the chorales are parsed once.
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    return root / "tuning_music_cache"
+
+
+def synthetic_batches(num_pieces=4, batch_size=2, seed=0):
+    rng = np.random.default_rng(seed)
+    rolls = [(rng.random((n, 88)) < 0.1).astype("float32") for n in range(6, 6 + num_pieces)]
+    return piano_roll_batches(rolls, batch_size, shuffle=False)
+
+
+def hyperparameters(architecture):
+    hp = kt.HyperParameters()
+    hp.Fixed("architecture", architecture)
+    return hp
+
+
+# ---------------------------------------------------------------------------
+# Search space
+# ---------------------------------------------------------------------------
+
+
+def test_every_dimension_has_its_stable_name_and_default():
+    hp = kt.HyperParameters()
+    config = DeepRNNHyperModel().declare(hp)
+    assert {p.name: p.default for p in hp.space} == DEFAULTS
+    assert list(SEARCH_SPACE) == list(DEFAULTS)
+    for name, (_, _, default) in SEARCH_SPACE.items():
+        if name != "architecture":
+            assert DEFAULTS[name] == default, name
+    assert hp.space[0].values == list(ARCHITECTURES)
+    # The default trial: a conventional RNN with only its own dimensions.
+    assert set(config) == {"architecture"} | ACTIVE["rnn"]
+    assert config["architecture"] == "rnn"
+
+
+def test_every_free_depth_argument_is_a_dimension():
+    free = {key for a in ARCHITECTURES.values() for key in a.defaults}
+    assert free <= set(SEARCH_SPACE), f"no search dimension for {free - set(SEARCH_SPACE)}"
+
+
+@pytest.mark.parametrize("architecture", list(ARCHITECTURES))
+def test_only_the_dimensions_of_the_architecture_are_active(architecture):
+    if architecture not in ACTIVE:
+        pytest.fail(f"No expected dimensions for the new architecture '{architecture}' in ACTIVE")
+    hp = hyperparameters(architecture)
+    config = DeepRNNHyperModel().declare(hp)
+    assert set(config) - {"architecture"} == ACTIVE[architecture]
+    for name in set(DEFAULTS) - {"architecture"}:
+        assert hp.is_active(name) == (name in ACTIVE[architecture]), name
+
+
+def test_conditions_follow_the_architectures_searched():
+    hypermodel = DeepRNNHyperModel(["srnn", "dts_rnn"])
+    hp = hyperparameters("srnn")
+    hypermodel.declare(hp)
+    by_name = {p.name: p for p in hp.space}
+    assert "num_output_layers" not in by_name and "num_input_layers" not in by_name
+    condition = by_name["num_transition_layers"].conditions[0]
+    assert condition.name == "architecture" and list(condition.values) == ["dts_rnn"]
+    assert not by_name["units"].conditions
+    assert hypermodel.where("num_layers") == ["srnn"]
+    # One architecture: nothing is conditional.
+    hp = kt.HyperParameters()
+    DeepRNNHyperModel(["dg_lstm"]).declare(hp)
+    assert all(not p.conditions for p in hp.space)
+    assert "skip_connections" not in [p.name for p in hp.space]
+
+
+def test_fixed_settings_are_recorded_or_passed_through():
+    hypermodel = DeepRNNHyperModel(["rnn", "srnn"], fixed={"units": 8, "num_layers": 3,
+                                                           "recurrent_dropout": 0.25})
+    hp = hyperparameters("srnn")
+    config = hypermodel.declare(hp)
+    assert config["units"] == 8 and config["num_layers"] == 3
+    assert config["recurrent_dropout"] == 0.25
+    assert isinstance({p.name: p for p in hp.space}["units"], kt.engine.hyperparameters.Fixed)
+    config = hypermodel.declare(hyperparameters("rnn"))
+    assert "num_layers" not in config and config["recurrent_dropout"] == 0.25
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(architectures=["rnn", "nope"]), "architectures"),
+        (dict(architectures=[]), "at least one"),
+        (dict(fixed={"architecture": "rnn"}), "architectures=\\[...\\]"),
+        (dict(fixed={"unitz": 4}), "unknown name `unitz`"),
+        (dict(budget_mode="derive"), "max_params=None"),
+        (dict(budget_mode="derive", max_params=100, fixed={"units": 4}), "cannot set"),
+        (dict(budget_mode="shrink", max_params=100), "budget_mode"),
+        (dict(max_params=0), "max_params"),
+        (dict(distribute="model_parallel"), "distribute"),
+    ],
+)
+def test_bad_arguments_say_what_was_received(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DeepRNNHyperModel(**kwargs)
+
+
+def test_build_compiles_with_the_trial_settings():
+    hypermodel = DeepRNNHyperModel(["dots_rnn"], fixed=dict(TINY, learning_rate=3e-3, clipnorm=2.0))
+    model = hypermodel.build(kt.HyperParameters())
+    config = hypermodel.declare(kt.HyperParameters())
+    assert "num_layers" not in config  # fixed, but not a dimension of dots_rnn
+    del config["architecture"], config["learning_rate"], config["clipnorm"]
+    assert model.count_params() == hypermodel.count_params("dots_rnn", **config)
+    assert model.get_config()["output_units"] == 4
+    assert float(model.optimizer.learning_rate) == pytest.approx(3e-3)
+    assert model.optimizer.clipnorm == 2.0
+    assert hypermodel.objective == "val_frame_nll"
+
+
+# ---------------------------------------------------------------------------
+# Parameter budget
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("architecture", ["rnn", "srnn", "dots_rnn", "dg_lstm"])
+def test_derived_units_are_the_widest_that_fit(architecture):
+    budget = 4_000
+    hypermodel = DeepRNNHyperModel([architecture], max_params=budget, budget_mode="derive")
+    config = hypermodel.declare(hyperparameters(architecture))
+    assert "units" not in config and "output_units" not in config
+    del config["architecture"], config["learning_rate"], config["clipnorm"]
+    units = hypermodel.derive_units(architecture, **config)
+
+    def params(n):
+        return hypermodel.count_params(
+            architecture, **config, units=n, transition_units=n, output_units=n
+        )
+
+    assert params(units) <= budget < params(units + 1)
+    model = hypermodel.build(hyperparameters(architecture))
+    assert model.count_params() == params(units)
+    assert model.get_config()["units"] == units
+
+
+def test_derive_fails_the_trial_when_even_one_unit_is_too_many():
+    hypermodel = DeepRNNHyperModel(["rnn"], max_params=100, budget_mode="derive")
+    with pytest.raises(kt.errors.FailedTrialError, match="units=1"):
+        hypermodel.build(kt.HyperParameters())
+
+
+def test_the_dtype_policy_is_set_for_each_model_only():
+    hypermodel = DeepRNNHyperModel(["rnn"], fixed={"units": 4}, dtype_policy="mixed_bfloat16")
+    model = hypermodel.build(kt.HyperParameters())
+    assert model.get_layer("deep_output").dtype_policy.name == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_counting_parameters_keeps_the_global_dtype_policy():
+    hypermodel = DeepRNNHyperModel(["rnn"], max_params=2_000, budget_mode="derive")
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    hypermodel.derive_units("rnn")
+    assert keras.config.dtype_policy().name == "mixed_bfloat16"
+
+
+def test_models_over_the_budget_fail_and_the_search_goes_on(tmp_path):
+    sizes = {"rnn": DeepRNNHyperModel(["rnn"]).count_params("rnn", units=4),
+             "srnn": DeepRNNHyperModel(["srnn"]).count_params("srnn", units=4, num_layers=2)}
+    assert sizes["rnn"] < sizes["srnn"]
+    hypermodel = DeepRNNHyperModel(["srnn", "rnn"], fixed=TINY,
+                                   max_params=(sizes["rnn"] + sizes["srnn"]) // 2)
+    # A KerasTuner tuner takes the hypermodel; a grid visits both.
+    tuner = TUNERS["grid"](hypermodel, objective=kt.Objective("val_frame_nll", "min"),
+                          max_trials=2, directory=str(tmp_path), project_name="budget",
+                          max_consecutive_failed_trials=3)
+    batches = synthetic_batches()
+    tuner.search(batches, validation_data=batches, epochs=1, verbose=0)
+    trials = {t.hyperparameters.values["architecture"]: t for t in tuner.oracle.trials.values()}
+    assert trials["srnn"].status == "FAILED"
+    assert "over the budget" in trials["srnn"].message
+    assert trials["rnn"].status == "COMPLETED"
+    assert trials["rnn"].metrics.get_last_value("num_params") == sizes["rnn"]
+
+
+@pytest.mark.parametrize("tuner_name", ["hyperband", "bayesian"])
+def test_other_tuners_take_the_hypermodel(tmp_path, tuner_name):
+    if tuner_name == "bayesian":
+        pytest.importorskip("sklearn", reason="BayesianOptimization needs scikit-learn")
+    hypermodel = DeepRNNHyperModel(["rnn", "dts_rnn"], fixed={"units": 4})
+    objective = kt.Objective("val_frame_nll", "min")
+    common = dict(directory=str(tmp_path), project_name=tuner_name, seed=1)
+    if tuner_name == "hyperband":
+        tuner = TUNERS["hyperband"](hypermodel, objective=objective, max_epochs=1, factor=3,
+                                    **common)
+    else:
+        tuner = TUNERS["bayesian"](hypermodel, objective=objective, max_trials=2, **common)
+    assert isinstance(tuner, {"hyperband": kt.Hyperband,
+                              "bayesian": kt.BayesianOptimization}[tuner_name])
+    batches = synthetic_batches()
+    tuner.search(batches, validation_data=batches, epochs=1, verbose=0)
+    completed = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
+    assert completed and all(np.isfinite(t.score) for t in completed)
+
+
+# ---------------------------------------------------------------------------
+# Searching, resuming, reporting
+# ---------------------------------------------------------------------------
+
+
+class Interrupted(BaseException):
+    """Like Ctrl-C: not an `Exception`, so KerasTuner does not catch it."""
+
+
+class InterruptSecondTrial(keras.callbacks.Callback):
+    trials_started = 0  # on the class: KerasTuner deep-copies callbacks per trial
+
+    def on_train_begin(self, logs=None):
+        type(self).trials_started += 1
+        if type(self).trials_started == 2:
+            raise Interrupted()
+
+
+def read_tuner_log(project):
+    lines = (project / "tuner_logs" / "tuner0.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_an_interrupted_search_reports_and_resumes(tmp_path, music_cache, capsys):
+    options = dict(dataset="jsb_chorales", tuner="random", max_trials=2, epochs=1,
+                   directory=tmp_path, project_name="resume", limit=5,
+                   architectures=["rnn", "srnn"], fixed={"units": 4}, seed=3,
+                   cache_dir=music_cache, verbose=0)
+    InterruptSecondTrial.trials_started = 0
+    with pytest.raises(Interrupted):
+        run_search(callbacks=[InterruptSecondTrial()], **options)
+    project = tmp_path / "resume"
+
+    # The report reads the partial directory as it is.
+    partial = report(tmp_path, "resume", tmp_path / "partial")
+    assert [(r["trial_id"], r["status"]) for r in partial["rows"]] == [("0", "COMPLETED"),
+                                                                       ("1", "RUNNING")]
+    first = partial["rows"][0]
+    assert first["rank"] == 1 and first["objective"] > 0 and first["num_params"] > 0
+    assert first["fit_seconds"] > 0 and first["units"] == 4 and first["tuner_id"] == "tuner0"
+    assert partial["rows"][1]["rank"] is None and partial["rows"][1]["objective"] is None
+    assert "| 1 | 0 | COMPLETED |" in partial["markdown"].read_text()
+    assert partial["csv"].read_text().splitlines()[0].startswith("rank,trial_id,status")
+    assert [p.name for p in partial["plots"]] == ["objective_vs_depth.png",
+                                                  "objective_vs_params.png"]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in partial["plots"])
+    completed_before = json.loads((project / "trial_0" / "trial.json").read_text())
+
+    # Run again: trial 1 is run again, trial 0 is kept, 2 trials in all.
+    tuner = run_search(**options)
+    assert sorted(tuner.oracle.trials) == ["0", "1"]
+    assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
+    assert json.loads((project / "trial_0" / "trial.json").read_text()) == completed_before
+    log = read_tuner_log(project)
+    begun = [e["trial_id"] for e in log if e["event"] == "begin"]
+    ended = [e["trial_id"] for e in log if e["event"] == "end"]
+    assert begun == ["0", "1", "1"] and ended == ["0", "1"]
+
+    final = report(tmp_path, "resume")
+    objectives = [r["objective"] for r in final["rows"]]
+    assert objectives == sorted(objectives) and [r["rank"] for r in final["rows"]] == [1, 2]
+    assert {r["architecture"] for r in final["rows"]} <= {"rnn", "srnn"}
+    for row in final["rows"]:
+        assert row["depth"] == 1 + row["num_layers"]  # one transition layer per level, + output
+
+    # The command line on the finished search: nothing left to run, a report.
+    assert search.main(["--max-trials", "2", "--epochs", "1", "--limit", "5",
+                        "--architectures", "rnn,srnn", "--fixed", "units=4", "--seed", "3",
+                        "--directory", str(tmp_path), "--project-name", "resume",
+                        "--cache-dir", str(music_cache), "--verbose", "0"]) == 0
+    markdown = tmp_path / "resume" / "report" / "trials.md"
+    assert f"Report: {markdown}" in capsys.readouterr().out
+    assert "| 2 | " in markdown.read_text()
+    assert [e["event"] for e in read_tuner_log(project)] == ["begin", "end", "begin", "begin", "end"]
+
+
+def test_report_needs_a_tuner_directory(tmp_path):
+    with pytest.raises(ValueError, match="No tuner directory"):
+        report(tmp_path, "nothing_here")
+
+
+def test_run_search_checks_its_arguments(tmp_path):
+    with pytest.raises(ValueError, match="tuner"):
+        run_search(tuner="annealing", directory=tmp_path)
+    with pytest.raises(ValueError, match="max_trials=None"):
+        run_search(tuner="random", max_trials=None, directory=tmp_path)
+
+
+def test_a_worker_must_not_overwrite(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner3")
+    assert search.distributed_role() == "worker"
+    with pytest.raises(ValueError, match="overwrite=True"):
+        run_search(directory=tmp_path, overwrite=True)
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    assert search.distributed_role() == "chief"
+
+
+def test_flags_parse_into_run_search_arguments():
+    args = search.parse_args(["--tuner", "hyperband", "--fixed", "units=64", "--fixed",
+                              "output_hidden_activation=maxout", "--fixed", "dropout=0.2",
+                              "--architectures", "rnn,srnn"])
+    assert args.project_name == "jsb_chorales_hyperband"
+    assert args.fixed == {"units": 64, "output_hidden_activation": "maxout", "dropout": 0.2}
+    with pytest.raises(SystemExit):
+        search.parse_args(["--fixed", "units"])
+
+
+
+def test_importing_the_package_leaves_keras_tuner_alone():
+    code = (
+        "import sys\n"
+        "import keras_deeprnn\n"
+        "assert 'keras_tuner' not in sys.modules, 'keras_deeprnn imported keras_tuner'\n"
+        "sys.modules['keras_tuner'] = None  # as if it were not installed\n"
+        "try:\n"
+        "    import keras_deeprnn.tuning\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, env=dict(os.environ, KERAS_BACKEND=BACKEND))
+    assert result.returncode == 0, result.stderr
+    assert 'pip install "keras-deeprnn[tuning]"' in result.stdout
+
+
+# ---------------------------------------------------------------------------
+# The notebook
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_notebook_runs_a_quick_search(tmp_path, music_cache, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("KDR_NOTEBOOK_QUICK", "1")
+    monkeypatch.setenv("KERAS_DEEPRNN_CACHE", str(music_cache))
+    monkeypatch.setenv("KERAS_BACKEND", BACKEND)
+    notebook = nbformat.read(ROOT / "notebooks" / "tuning.ipynb", as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+    assert list((tmp_path / "tuning_runs").glob("*/report/trials.md"))
