@@ -82,7 +82,10 @@ def test_mixed_precision(case, rng):
         v.assign(w)
     y = mixed(x)
     assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
-    np.testing.assert_allclose(np_(ops.cast(y, "float32")), y_full, atol=0.1)
+    # bfloat16 keeps ~3 significant digits; layer norm over these 3-4 units
+    # amplifies that, so bound the typical and the worst error separately.
+    error = np.abs(np_(ops.cast(y, "float32")) - y_full)
+    assert error.mean() < 0.03 and error.max() < 0.25, (error.mean(), error.max())
 
 
 def _step_by_hand(cell, x, states):

@@ -236,9 +236,15 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
     def _normalize(self, a, layer):
         if not self.layer_norm:
             return a
+        # In float32 under mixed precision, as keras.layers.LayerNormalization:
+        # a bfloat16 variance over a few units is too coarse.
+        dtype = a.dtype
+        a = ops.cast(a, "float32")
         mean = ops.mean(a, axis=-1, keepdims=True)
         variance = ops.var(a, axis=-1, keepdims=True)
-        return (a - mean) * ops.rsqrt(variance + 1e-3) * self.ln_gammas[layer] + self.ln_betas[layer]
+        gamma = ops.cast(self.ln_gammas[layer], "float32")
+        beta = ops.cast(self.ln_betas[layer], "float32")
+        return ops.cast((a - mean) * ops.rsqrt(variance + 1e-3) * gamma + beta, dtype)
 
     def call(self, inputs, states, training=False):
         return self.recurrent_step(self.project_inputs(inputs, training), states, training)
