@@ -1,0 +1,461 @@
+"""The `keras-deeprnn` command (also `python -m keras_deeprnn`).
+
+    keras-deeprnn train                 # the main job: DOT(S)-RNN on JSB chorales
+    keras-deeprnn train --architecture srnn --num-layers 3 --units 200
+    keras-deeprnn evaluate runs/dots_rnn-jsb_chorales --split valid
+    keras-deeprnn generate runs/dots_rnn-jsb_chorales --frames 96 --prime-from test:0
+    keras-deeprnn datasets
+    keras-deeprnn train --task lm                    # character model of the abc_folk text
+    keras-deeprnn train --task lm --dataset data/ptb --level word
+
+The backend is chosen by the environment variable `KERAS_BACKEND`
+(`tensorflow`, `jax` or `torch`), not by a flag: Keras fixes it once, when
+it is first imported, which happens before any flag is read.
+
+`train` with no arguments is the main job of this package: a DOT(S)-RNN
+(deep transition with shortcuts plus a deep output) trained on the built-in
+imitation of JSB Chorales, sized to finish on a laptop CPU in a few minutes,
+scored on the test split next to the paper's figure, and asked for a new
+chorale (MIDI, MusicXML and a PNG piano roll in the run dir).
+"""
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import sys
+
+import keras
+
+from keras_deeprnn import generation
+from keras_deeprnn import language
+from keras_deeprnn import training
+from keras_deeprnn.data import music as music_data
+from keras_deeprnn.data import text as text_data
+from keras_deeprnn.models import ARCHITECTURES
+
+_DEFAULTS = training.TrainConfig()
+_BACKEND_NOTE = (
+    "The backend comes from the environment variable KERAS_BACKEND "
+    "(tensorflow, jax or torch), e.g. `KERAS_BACKEND=jax keras-deeprnn train`; "
+    "Keras fixes it on import, so it cannot be a flag."
+)
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status.
+
+    Example:
+
+    ```python
+    main(["train", "--units", "32", "--epochs", "2", "--limit", "8"])
+    ```
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, ImportError) as err:
+        parser.exit(2, f"keras-deeprnn {args.command}: error: {err}\n")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="keras-deeprnn",
+        description="Deep recurrent networks after Pascanu et al. (2013): train them "
+                    "on polyphonic music, score them, and sample new music.",
+        epilog=_BACKEND_NOTE,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(commands)
+    _add_evaluate(commands)
+    _add_generate(commands)
+    listing = commands.add_parser("datasets", help="list the built-in music data sets",
+                                  description="List the built-in music data sets.")
+    listing.set_defaults(run=_run_datasets)
+    return parser
+
+
+# ---------------------------------------------------------------------------
+# train
+# ---------------------------------------------------------------------------
+
+
+def _add_train(commands):
+    d = _DEFAULTS
+    train = commands.add_parser(
+        "train", help="train (or resume) a model on a music data set",
+        description="Train a deep RNN to predict the next frame of piano rolls, with "
+                    "early stopping and the learning rate halved on plateaus, "
+                    "checkpointing every epoch. With no arguments: the main job "
+                    "(DOT(S)-RNN on jsb_chorales, a few minutes on a CPU). Re-running "
+                    "with the same --run-dir resumes.",
+        epilog=_BACKEND_NOTE, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    what = train.add_argument_group("what to train")
+    what.add_argument("--task", choices=list(training.TASKS), default=d.task,
+                      help="music: next piano-roll frame; lm: next character or word")
+    what.add_argument("--architecture", choices=list(ARCHITECTURES), default=d.architecture)
+    what.add_argument("--dataset", type=_dataset, default=None,
+                      help=f"music: a built-in name ({', '.join(music_data.MUSIC_DATASETS)}), "
+                           "a Boulanger-Lewandowski .pickle, or a folder of scores (default "
+                           f"{d.dataset}); lm: {', '.join(text_data.EMBEDDED_CORPORA)}, a text "
+                           "file, or a folder of Penn Treebank or .txt files (default "
+                           f"{language.DEFAULT_DATASET})")
+    what.add_argument("--limit", type=int, default=d.limit,
+                      help="read only the first N files of the data set (lm: the first N "
+                           "tokens of each split) for quick runs")
+    what.add_argument("--level", choices=("char", "word"), default=d.level,
+                      help="lm only: tokens are characters or words")
+    what.add_argument("--seq-len", type=int, default=d.seq_len,
+                      help="lm only: window of truncated backpropagation, in tokens")
+    shape = train.add_argument_group("depth and width (None: the architecture's default)")
+    shape.add_argument("--units", type=_units, default=d.units,
+                       help="width of every state, or one per stacked level: 200,100")
+    for flag, help_text in (
+        ("--num-input-layers", "layers of the deep input function g"),
+        ("--num-transition-layers", "layers L of the deep transition"),
+        ("--num-output-layers", "intermediate layers K of the deep output"),
+        ("--num-layers", "stacked levels N (srnn, deep_gru, deep_lstm, dg_lstm)"),
+        ("--input-units", "width of g's layers (default --units)"),
+        ("--transition-units", "width of the transition's inner layers"),
+        ("--output-units", "width of the deep output's layers"),
+    ):
+        shape.add_argument(flag, type=int, default=None, help=help_text)
+    shape.add_argument("--skip-connections", action=argparse.BooleanOptionalAction,
+                       default=None, help="every level sees the input, the output sees "
+                                          "every level (stacked architectures)")
+    shape.add_argument("--residual-connections", action=argparse.BooleanOptionalAction,
+                       default=None, help="a level adds the level below to its output")
+    shape.add_argument("--activation", default=d.activation, help="phi_h of the state")
+    shape.add_argument("--transition-activation", default=None,
+                       help="phi_l of the transition's inner layers (None: --activation)")
+    shape.add_argument("--input-activation", default=d.input_activation,
+                       help="g's units: a Keras activation, maxout or lp")
+    shape.add_argument("--output-hidden-activation", default=d.output_hidden_activation,
+                       help="the deep output's units: a Keras activation, maxout or lp")
+    shape.add_argument("--pieces", type=int, default=d.pieces,
+                       help="pre-activations pooled by a maxout or lp unit")
+    shape.add_argument("--dropout", type=float, default=d.dropout, help="on each level's input")
+    shape.add_argument("--recurrent-dropout", type=float, default=d.recurrent_dropout)
+    shape.add_argument("--output-dropout", type=float, default=d.output_dropout,
+                       help="on the deep output's intermediate layers (the paper used 0.5)")
+    shape.add_argument("--weight-noise", type=float, default=d.weight_noise,
+                       help="std of Gaussian noise on the kernels in training (the "
+                            "authors' code: 0.075)")
+    shape.add_argument("--recurrent-weight-dropout", type=float,
+                       default=d.recurrent_weight_dropout,
+                       help="DropConnect on the recurrent kernels")
+    shape.add_argument("--recurrent-initializer", default=d.recurrent_initializer,
+                       help="a Keras initializer, or sparse (the paper's: 20 non-zero "
+                            "weights per unit, spectral norm 1)")
+    shape.add_argument("--layer-norm", action="store_true",
+                       help="layer normalisation inside every transition layer")
+    shape.add_argument("--trainable-initial-state", action="store_true",
+                       help="learn each level's initial state")
+    shape.add_argument("--bidirectional", action=_Refuse, nargs=0,
+                       help="refused: a backward RNN reads the frames it should predict")
+    fit = train.add_argument_group("optimisation")
+    fit.add_argument("--epochs", type=int, default=d.epochs)
+    fit.add_argument("--batch-size", type=int, default=d.batch_size)
+    fit.add_argument("--max-len", type=int, default=d.max_len,
+                     help="train on windows of this many steps (default: whole pieces)")
+    fit.add_argument("--optimizer", choices=training.OPTIMIZERS, default=d.optimizer,
+                     help="the paper used sgd (try --learning-rate 0.05 --momentum 0.9)")
+    fit.add_argument("--learning-rate", type=float, default=d.learning_rate)
+    fit.add_argument("--momentum", type=float, default=d.momentum, help="sgd only")
+    fit.add_argument("--clipnorm", type=float, default=d.clipnorm,
+                     help="gradient-norm clipping (the paper's 1); 0 turns it off")
+    fit.add_argument("--patience", type=int, default=d.patience,
+                     help="epochs without a better validation NLL before stopping")
+    fit.add_argument("--lr-patience", type=int, default=d.lr_patience,
+                     help="epochs without a better validation NLL before halving the "
+                          "learning rate")
+    fit.add_argument("--seed", type=int, default=d.seed)
+    files = train.add_argument_group("files and output")
+    files.add_argument("--run-dir", default=None,
+                       help="where checkpoints and results go (default "
+                            "runs/ARCHITECTURE-DATASET); an existing run there resumes")
+    files.add_argument("--cache-dir", default=None,
+                       help="built piano rolls (default $KERAS_DEEPRNN_CACHE, else "
+                            "~/.cache/keras_deeprnn)")
+    files.add_argument("--generate-frames", type=int, default=64,
+                       help="length of the piece (lm: tokens of text) sampled at the end; "
+                            "0 for none")
+    files.add_argument("--temperature", type=float, default=1.0,
+                       help="sampling temperature of that piece")
+    files.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(run=_run_train)
+
+
+def _run_train(args):
+    fields = {f.name for f in dataclasses.fields(training.TrainConfig)}
+    values = {k: v for k, v in vars(args).items() if k in fields}
+    values["clipnorm"] = args.clipnorm or None
+    values["dataset"] = args.dataset or training.TASKS[args.task].default_dataset
+    config = training.TrainConfig(**values, progress=not args.quiet)
+    config.validate()
+    _non_negative("--generate-frames", args.generate_frames)
+    if keras.backend.backend() == "torch" and config.progress:
+        # Keras runs a custom RNN's time loop in Python on torch.
+        print("Note: on the torch backend each epoch of a recurrent model takes many "
+              "times longer than on jax or tensorflow (the time loop runs in Python); "
+              "KERAS_BACKEND=jax is the fastest on a CPU.", flush=True)
+    result = training.train(config)
+    if config.task == "lm":
+        return _finish_language_model(result, config, args)
+    _print_result(result)
+    if args.generate_frames:
+        model, _ = training.load_trained_model(result["files"]["run_dir"])
+        roll = generation.sample_piece(model, args.generate_frames,
+                                       temperature=args.temperature, seed=config.seed)
+        paths = generation.save_piece(
+            roll, pathlib.Path(result["files"]["run_dir"]) / "generated",
+            frame_quarter_length=generation.frame_quarter_length_of(config.dataset),
+            title=f"{config.architecture} on {config.dataset}, temperature {args.temperature}",
+        )
+        print(f"Generated piece ({args.generate_frames} frames, "
+              f"{int(roll.sum())} note-frames):")
+        for kind, path in paths.items():
+            print(f"  {kind:14s} {path}")
+    return 0
+
+
+def _finish_language_model(result, config, args):
+    test, paper = result["test"], result["paper"]
+    unit = "bits per character" if config.level == "char" else "bits per word"
+    print(f"\nTest: {test['bits_per_token']:.3f} {unit}, perplexity {test['perplexity']:.2f} "
+          f"({test['tokens']:,} tokens), best epoch {result['best_epoch']} of "
+          f"{result['epochs_run']}{' (stopped early)' if result['stopped_early'] else ''}.")
+    if paper:
+        print(f"Paper, {paper['model']} on {paper['dataset']}: {paper['bits_per_token']:.3f} "
+              f"{unit}, perplexity {paper['perplexity']:.2f}. {paper['note']}")
+    else:
+        print("The paper reports no figure for this architecture and level.")
+    print(f"Training took {result['train_time_s']:.0f} s on {result['backend']} "
+          f"({result['wall_time_s']:.0f} s in all this time). Wrote "
+          f"{pathlib.Path(result['files']['run_dir']) / training.RESULT_FILE}")
+    if args.generate_frames:
+        model, _ = training.load_trained_model(result["files"]["run_dir"])
+        vocabulary = language.load_corpus(config.dataset, config.level).vocabulary
+        sample = language.sample_text(model, vocabulary, args.generate_frames,
+                                      temperature=args.temperature, seed=config.seed)
+        print(f"Generated text ({args.generate_frames} tokens, temperature "
+              f"{args.temperature}):\n{sample}")
+    return 0
+
+
+def _print_result(result):
+    test, paper = result["test"], result["paper"]
+    print(f"\nTest NLL: {test['nll']:.3f} nats per frame, frame accuracy "
+          f"{test['frame_accuracy']:.3f} ({test['pieces']} pieces, {test['frames']} frames), "
+          f"best epoch {result['best_epoch']} of {result['epochs_run']}"
+          f"{' (stopped early)' if result['stopped_early'] else ''}.")
+    if paper:
+        print(f"Paper, {paper['model']} on {paper['dataset']}: {paper['nll']:.3f}. "
+              f"{paper['note']}")
+    else:
+        print("The paper reports no figure for this architecture and data set.")
+    files = result["files"]
+    print(f"Training took {result['train_time_s']:.0f} s on {result['backend']} "
+          f"({result['wall_time_s']:.0f} s in all, data and scoring included). Wrote:")
+    for kind in ("model", "history", "learning_curve"):
+        print(f"  {kind:14s} {files[kind]}")
+    print(f"  {'result':14s} {pathlib.Path(files['run_dir']) / training.RESULT_FILE}")
+
+
+# ---------------------------------------------------------------------------
+# evaluate, generate, datasets
+# ---------------------------------------------------------------------------
+
+
+def _add_evaluate(commands):
+    evaluate = commands.add_parser(
+        "evaluate", help="score a trained model on a data set split",
+        description="Score a run dir (its best model) or a .keras file: NLL per frame "
+                    "and frame accuracy over every frame of the split.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    evaluate.add_argument("model", help="a run dir or a .keras file")
+    evaluate.add_argument("--task", choices=list(training.TASKS), default=None,
+                          help="default: the run's own (music for a bare .keras)")
+    evaluate.add_argument("--dataset", type=_dataset, default=None,
+                          help="default: the run's own (jsb_chorales for a bare .keras)")
+    evaluate.add_argument("--split", choices=music_data.SPLITS, default="test")
+    evaluate.add_argument("--limit", type=int, default=None,
+                          help="default: the run's own when --dataset is not given")
+    evaluate.add_argument("--batch-size", type=int, default=16)
+    evaluate.add_argument("--cache-dir", default=None)
+    evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
+    evaluate.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args):
+    scores = training.evaluate(args.model, task=args.task, dataset=args.dataset,
+                               split=args.split, limit=args.limit, batch_size=args.batch_size,
+                               cache_dir=args.cache_dir, progress=not args.json)
+    if args.json:
+        print(json.dumps(scores, indent=2))
+    elif "bits_per_token" in scores:
+        print(f"{args.split}: {scores['bits_per_token']:.3f} bits per token, perplexity "
+              f"{scores['perplexity']:.2f} ({scores['tokens']:,} tokens)")
+    else:
+        print(f"{args.split} NLL: {scores['nll']:.3f} nats per frame, frame accuracy "
+              f"{scores['frame_accuracy']:.3f} ({scores['pieces']} pieces, "
+              f"{scores['frames']} frames)")
+    return 0
+
+
+def _add_generate(commands):
+    generate = commands.add_parser(
+        "generate", help="sample a piece from a trained model",
+        description="Sample a piano roll frame by frame from a run dir or a .keras file "
+                    "and write it as MIDI, MusicXML and a PNG piano roll.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    generate.add_argument("model", help="a run dir or a .keras file")
+    generate.add_argument("--frames", type=int, default=64,
+                          help="length of the piece, prime included")
+    generate.add_argument("--temperature", type=float, default=1.0)
+    generate.add_argument("--prime-from", default=None, metavar="[SPLIT:]INDEX",
+                          help="open with the start of this piece of the data set, e.g. "
+                               "test:0")
+    generate.add_argument("--prime-frames", type=int, default=8,
+                          help="frames of that piece to open with")
+    generate.add_argument("--dataset", type=_dataset, default=None,
+                          help="data set of --prime-from and of the frame length "
+                               "(default: the run's own)")
+    generate.add_argument("--limit", type=int, default=None)
+    generate.add_argument("--cache-dir", default=None)
+    generate.add_argument("--seed", type=int, default=None)
+    generate.add_argument("--out", default=None,
+                          help="path prefix of the files (default RUN_DIR/sample)")
+    generate.add_argument("--prime", default=None,
+                          help="language models: text to continue (--frames counts the "
+                               "new tokens)")
+    generate.set_defaults(run=_run_generate)
+
+
+def _run_generate(args):
+    _positive("--frames", args.frames)
+    model, saved = training.load_trained_model(args.model)
+    if saved.get("task") == "lm":
+        return _generate_text(model, saved, args)
+    dataset = args.dataset or saved.get("dataset", _DEFAULTS.dataset)
+    prime = None
+    if args.prime_from is not None:
+        _positive("--prime-frames", args.prime_frames)
+        split, index = _piece_reference(args.prime_from)
+        limit = args.limit if args.limit is not None or args.dataset else saved.get("limit")
+        pieces = music_data.load_music(dataset, cache_dir=args.cache_dir, limit=limit)[split]
+        if not 0 <= index < len(pieces):
+            raise ValueError(f"`--prime-from` names piece {index} of the {split} split, "
+                             f"which has {len(pieces)} pieces (0..{len(pieces) - 1}).")
+        prime = pieces[index][: args.prime_frames]
+    roll = generation.sample_piece(model, args.frames, temperature=args.temperature,
+                                   prime=prime, seed=args.seed)
+    if args.out is not None:
+        prefix = pathlib.Path(args.out)
+    elif pathlib.Path(args.model).is_dir():
+        prefix = pathlib.Path(args.model) / "sample"
+    else:
+        prefix = pathlib.Path(args.model).with_suffix("").with_name(
+            pathlib.Path(args.model).stem + "-sample")
+    paths = generation.save_piece(
+        roll, prefix, frame_quarter_length=generation.frame_quarter_length_of(dataset),
+        title=f"sample, temperature {args.temperature}")
+    print(f"Sampled {args.frames} frames ({int(roll.sum())} note-frames"
+          f"{f', opening {len(prime)} from {dataset} {args.prime_from}' if prime is not None else ''}"
+          "). Wrote:")
+    for kind, path in paths.items():
+        print(f"  {kind:9s} {path}")
+    return 0
+
+
+def _generate_text(model, saved, args):
+    level = saved.get("level", _DEFAULTS.level)
+    dataset = args.dataset or saved.get("dataset", language.DEFAULT_DATASET)
+    vocabulary = language.load_corpus(dataset, level).vocabulary
+    text = language.sample_text(model, vocabulary, args.frames, temperature=args.temperature,
+                                prime=args.prime, seed=args.seed)
+    prefix = pathlib.Path(args.out) if args.out else (
+        pathlib.Path(args.model) / "sample" if pathlib.Path(args.model).is_dir()
+        else pathlib.Path(args.model).with_suffix(""))
+    path = prefix.with_name(prefix.name + ".txt")
+    path.write_text((args.prime or "") + text, encoding="utf-8")
+    print(f"Sampled {args.frames} tokens (temperature {args.temperature}), wrote {path}:")
+    print((args.prime or "") + text)
+    return 0
+
+
+def _run_datasets(args):
+    cache = music_data._cache_root(None)
+    print(f"Built-in music data sets (built from the music21 corpus on first use, "
+          f"cached in {cache}):\n")
+    for name, description in music_data.MUSIC_DATASETS.items():
+        column = training.PAPER_MUSIC_COLUMNS[name][0]
+        print(f"{name}  (imitates {column}; one frame per "
+              f"{music_data.FRAME_QUARTER_LENGTHS[name]} quarter notes)")
+        print(f"    {description}\n")
+    print("Also accepted as --dataset: a Boulanger-Lewandowski pickle "
+          "(JSB_Chorales.pickle, Nottingham.pickle, MuseData.pickle) for the paper's own "
+          "data, or a folder of MIDI, MusicXML, ABC or Humdrum files.")
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# Argument checks
+# ---------------------------------------------------------------------------
+
+
+class _Refuse(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(
+            f"{option_string} is not available for training: the models here predict "
+            "the next frame from the frames before it, and a backward RNN would read "
+            "the very frames it has to predict."
+        )
+
+
+def _dataset(value):
+    if value in music_data.MUSIC_DATASETS or value in text_data.EMBEDDED_CORPORA \
+            or pathlib.Path(value).expanduser().exists():
+        return value
+    raise argparse.ArgumentTypeError(
+        f"expected a built-in data set ({', '.join(music_data.MUSIC_DATASETS)}, or "
+        f"{', '.join(text_data.EMBEDDED_CORPORA)} for --task lm), a .pickle file, a text "
+        f"file or a folder; received {value!r}, which is none of these"
+    )
+
+
+def _units(value):
+    try:
+        widths = [int(part) for part in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a width like 128, or one per level like 200,100; received {value!r}"
+        ) from None
+    return widths[0] if len(widths) == 1 else widths
+
+
+def _piece_reference(value):
+    split, _, index = value.rpartition(":")
+    split = split or "test"
+    if split not in music_data.SPLITS or not index.isdigit():
+        raise ValueError(f"`--prime-from` must be [SPLIT:]INDEX with SPLIT one of "
+                         f"{', '.join(music_data.SPLITS)}. Received: {value!r}")
+    return split, int(index)
+
+
+def _positive(flag, value):
+    if value < 1:
+        raise ValueError(f"`{flag}` must be a positive integer. Received: {value}")
+
+
+def _non_negative(flag, value):
+    if value < 0:
+        raise ValueError(f"`{flag}` must be 0 or more. Received: {value}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,341 @@
+"""Language modelling, the paper's second task: next character (or word).
+
+`LanguageModelTask` plugs into `keras_deeprnn.training` (`TrainConfig(task="lm")`)
+and reuses its whole pipeline: checkpoints, resuming, early stopping, the
+learning rate halved on plateaus of the validation measure, `result.json`
+and the learning curve. What is particular to the task lives here:
+
+* data: `load_ptb(directory, level)` when `dataset` is a folder holding the
+  Penn Treebank files, `load_text(dataset, level)` otherwise (the built-in
+  `"abc_folk"` corpus, or any UTF-8 text file);
+* batches: `lm_batches` windows of `seq_len` tokens read in order, with a
+  stateful model of fixed batch size that carries its state from one window
+  to the next (truncated backpropagation through time), reset at every pass;
+* measure: bits per token (bits per character at `level="char"`) and
+  perplexity `2 ** bits`, over every token of the split;
+* `sample_text`: text drawn from a trained model, one token at a time.
+
+Example:
+
+```python
+from keras_deeprnn.training import TrainConfig, train
+
+result = train(TrainConfig(task="lm", dataset="abc_folk", architecture="dots_rnn",
+                           units=64, batch_size=16, seq_len=50, limit=50_000,
+                           epochs=3, run_dir="runs/lm-try"))
+result["test"]["bits_per_token"], result["paper"]["bits_per_token"]
+```
+"""
+
+import math
+import pathlib
+
+import keras
+import numpy as np
+
+from keras_deeprnn import training
+from keras_deeprnn.data import text as text_data
+from keras_deeprnn.metrics import language as language_metrics
+from keras_deeprnn.models import build_model
+
+DEFAULT_DATASET = "abc_folk"
+DEFAULT_LEVEL = "char"
+DEFAULT_SEQ_LEN = 100
+# Windows of this many tokens score a split: long ones mean few calls, and the
+# state carries across them, so the length does not change the score.
+EVAL_WINDOW = 1000
+
+# Section 5 of the paper, Penn Treebank test set: bits per character and
+# word perplexity (the paper gives no word figure for RNN and DT(S)-RNN).
+PAPER_PTB_BITS_PER_CHARACTER = {
+    "RNN": 1.414, "DT(S)-RNN": 1.409, "DOT(S)-RNN": 1.386, "sRNN (2 levels)": 1.412,
+}
+PAPER_PTB_WORD_PERPLEXITY = {"DOT(S)-RNN": 107.5, "sRNN (2 levels)": 110.0}
+PTB_FILES = {"char": "ptb.char.train.txt", "word": "ptb.train.txt"}
+SPLITS = ("train", "valid", "test")
+
+
+class LanguageModelTask(training.Task):
+    """Next-token prediction on a text stream (section 5 of the paper).
+
+    The config's `dataset` is a Penn Treebank folder, the name of a built-in
+    corpus (`"abc_folk"`) or a text file; `level` is `"char"` or `"word"`;
+    `seq_len` is the window length of truncated backpropagation; `limit`,
+    when set, keeps the first `limit` tokens of every split (for quick runs).
+    The model reads token ids through an embedding and predicts the next
+    token with a softmax over the vocabulary; it is stateful with the
+    config's `batch_size`.
+
+    Example:
+
+    ```python
+    result = train(TrainConfig(task="lm", dataset="abc_folk", limit=20_000, epochs=2))
+    result["test"]["bits_per_token"]     # bits per character
+    ```
+    """
+
+    name = "lm"
+    monitor = "val_bits_per_token"
+    measure = ("bits", "per token")
+    items = "tokens"
+    limit_items = "tokens of each split"
+    default_dataset = DEFAULT_DATASET
+
+    def load_data(self, config):
+        level = _level(config)
+        corpus = load_corpus(config.dataset, level)
+        data = {"vocabulary": list(corpus.vocabulary)}
+        for split in SPLITS:
+            tokens = corpus[split]
+            if config.limit is not None:
+                tokens = tokens[: config.limit]
+            data[split] = tokens
+        if len(data["test"]) < 2:
+            raise ValueError(
+                f"The test split of dataset={config.dataset!r} holds {len(data['test'])} "
+                "tokens; expected at least 2 (one to read, one to predict)."
+            )
+        return data
+
+    def batches(self, split, config, *, training, epoch=0):
+        # Never shuffled: the windows must follow each other for the state
+        # to carry, whatever `training` says.
+        needed = config.batch_size * (_seq_len(config) + 1)
+        if len(split) < needed:
+            raise ValueError(
+                f"The {'train' if training else 'valid'} split of dataset="
+                f"{config.dataset!r} (limit={config.limit!r}) holds {len(split)} tokens; "
+                f"expected at least batch_size * (seq_len + 1) = {needed} for one batch. "
+                "Lower `batch_size` or `seq_len`, or raise `limit`."
+            )
+        return text_data.lm_batches(split, config.batch_size, _seq_len(config))
+
+    def build_model_kwargs(self, config, data):
+        size = len(data["vocabulary"])
+        # masking=False: id 0 is a real token here, not padding.
+        return {"vocab_size": size, "output_dim": size, "output_activation": "softmax",
+                "stateful": True, "batch_size": config.batch_size, "masking": False}
+
+    def loss(self):
+        return keras.losses.SparseCategoricalCrossentropy()
+
+    def metrics(self):
+        return [language_metrics.BitsPerToken(), language_metrics.Perplexity()]
+
+    def callbacks(self):
+        return [text_data.ResetStatesAtEpochStart()]
+
+    def evaluate(self, model, split, config):
+        bits = score_tokens(model, split)
+        result = {"bits_per_token": bits, "perplexity": 2.0 ** bits,
+                  "nll": bits * math.log(2.0), "tokens": int(len(split) - 1)}
+        if _level(config) == "char":
+            result["bits_per_character"] = bits
+        return result
+
+    def paper_figure(self, config):
+        level = _level(config)
+        row = _paper_row(config)
+        table = PAPER_PTB_BITS_PER_CHARACTER if level == "char" else PAPER_PTB_WORD_PERPLEXITY
+        if row is None or row not in table:
+            return None
+        if level == "char":
+            bits = table[row]
+        else:
+            bits = math.log2(table[row])
+        ptb = is_ptb_directory(config.dataset, level)
+        unit = "characters" if level == "char" else "words"
+        if ptb:
+            note = f"Same data set as the paper (Penn Treebank, {unit})."
+        else:
+            note = (f"The paper's figure is on the Penn Treebank ({unit}); "
+                    f"dataset={str(config.dataset)!r} is other text with another vocabulary, "
+                    "so the numbers are not comparable, only side by side.")
+        # `nll` is in the unit of the task's measure (bits per token), as the
+        # learning curve plots it against the validation measure.
+        return {"model": row, "dataset": f"Penn Treebank ({unit})", "nll": bits,
+                "bits_per_token": bits, "perplexity": 2.0 ** bits,
+                "imitation": not ptb, "note": note}
+
+
+def is_ptb_directory(dataset, level="char"):
+    """Whether `dataset` is a folder holding the Penn Treebank files of `level`.
+
+    Example:
+
+    >>> is_ptb_directory("abc_folk")
+    False
+    """
+    path = pathlib.Path(str(dataset)).expanduser()
+    return path.is_dir() and (path / PTB_FILES.get(level, "")).is_file()
+
+
+def load_corpus(dataset=DEFAULT_DATASET, level=DEFAULT_LEVEL):
+    """The `TextCorpus` of `dataset`: PTB from a folder holding its files,
+    else `load_text` (an embedded corpus, a text file, a folder of `.txt`).
+
+    Example:
+
+    ```python
+    corpus = load_corpus("abc_folk", "char")
+    corpus.vocabulary_size
+    ```
+    """
+    text_data._check_level(level)
+    if is_ptb_directory(dataset, level):
+        return text_data.load_ptb(pathlib.Path(str(dataset)).expanduser(), level)
+    return text_data.load_text(str(dataset), level)
+
+
+def score_tokens(model, tokens, *, window=EVAL_WINDOW):
+    """Bits per token of a language model over every token of a stream.
+
+    The stream is read as one sequence from a zero state, in windows of
+    `window` tokens whose state carries to the next, so every token but the
+    first is predicted from all the text before it.
+
+    Example:
+
+    ```python
+    score_tokens(model, corpus.test)      # bits per character
+    ```
+    """
+    tokens = np.asarray(tokens, np.int32)
+    if tokens.ndim != 1 or len(tokens) < 2:
+        raise ValueError(
+            f"`tokens` must be a 1-D stream of at least 2 token ids. Received: shape "
+            f"{tokens.shape}"
+        )
+    twin = _twin(model, output_activation="softmax")
+    text_data.reset_stateful_layers(twin)
+    inputs, targets = tokens[:-1], tokens[1:]
+    window = min(window, len(inputs))
+    total = 0.0
+    epsilon = keras.config.epsilon()
+    for start in range(0, len(inputs), window):
+        x = inputs[start : start + window]
+        real = len(x)
+        # The last window is padded after its real tokens, so it compiles no
+        # new shape; the RNN is causal, so the padding changes nothing before it.
+        x = np.pad(x, (0, window - real))[None]
+        p = keras.ops.convert_to_numpy(twin.predict_on_batch(x))[0, :real]
+        picked = p[np.arange(real), targets[start : start + real]].astype(np.float64)
+        total -= np.log2(np.clip(picked, epsilon, 1.0)).sum()
+    return float(total / len(targets))
+
+
+def sample_text(model, vocabulary, num_tokens, *, temperature=1.0, prime=None, seed=None):
+    """Draw `num_tokens` tokens from a language model, one at a time.
+
+    Args:
+        model: a `DeepRNNModel` with a `vocab_size` and a softmax over the
+            same vocabulary (as `train` builds for `task="lm"`).
+        vocabulary: the token list (`corpus.vocabulary`, or a `TextCorpus`).
+        num_tokens: how many new tokens to draw.
+        temperature: logits are divided by it before the softmax; below 1
+            the text keeps to likelier tokens, above 1 it wanders.
+        prime: text to continue: a string (characters at character level,
+            space-separated words otherwise) or a list of tokens. Without
+            one, the model starts after a newline (or the first token).
+        seed: seed of the NumPy generator that draws the tokens.
+
+    Returns:
+        The new text as a string, without the prime: characters joined
+        directly (`"<unk>"` is never drawn), words joined by spaces.
+
+    Example:
+
+    ```python
+    model, config = load_trained_model("runs/lm")
+    print(sample_text(model, corpus.vocabulary, 200, temperature=0.8, prime="X:1\\n"))
+    ```
+    """
+    if isinstance(vocabulary, text_data.TextCorpus):
+        vocabulary = vocabulary.vocabulary
+    vocabulary = list(vocabulary)
+    if isinstance(num_tokens, bool) or not isinstance(num_tokens, (int, np.integer)) \
+            or num_tokens < 1:
+        raise ValueError(
+            f"`num_tokens` must be a positive integer. Received: num_tokens={num_tokens!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+            or not temperature > 0:
+        raise ValueError(
+            f"`temperature` must be a positive number. Received: temperature={temperature!r}")
+    # A character vocabulary may hold "<unk>", the stand-in for characters
+    # the training text never shows; it is never drawn at that level.
+    characters = all(len(token) == 1 for token in vocabulary if token != text_data.UNKNOWN)
+    index = {token: i for i, token in enumerate(vocabulary)}
+    if prime is None or len(prime) == 0:
+        start = "\n" if "\n" in index else ("<eos>" if "<eos>" in index else vocabulary[0])
+        prime = [start]
+    elif isinstance(prime, str):
+        prime = list(prime) if characters else prime.split()
+    unknown = sorted({token for token in prime if token not in index})
+    if unknown:
+        raise ValueError(
+            f"`prime` holds tokens outside the vocabulary: {unknown[:10]!r}. Expected "
+            f"tokens of the model's vocabulary of {len(vocabulary)}."
+        )
+    twin = _twin(model, output_activation=None, unroll=True)
+    if twin.output_shape[-1] != len(vocabulary):
+        raise ValueError(
+            f"The model predicts {twin.output_shape[-1]} tokens, but the vocabulary holds "
+            f"{len(vocabulary)}. Pass the vocabulary the model was trained on."
+        )
+    text_data.reset_stateful_layers(twin)
+    rng = np.random.default_rng(seed)
+    # The whole prime in one call: the state after it is what counts.
+    feed = np.array([[index[token] for token in prime]], np.int32)
+    drawn = []
+    for _ in range(num_tokens):
+        logits = keras.ops.convert_to_numpy(twin(feed, training=False))[0, -1]
+        logits = logits.astype(np.float64) / temperature
+        if characters and text_data.UNKNOWN in index:
+            logits[index[text_data.UNKNOWN]] = -np.inf
+        probabilities = np.exp(logits - logits.max())
+        probabilities /= probabilities.sum()
+        token = int(rng.choice(len(vocabulary), p=probabilities))
+        drawn.append(vocabulary[token])
+        feed = np.array([[token]], np.int32)
+    return "".join(drawn) if characters else " ".join(drawn)
+
+
+def _twin(model, **overrides):
+    """A stateful, batch-of-one copy of `model` with the same weights."""
+    config = model.get_config() if hasattr(model, "get_config") else {}
+    if "architecture" not in config or config.get("vocab_size") is None:
+        raise ValueError(
+            "Expected a DeepRNNModel over token ids (built with `vocab_size`, as `train` "
+            f"builds for task='lm'). Received: {type(model).__name__} with vocab_size="
+            f"{config.get('vocab_size')!r}"
+        )
+    config = {k: v for k, v in config.items() if k not in ("name", "trainable")}
+    config.update(stateful=True, batch_size=1, return_sequences=True, **overrides)
+    twin = build_model(config.pop("architecture"), **config)
+    # A stateful RNN layer also holds its state as weights; copying cell by
+    # cell leaves those alone.
+    for source, target in zip(model.layers, twin.layers):
+        if isinstance(target, keras.layers.RNN):
+            source, target = source.cell, target.cell
+        target.set_weights(source.get_weights())
+    return twin
+
+
+def _level(config):
+    return config.level
+
+
+def _seq_len(config):
+    return config.seq_len
+
+
+def _paper_row(config):
+    row = training._paper_music_row(config)
+    if row == "sRNN (2 levels)" or row in PAPER_PTB_BITS_PER_CHARACTER:
+        return row
+    return None
+
+
+# `training` imports this module at its end, so `TrainConfig(task="lm")` works
+# whichever of the two is imported first.
+training.TASKS.setdefault(LanguageModelTask.name, LanguageModelTask())

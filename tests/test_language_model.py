@@ -1,0 +1,190 @@
+"""The language-modelling task end to end: train, resume, score, sample, CLI, notebook."""
+
+import json
+import math
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+from keras_deeprnn import cli
+from keras_deeprnn import language
+from keras_deeprnn import training
+
+ROOT = pathlib.Path(__file__).parent.parent
+PTB = ROOT / "tests" / "fixtures" / "ptb"
+
+# A small text with some structure to learn, long enough that its 5 % valid
+# and test splits hold a batch of 2 windows of 16 characters.
+TEXT = "".join(f"the cat sat on mat {i % 7}.\nthe dog ran to log {i % 5}!\n" for i in range(60))
+
+
+@pytest.fixture(scope="module")
+def text_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("text") / "tiny.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+def tiny_config(run_dir, dataset, **changes):
+    values = dict(task="lm", dataset=str(dataset), architecture="dots_rnn", units=8,
+                  epochs=2, batch_size=2, seq_len=16, run_dir=str(run_dir), progress=False)
+    values.update(changes)
+    return training.TrainConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def resumed_run(tmp_path_factory, text_file):
+    # One epoch, then the same run dir asked for two: the second call resumes.
+    run_dir = tmp_path_factory.mktemp("lm-run")
+    first = training.train(tiny_config(run_dir, text_file, epochs=1))
+    config = tiny_config(run_dir, text_file, epochs=2)
+    return config, first, training.train(config)
+
+
+def test_result_has_finite_consistent_scores(resumed_run):
+    config, _, result = resumed_run
+    test = result["test"]
+    assert result["task"] == "lm"
+    assert math.isfinite(test["bits_per_token"]) and test["bits_per_token"] > 0
+    assert test["bits_per_character"] == test["bits_per_token"]
+    assert test["perplexity"] == pytest.approx(2.0 ** test["bits_per_token"])
+    assert test["nll"] == pytest.approx(test["bits_per_token"] * math.log(2.0))
+    # Every test token but the first is predicted.
+    corpus = language.load_corpus(config.dataset, "char")
+    assert test["tokens"] == len(corpus.test) - 1
+    saved = json.loads((pathlib.Path(config.run_dir) / training.RESULT_FILE).read_text())
+    assert saved["test"] == test
+    assert (pathlib.Path(config.run_dir) / training.CURVE_FILE).is_file()
+
+
+def test_paper_figure_beside_result_with_note_for_other_text(resumed_run):
+    _, _, result = resumed_run
+    paper = result["paper"]
+    assert paper["model"] == "DOT(S)-RNN"
+    assert paper["bits_per_token"] == 1.386
+    assert paper["imitation"] is True
+    assert "not comparable" in paper["note"]
+
+
+def test_resume_continues_after_the_saved_epoch(resumed_run):
+    _, first, result = resumed_run
+    assert first["epochs_run"] == 1
+    assert result["epochs_run"] == 2
+    assert len(result["config"]) and result["config"]["epochs"] == 2
+    state = json.loads((pathlib.Path(result["files"]["run_dir"]) / training.STATE_FILE)
+                       .read_text())
+    assert len(state["history"]["val_bits_per_token"]) == 2
+
+
+def test_evaluate_scores_a_run_dir_like_training_did(resumed_run):
+    config, _, result = resumed_run
+    scores = training.evaluate(config.run_dir, task="lm", progress=False)
+    assert scores["bits_per_token"] == pytest.approx(result["test"]["bits_per_token"], rel=1e-4)
+
+
+def test_score_is_independent_of_the_window(resumed_run):
+    config, _, _ = resumed_run
+    model, _ = training.load_trained_model(config.run_dir)
+    tokens = language.load_corpus(config.dataset, "char").test
+    whole = language.score_tokens(model, tokens)
+    windows = language.score_tokens(model, tokens, window=7)
+    assert windows == pytest.approx(whole, rel=1e-4)
+
+
+def test_sample_text_draws_tokens_from_the_vocabulary(resumed_run):
+    config, _, _ = resumed_run
+    model, _ = training.load_trained_model(config.run_dir)
+    corpus = language.load_corpus(config.dataset, "char")
+    text = language.sample_text(model, corpus, 30, temperature=0.8, prime="the ", seed=3)
+    assert len(text) == 30
+    assert set(text) <= set(corpus.vocabulary)
+    again = language.sample_text(model, corpus.vocabulary, 30, temperature=0.8,
+                                 prime="the ", seed=3)
+    assert again == text
+    with pytest.raises(ValueError, match="prime"):
+        language.sample_text(model, corpus, 5, prime="QZ")
+    with pytest.raises(ValueError, match="num_tokens"):
+        language.sample_text(model, corpus, 0)
+
+
+def test_word_level_paper_figure_is_a_perplexity():
+    config = training.TrainConfig(task="lm", dataset=str(PTB), level="word",
+                                  architecture="dots_rnn")
+    paper = language.LanguageModelTask().paper_figure(config)
+    assert paper["perplexity"] == pytest.approx(107.5)
+    assert language.LanguageModelTask().paper_figure(
+        training.TrainConfig(task="lm", dataset=str(PTB), level="word",
+                             architecture="rnn")) is None
+
+
+def test_too_little_text_is_a_clear_error(text_file):
+    config = training.TrainConfig(task="lm", dataset=str(text_file), batch_size=64,
+                                  seq_len=100)
+    task = language.LanguageModelTask()
+    data = task.load_data(config)
+    with pytest.raises(ValueError, match="valid split .* batch_size"):
+        task.batches(data["valid"], config, training=False)
+
+
+def test_a_folder_without_ptb_files_is_read_as_plain_text(tmp_path):
+    (tmp_path / "a.txt").write_text("abcabc\n" * 40, encoding="utf-8")
+    corpus = language.load_corpus(tmp_path, "char")
+    assert set(corpus.vocabulary) >= set("abc\n")
+    assert not language.is_ptb_directory(tmp_path)
+
+
+def test_cli_trains_and_generates_a_character_model(tmp_path, capsys):
+    run_dir = tmp_path / "cli-run"
+    code = cli.main(["train", "--task", "lm", "--dataset", str(PTB), "--level", "char",
+                     "--architecture", "rnn", "--units", "8", "--epochs", "1",
+                     "--batch-size", "2", "--seq-len", "8", "--run-dir", str(run_dir),
+                     "--generate-frames", "12", "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "bits per character" in printed
+    result = json.loads((run_dir / training.RESULT_FILE).read_text())
+    assert math.isfinite(result["test"]["bits_per_character"])
+    # The fixture holds PTB's files, so the paper's figure is the same data's.
+    assert result["paper"]["bits_per_token"] == 1.414
+    assert result["paper"]["imitation"] is False
+    assert "Generated text" in printed
+    # evaluate and generate read the task, level and data from the run dir.
+    assert cli.main(["evaluate", str(run_dir), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["bits_per_token"] == pytest.approx(result["test"]["bits_per_token"], rel=1e-4)
+    assert cli.main(["generate", str(run_dir), "--frames", "5", "--prime", "a_", "--seed", "0"]) == 0
+    assert len((run_dir / "sample.txt").read_text(encoding="utf-8")) == 2 + 5
+
+
+@pytest.mark.slow
+def test_language_model_notebook_runs(tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("KDR_NOTEBOOK_QUICK", "1")
+    notebook = nbformat.read(ROOT / "notebooks" / "language_model.ipynb", as_version=4)
+    client = nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    client.execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code"
+               for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "bits per character" in text
+    assert f"on {os.environ.get('KERAS_BACKEND', 'tensorflow')}" in text
+    assert (tmp_path / "runs" / "notebook-lm" / "result.json").is_file()
+
+
+def test_text_generation_is_seeded_and_sized():
+    # A model built directly, not trained: sampling needs only the weights.
+    from keras_deeprnn import build_model
+
+    vocabulary = list("abc\n")
+    model = build_model("rnn", vocab_size=4, output_dim=4, output_activation="softmax",
+                        units=4, seed=0)
+    text = language.sample_text(model, vocabulary, 9, seed=0)
+    assert len(text) == 9 and set(text) <= set(vocabulary)
+    assert np.all([c in vocabulary for c in language.sample_text(model, vocabulary, 3)])
