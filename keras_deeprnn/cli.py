@@ -364,9 +364,8 @@ def _run_generate(args):
     paths = generation.save_piece(
         roll, prefix, frame_quarter_length=generation.frame_quarter_length_of(dataset),
         title=f"sample, temperature {args.temperature}")
-    print(f"Sampled {args.frames} frames ({int(roll.sum())} note-frames"
-          f"{f', opening {len(prime)} from {dataset} {args.prime_from}' if prime is not None else ''}"
-          "). Wrote:")
+    opening = "" if prime is None else f", opening {len(prime)} from {dataset} {args.prime_from}"
+    print(f"Sampled {args.frames} frames ({int(roll.sum())} note-frames{opening}). Wrote:")
     for kind, path in paths.items():
         print(f"  {kind:9s} {path}")
     return 0

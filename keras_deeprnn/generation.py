@@ -28,7 +28,6 @@ import keras
 import numpy as np
 
 from keras_deeprnn.data import music as music_data
-from keras_deeprnn.models import build_model
 
 
 def sample_piece(model, num_frames, *, temperature=1.0, prime=None, seed=None):
@@ -155,23 +154,13 @@ def _stepping_twin(model):
     """A stateful, batch-of-one copy of `model` that returns logits."""
     config = model.get_config() if hasattr(model, "get_config") else {}
     expected = {"input_dim": music_data.NUM_NOTES, "output_dim": music_data.NUM_NOTES,
-                "output_activation": "sigmoid", "vocab_size": None}
+                "output_activation": "sigmoid", "vocab_size": None, "bidirectional": False}
     if "architecture" not in config or any(config.get(k) != v for k, v in expected.items()):
         found = {k: config.get(k) for k in expected}
         raise ValueError(
-            "sample_piece needs a DeepRNNModel that predicts 88 notes with sigmoids "
+            "sample_piece needs a forward DeepRNNModel that predicts 88 notes with sigmoids "
             f"({expected}). Received: {type(model).__name__} with {found}"
         )
-    config = {k: v for k, v in config.items() if k not in ("name", "trainable")}
     # unroll: a step of one frame needs no loop construct, which JAX would
     # otherwise trace and compile anew at every eager call.
-    config.update(stateful=True, batch_size=1, return_sequences=True, masking=False,
-                  output_activation=None, unroll=True)
-    twin = build_model(config.pop("architecture"), **config)
-    # A stateful RNN layer also holds its state as weights; copying cell by
-    # cell leaves those alone.
-    for source, target in zip(model.layers, twin.layers):
-        if isinstance(target, keras.layers.RNN):
-            source, target = source.cell, target.cell
-        target.set_weights(source.get_weights())
-    return twin
+    return model.stateful_copy(masking=False, output_activation=None, unroll=True)

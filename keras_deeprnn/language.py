@@ -36,7 +36,6 @@ import numpy as np
 from keras_deeprnn import training
 from keras_deeprnn.data import text as text_data
 from keras_deeprnn.metrics import language as language_metrics
-from keras_deeprnn.models import build_model
 
 DEFAULT_DATASET = "abc_folk"
 DEFAULT_LEVEL = "char"
@@ -309,16 +308,7 @@ def _twin(model, **overrides):
             f"builds for task='lm'). Received: {type(model).__name__} with vocab_size="
             f"{config.get('vocab_size')!r}"
         )
-    config = {k: v for k, v in config.items() if k not in ("name", "trainable")}
-    config.update(stateful=True, batch_size=1, return_sequences=True, **overrides)
-    twin = build_model(config.pop("architecture"), **config)
-    # A stateful RNN layer also holds its state as weights; copying cell by
-    # cell leaves those alone.
-    for source, target in zip(model.layers, twin.layers):
-        if isinstance(target, keras.layers.RNN):
-            source, target = source.cell, target.cell
-        target.set_weights(source.get_weights())
-    return twin
+    return model.stateful_copy(**overrides)
 
 
 def _level(config):

@@ -252,6 +252,18 @@ class Task:
     `monitor` is the validation measure that early stopping and the learning
     rate schedule watch (lower is better); `measure` names the test measure
     and its unit for printing. Subclasses implement the methods below.
+
+    Example:
+
+    ```python
+    class MyTask(MusicTask):
+        name = "my_music"
+        def paper_figure(self, config):
+            return None
+
+    TASKS["my_music"] = MyTask()
+    train(TrainConfig(task="my_music"))
+    ```
     """
 
     name = None

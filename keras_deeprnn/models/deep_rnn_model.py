@@ -303,6 +303,23 @@ class DeepRNNModel(keras.Model):
             )
         return super().call(inputs, training=training, mask=mask)
 
+    def stateful_copy(self, batch_size=1, **overrides):
+        """A stateful copy of this model with the same weights, fed a few steps
+        at a time (generation, streaming); `overrides` change other arguments.
+
+        ```python
+        step_model = model.stateful_copy()
+        for frame in frames:
+            y = step_model(frame[None, None])     # state carries between calls
+        ```
+        """
+        config = {k: v for k, v in self._config.items()}
+        config.update(stateful=True, batch_size=batch_size, return_sequences=True, **overrides)
+        copy = DeepRNNModel(**config)
+        # Stateful states are variables but not weights, so the lists match.
+        copy.set_weights(self.get_weights())
+        return copy
+
     def compile(self, optimizer=None, loss=None, metrics=None, **kwargs):
         """Sensible defaults: Adam with gradient-norm clipping at 1 (the
         paper clips at 1) and the loss that matches `output_activation`."""
