@@ -107,6 +107,22 @@ class SequenceDropoutMixin(DropoutRNNCell):
         keys = ("dropout", "recurrent_dropout", "weight_noise", "recurrent_weight_dropout", "seed")
         return {key: getattr(self, key) for key in keys}
 
+    def add_initial_state_weight(self):
+        """The learned `h_0` of `trainable_initial_state=True`, or None."""
+        self.initial_state = (
+            self.add_weight(shape=(self.units,), initializer="zeros", name="initial_state")
+            if self.trainable_initial_state
+            else None
+        )
+
+    def initial_h(self, batch_size):
+        # zeros + vector, not broadcast_to: torch's loop writes into states
+        # and refuses a broadcast view.
+        zeros = ops.zeros((batch_size, self.units), dtype=self.compute_dtype)
+        if getattr(self, "initial_state", None) is None:
+            return zeros
+        return zeros + ops.cast(self.initial_state, self.compute_dtype)
+
     def noisy_weights(self):
         return []
 

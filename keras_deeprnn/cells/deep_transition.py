@@ -171,11 +171,7 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
                 width = n if l == self.num_transition_layers - 1 else m
                 self.ln_gammas.append(self.add_weight(shape=(width,), initializer="ones", name=f"ln_gamma_{l}"))
                 self.ln_betas.append(self.add_weight(shape=(width,), initializer="zeros", name=f"ln_beta_{l}"))
-        self.initial_state = (
-            self.add_weight(shape=(self.units,), initializer="zeros", name="initial_state")
-            if self.trainable_initial_state
-            else None
-        )
+        self.add_initial_state_weight()
         self.transition_kernels, self.transition_biases = [], []
         for i in range(self.num_transition_layers - 1):
             out = n if i == self.num_transition_layers - 2 else m
@@ -250,12 +246,7 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         return self.recurrent_step(self.project_inputs(inputs, training), states, training)
 
     def get_initial_state(self, batch_size=None):
-        if self.initial_state is not None:
-            # zeros + vector, not broadcast_to: torch's loop writes into states
-            # and refuses a broadcast view.
-            zeros = ops.zeros((batch_size, self.units), dtype=self.compute_dtype)
-            return [zeros + ops.cast(self.initial_state, self.compute_dtype)]
-        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]
+        return [self.initial_h(batch_size)]
 
     def get_config(self):
         config = {

@@ -108,11 +108,7 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
                             name=f"recurrent_kernel_{l}")
             for l in range(self.num_transition_layers)
         ]
-        self.initial_state = (
-            self.add_weight(shape=(n,), initializer="zeros", name="initial_state")
-            if self.trainable_initial_state
-            else None
-        )
+        self.add_initial_state_weight()
         self.biases = [
             self.add_weight(shape=(2 * n,), initializer=self._bias_initializer, name=f"bias_{l}")
             for l in range(self.num_transition_layers)
@@ -142,12 +138,7 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         return self.recurrent_step(self.project_inputs(inputs, training), states, training)
 
     def get_initial_state(self, batch_size=None):
-        if self.initial_state is not None:
-            # zeros + vector, not broadcast_to: torch's loop writes into states
-            # and refuses a broadcast view.
-            zeros = ops.zeros((batch_size, self.units), dtype=self.compute_dtype)
-            return [zeros + ops.cast(self.initial_state, self.compute_dtype)]
-        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]
+        return [self.initial_h(batch_size)]
 
     def get_config(self):
         config = {
