@@ -11,6 +11,7 @@ from keras_deeprnn import initializers
 from keras_deeprnn import layers
 from keras_deeprnn import metrics
 from keras_deeprnn import models
+from keras_deeprnn import training  # registers the training loss, so checkpoints load
 from keras_deeprnn.models import ARCHITECTURES
 from keras_deeprnn.models import DeepRNNModel
 from keras_deeprnn.models import build_model
@@ -18,7 +19,7 @@ from keras_deeprnn.models import build_model
 __version__ = "0.1.0"
 
 __all__ = [
-    "cells", "data", "initializers", "layers", "metrics", "models", "tuning",
+    "cells", "data", "initializers", "layers", "metrics", "models", "training", "tuning",
     "ARCHITECTURES", "DeepRNNModel", "build_model", "__version__",
 ]
 

@@ -14,7 +14,7 @@ from keras_deeprnn import cli
 pytest.importorskip("music21")
 
 TINY = ["--units", "8", "--epochs", "1", "--batch-size", "2", "--limit", "4",
-        "--max-len", "32", "--quiet"]
+        "--max-len", "16", "--quiet"]
 
 
 @pytest.fixture(scope="module")

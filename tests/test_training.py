@@ -27,7 +27,7 @@ def music_cache(tmp_path_factory):
 
 
 def tiny_config(run_dir, cache, **changes):
-    values = dict(units=8, epochs=2, batch_size=2, limit=LIMIT, max_len=32,
+    values = dict(units=8, epochs=2, batch_size=2, limit=LIMIT, max_len=16,
                   run_dir=str(run_dir), cache_dir=cache, progress=False)
     values.update(changes)
     return training.TrainConfig(**values)
