@@ -41,6 +41,7 @@ def summarize(records, info):
         r["train_s"] = statistics.median(r["train_step_s"])
         r["infer_s"] = statistics.median(r["infer_step_s"])
         r["train_cpu_med_s"] = statistics.median(r["train_cpu_s"])
+        r["train_best_s"] = min(r["train_step_s"])
         r["train_fps"], r["infer_fps"] = frames / r["train_s"], frames / r["infer_s"]
         flops = workload.matmul_flops(r["arch"], r["units"], r["seq_len"], extra=r.get("depth"))
         r["train_gflop"] = flops["train"] / 1e9
@@ -106,25 +107,29 @@ def _linearity(records, backend):
     memory = np.array([r.get("peak_rss_mb", np.nan) for _, r in points])
     return {"arch": r0["arch"], "lengths": lengths.astype(int).tolist(), "reference": int(reference),
             "growth_per_frame": per_frame(r1, "train_s") / per_frame(r0, "train_s"),
+            "growth_per_frame_best": per_frame(r1, "train_best_s") / per_frame(r0, "train_best_s"),
             "growth_per_frame_cpu": per_frame(r1, "train_cpu_med_s") / per_frame(r0, "train_cpu_med_s"),
             "time_fit_s_per_frame": fit(time_s), "memory_fit_mb_per_frame": fit(memory),
             "peak_rss_mb": memory.tolist()}
 
 
 def targets(records):
-    """Each target: the worst ratio (wall clock, as judged) and the same pair's
-    ratio of process CPU time, which other jobs on the machine disturb less."""
+    """Each target: the worst ratio of median wall-clock times (as judged), and
+    for the same pair the ratio of the best times and of the median process
+    CPU times, which other jobs on the machine disturb less."""
     out = []
 
     def add(name, a, b, limit, archs):
-        wall, cpu = (ratio(records, a, b, metric) for metric in ("train_s", "train_cpu_med_s"))
+        wall, best, cpu = (ratio(records, a, b, metric)
+                           for metric in ("train_s", "train_best_s", "train_cpu_med_s"))
         wall = {k: v for k, v in wall.items() if k[0] in archs}
         if not wall:
             return
         worst = max(wall, key=wall.get)
-        out.append({"target": name, "limit": limit, "worst": wall[worst], "worst_cpu": cpu.get(worst),
-                    "worst_at": f"{worst[0]} units={worst[1]}", "met": wall[worst] <= limit,
-                    "all": {f"{a}/{u}": v for (a, u), v in wall.items()},
+        out.append({"target": name, "limit": limit, "worst": wall[worst], "worst_best": best.get(worst),
+                    "worst_cpu": cpu.get(worst), "worst_at": f"{worst[0]} units={worst[1]}",
+                    "met": wall[worst] <= limit, "all": {f"{a}/{u}": v for (a, u), v in wall.items()},
+                    "all_best": {f"{a}/{u}": v for (a, u), v in best.items() if a in archs},
                     "all_cpu": {f"{a}/{u}": v for (a, u), v in cpu.items() if a in archs}})
 
     add("JAX: deep cell training step / hand-written lax.scan", ("deeprnn", "jax"), ("jax_scan", "jax"),
@@ -141,7 +146,8 @@ def targets(records):
         if lin:
             out.append({"target": f"{BACKEND_TITLES[backend]}: time per frame at T={lin['lengths'][-1]} "
                         f"/ at T={lin['reference']} (linear total time)", "limit": 1.2,
-                        "worst": lin["growth_per_frame"], "worst_cpu": lin["growth_per_frame_cpu"],
+                        "worst": lin["growth_per_frame"], "worst_best": lin["growth_per_frame_best"],
+                        "worst_cpu": lin["growth_per_frame_cpu"],
                         "worst_at": lin["arch"], "met": lin["growth_per_frame"] <= 1.2, **lin})
     return out
 
@@ -235,11 +241,14 @@ def markdown(results):
                         [[a, u] + [_fmt(table[p[0]].get((a, u)), 2) for p in pairs] for a, u in keys]))
 
     lines.append("## Targets\n")
-    lines.append("Ratios of median wall-clock time per training step (the judged figure), and of "
-                 "process CPU time for the same pair (less disturbed by other jobs).\n")
-    lines.append(_table(["target", "limit", "worst (wall)", "same pair, CPU time", "at", "met"],
-                        [[t["target"], t["limit"], _fmt(t["worst"], 2), _fmt(t.get("worst_cpu"), 2),
-                          t["worst_at"], "yes" if t["met"] else "**no**"] for t in results["targets"]]))
+    lines.append("Worst ratio of median wall-clock times per training step (the judged figure); for "
+                 "the same pair, the ratio of the best times and of median process CPU times, which "
+                 "other jobs on the machine disturb less.\n")
+    lines.append(_table(["target", "limit", "worst (median wall)", "same pair, best wall",
+                         "same pair, median CPU", "at", "met"],
+                        [[t["target"], t["limit"], _fmt(t["worst"], 2), _fmt(t.get("worst_best"), 2),
+                          _fmt(t.get("worst_cpu"), 2), t["worst_at"], "yes" if t["met"] else "**no**"]
+                         for t in results["targets"]]))
     fits = [(t["target"].split(":")[0], t) for t in results["targets"] if "memory_fit_mb_per_frame" in t]
     if fits:
         lines.append("Straight-line fits against length: time = intercept + slope x frames "

@@ -16,8 +16,8 @@ sequence length (every backend), depth and width (JAX).
 How: one worker process per backend (`worker.py`), all alive for the whole
 run, so a backend is imported once; they take turns, one measurement at a
 time, in an interleaved order (configuration by configuration, every
-backend and peer in a row), for three rounds whose order alternates (the
-scaling points: first round only, three timings). A timing is the mean of
+backend and peer in a row), for five rounds whose order alternates (the
+scaling points: first round only, five timings). A timing is the mean of
 1 to 10 training steps, as many as make about 4 GFLOP of matmul work: the
 "100 steps" of a GPU benchmark scaled down for 2 CPU cores, so cheap
 configurations are not timed on one short step; the figures are medians
@@ -50,7 +50,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 BACKENDS = ("tensorflow", "jax", "torch")
 
 FULL = dict(
-    units=(256, 512), seq_len=100, archs=tuple(workload.ARCHS), rounds=3, repeats=1, gflop=4.0,
+    units=(256, 512), seq_len=100, archs=tuple(workload.ARCHS), rounds=5, repeats=1, gflop=4.0,
     # Scaling: DT(S)-RNN against length on every backend; sRNN levels and
     # DT(S)-RNN width on JAX, where the loop has no per-step Python overhead.
     scale_arch="dts_rnn", lengths=(25, 50, 100, 200, 400), levels=(1, 2, 4, 8),
@@ -152,7 +152,7 @@ def main():
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--name", default="cpu", help="file name prefix of the results")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default: 3, quick 1)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default: 5, quick 1)")
     parser.add_argument("--repeats", type=int, help="timings per round (default: 1)")
     args = parser.parse_args()
     cfg = dict(QUICK if args.quick else FULL)
