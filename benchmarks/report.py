@@ -196,6 +196,7 @@ def markdown(results):
         f"timing is the mean of 1-10 steps (about {s['gflop']:g} GFLOP of matmuls); frames/s = batch x "
         "frames / seconds per step",
         "* Peak memory: growth of the worker's peak RSS (VmHWM) over the first two training steps",
+        f"* OpenMP wait policy of the workers: {s.get('omp_wait_policy', 'default')}",
         "* Floor: matmul FLOPs of a step / best measured GFLOP/s (NumPy or JAX) at the step's "
         "shape: (32, n)@(n, n) inside the loop, (32*T, n)@(n, n) for whole-sequence products\n",
     ]

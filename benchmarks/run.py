@@ -16,15 +16,16 @@ sequence length (every backend), depth and width (JAX).
 How: one worker process per backend (`worker.py`), all alive for the whole
 run, so a backend is imported once; they take turns, one measurement at a
 time, in an interleaved order (configuration by configuration, every
-backend and peer in a row), for five rounds whose order alternates (the
-scaling points: first round only, five timings). A timing is the mean of
+backend and peer in a row, then the scaling points), for five rounds whose
+order alternates. A timing is the mean of
 1 to 10 training steps, as many as make about 4 GFLOP of matmul work: the
 "100 steps" of a GPU benchmark scaled down for 2 CPU cores, so cheap
 configurations are not timed on one short step; the figures are medians
-over rounds. Workers run with `OMP_WAIT_POLICY=PASSIVE`: on a shared
-machine, spinning OpenMP threads (PyTorch's, MKL's) otherwise wait for a
-busy core at every small op. The 1-minute load average is sampled after
-every measurement and reported.
+over rounds. The 1-minute load average is sampled after every measurement
+and reported: PyTorch's OpenMP threads spin between ops, which is fastest on
+an idle machine and many times slower when other jobs hold the cores;
+`--omp-wait-policy PASSIVE` trades the first for the second (compare runs
+made under similar load and with the same policy only).
 
     python benchmarks/run.py            # full run (about 20 minutes on 2 cores)
     python benchmarks/run.py --quick    # a tiny run, to check the harness
@@ -99,9 +100,10 @@ def plan(cfg, backends):
 class Worker:
     """A `worker.py` process of one backend, answering one spec at a time."""
 
-    def __init__(self, backend, log):
-        env = dict(os.environ, KERAS_BACKEND=backend, OMP_WAIT_POLICY="PASSIVE",
-                   TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    def __init__(self, backend, log, omp_wait_policy=None):
+        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+        if omp_wait_policy:
+            env["OMP_WAIT_POLICY"] = omp_wait_policy
         self.process = subprocess.Popen(
             [sys.executable, str(HERE / "worker.py")], cwd=HERE, env=env, text=True,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
@@ -154,6 +156,9 @@ def main():
     parser.add_argument("--name", default="cpu", help="file name prefix of the results")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default: 5, quick 1)")
     parser.add_argument("--repeats", type=int, help="timings per round (default: 1)")
+    parser.add_argument("--omp-wait-policy", choices=("ACTIVE", "PASSIVE"),
+                        help="OMP_WAIT_POLICY of the workers (default: the OpenMP default, spinning "
+                             "for a while); PASSIVE on a machine shared with other jobs")
     args = parser.parse_args()
     cfg = dict(QUICK if args.quick else FULL)
     cfg.update({k: v for k, v in (("rounds", args.rounds), ("repeats", args.repeats)) if v})
@@ -171,9 +176,7 @@ def main():
 
     def measure(worker, record, progress):
         spec = {k: v for k, v in record.items() if not isinstance(v, list)}
-        # Points timed in one round only get as many timings as the others.
-        repeats = cfg["repeats"] * (1 if "main" in record["groups"] else cfg["rounds"])
-        result = worker.run(dict(spec, repeats=repeats))
+        result = worker.run(dict(spec, repeats=cfg["repeats"]))
         for k, v in result.items():
             if isinstance(v, list):
                 record[k] += v
@@ -184,16 +187,15 @@ def main():
               f"{report.brief(record)}", flush=True)
 
     with open(out / f"{args.name}_workers.log", "w") as log:
-        workers = {b: Worker(b, log) for b in backends}
+        workers = {b: Worker(b, log, args.omp_wait_policy) for b in backends}
         for w in workers.values() if cfg["warm_up"] else ():  # one-time initialisation
             w.run(dict(impl="deeprnn", arch="rnn", units=8, seq_len=4, steps=1, infer_steps=1,
                        repeats=1))
         matmul = dict(impl="matmul", widths=sorted({*cfg["units"], *cfg["widths"]}),
                       batch=workload.BATCH, seq_len=cfg["seq_len"], repeats=3)
         throughput = [workers["jax"].run(matmul)["gflops"]] if "jax" in backends else []
+        order = list(records.values())
         for round_ in range(cfg["rounds"]):
-            # Scaling points are timed in the first round only.
-            order = [r for r in records.values() if round_ == 0 or "main" in r["groups"]]
             for n, record in enumerate(order if round_ % 2 == 0 else order[::-1]):
                 measure(workers[record["backend"]], record,
                         f"round {round_ + 1}/{cfg['rounds']}, {n + 1}/{len(order)}")
@@ -207,7 +209,8 @@ def main():
     info["load_after"] = os.getloadavg()
     info["wall_s"] = time.perf_counter() - started
     info["settings"] = {**cfg, "batch": workload.BATCH, "notes": workload.NOTES,
-                        "omp_wait_policy": "PASSIVE", "quick": args.quick, "backends": backends}
+                        "omp_wait_policy": args.omp_wait_policy or os.environ.get("OMP_WAIT_POLICY", "default"),
+                        "quick": args.quick, "backends": backends}
     results = report.summarize(list(records.values()), info)
     (out / f"{args.name}.json").write_text(json.dumps(results, indent=1))
     (out / f"{args.name}.md").write_text(report.markdown(results))
