@@ -35,9 +35,9 @@ def _dt(**kw):
     return lambda: cells.DeepTransitionCell(UNITS, **kw)
 
 
-def _dt_ref(cell, x, get=weights_of):
+def _dt_ref(cell, x, get=weights_of, wrap=ref.plain):
     return ref.dt_sequence(
-        x, get(cell), cell.units,
+        x, get(cell), cell.units, wrap=wrap,
         num_transition_layers=cell.num_transition_layers, shortcut=cell.shortcut,
         activation=cell.activation.__name__,
         transition_activation=cell.transition_activation.__name__,
@@ -51,22 +51,22 @@ def _dg(num_layers):
     )
 
 
-def _dg_ref(cell, x, get=weights_of):
+def _dg_ref(cell, x, get=weights_of, wrap=ref.plain):
     w = get(cell)
     per_level = [
         {k: w[f"{k}_{l}"] for k in ("kernel", "recurrent_kernel", "peephole", "bias")}
         for l in range(cell.num_layers)
     ]
-    return ref.dg_lstm_sequence(x, per_level, cell.units, cell.num_layers)
+    return ref.dg_lstm_sequence(x, per_level, cell.units, cell.num_layers, wrap=wrap)
 
 
 def _dt_lstm(**kw):
     return lambda: cells.DeepTransitionLSTMCell(UNITS, **kw)
 
 
-def _dt_lstm_ref(cell, x, get=weights_of):
+def _dt_lstm_ref(cell, x, get=weights_of, wrap=ref.plain):
     return ref.dt_lstm_sequence(
-        x, get(cell), cell.units, num_transition_layers=cell.num_transition_layers,
+        x, get(cell), cell.units, wrap=wrap, num_transition_layers=cell.num_transition_layers,
         shortcut=cell.shortcut, transition_activation=cell.transition_activation.__name__,
     )
 
@@ -126,6 +126,20 @@ def _deep_output_ref(cell, x, get=weights_of):
     return ref.mlp(h, get(head), widths, acts, head.pieces)
 
 
+def _zoneout(make, rate=0.3):
+    return lambda: cells.ZoneoutCell(make(), zoneout=rate, seed=3)
+
+
+def _wrapped_ref(inner_ref, wrap):
+    """The reference of the wrapped cell, its steps wrapped by `wrap(cell)`."""
+    def reference(cell, x, get=weights_of):
+        inner = cell.cell
+        while isinstance(inner, (cells.ZoneoutCell, cells.StateResetCell)):
+            inner = inner.cell
+        return inner_ref(inner, x, get, wrap=wrap(cell))
+    return reference
+
+
 CASES = [
     Case("rnn", _dt(), _dt_ref, UNITS, 32),
     Case("dt_L2", _dt(num_transition_layers=2), _dt_ref, UNITS, 52),
@@ -145,6 +159,18 @@ CASES = [
     Case("gf_rnn_3", _gf(3), _gf_ref, UNITS, 350),
     Case("stacked", _stacked(False), _stacked_ref, UNITS, 120),
     Case("stacked_skip", _stacked(True), _stacked_ref, 2 * UNITS, 144),
+    Case("zoneout_dts_L2", _zoneout(_dt(num_transition_layers=2, shortcut=True)),
+         _wrapped_ref(_dt_ref, lambda c: ref.zoneout(c.zoneout)), UNITS, 80),
+    Case("zoneout_dg_lstm_2", _zoneout(_dg(2)),
+         _wrapped_ref(_dg_ref, lambda c: ref.zoneout(c.zoneout, lambda s: s[-1][0])), UNITS, 360),
+    # The reset flag is the last of the INPUT_DIM features: the cell reads 2.
+    Case("reset_dts_lstm_h0",
+         lambda: cells.StateResetCell(_dt_lstm(num_transition_layers=2, shortcut=True,
+                                               trainable_initial_state=True)()),
+         _wrapped_ref(_dt_lstm_ref, lambda c: ref.reset()), UNITS, 204 + 4),
+    Case("reset_zoneout_rnn",
+         lambda: cells.StateResetCell(_zoneout(_dt())()),
+         _wrapped_ref(_dt_ref, lambda c: ref.reset(ref.zoneout(c.cell.zoneout))), UNITS, 28),
     Case("dots_tanh", _deep_output("tanh"), _deep_output_ref, OUTPUT_DIM, 103),
     Case("dots_maxout", _deep_output("maxout"), _deep_output_ref, OUTPUT_DIM, 118),
     Case("dots_lp", _deep_output("lp", num_layers=2), _deep_output_ref, OUTPUT_DIM, 148),

@@ -64,7 +64,43 @@ def run(step, x, h0):
     return np.stack(outputs, axis=1), state
 
 
-def dt_lstm_sequence(x, w, units, **kwargs):
+def _map(fn, *trees):
+    if isinstance(trees[0], (list, tuple)):
+        return type(trees[0])(_map(fn, *parts) for parts in zip(*trees))
+    return fn(*trees)
+
+
+def zoneout(rate, output_of=lambda state: state):
+    """Wrap `step` in zoneout at inference: every state moves `1 - rate` of
+    the way to its new value; the output is read from the zoned states."""
+    def wrap(step, initial):
+        def zoned(x_t, state):
+            _, new = step(x_t, state)
+            state = _map(lambda old, s: rate * old + (1 - rate) * s, state, new)
+            return output_of(state), state
+        return zoned
+    return wrap
+
+
+def reset(inner=lambda step, initial: step):
+    """Wrap `step` in a per-example reset read from the last input feature
+    (1: states return to `initial` before the step); `inner` wraps first."""
+    def wrap(step, initial):
+        step = inner(step, initial)
+
+        def resetting(x_t, state):
+            flag = x_t[:, -1:]
+            state = _map(lambda init, s: flag * init + (1 - flag) * s, initial, state)
+            return step(x_t[:, :-1], state)
+        return resetting
+    return wrap
+
+
+def plain(step, initial):
+    return step
+
+
+def dt_lstm_sequence(x, w, units, wrap=plain, **kwargs):
     """LSTM whose four gate pre-activations come from the DT / DT(S) layers."""
     n = units
     state = (np.zeros((x.shape[0], n)) + w.get("initial_state", 0.0), np.zeros((x.shape[0], n)))
@@ -77,20 +113,20 @@ def dt_lstm_sequence(x, w, units, **kwargs):
         h = sigmoid(o) * np.tanh(c)
         return h, (h, c)
 
-    return run(step, x, state)[0]
+    return run(wrap(step, state), x, state)[0]
 
 
-def dt_sequence(x, w, units, **kwargs):
+def dt_sequence(x, w, units, wrap=plain, **kwargs):
     h0 = np.zeros((x.shape[0], units)) + w.get("initial_state", 0.0)
 
     def step(x_t, h):
         h = dt_step(x_t, h, w, **kwargs)
         return h, h
 
-    return run(step, x, h0)[0]
+    return run(wrap(step, h0), x, h0)[0]
 
 
-def dg_lstm_sequence(x, weights, units, num_layers):
+def dg_lstm_sequence(x, weights, units, num_layers, wrap=plain):
     """Depth-Gated LSTM (paper.md section 3); weights[l] holds level l's arrays."""
     n = units
     B = x.shape[0]
@@ -118,7 +154,7 @@ def dg_lstm_sequence(x, weights, units, num_layers):
             inp, c_low = h, c
         return inp, new_states
 
-    return run(step, x, states)[0]
+    return run(wrap(step, states), x, states)[0]
 
 
 def rhn_sequence(x, w, units, num_transition_layers):

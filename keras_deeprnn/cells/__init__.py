@@ -8,3 +8,5 @@ from keras_deeprnn.cells.stacked import StackedCells
 from keras_deeprnn.cells.highway import HighwayTransitionCell
 from keras_deeprnn.cells.gated_feedback import GatedFeedbackCell
 from keras_deeprnn.cells.deep_transition_lstm import DeepTransitionLSTMCell
+from keras_deeprnn.cells.wrappers import StateResetCell
+from keras_deeprnn.cells.wrappers import ZoneoutCell

@@ -36,6 +36,19 @@ def cell_output_size(cell):
     return size if size is not None else first_state_size(cell)
 
 
+def output_state_index(cell):
+    """Index, in the flattened state list, of the state a cell outputs."""
+    index = getattr(cell, "output_state_index", 0)
+    if index is None:
+        raise ValueError(
+            f"{type(cell).__name__} outputs something that is not one of its states "
+            "(a deep output, or the concatenated levels of a skip stack), so a state "
+            "wrapper cannot tell what to output; wrap the recurrent cell inside it instead. "
+            f"Received: cell={cell!r}"
+        )
+    return index
+
+
 def batch_size_of(tensors):
     """The batch size of a tensor or of the first tensor of a nested state."""
     return ops.shape(tree.flatten(tensors)[0])[0]

@@ -65,6 +65,8 @@ class DeepOutputCell(base.DropoutRNNCell, keras.layers.Layer):
         self.output_size = getattr(output_layer, "output_size", None) or output_layer.units
         self.state_size = [self.output_size] + base.as_list(cell.state_size)
 
+    output_state_index = None  # the output is ▷'s, not a state of the transition
+
     def build(self, input_shape):
         if not self.cell.built:
             self.cell.build(input_shape)

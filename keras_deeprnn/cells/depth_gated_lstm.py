@@ -93,6 +93,11 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
         self.output_size = units
 
     @property
+    def output_state_index(self):
+        # the top level's h, in the flattened [[h, c], [h, c], ...]
+        return 2 * (self.num_layers - 1)
+
+    @property
     def recurrent_dropout_width(self):
         return self.num_layers * self.units
 

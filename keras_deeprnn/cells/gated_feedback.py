@@ -77,6 +77,10 @@ class GatedFeedbackCell(SequenceDropoutMixin, keras.layers.Layer):
         self.output_size = units
 
     @property
+    def output_state_index(self):
+        return self.num_layers - 1  # the top level's h
+
+    @property
     def recurrent_dropout_width(self):
         return self.num_layers * self.units
 

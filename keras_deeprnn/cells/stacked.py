@@ -2,6 +2,7 @@
 
 import keras
 from keras import ops
+from keras.src import tree
 
 from keras_deeprnn.cells import base
 
@@ -65,6 +66,15 @@ class StackedCells(base.DropoutRNNCell, keras.layers.Layer):
         self.state_size = [base.as_list(c.state_size) for c in cells]
         if self.skip_connections:
             self.state_size.append([self.output_size])
+
+    @property
+    def output_state_index(self):
+        """The top level's output state in the flattened states; None with
+        skip connections, whose output is the concatenation of all levels."""
+        if self.skip_connections:
+            return None
+        below = sum(len(tree.flatten(c.state_size)) for c in self.cells[:-1])
+        return below + base.output_state_index(self.cells[-1])
 
     def build(self, input_shape):
         self._input_dim = input_shape[-1]

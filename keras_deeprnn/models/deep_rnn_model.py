@@ -8,6 +8,8 @@ from keras_deeprnn.cells import DeepTransitionLSTMCell
 from keras_deeprnn.cells import DepthGatedLSTMCell
 from keras_deeprnn.cells import GatedFeedbackCell
 from keras_deeprnn.cells import HighwayTransitionCell
+from keras_deeprnn.cells import StateResetCell
+from keras_deeprnn.cells import ZoneoutCell
 from keras_deeprnn.layers import DeepInput
 from keras_deeprnn.layers import DeepOutput
 from keras_deeprnn.layers import DeepRNN
@@ -67,6 +69,15 @@ class DeepRNNModel(keras.Model):
             (transition architectures).
         trainable_initial_state: learn each level's initial state (transition
             architectures and rhn).
+        zoneout: zoneout rate on every state of every level (a number, or a
+            list with one per level; Krueger et al. 2017): in training each
+            unit keeps its previous value with this probability at each step.
+            For `deep_gru`/`deep_lstm` it runs Keras's GRU/LSTM cells in a
+            `DeepRNN` instead of the fused layers.
+        state_resets: the model takes a second input, `resets` of shape
+            `(batch, time)`: 1 where a new sequence starts in that row, whose
+            states then return to their initial value (packed streams of
+            several sequences per row). Not with `bidirectional`.
         weight_noise: std of Gaussian noise on every kernel in training (the
             authors' code: 0.075); not for `deep_gru`/`deep_lstm`, whose
             Keras layers have no such option.
@@ -122,6 +133,8 @@ class DeepRNNModel(keras.Model):
         recurrent_weight_dropout=0.0,
         layer_norm=False,
         trainable_initial_state=False,
+        zoneout=0.0,
+        state_resets=False,
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
         bidirectional=False,
@@ -158,6 +171,12 @@ class DeepRNNModel(keras.Model):
         level_recurrent_dropout = _per_level(
             "recurrent_dropout", recurrent_dropout, depth["num_layers"], _checks.rate
         )
+        level_zoneout = _per_level("zoneout", zoneout, num_levels, _checks.rate)
+        if state_resets and bidirectional:
+            raise ValueError(
+                "`state_resets=True` marks where sequences start in a forward stream; a "
+                "backward pass would need where they end. Received: bidirectional=True"
+            )
         if num_levels == 1 and len(set(level_units)) > 1:
             raise ValueError(
                 f"'{architecture}' steps all its levels in one cell and needs one width "
@@ -217,6 +236,10 @@ class DeepRNNModel(keras.Model):
         noise = dict(weight_noise=weight_noise) if weight_noise else {}
 
         # === Functional model ===
+        resets = None
+        if state_resets:
+            resets = keras.Input(batch_shape=(batch_size, None), name="resets")
+            reset_flags = keras.layers.Reshape((-1, 1), name="reset_flags")(resets)
         if vocab_size is not None:
             inputs = keras.Input(batch_shape=(batch_size, None), dtype="int32", name="tokens")
             features = keras.layers.Embedding(
@@ -242,10 +265,13 @@ class DeepRNNModel(keras.Model):
                 dict(cell_kwargs, dropout=level_dropout[level],
                      recurrent_dropout=level_recurrent_dropout[level]),
                 dict(rnn_kwargs, return_sequences=return_sequences or not last),
-                name=f"level_{level}",
+                name=f"level_{level}", zoneout=level_zoneout[level], state_resets=state_resets,
             )
             if bidirectional:
                 layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{level}")
+            if state_resets:
+                level_input = keras.layers.Concatenate(name=f"with_resets_{level}")(
+                    [level_input, reset_flags])
             h = layer(level_input)
             if (depth["residual_connections"] and levels
                     and h.shape[-1] == levels[-1].shape[-1]):
@@ -268,7 +294,8 @@ class DeepRNNModel(keras.Model):
                 activation=output_activation, pieces=pieces, dropout=output_dropout,
                 seed=seed, name="deep_output", **noise,
             )(top)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        model_inputs = inputs if resets is None else [inputs, resets]
+        super().__init__(inputs=model_inputs, outputs=outputs, **kwargs)
 
         # === Config ===
         self.architecture = architecture
@@ -279,6 +306,7 @@ class DeepRNNModel(keras.Model):
             shortcut=shortcut, num_output_layers=num_output_layers, num_layers=num_layers,
             skip_connections=skip_connections, residual_connections=residual_connections,
             layer_norm=layer_norm, trainable_initial_state=trainable_initial_state,
+            zoneout=zoneout, state_resets=state_resets,
             input_units=input_units, transition_units=transition_units, output_units=output_units,
             activation=activation, transition_activation=transition_activation,
             input_activation=input_activation, output_hidden_activation=output_hidden_activation,
@@ -294,6 +322,29 @@ class DeepRNNModel(keras.Model):
 
     def call(self, inputs, training=None, mask=None):
         expected = self._config["input_dim"]
+        if self._config["state_resets"]:
+            if isinstance(inputs, dict):
+                pair = [inputs.get(k.name) for k in self.inputs]
+            else:
+                pair = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+            if len(pair) != 2 or any(p is None for p in pair):
+                raise ValueError(
+                    f"{self.name} was built with `state_resets=True` and takes two inputs, "
+                    "[sequences, resets] with resets of shape (batch, time). "
+                    f"Received: {type(inputs).__name__}"
+                )
+            sequences, resets = pair
+            self._check_inputs(sequences, expected)
+            if tuple(resets.shape)[:2] != tuple(sequences.shape)[:2] or len(resets.shape) != 2:
+                raise ValueError(
+                    f"`resets` of {self.name} must have shape {tuple(sequences.shape)[:2]} "
+                    f"(batch, time), one flag per step. Received: shape={tuple(resets.shape)}"
+                )
+        else:
+            self._check_inputs(inputs, expected)
+        return super().call(inputs, training=training, mask=mask)
+
+    def _check_inputs(self, inputs, expected):
         shape = tuple(inputs.shape)
         rank = 2 if expected is None else 3
         if len(shape) != rank or (expected is not None and shape[-1] not in (None, expected)):
@@ -301,7 +352,6 @@ class DeepRNNModel(keras.Model):
             raise ValueError(
                 f"`inputs` of {self.name} must have shape {wanted}. Received: shape={shape}"
             )
-        return super().call(inputs, training=training, mask=mask)
 
     def stateful_copy(self, batch_size=1, **overrides):
         """A stateful copy of this model with the same weights, fed a few steps
@@ -367,12 +417,16 @@ def _serializable(initializer):
 
 
 def _recurrent_layer(kind, units, depth, activation, transition_activation, transition_units,
-                     cell_kwargs, rnn_kwargs, name):
-    if kind == "gru":
-        return keras.layers.GRU(units, name=name, **cell_kwargs, **rnn_kwargs)
-    if kind == "lstm":
-        return keras.layers.LSTM(units, name=name, **cell_kwargs, **rnn_kwargs)
-    if kind == "dg_lstm":
+                     cell_kwargs, rnn_kwargs, name, zoneout=0.0, state_resets=False):
+    wrapped = bool(zoneout or state_resets)
+    if kind in ("gru", "lstm") and not wrapped:
+        layer = keras.layers.GRU if kind == "gru" else keras.layers.LSTM
+        return layer(units, name=name, **cell_kwargs, **rnn_kwargs)
+    if kind in ("gru", "lstm"):
+        # The state wrappers need the step: Keras's cells in a DeepRNN.
+        cell_class = keras.layers.GRUCell if kind == "gru" else keras.layers.LSTMCell
+        cell = cell_class(units, **cell_kwargs)
+    elif kind == "dg_lstm":
         cell = DepthGatedLSTMCell(units, num_layers=depth["num_layers"], **cell_kwargs)
     elif kind == "gated_feedback":
         cell = GatedFeedbackCell(
@@ -394,6 +448,10 @@ def _recurrent_layer(kind, units, depth, activation, transition_activation, tran
             transition_activation=transition_activation,
             **cell_kwargs,
         )
+    if zoneout:
+        cell = ZoneoutCell(cell, zoneout=zoneout, seed=cell_kwargs.get("seed"))
+    if state_resets:
+        cell = StateResetCell(cell)
     return DeepRNN(cell, name=name, **rnn_kwargs)
 
 

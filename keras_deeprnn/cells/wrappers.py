@@ -1,0 +1,227 @@
+"""Cell wrappers that act on the state between steps: zoneout and per-example resets.
+
+Both wrap any cell whose output is one of its states (every transition,
+highway, gated-feedback and depth-gated cell here, and Keras's own
+`SimpleRNNCell`, `GRUCell` and `LSTMCell`) and keep the split into
+`project_inputs` (run once per sequence by `keras_deeprnn.layers.DeepRNN`)
+and `recurrent_step` (run at every step). What a wrapper needs per step
+rides along as extra trailing features of the projected inputs: the
+zoneout draws of every step are made with the input projections, outside
+the time loop, where JAX's traced loop allows random draws.
+"""
+
+import keras
+from keras import ops
+from keras.src import tree
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
+from keras_deeprnn import _checks
+from keras_deeprnn.cells import base
+
+
+class _StateWrapper(DropoutRNNCell, keras.layers.Layer):
+    """What the wrappers share: the wrapped cell's states, masks and config."""
+
+    def __init__(self, cell, **kwargs):
+        if isinstance(cell, dict):
+            cell = keras.saving.deserialize_keras_object(cell)
+        if not hasattr(cell, "state_size") or not hasattr(cell, "call"):
+            raise ValueError(
+                f"`cell` must be an RNN cell (with `call` and `state_size`). Received: cell={cell!r}"
+            )
+        index = base.output_state_index(cell)
+        super().__init__(**kwargs)
+        self.cell = cell
+        self.output_state_index = index
+        self.state_size = cell.state_size
+        self.output_size = base.cell_output_size(cell)
+        self.state_widths = [int(w) for w in tree.flatten(cell.state_size)]
+
+    def _build_cell(self, input_shape):
+        if not self.cell.built:
+            self.cell.build(tuple(input_shape))
+        self._input_dim = input_shape[-1]
+
+    def _project_cell(self, inputs, training):
+        if hasattr(self.cell, "project_inputs"):
+            return self.cell.project_inputs(inputs, training=training)
+        return inputs
+
+    def _step_cell(self, projected, states, training):
+        if hasattr(self.cell, "recurrent_step"):
+            return self.cell.recurrent_step(projected, states, training=training)
+        return self.cell(projected, states, training=training)
+
+    def _structure(self, flat, states):
+        return tree.pack_sequence_as(states, flat)
+
+    def call(self, inputs, states, training=False):
+        return self.recurrent_step(self.project_inputs(inputs, training), states, training)
+
+    def get_initial_state(self, batch_size=None):
+        return base.zero_state(self.cell, batch_size, self.compute_dtype)
+
+    # keras.layers.RNN primes the masks of a top-level DropoutRNNCell only.
+    def get_dropout_mask(self, step_input):
+        base.prime_dropout_masks(self.cell, base.batch_size_of(step_input), self._cell_input_dim)
+
+    def get_recurrent_dropout_mask(self, step_input):
+        return None
+
+    def prime_dropout_masks(self, batch_size):
+        base.prime_dropout_masks(self.cell, batch_size, self._cell_input_dim)
+
+    def reset_dropout_mask(self):
+        base.reset_dropout_masks(self.cell)
+        if hasattr(self.cell, "reset_dropout_mask") and not isinstance(self.cell, DropoutRNNCell):
+            self.cell.reset_dropout_mask()
+
+    def reset_recurrent_dropout_mask(self):
+        pass
+
+    @property
+    def _cell_input_dim(self):
+        return self._input_dim
+
+    def get_config(self):
+        return {**super().get_config(), "cell": keras.saving.serialize_keras_object(self.cell)}
+
+
+@keras.saving.register_keras_serializable(package="keras_deeprnn")
+class ZoneoutCell(_StateWrapper):
+    """Zoneout (Krueger et al. 2017) on every state of the wrapped cell.
+
+    At each training step each unit of each state keeps its previous value
+    with probability `zoneout` instead of taking the new one; at inference
+    the expectation is used:
+
+    ```python
+    output, new = cell(x_t, old)                   # every state tensor s
+    if training: keep = uniform(s.shape) < zoneout # a fresh draw per step and unit
+                 s = keep * old_s + (1 - keep) * new_s
+    else:        s = zoneout * old_s + (1 - zoneout) * new_s
+    output = the zoned version of the state the cell outputs (h)
+    ```
+
+    Unlike the per-sequence dropout masks, zoneout draws anew at every
+    step; `project_inputs` draws all steps' decisions at once with the input
+    projections, so inside `keras_deeprnn.layers.DeepRNN` (which every
+    `build_model` level uses) it runs on every backend. In a plain
+    `keras.layers.RNN` each step draws for itself: fine on TensorFlow and
+    torch; JAX's traced loop cannot draw, so training on JAX needs `DeepRNN`
+    (a clear error says so).
+
+    Args:
+        cell: the cell to wrap; its output must be one of its states.
+        zoneout: probability that a unit keeps its previous value.
+        seed: seed of the zoneout draws.
+
+    Example:
+
+    ```python
+    cell = ZoneoutCell(DeepTransitionCell(64, num_transition_layers=2), zoneout=0.1)
+    y = DeepRNN(cell, return_sequences=True)(np.zeros((4, 20, 88)))
+    ```
+    """
+
+    def __init__(self, cell, zoneout=0.1, seed=None, **kwargs):
+        zoneout = _checks.rate("zoneout", zoneout)
+        super().__init__(cell, **kwargs)
+        self.zoneout = zoneout
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        self._build_cell(input_shape)
+
+    def call(self, inputs, states, training=False):
+        if training and self.zoneout > 0 and keras.backend.backend() == "jax":
+            raise RuntimeError(
+                "ZoneoutCell draws at every training step, which JAX's traced loop in "
+                "keras.layers.RNN cannot do; wrap it in keras_deeprnn.layers.DeepRNN, which "
+                "makes every step's draws before the loop. Received: a per-step call in "
+                "training with zoneout={}".format(self.zoneout)
+            )
+        return super().call(inputs, states, training=training)
+
+    @property
+    def _draws(self):
+        return sum(self.state_widths)
+
+    def project_inputs(self, inputs, training=False):
+        projected = self._project_cell(inputs, training)
+        if not training or self.zoneout == 0:
+            return projected
+        shape = (*ops.shape(inputs)[:-1], self._draws)
+        keep = keras.random.uniform(shape, dtype=self.compute_dtype, seed=self.seed_generator)
+        keep = ops.cast(ops.less(keep, self.zoneout), projected.dtype)
+        return ops.concatenate([projected, keep], axis=-1)
+
+    def recurrent_step(self, projected, states, training=False):
+        drawn = training and self.zoneout > 0
+        if drawn:
+            projected, keep = projected[:, : -self._draws], projected[:, -self._draws :]
+        _, new_states = self._step_cell(projected, states, training)
+        old, new = tree.flatten(states), tree.flatten(new_states)
+        zoned, start = [], 0
+        for old_s, new_s, width in zip(old, new, self.state_widths):
+            if drawn:
+                k = keep[:, start : start + width]
+                zoned.append(k * old_s + (1 - k) * new_s)
+            else:
+                zoned.append(self.zoneout * old_s + (1 - self.zoneout) * new_s)
+            start += width
+        return zoned[self.output_state_index], self._structure(zoned, new_states)
+
+    def get_config(self):
+        return {**super().get_config(), "zoneout": self.zoneout, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="keras_deeprnn")
+class StateResetCell(_StateWrapper):
+    """Per-example state reset, for packed streams of several sequences.
+
+    The last input feature is a reset flag: where it is 1, that example's
+    states return to the cell's initial state (zeros, or the learned
+    `h_0`) before the step reads its input, so one row of a batch can hold
+    sequence after sequence without the state of one leaking into the next:
+
+    ```python
+    x_t, r_t = inputs[:, :-1], inputs[:, -1:]      # r_t = 1: a new sequence starts
+    old = r_t * initial_state + (1 - r_t) * old     # per example, every state tensor
+    output, new = cell(x_t, old)
+    ```
+
+    Args:
+        cell: the cell to wrap; its output must be one of its states.
+
+    Example:
+
+    ```python
+    cell = StateResetCell(DeepTransitionCell(64))
+    flags = np.zeros((4, 20, 1)); flags[:, 10] = 1  # second sequence starts at step 10
+    y = DeepRNN(cell, return_sequences=True)(np.concatenate([x, flags], axis=-1))
+    ```
+    """
+
+    def build(self, input_shape):
+        if input_shape[-1] is None or input_shape[-1] < 2:
+            raise ValueError(
+                "StateResetCell reads its reset flag from the last input feature and "
+                f"needs at least one feature besides it. Received: input_shape={tuple(input_shape)}"
+            )
+        self._build_cell((*input_shape[:-1], input_shape[-1] - 1))
+
+    def project_inputs(self, inputs, training=False):
+        projected = self._project_cell(inputs[..., :-1], training)
+        flags = ops.cast(inputs[..., -1:], projected.dtype)
+        return ops.concatenate([projected, flags], axis=-1)
+
+    def recurrent_step(self, projected, states, training=False):
+        projected, flags = projected[:, :-1], projected[:, -1:]
+        initial = tree.flatten(base.zero_state(self.cell, base.batch_size_of(states), self.compute_dtype))
+        flat = [
+            flags * ops.cast(init, s.dtype) + (1 - flags) * s
+            for init, s in zip(initial, tree.flatten(states))
+        ]
+        return self._step_cell(projected, self._structure(flat, states), training)

@@ -1,0 +1,191 @@
+"""Zoneout and per-example state resets: training-time behaviour, models, errors.
+
+The NumPy checks of both wrappers at inference (every cell-contract test
+too) are cases of `cases.py`; here is what those cannot see.
+"""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import reference as ref
+from cases import weights_of
+from keras_deeprnn import build_model
+from keras_deeprnn.cells import DeepOutputCell
+from keras_deeprnn.cells import DeepTransitionCell
+from keras_deeprnn.cells import StackedCells
+from keras_deeprnn.cells import StateResetCell
+from keras_deeprnn.cells import ZoneoutCell
+from keras_deeprnn.layers import DeepOutput
+from keras_deeprnn.layers import DeepRNN
+
+
+def np_(x):
+    return ops.convert_to_numpy(x)
+
+
+def test_zoneout_in_training_keeps_each_unit_or_takes_the_new_value(rng):
+    # Each unit at each step is either its previous value or the cell's new
+    # value from the zoned previous state, about `rate` of them the former,
+    # with a fresh draw at every step.
+    rate, units = 0.3, 16
+    x = rng.normal(size=(64, 12, 3)).astype("float32")
+    layer = DeepRNN(ZoneoutCell(DeepTransitionCell(units, num_transition_layers=2, shortcut=True),
+                                zoneout=rate, seed=1), return_sequences=True)
+    h = np_(layer(x, training=True)).astype(np.float64)
+    w = weights_of(layer.cell)
+    previous = np.concatenate([np.zeros((64, 1, units)), h[:, :-1]], axis=1)
+    fresh = np.stack([ref.dt_step(x[:, t], previous[:, t], w, 2, True) for t in range(12)], 1)
+    kept = np.isclose(h, previous, atol=1e-6)
+    updated = np.isclose(h, fresh, atol=1e-5)
+    assert np.all(kept | updated)
+    distinct = ~np.isclose(previous, fresh, atol=1e-4)
+    share = kept[distinct].mean()
+    assert abs(share - rate) < 0.03, share
+    patterns = kept[:, 1:].reshape(64, 11, units)
+    assert not np.all(patterns[:, 0] == patterns[:, 1]), "the same draw at every step"
+    # ... and a new draw for the next batch.
+    again = np_(layer(x, training=True))
+    assert not np.allclose(again, h)
+
+
+def test_zoneout_of_an_lstm_zones_both_states(rng):
+    x = rng.normal(size=(32, 8, 3)).astype("float32")
+    cell = ZoneoutCell(keras.layers.LSTMCell(8), zoneout=0.5, seed=2)
+    layer = DeepRNN(cell, return_sequences=True, return_state=True)
+    h_seq, h_last, c_last = (np_(t) for t in layer(x, training=True))
+    np.testing.assert_allclose(h_seq[:, -1], h_last, atol=1e-6)
+    # At inference the expectation: the states move half-way each step.
+    plain = DeepRNN(cell.cell, return_sequences=True)
+    assert not np.allclose(np_(layer(x)[0]), np_(plain(x)), atol=1e-3)
+
+
+def test_zoneout_trains_in_a_model_on_every_backend(rng):
+    model = build_model("dts_rnn", input_dim=3, output_dim=2, units=8, zoneout=0.2, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    x, y = rng.normal(size=(8, 6, 3)), rng.normal(size=(8, 6, 2))
+    before = [np_(v) for v in model.trainable_weights]
+    history = model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert all(not np.allclose(np_(v), b) for v, b in zip(model.trainable_weights, before))
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="only JAX's traced loop cannot draw")
+def test_zoneout_in_a_plain_rnn_on_jax_says_to_use_deep_rnn(rng):
+    layer = keras.layers.RNN(ZoneoutCell(DeepTransitionCell(4), zoneout=0.2))
+    with pytest.raises(RuntimeError, match="DeepRNN"):
+        layer(rng.normal(size=(2, 3, 3)).astype("float32"), training=True)
+
+
+@pytest.mark.skipif(keras.backend.backend() == "jax", reason="JAX's traced loop cannot draw")
+def test_zoneout_in_a_plain_rnn_draws_at_each_step(rng):
+    layer = keras.layers.RNN(ZoneoutCell(DeepTransitionCell(8), zoneout=0.5, seed=0),
+                             return_sequences=True)
+    x = rng.normal(size=(16, 6, 3)).astype("float32")
+    h = np_(layer(x, training=True))
+    kept = np.isclose(h[:, 1:], h[:, :-1], atol=1e-7)
+    assert 0.3 < kept.mean() < 0.7
+
+
+def _packed(rng, lengths, features=3):
+    """One row holding sequences one after another, and their reset flags."""
+    pieces = [rng.normal(size=(1, n, features)).astype("float32") for n in lengths]
+    flags = np.concatenate([np.eye(1, n, 0, dtype="float32") for n in lengths], axis=1)
+    return pieces, np.concatenate(pieces, axis=1), flags
+
+
+@pytest.mark.parametrize("make", [
+    lambda: DeepTransitionCell(5, num_transition_layers=2, shortcut=True,
+                               trainable_initial_state=True),
+    lambda: keras.layers.GRUCell(5),
+    lambda: StackedCells([DeepTransitionCell(5), DeepTransitionCell(5)]),
+], ids=["dts_h0", "keras_gru", "stacked"])
+def test_a_packed_row_equals_its_sequences_run_alone(make, rng):
+    pieces, packed, flags = _packed(rng, [4, 3, 5])
+    layer = DeepRNN(StateResetCell(make()), return_sequences=True)
+    layer.build((None, None, 4))
+    if layer.cell.cell.weights[-1].name == "initial_state":  # a non-zero learned h_0
+        layer.cell.cell.weights[-1].assign(rng.normal(size=(5,)))
+    y = np_(layer(np.concatenate([packed, flags[..., None]], axis=-1)))
+    start = 0
+    for piece in pieces:
+        n = piece.shape[1]
+        alone = np_(layer(np.concatenate([piece, np.eye(1, n, 0, dtype="float32")[..., None]], -1)))
+        np.testing.assert_allclose(y[:, start:start + n], alone, atol=1e-5)
+        start += n
+    # Without the flags the state leaks from one sequence into the next.
+    leaky = np_(layer(np.concatenate([packed, np.zeros_like(flags)[..., None]], axis=-1)))
+    assert not np.allclose(leaky[:, 4:7], y[:, 4:7], atol=1e-3)
+
+
+def test_resets_in_a_stateful_model_across_batches(rng):
+    # Streams cut into windows: a sequence that starts inside the second
+    # window starts from the initial state, the others carry on.
+    model = build_model("srnn", input_dim=3, output_dim=2, units=6, state_resets=True,
+                        zoneout=0.1, stateful=True, batch_size=2, seed=0)
+    x = rng.normal(size=(2, 8, 3)).astype("float32")
+    resets = np.zeros((2, 8), "float32")
+    resets[:, 0] = 1
+    resets[1, 5] = 1
+    whole = build_model("srnn", input_dim=3, output_dim=2, units=6, state_resets=True,
+                        zoneout=0.1, batch_size=2, seed=0)
+    whole.set_weights(model.get_weights())
+    expected = np_(whole([x, resets]))
+    first = np_(model([x[:, :4], resets[:, :4]]))
+    second = np_(model([x[:, 4:], resets[:, 4:]]))
+    np.testing.assert_allclose(np.concatenate([first, second], 1), expected, atol=1e-5)
+    # Row 1 restarted at step 5: its steps 5.. equal a fresh run of them.
+    fresh = np_(whole([x[1:2, 5:].repeat(2, 0), np.eye(1, 3, 0, dtype="float32").repeat(2, 0)]))
+    np.testing.assert_allclose(expected[1, 5:], fresh[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("architecture", ["rnn", "dots_rnn", "rhn", "gf_rnn", "dg_lstm",
+                                          "deep_lstm", "deep_gru", "dots_lstm"])
+def test_every_architecture_takes_zoneout_and_resets_and_saves(architecture, rng, tmp_path):
+    model = build_model(architecture, input_dim=3, output_dim=2, units=4, zoneout=0.2,
+                        state_resets=True, seed=0)
+    x = rng.normal(size=(2, 5, 3)).astype("float32")
+    resets = np.zeros((2, 5), "float32")
+    resets[:, 0] = resets[0, 2] = 1
+    model.compile(loss="mse")
+    model.fit([x, resets], rng.normal(size=(2, 5, 2)), verbose=0)
+    y = np_(model([x, resets]))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(np_(loaded([x, resets])), y, atol=1e-6)
+    # The flag matters: without it row 0's steps 2.. carry the old state.
+    assert not np.allclose(np_(model([x, np.eye(1, 5, 0, dtype="float32").repeat(2, 0)]))[0, 2:],
+                           y[0, 2:], atol=1e-4)
+
+
+def test_zoneout_per_level(rng):
+    model = build_model("srnn", input_dim=3, units=4, num_layers=2, zoneout=[0.0, 0.3])
+    levels = [layer.cell for layer in model.layers if isinstance(layer, DeepRNN)]
+    assert isinstance(levels[0], DeepTransitionCell)
+    assert isinstance(levels[1], ZoneoutCell) and levels[1].zoneout == 0.3
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="zoneout"):
+        ZoneoutCell(DeepTransitionCell(4), zoneout=1.5)
+    with pytest.raises(ValueError, match="zoneout"):
+        build_model("rnn", input_dim=3, zoneout=-0.1)
+    with pytest.raises(ValueError, match="zoneout.*one value per level"):
+        build_model("srnn", input_dim=3, num_layers=2, zoneout=[0.1])
+    with pytest.raises(ValueError, match="not one of its states"):
+        ZoneoutCell(DeepOutputCell(DeepTransitionCell(4), DeepOutput(2)))
+    with pytest.raises(ValueError, match="not one of its states"):
+        StateResetCell(StackedCells([DeepTransitionCell(4)], skip_connections=True))
+    with pytest.raises(ValueError, match="reset flag"):
+        DeepRNN(StateResetCell(DeepTransitionCell(4)))(np.zeros((1, 2, 1), "float32"))
+    with pytest.raises(ValueError, match="bidirectional"):
+        build_model("rnn", input_dim=3, state_resets=True, bidirectional=True)
+    model = build_model("rnn", input_dim=3, output_dim=2, units=4, state_resets=True)
+    with pytest.raises(ValueError, match="frames.*resets"):
+        model(np.zeros((1, 2, 3), "float32"))
+    with pytest.raises(ValueError, match="resets"):
+        model([np.zeros((1, 2, 3), "float32"), np.zeros((1, 3), "float32")])
+    y = model({"frames": np.zeros((1, 2, 3), "float32"), "resets": np.ones((1, 2), "float32")})
+    assert tuple(y.shape) == (1, 2, 2)
