@@ -42,34 +42,42 @@ DEFAULTS = {
     "output_dropout": 0.0,
     "dropout": 0.0,
     "weight_noise": 0.0,
+    "recurrent_weight_dropout": 0.0,
+    "zoneout": 0.0,
+    "layer_norm": False,
+    "trainable_initial_state": False,
     "learning_rate": 1e-3,
     "clipnorm": 1.0,
 }
-EVERYWHERE = {"units", "dropout", "learning_rate", "clipnorm"}
+EVERYWHERE = {"units", "dropout", "zoneout", "learning_rate", "clipnorm"}
+# All but Keras's fused GRU/LSTM; the transition cells; those and the highway cell.
+NOISE = {"weight_noise", "recurrent_weight_dropout"}
+TRANSITION = NOISE | {"layer_norm", "trainable_initial_state"}
 DEEP_TRANSITION = {"num_transition_layers", "transition_units", "transition_activation"}
 DEEP_OUTPUT = {"num_output_layers", "output_units", "output_hidden_activation", "output_dropout"}
 STACK = {"num_layers", "skip_connections", "residual_connections"}
 ACTIVE = {
-    "rnn": EVERYWHERE | {"weight_noise"},
-    "di_rnn": EVERYWHERE | {"weight_noise", "num_input_layers", "input_activation"},
-    "dt_rnn": EVERYWHERE | {"weight_noise"} | DEEP_TRANSITION,
-    "dts_rnn": EVERYWHERE | {"weight_noise"} | DEEP_TRANSITION,
-    "do_rnn": EVERYWHERE | {"weight_noise"} | DEEP_OUTPUT,
-    "dot_rnn": EVERYWHERE | {"weight_noise"} | DEEP_TRANSITION | DEEP_OUTPUT,
-    "dots_rnn": EVERYWHERE | {"weight_noise"} | DEEP_TRANSITION | DEEP_OUTPUT,
-    "dots_lstm": EVERYWHERE | {"weight_noise"} | DEEP_TRANSITION | DEEP_OUTPUT,
-    "rhn": EVERYWHERE | {"weight_noise", "num_transition_layers"},
-    "srnn": EVERYWHERE | {"weight_noise"} | STACK,
-    "gf_rnn": EVERYWHERE | {"weight_noise", "num_layers"},
+    "rnn": EVERYWHERE | TRANSITION,
+    "di_rnn": EVERYWHERE | TRANSITION | {"num_input_layers", "input_activation"},
+    "dt_rnn": EVERYWHERE | TRANSITION | DEEP_TRANSITION,
+    "dts_rnn": EVERYWHERE | TRANSITION | DEEP_TRANSITION,
+    "do_rnn": EVERYWHERE | TRANSITION | DEEP_OUTPUT,
+    "dot_rnn": EVERYWHERE | TRANSITION | DEEP_TRANSITION | DEEP_OUTPUT,
+    "dots_rnn": EVERYWHERE | TRANSITION | DEEP_TRANSITION | DEEP_OUTPUT,
+    "dots_lstm": EVERYWHERE | TRANSITION | DEEP_TRANSITION | DEEP_OUTPUT,
+    "rhn": EVERYWHERE | NOISE | {"trainable_initial_state", "num_transition_layers"},
+    "srnn": EVERYWHERE | TRANSITION | STACK,
+    "gf_rnn": EVERYWHERE | NOISE | {"num_layers"},
     "deep_gru": EVERYWHERE | STACK,
     "deep_lstm": EVERYWHERE | STACK,
-    "dg_lstm": EVERYWHERE | {"weight_noise", "num_layers"},
+    "dg_lstm": EVERYWHERE | NOISE | {"num_layers"},
 }
 # Every searched setting pinned: a tiny model and a one-trial grid per architecture.
 TINY = dict(units=4, transition_units=4, output_units=4, dropout=0.0, output_dropout=0.0,
             weight_noise=0.0, learning_rate=1e-2, clipnorm=1.0, num_layers=2,
             num_transition_layers=2, num_output_layers=1, skip_connections=False,
-            residual_connections=False,
+            residual_connections=False, recurrent_weight_dropout=0.0, zoneout=0.0,
+            layer_norm=False, trainable_initial_state=False,
             transition_activation="tanh", output_hidden_activation="tanh")
 
 

@@ -27,7 +27,8 @@ ARCHITECTURES = ["rnn", "dts_rnn", "srnn", "dots_rnn"]
 FIXED = dict(
     learning_rate=1e-3, clipnorm=1.0, dropout=0.0, output_dropout=0.0, weight_noise=0.0,
     skip_connections=False, residual_connections=False, transition_activation="tanh",
-    output_hidden_activation="tanh",
+    output_hidden_activation="tanh", recurrent_weight_dropout=0.0, zoneout=0.0,
+    layer_norm=False, trainable_initial_state=False,
 )
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -27,7 +27,8 @@ MAX_DERIVED_UNITS = 2**16
 # free (`Architecture.defaults`), "deep_transition" for those among them
 # whose ⊕ is an MLP with its own width (not the highway cell, whose layers
 # are all `units` wide), or "weight_noise" for all but Keras's fused
-# GRU/LSTM. A depth argument that no entry names is left to each
+# GRU/LSTM ("layer_norm": the transition cells; "initial_state": those and
+# the highway cell). A depth argument that no entry names is left to each
 # architecture's default.
 SEARCH_SPACE = {
     "architecture": (None, "Choice of the `architectures` given", "the first given"),
@@ -46,6 +47,10 @@ SEARCH_SPACE = {
     "output_dropout": ("num_output_layers", "Float 0..0.5, step 0.1", 0.0),
     "dropout": (None, "Float 0..0.5, step 0.1", 0.0),
     "weight_noise": ("weight_noise", "Float 0..0.1, step 0.025", 0.0),
+    "recurrent_weight_dropout": ("weight_noise", "Float 0..0.5, step 0.1", 0.0),
+    "zoneout": (None, "Float 0..0.3, step 0.1", 0.0),
+    "layer_norm": ("layer_norm", "Boolean", False),
+    "trainable_initial_state": ("initial_state", "Boolean", False),
     "learning_rate": (None, "Float 1e-4..1e-2, log", 1e-3),
     "clipnorm": (None, "Choice [0.5, 1.0, 2.0, 5.0]", 1.0),
 }
@@ -64,7 +69,8 @@ def _declare(hp, name):
         return hp.Int(name, 1, 3, default=1)
     if name in ("num_transition_layers", "num_layers"):
         return hp.Int(name, 2, 4, default=2)
-    if name in ("skip_connections", "residual_connections"):
+    if name in ("skip_connections", "residual_connections", "layer_norm",
+                "trainable_initial_state"):
         return hp.Boolean(name, default=False)
     if name in WIDTH_DIMENSIONS:
         return hp.Int(name, default=128, **WIDTH_RANGE)
@@ -76,6 +82,10 @@ def _declare(hp, name):
         return hp.Float(name, 0.0, 0.5, step=0.1, default=0.0)
     if name == "weight_noise":
         return hp.Float(name, 0.0, 0.1, step=0.025, default=0.0)
+    if name == "recurrent_weight_dropout":
+        return hp.Float(name, 0.0, 0.5, step=0.1, default=0.0)
+    if name == "zoneout":
+        return hp.Float(name, 0.0, 0.3, step=0.1, default=0.0)
     if name == "learning_rate":
         return hp.Float(name, 1e-4, 1e-2, sampling="log", default=1e-3)
     if name == "clipnorm":
@@ -88,6 +98,10 @@ def _exists(where, architecture):
         return True
     if where == "weight_noise":
         return architecture.cell not in ("gru", "lstm")
+    if where == "layer_norm":
+        return architecture.cell in ("transition", "transition_lstm")
+    if where == "initial_state":
+        return architecture.cell in ("transition", "transition_lstm", "highway")
     if where == "deep_transition":
         return (architecture.cell in ("transition", "transition_lstm")
                 and "num_transition_layers" in architecture.defaults)
@@ -114,7 +128,11 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
         num_layers             Int 2..4                # the stacks, gf_rnn, dg_lstm
         skip_connections, residual_connections         # srnn, deep_gru, deep_lstm
         weight_noise           0..0.1                  # all but deep_gru/deep_lstm
-    units Int 16..1024 (x2), dropout 0..0.5, learning_rate 1e-4..1e-2 (log), clipnorm
+        recurrent_weight_dropout 0..0.5                # all but deep_gru/deep_lstm
+        layer_norm             Boolean                 # rnn, dt/dts/do/dot/dots(_lstm)
+        trainable_initial_state Boolean                # those and rhn
+    units Int 16..1024 (x2), dropout 0..0.5, zoneout 0..0.3, learning_rate 1e-4..1e-2
+    (log), clipnorm
     model = build_model(architecture, **active values)
     model.compile(Adam(learning_rate, clipnorm=clipnorm), weighted_metrics=[FrameNLL()])
     ```
