@@ -4,3 +4,4 @@ from keras_deeprnn.layers import units
 from keras_deeprnn.layers.deep_rnn import DeepRNN
 from keras_deeprnn.layers.mlp import DeepInput
 from keras_deeprnn.layers.mlp import DeepOutput
+from keras_deeprnn.layers.fused import FusedLSTM

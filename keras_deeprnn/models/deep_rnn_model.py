@@ -13,6 +13,7 @@ from keras_deeprnn.cells import ZoneoutCell
 from keras_deeprnn.layers import DeepInput
 from keras_deeprnn.layers import DeepOutput
 from keras_deeprnn.layers import DeepRNN
+from keras_deeprnn.layers import FusedLSTM
 from keras_deeprnn.layers import units as units_lib
 from keras_deeprnn.models import presets
 
@@ -34,7 +35,8 @@ class DeepRNNModel(keras.Model):
 
     Every recurrent level is a `keras_deeprnn.layers.DeepRNN`, which computes
     the input projections of the whole sequence outside the time loop;
-    `deep_gru`/`deep_lstm` use Keras's own (fused) GRU and LSTM layers. The
+    `deep_gru`/`deep_lstm` use Keras's own (fused) GRU and LSTM layers
+    (`FusedLSTM`: Keras's LSTM, with PyTorch's fused kernel on the CPU too). The
     deep input and deep output run on the whole sequence, outside the loop.
     With `bidirectional=True` each level runs forwards and backwards and the
     next level reads both (the deep bidirectional RNN of Dive into Deep
@@ -420,7 +422,7 @@ def _recurrent_layer(kind, units, depth, activation, transition_activation, tran
                      cell_kwargs, rnn_kwargs, name, zoneout=0.0, state_resets=False):
     wrapped = bool(zoneout or state_resets)
     if kind in ("gru", "lstm") and not wrapped:
-        layer = keras.layers.GRU if kind == "gru" else keras.layers.LSTM
+        layer = keras.layers.GRU if kind == "gru" else FusedLSTM
         return layer(units, name=name, **cell_kwargs, **rnn_kwargs)
     if kind in ("gru", "lstm"):
         # The state wrappers need the step: Keras's cells in a DeepRNN.

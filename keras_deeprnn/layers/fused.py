@@ -1,0 +1,80 @@
+"""`FusedLSTM`: Keras's LSTM layer with PyTorch's fused kernel on every device."""
+
+import keras
+from keras import activations
+from keras import ops
+from keras.src import tree
+
+
+@keras.saving.register_keras_serializable(package="keras_deeprnn")
+class FusedLSTM(keras.layers.LSTM):
+    """`keras.layers.LSTM`, with PyTorch's own LSTM kernel also on the CPU.
+
+    Keras 3.15 hands an LSTM to cuDNN where one is available (TensorFlow
+    and PyTorch on a GPU); on the PyTorch backend without CUDA it runs a
+    Python loop over time steps instead, about three times slower than
+    `torch.nn.LSTM`. This layer gives that case to `torch._VF.lstm`, the
+    fused kernel `torch.nn.LSTM` calls (same gate order `i, f, c, o`; the
+    Keras bias goes in as the input bias, the recurrent bias is zero). It
+    applies when the arguments are those the kernel computes: `tanh` and
+    `sigmoid`, no mask, no `recurrent_dropout`, no `unroll`; otherwise, and
+    on every other backend, it is `keras.layers.LSTM` unchanged (tests
+    check equal outputs and gradients). Weights, config and saved files
+    are those of `keras.layers.LSTM`, under this class's name.
+
+    ```python
+    layer = FusedLSTM(256, return_sequences=True)   # every LSTM argument
+    ```
+    """
+
+    def _torch_kernel_applies(self, mask):
+        cell = self.cell
+        return (
+            keras.backend.backend() == "torch"
+            and mask is None
+            and not self.recurrent_dropout
+            and not self.unroll
+            and self.use_cudnn in ("auto", True)
+            and cell.activation in (activations.tanh, ops.tanh)
+            and cell.recurrent_activation in (activations.sigmoid, ops.sigmoid)
+        )
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if tree.is_nested(mask):
+            mask = mask[0]
+        if not self._torch_kernel_applies(mask):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        if training and self.dropout:
+            # Keras's per-sequence input dropout, as in LSTM.inner_loop.
+            dp_mask = self.cell.get_dropout_mask(sequences[:, 0, :])
+            sequences = sequences * ops.expand_dims(dp_mask, axis=1)
+        return _torch_lstm(
+            sequences, initial_state[0], initial_state[1], self.cell,
+            return_sequences=self.return_sequences, go_backwards=self.go_backwards,
+        )
+
+
+def _torch_lstm(inputs, h0, c0, cell, return_sequences, go_backwards):
+    import torch
+
+    dtype = inputs.dtype
+    kernel = ops.cast(cell.kernel, dtype)
+    recurrent_kernel = ops.cast(cell.recurrent_kernel, dtype)
+    units = recurrent_kernel.shape[0]
+    if cell.use_bias:
+        bias = ops.cast(cell.bias, dtype)
+    else:
+        bias = torch.zeros(4 * units, dtype=dtype, device=inputs.device)
+    params = [kernel.T.contiguous(), recurrent_kernel.T.contiguous(), bias,
+              torch.zeros_like(bias)]
+    if go_backwards:
+        inputs = torch.flip(inputs, dims=[1])
+    state = (ops.cast(h0, dtype).unsqueeze(0), ops.cast(c0, dtype).unsqueeze(0))
+    # (input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+    outputs, h_n, c_n = torch._VF.lstm(
+        inputs, state, params, True, 1, 0.0, torch.is_grad_enabled(), False, True
+    )
+    last = outputs[:, -1]
+    if not return_sequences:
+        outputs = last.unsqueeze(1)
+    return last, outputs, [h_n.squeeze(0), c_n.squeeze(0)]
