@@ -80,6 +80,27 @@ def reset_dropout_masks(cell):
         cell.reset_recurrent_dropout_mask()
 
 
+class InnerCellMasks:
+    """Mask priming for a cell that wraps another (`self.cell`, read with
+    `self._input_dim` input features): keras.layers.RNN primes the masks of
+    a top-level DropoutRNNCell only, so the wrapper passes that on."""
+
+    def get_dropout_mask(self, step_input):
+        prime_dropout_masks(self.cell, batch_size_of(step_input), self._input_dim)
+
+    def get_recurrent_dropout_mask(self, step_input):
+        return None
+
+    def prime_dropout_masks(self, batch_size):
+        prime_dropout_masks(self.cell, batch_size, self._input_dim)
+
+    def reset_dropout_mask(self):
+        reset_dropout_masks(self.cell)
+
+    def reset_recurrent_dropout_mask(self):
+        pass
+
+
 def check_regularization(dropout, recurrent_dropout, weight_noise, recurrent_weight_dropout):
     """Validated values of the regularisation arguments every cell takes."""
     return {

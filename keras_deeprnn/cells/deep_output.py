@@ -8,7 +8,7 @@ from keras_deeprnn.layers.mlp import DeepOutput
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
-class DeepOutputCell(base.DropoutRNNCell, keras.layers.Layer):
+class DeepOutputCell(base.InnerCellMasks, base.DropoutRNNCell, keras.layers.Layer):
     """Wraps any RNN cell so its output passes through a deep output function.
 
     ```python
@@ -81,23 +81,6 @@ class DeepOutputCell(base.DropoutRNNCell, keras.layers.Layer):
     def get_initial_state(self, batch_size=None):
         y0 = ops.zeros((batch_size, self.output_size), dtype=self.compute_dtype)
         return [y0] + base.zero_state(self.cell, batch_size, self.compute_dtype)
-
-    # keras.layers.RNN primes masks of a top-level DropoutRNNCell only; these
-    # pass that on to the wrapped cell.
-    def get_dropout_mask(self, step_input):
-        base.prime_dropout_masks(self.cell, base.batch_size_of(step_input), self._input_dim)
-
-    def get_recurrent_dropout_mask(self, step_input):
-        return None
-
-    def prime_dropout_masks(self, batch_size):
-        base.prime_dropout_masks(self.cell, batch_size, self._input_dim)
-
-    def reset_dropout_mask(self):
-        base.reset_dropout_masks(self.cell)
-
-    def reset_recurrent_dropout_mask(self):
-        pass
 
     def get_config(self):
         return {

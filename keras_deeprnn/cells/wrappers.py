@@ -19,7 +19,7 @@ from keras_deeprnn import _checks
 from keras_deeprnn.cells import base
 
 
-class _StateWrapper(DropoutRNNCell, keras.layers.Layer):
+class _StateWrapper(base.InnerCellMasks, DropoutRNNCell, keras.layers.Layer):
     """What the wrappers share: the wrapped cell's states, masks and config."""
 
     def __init__(self, cell, **kwargs):
@@ -60,28 +60,6 @@ class _StateWrapper(DropoutRNNCell, keras.layers.Layer):
 
     def get_initial_state(self, batch_size=None):
         return base.zero_state(self.cell, batch_size, self.compute_dtype)
-
-    # keras.layers.RNN primes the masks of a top-level DropoutRNNCell only.
-    def get_dropout_mask(self, step_input):
-        base.prime_dropout_masks(self.cell, base.batch_size_of(step_input), self._cell_input_dim)
-
-    def get_recurrent_dropout_mask(self, step_input):
-        return None
-
-    def prime_dropout_masks(self, batch_size):
-        base.prime_dropout_masks(self.cell, batch_size, self._cell_input_dim)
-
-    def reset_dropout_mask(self):
-        base.reset_dropout_masks(self.cell)
-        if hasattr(self.cell, "reset_dropout_mask") and not isinstance(self.cell, DropoutRNNCell):
-            self.cell.reset_dropout_mask()
-
-    def reset_recurrent_dropout_mask(self):
-        pass
-
-    @property
-    def _cell_input_dim(self):
-        return self._input_dim
 
     def get_config(self):
         return {**super().get_config(), "cell": keras.saving.serialize_keras_object(self.cell)}
