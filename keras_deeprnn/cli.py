@@ -153,6 +153,8 @@ def _add_train(commands):
                        help="layer normalisation inside every transition layer")
     shape.add_argument("--trainable-initial-state", action="store_true",
                        help="learn each level's initial state")
+    shape.add_argument("--zoneout", type=float, default=d.zoneout,
+                       help="zoneout rate on every state (Krueger et al. 2017)")
     shape.add_argument("--bidirectional", action=_Refuse, nargs=0,
                        help="refused: a backward RNN reads the frames it should predict")
     fit = train.add_argument_group("optimisation")

@@ -71,7 +71,7 @@ MODEL_FIELDS = (
     "output_units", "activation", "transition_activation", "input_activation",
     "output_hidden_activation", "pieces", "dropout", "recurrent_dropout", "output_dropout",
     "weight_noise", "recurrent_weight_dropout", "layer_norm", "trainable_initial_state",
-    "recurrent_initializer",
+    "zoneout", "recurrent_initializer",
 )
 # Fields a resumed run may change: they do not alter what the epochs already
 # trained mean, only how long training goes on and where files go.
@@ -150,6 +150,7 @@ class TrainConfig:
     recurrent_initializer: str = "orthogonal"
     layer_norm: bool = False
     trainable_initial_state: bool = False
+    zoneout: float = 0.0
     # Data.
     limit: int | None = None
     max_len: int | None = None
@@ -189,7 +190,7 @@ class TrainConfig:
         for name in ("limit", "max_len", "input_units", "transition_units", "output_units"):
             _checks.optional_positive_int(name, getattr(self, name))
         for name in ("dropout", "recurrent_dropout", "output_dropout", "momentum",
-                     "recurrent_weight_dropout"):
+                     "recurrent_weight_dropout", "zoneout"):
             _checks.rate(name, getattr(self, name))
         if isinstance(self.weight_noise, bool) or not isinstance(self.weight_noise, (int, float)) \
                 or self.weight_noise < 0:
