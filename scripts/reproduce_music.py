@@ -20,7 +20,7 @@ How the paper's setup is scaled down to a 2-core CPU:
 | sequence | whole pieces | whole pieces; classical pieces (up to 7,000 frames) in windows of 200 steps for training |
 | width | chosen per model and data set | 128 units for every state and layer |
 | optimiser | SGD, learning rate halved on plateaus, early stopping | Adam (1e-3, batches of 2 pieces), the same halving and early stopping |
-| length | until early stopping | at most 60 epochs, patience 8 |
+| length | until early stopping | at most 150 epochs, patience 20 (learning rate halved after 6) |
 | regularisers | weight noise, sparse init (and dropout / Lp units in the best rows) | none |
 
 `--quick` trains 8-unit models for 2 epochs on the first 6 files of each
@@ -49,8 +49,11 @@ DATA = {
     "classical_polyphony": dict(limit=100, max_len=200),
 }
 # No dropout: the paper's plain rows; its dropout rows are another experiment.
-SETTINGS = dict(units=128, batch_size=2, learning_rate=1e-3, epochs=60, patience=8,
-                lr_patience=3, dropout=0.0, output_dropout=0.0)
+# Patient early stopping: on the folk tunes the deep models sit on the
+# note-frequency plateau for tens of epochs before they leave it (with a
+# patience of 8 they stopped there, at the NLL of the marginals).
+SETTINGS = dict(units=128, batch_size=2, learning_rate=1e-3, epochs=150, patience=20,
+                lr_patience=6, dropout=0.0, output_dropout=0.0)
 QUICK = dict(units=8, batch_size=4, epochs=2, limit=6, dropout=0.0, output_dropout=0.0)
 TITLES = {"rnn": "RNN", "dts_rnn": "DT(S)-RNN", "dots_rnn": "DOT(S)-RNN",
           "srnn": "sRNN (2 levels)"}
@@ -88,18 +91,33 @@ def main(argv=None):
                 keras.backend.clear_session()
             results.append(result)
 
+    # What a model that ignores the past scores: each note at its training frequency.
+    baselines = {dataset: note_frequency_nll(dataset, None if args.quick else DATA[dataset]["limit"],
+                                             QUICK["limit"] if args.quick else None)
+                 for dataset in args.datasets}
     out = pathlib.Path(args.results_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = {"quick": args.quick, "backend": keras.backend.backend(),
                "settings": QUICK if args.quick else {**SETTINGS, "data": DATA},
-               "script_seconds": round(time.time() - started, 1), "runs": results}
+               "script_seconds": round(time.time() - started, 1),
+               "note_frequency_nll": baselines, "runs": results}
     (out / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / f"{name}.md").write_text(report(results, args.quick))
+    (out / f"{name}.md").write_text(report(results, args.quick, baselines))
     print(f"\nWrote {out / (name + '.md')} and {out / (name + '.json')}")
     return 0
 
 
-def report(results, quick):
+def note_frequency_nll(dataset, limit, quick_limit=None):
+    """Test NLL of independent notes at their training-set frequencies."""
+    import numpy as np
+
+    data = music_data.load_music(dataset, limit=quick_limit or limit, progress=False)
+    rate = np.clip(np.concatenate(data["train"]).mean(axis=0), 1e-6, 1 - 1e-6)
+    test = np.concatenate(data["test"])
+    return float(-(test * np.log(rate) + (1 - test) * np.log(1 - rate)).sum(axis=1).mean())
+
+
+def report(results, quick, baselines=None):
     """The markdown report: the table, the settings, the differences."""
     datasets = list(dict.fromkeys(r["dataset"] for r in results))
     by_key = {(r["dataset"], r["architecture"]): r for r in results}
@@ -125,6 +143,11 @@ def report(results, quick):
                     f"{paper['nll']:.3f}" if paper else "-"]
         if present:
             lines.append("| " + " | ".join(row) + " |")
+    if baselines:
+        row = ["note frequencies, no model"]
+        for dataset in datasets:
+            row += [f"{baselines[dataset]:.3f}", "-"]
+        lines.append("| " + " | ".join(row) + " |")
     lines += ["", "## Runs", "",
               "| data set | model | parameters | epochs (best) | test frame accuracy "
               "| training time | backend |", "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -162,7 +185,16 @@ def report(results, quick):
               "- **Another optimiser.** Adam instead of the paper's SGD, and none of its "
               "weight noise or sparse initialisation.",
               "- **One seed.** Each number is one run; differences of a few hundredths are "
-              "within the noise between seeds.", ""]
+              "within the noise between seeds.",
+              "- **A plateau on the folk tunes.** A folk-tune frame holds one melody note, and "
+              "every model first learns each note's frequency (the last row of the table). "
+              "In the full run the RNN and DOT(S)-RNN left that plateau, while DT(S)-RNN "
+              "and the sRNN were still on it (test NLL at the row's value) when early "
+              "stopping ended them: validation NLL rises while a model sits there. With a "
+              "fixed learning rate and no early stopping a DT(S)-RNN does leave it, slowly "
+              "(training NLL 3.33 after 40 epochs, the RNN's 2.96). This is an optimisation "
+              "difficulty of the deeper transitions on sparse, monophonic frames under "
+              "these untuned settings, not a verdict on the architectures.", ""]
     return "\n".join(lines)
 
 
