@@ -27,7 +27,7 @@ an idle machine and many times slower when other jobs hold the cores;
 `--omp-wait-policy PASSIVE` trades the first for the second (compare runs
 made under similar load and with the same policy only).
 
-    python benchmarks/run.py            # full run (about 20 minutes on 2 cores)
+    python benchmarks/run.py            # full run (about 10 minutes on 2 cores)
     python benchmarks/run.py --quick    # a tiny run, to check the harness
 
 Writes `<out>/<name>.json`, `<name>.md`, `<name>_fps.png`, `<name>_scaling.png`.
