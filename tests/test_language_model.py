@@ -2,7 +2,6 @@
 
 import json
 import math
-import os
 import pathlib
 
 import numpy as np
@@ -156,26 +155,6 @@ def test_cli_trains_and_generates_a_character_model(tmp_path, capsys):
     assert scores["bits_per_token"] == pytest.approx(result["test"]["bits_per_token"], rel=1e-4)
     assert cli.main(["generate", str(run_dir), "--frames", "5", "--prime", "a_", "--seed", "0"]) == 0
     assert len((run_dir / "sample.txt").read_text(encoding="utf-8")) == 2 + 5
-
-
-@pytest.mark.slow
-def test_language_model_notebook_runs(tmp_path, monkeypatch):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    monkeypatch.setenv("KDR_NOTEBOOK_QUICK", "1")
-    notebook = nbformat.read(ROOT / "notebooks" / "language_model.ipynb", as_version=4)
-    client = nbclient.NotebookClient(
-        notebook, timeout=600, kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    )
-    client.execute()
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code"
-               for o in cell.get("outputs", [])]
-    assert not [o for o in outputs if o.output_type == "error"]
-    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert "bits per character" in text
-    assert f"on {os.environ.get('KERAS_BACKEND', 'tensorflow')}" in text
-    assert (tmp_path / "runs" / "notebook-lm" / "result.json").is_file()
 
 
 def test_text_generation_is_seeded_and_sized():

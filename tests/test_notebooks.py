@@ -10,23 +10,55 @@ nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("music21")
 
 NOTEBOOKS = pathlib.Path(__file__).parent.parent / "notebooks"
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
-def test_polyphonic_music_notebook_runs(tmp_path, tmp_path_factory, monkeypatch):
-    # The kernel inherits the environment: KERAS_BACKEND, the quick switch,
-    # and the music cache that the other tests fill.
+def _execute(name, tmp_path, monkeypatch, cache_dir, timeout=600):
+    """Run a notebook in quick mode in `tmp_path`; its code-cell outputs.
+
+    The kernel inherits the environment: KERAS_BACKEND, the quick switch,
+    and a music cache shared with the other tests.
+    """
     monkeypatch.setenv("KDR_NOTEBOOK_QUICK", "1")
-    monkeypatch.setenv("KERAS_DEEPRNN_CACHE", str(tmp_path_factory.getbasetemp() / "music-cache"))
-    notebook = nbformat.read(NOTEBOOKS / "polyphonic_music.ipynb", as_version=4)
+    monkeypatch.setenv("KERAS_DEEPRNN_CACHE", str(cache_dir))
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     client = nbclient.NotebookClient(
-        notebook, timeout=600, kernel_name="python3",
+        notebook, timeout=timeout, kernel_name="python3",
         resources={"metadata": {"path": str(tmp_path)}},
     )
     client.execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code"
                for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
-    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert f"on {os.environ.get('KERAS_BACKEND', 'tensorflow')}" in text
+    return outputs
+
+
+def _text(outputs):
+    return "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+
+
+@pytest.fixture
+def music_cache(tmp_path_factory):
+    return tmp_path_factory.getbasetemp() / "music-cache"
+
+
+def test_polyphonic_music_notebook_runs(tmp_path, music_cache, monkeypatch):
+    text = _text(_execute("polyphonic_music.ipynb", tmp_path, monkeypatch, music_cache))
+    assert f"on {BACKEND}" in text
     for name in ("rnn/result.json", "dots_rnn/result.json", "sample.mid", "sample.png"):
         assert (tmp_path / "runs" / "notebook" / name).is_file(), name
+
+
+@pytest.mark.slow
+def test_language_model_notebook_runs(tmp_path, music_cache, monkeypatch):
+    text = _text(_execute("language_model.ipynb", tmp_path, monkeypatch, music_cache))
+    assert "bits per character" in text
+    assert f"on {BACKEND}" in text
+    assert (tmp_path / "runs" / "notebook-lm" / "result.json").is_file()
+
+
+@pytest.mark.slow
+def test_tuning_notebook_runs_a_quick_search(tmp_path, music_cache, monkeypatch):
+    outputs = _execute("tuning.ipynb", tmp_path, monkeypatch, music_cache, timeout=300)
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+    assert list((tmp_path / "tuning_runs").glob("*/report/trials.md"))

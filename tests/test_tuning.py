@@ -3,7 +3,6 @@ reports of partial searches, the command line and the notebook."""
 
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
@@ -22,7 +21,6 @@ from keras_deeprnn.tuning import report  # noqa: E402
 from keras_deeprnn.tuning import run_search  # noqa: E402
 from keras_deeprnn.tuning import search  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 BACKEND = keras.backend.backend()
 
 DEFAULTS = {
@@ -407,25 +405,3 @@ def test_importing_the_package_leaves_keras_tuner_alone():
                             timeout=120, env=dict(os.environ, KERAS_BACKEND=BACKEND))
     assert result.returncode == 0, result.stderr
     assert 'pip install "keras-deeprnn[tuning]"' in result.stdout
-
-
-# ---------------------------------------------------------------------------
-# The notebook
-# ---------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_the_notebook_runs_a_quick_search(tmp_path, music_cache, monkeypatch):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    monkeypatch.setenv("KDR_NOTEBOOK_QUICK", "1")
-    monkeypatch.setenv("KERAS_DEEPRNN_CACHE", str(music_cache))
-    monkeypatch.setenv("KERAS_BACKEND", BACKEND)
-    notebook = nbformat.read(ROOT / "notebooks" / "tuning.ipynb", as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    assert any("image/png" in o.get("data", {}) for o in outputs)
-    assert list((tmp_path / "tuning_runs").glob("*/report/trials.md"))
