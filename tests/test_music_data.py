@@ -1,5 +1,6 @@
 """Piano rolls: sources, splits, cache, the restricted unpickler, batching."""
 
+import io
 import os
 import pathlib
 import pickle
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from keras_deeprnn.data import music
+from keras_deeprnn.data import pickles
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "music"
 
@@ -320,6 +322,157 @@ def test_pickle_that_would_run_code_is_refused(tmp_path):
     with pytest.raises(ValueError) as info:
         music.load_music(path)
     assert "system" in str(info.value) and "evil.pickle" in str(info.value)
+    assert not marker.exists()
+
+
+# What the published copies look like: NumPy integer scalars for the notes.
+
+
+def numpy_notes(data, dtype):
+    return {
+        split: [[tuple(dtype(n) for n in frame) for frame in piece] for piece in pieces]
+        for split, pieces in data.items()
+    }
+
+
+PIECES = {
+    "train": [[(60, 64, 67), (60,), ()], [(21, 108)]],
+    "valid": [[(62,), (64,)]],
+    "test": [[(48, 55)]],
+}
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 3, pickle.HIGHEST_PROTOCOL])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int16, np.uint8, np.uint64])
+def test_pickle_of_numpy_integers_loads_as_plain_notes(tmp_path, protocol, dtype):
+    path = write_pickle(tmp_path / "np.pickle", numpy_notes(PIECES, dtype), protocol)
+    rolls = music.load_music(path)
+    assert_piano_rolls(rolls)
+    for split, pieces in PIECES.items():
+        assert [notes_of(roll) for roll in rolls[split]] == [
+            [sorted(frame) for frame in piece] for piece in pieces
+        ]
+
+
+def test_numpy_scalars_become_python_ints_without_numpy(tmp_path):
+    raw = pickle.dumps([np.int64(-3), np.uint16(65535), np.int8(-128)], protocol=2)
+    values = pickles._PlainDataUnpickler(io.BytesIO(raw)).load()
+    assert values == [-3, 65535, -128]
+    assert all(type(value) is int for value in values)
+    # The names NumPy pickles under are answered by stand-ins, never NumPy's own.
+    unpickler = pickles._PlainDataUnpickler(io.BytesIO(b""))
+    assert unpickler.find_class("numpy", "dtype") is not np.dtype
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        assert unpickler.find_class(module, "scalar") is pickles._integer_scalar
+
+
+class Int(int):
+    """A note that a Python 2 pickle of NumPy data stores as an int64 scalar."""
+
+    byteorder = "<"
+
+
+def _py2_string(text):
+    raw = text.encode("latin-1")
+    return b"U" + bytes([len(raw)]) + raw
+
+
+def _py2_int64(value, byteorder):
+    width = {"<": "little", ">": "big"}[byteorder]
+    dtype = (
+        b"cnumpy\ndtype\n(" + _py2_string("i8") + b"K\x00K\x01tR"
+        b"(K\x03" + _py2_string(byteorder) + b"NNNJ\xff\xff\xff\xff"
+        b"J\xff\xff\xff\xffK\x00tb"
+    )
+    data = _py2_string(value.to_bytes(8, width, signed=True).decode("latin-1"))
+    return b"cnumpy.core.multiarray\nscalar\n" + dtype + data + b"\x86R"
+
+
+def python2_pickle(value):
+    """Protocol-2 bytes as Python 2 wrote them: byte strings (`U`), not text.
+
+    Python 3 cannot write that form, so it is spelt out opcode by opcode.
+    """
+    if isinstance(value, dict):
+        body = b"".join(python2_pickle(k) + python2_pickle(v) for k, v in value.items())
+        return b"}(" + body + b"u"
+    if isinstance(value, list):
+        return b"](" + b"".join(map(python2_pickle, value)) + b"e"
+    if isinstance(value, tuple):
+        return b"(" + b"".join(map(python2_pickle, value)) + b"t"
+    if isinstance(value, str):
+        return _py2_string(value)
+    if isinstance(value, Int):
+        return _py2_int64(int(value), value.byteorder)
+    return b"J" + value.to_bytes(4, "little", signed=True)
+
+
+class BigEndianInt(Int):
+    byteorder = ">"
+
+
+@pytest.mark.parametrize("note", [int, Int, BigEndianInt])
+def test_python2_pickle_loads(tmp_path, note):
+    data = {
+        split: [[tuple(note(n) for n in frame) for frame in piece] for piece in pieces]
+        for split, pieces in PIECES.items()
+    }
+    raw = b"\x80\x02" + python2_pickle(data) + b"."
+    # The fixture is what it claims: NumPy itself reads the same notes from it.
+    assert pickle.loads(raw, encoding="latin1")["train"][0][0] == (60, 64, 67)
+    rolls = music.load_music(write_bytes(tmp_path / "py2.pickle", raw))
+    for split, pieces in PIECES.items():
+        assert [notes_of(roll) for roll in rolls[split]] == [
+            [sorted(frame) for frame in piece] for piece in pieces
+        ]
+
+
+def write_bytes(path, raw):
+    path.write_bytes(raw)
+    return path
+
+
+@pytest.mark.parametrize(
+    "payload, match",
+    [
+        (np.float64(60.0), "only the integer dtypes"),
+        (np.bool_(True), "only the integer dtypes"),
+        (np.array([60, 64]), "numpy._core.multiarray._reconstruct"),
+        (np.dtype([("a", "i8")]), "only the integer dtypes"),
+        (b"\xff", None),
+    ],
+)
+def test_other_numpy_objects_are_refused(tmp_path, payload, match):
+    data = {"train": [[(60,)]], "valid": [[payload]], "test": []}
+    path = write_pickle(tmp_path / "odd.pickle", data)
+    if match is None:
+        # Bytes are harmless data, and not a frame.
+        with pytest.raises(ValueError, match="list of MIDI note numbers"):
+            music.load_music(path)
+        return
+    with pytest.raises(ValueError, match="refused to load") as info:
+        music.load_music(path)
+    assert match in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "replace",
+    [
+        b"numpy._core.multiarray\nscalar",
+        b"numpy\ndtype",
+        b"_codecs\nencode",
+    ],
+)
+def test_code_behind_a_stand_in_name_is_refused(tmp_path, replace):
+    marker = tmp_path / "payload_ran"
+    # os.system pickled, then renamed to a name the unpickler answers: the
+    # stand-in gets the command string and must refuse it, not run it.
+    raw = pickle.dumps({"train": [_Payload(marker)], "valid": [], "test": []}, 2)
+    system = b"c" + os.system.__module__.encode() + b"\nsystem"
+    assert system in raw
+    raw = raw.replace(system, b"c" + replace)
+    with pytest.raises(ValueError, match="refused to load"):
+        music.load_music(write_bytes(tmp_path / "evil.pickle", raw))
     assert not marker.exists()
 
 

@@ -16,8 +16,11 @@ three kinds of source:
   Nottingham and `"classical_polyphony"` for MuseData. Their numbers are not
   comparable with the paper's tables; those need the original pickles.
 * A Boulanger-Lewandowski pickle (`JSB_Chorales.pickle`, `Nottingham.pickle`,
-  `MuseData.pickle`, `Piano-midi.de.pickle`), read by an unpickler that builds
-  lists, tuples, dicts, numbers and strings and refuses everything else.
+  `MuseData.pickle`, `Piano-midi.de.pickle`), as the authors' Python 2 files
+  or as copies pickled with NumPy, read by an unpickler that builds lists,
+  tuples, dicts, numbers, strings and NumPy integer scalars (as plain ints,
+  without NumPy) and refuses everything else before it runs
+  (`keras_deeprnn.data.pickles`).
 * A folder of MIDI, MusicXML, ABC or Humdrum files, searched recursively.
 
 How a score becomes a roll (built-in names and folders):
@@ -59,24 +62,29 @@ import json
 import math
 import os
 import pathlib
-import pickle
 import tempfile
 import warnings
 
 import keras
 import numpy as np
 
-LOWEST_NOTE = 21
-HIGHEST_NOTE = 108
-NUM_NOTES = HIGHEST_NOTE - LOWEST_NOTE + 1
-SPLITS = ("train", "valid", "test")
-HELD_OUT_FRACTION = 0.2
+from keras_deeprnn.data.pickles import PICKLE_EXTENSIONS
+from keras_deeprnn.data.pickles import _load_pickle
+from keras_deeprnn.data.rolls import DEFAULT_FRAME_QUARTER_LENGTH
+from keras_deeprnn.data.rolls import HIGHEST_NOTE
+from keras_deeprnn.data.rolls import LOWEST_NOTE
+from keras_deeprnn.data.rolls import MUSIC_EXTRA_HINT
+from keras_deeprnn.data.rolls import NUM_NOTES
+from keras_deeprnn.data.rolls import _as_roll
+from keras_deeprnn.data.rolls import _check_frame_quarter_length
+from keras_deeprnn.data.rolls import _check_positive_int
+from keras_deeprnn.data.splits import HELD_OUT_FRACTION
+from keras_deeprnn.data.splits import SPLITS
+from keras_deeprnn.data.splits import _assign_splits
+
 MUSIC_EXTENSIONS = (".abc", ".krn", ".mid", ".midi", ".musicxml", ".mxl", ".xml")
-PICKLE_EXTENSIONS = (".pickle", ".pkl")
-DEFAULT_FRAME_QUARTER_LENGTH = 0.5
 CACHE_ENV = "KERAS_DEEPRNN_CACHE"
 CACHE_FORMAT_VERSION = 1
-MUSIC_EXTRA_HINT = 'pip install "keras-deeprnn[music]"'
 
 MUSIC_DATASETS = {
     "jsb_chorales": (
@@ -576,23 +584,6 @@ def _fingerprint(root, entries):
     ]
 
 
-def _assign_splits(entries, limit):
-    """Deterministic train/valid/test split of `(id, path, split)` entries."""
-    if any(split is not None for _, _, split in entries):
-        chosen = []
-        for split in SPLITS:
-            members = [e for e in entries if e[2] == split]
-            chosen.extend(members[:limit] if limit else members)
-        return chosen
-    order = sorted(entries, key=lambda e: hashlib.sha1(e[0].encode()).hexdigest())
-    if limit:
-        order = order[:limit]
-    held_out = int(HELD_OUT_FRACTION * len(order) + 0.5)
-    splits = ["test"] * held_out + ["valid"] * held_out
-    splits += ["train"] * (len(order) - len(splits))
-    return [(entry[0], entry[1], split) for entry, split in zip(order, splits)]
-
-
 def _parse_file(path):
     """The scores in one file (an ABC collection holds many)."""
     music21 = _import_music21()
@@ -846,129 +837,10 @@ def _write_cache(path, key, result, names):
 
 
 # ---------------------------------------------------------------------------
-# Boulanger-Lewandowski pickles
-# ---------------------------------------------------------------------------
-
-
-class _RefusedGlobal(Exception):
-    pass
-
-
-class _PlainDataUnpickler(pickle.Unpickler):
-    """Builds only what needs no global: lists, tuples, dicts, numbers, strings."""
-
-    def find_class(self, module, name):
-        # Every code path that could run code in a pickle starts by looking
-        # up a global; refusing them all leaves only plain data.
-        raise _RefusedGlobal(f"{module}.{name}")
-
-
-def _load_pickle(path, *, limit):
-    try:
-        with open(path, "rb") as stream:
-            # latin1 reads the byte strings of Python 2 pickles.
-            data = _PlainDataUnpickler(stream, encoding="latin1").load()
-    except _RefusedGlobal as err:
-        raise ValueError(
-            f"load_music: refused to load {path}: it references the global "
-            f"{err}, and only lists, tuples, dicts, numbers and strings are "
-            "accepted (a Boulanger-Lewandowski piano-roll pickle holds "
-            "nothing else). If it stores NumPy numbers, convert them to plain "
-            "ints first."
-        ) from None
-    except Exception as err:
-        raise ValueError(
-            f"load_music: could not read {path} as a pickle "
-            f"({type(err).__name__}: {err})."
-        ) from None
-    if not isinstance(data, dict) or not all(split in data for split in SPLITS):
-        found = (
-            sorted(map(repr, data)) if isinstance(data, dict) else type(data).__name__
-        )
-        raise ValueError(
-            f"load_music: {path} must hold a dict with keys {SPLITS}, each a "
-            f"list of pieces; received {found}."
-        )
-    result = {}
-    for split in SPLITS:
-        pieces = data[split]
-        if not isinstance(pieces, (list, tuple)):
-            raise ValueError(
-                f"load_music: {path}[{split!r}] must be a list of pieces; "
-                f"received {type(pieces).__name__}."
-            )
-        if limit:
-            pieces = pieces[:limit]
-        result[split] = [
-            _frames_to_roll(piece, f"{path}[{split!r}][{i}]")
-            for i, piece in enumerate(pieces)
-        ]
-    if not any(result.values()):
-        raise ValueError(f"load_music: {path} holds no piece in any split.")
-    return result
-
-
-def _frames_to_roll(piece, where):
-    if not isinstance(piece, (list, tuple)):
-        raise ValueError(
-            f"load_music: {where} must be a list of frames; received "
-            f"{type(piece).__name__}."
-        )
-    roll = np.zeros((len(piece), NUM_NOTES), np.float32)
-    for t, frame in enumerate(piece):
-        if not isinstance(frame, (list, tuple)):
-            raise ValueError(
-                f"load_music: {where}[{t}] must be a list of MIDI note numbers; "
-                f"received {type(frame).__name__}."
-            )
-        for note in frame:
-            whole = isinstance(note, (int, float)) and not isinstance(note, bool)
-            if not whole or not math.isfinite(note) or note != int(note):
-                raise ValueError(
-                    f"load_music: {where}[{t}] holds {note!r}; expected whole "
-                    "MIDI note numbers."
-                )
-            if not LOWEST_NOTE <= note <= HIGHEST_NOTE:
-                raise ValueError(
-                    f"load_music: {where}[{t}] holds the note {note!r}; "
-                    f"expected MIDI numbers {LOWEST_NOTE}..{HIGHEST_NOTE} (the "
-                    "88 piano keys)."
-                )
-            roll[t, int(note) - LOWEST_NOTE] = 1.0
-    return roll
-
-
-# ---------------------------------------------------------------------------
 # Checks
 # ---------------------------------------------------------------------------
-
-
-def _as_roll(piece, where):
-    roll = np.asarray(piece, dtype=np.float32)
-    if roll.ndim != 2 or roll.shape[1] != NUM_NOTES:
-        raise ValueError(
-            f"{where} must have shape (frames, {NUM_NOTES}); received shape "
-            f"{roll.shape}."
-        )
-    return roll
-
-
-def _check_positive_int(function, name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(
-            f"{function}: {name} must be a positive int; received {value!r}."
-        )
 
 
 def _check_limit(limit):
     if limit is not None:
         _check_positive_int("load_music", "limit", limit)
-
-
-def _check_frame_quarter_length(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(
-            "frame_quarter_length must be a positive number of quarter notes "
-            f"(0.5 is an eighth note); received {value!r}."
-        )
-    return float(value)

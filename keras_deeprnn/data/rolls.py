@@ -1,0 +1,40 @@
+"""The piano-roll format every music source is turned into.
+
+A piece is a float32 array of shape `(frames, NUM_NOTES)`: column `k` is the
+piano key with MIDI number `LOWEST_NOTE + k` (A0 .. C8) and holds 1 while
+that key sounds at the start of the frame, 0 otherwise.
+"""
+
+import numpy as np
+
+LOWEST_NOTE = 21
+HIGHEST_NOTE = 108
+NUM_NOTES = HIGHEST_NOTE - LOWEST_NOTE + 1
+DEFAULT_FRAME_QUARTER_LENGTH = 0.5
+MUSIC_EXTRA_HINT = 'pip install "keras-deeprnn[music]"'
+
+
+def _as_roll(piece, where):
+    roll = np.asarray(piece, dtype=np.float32)
+    if roll.ndim != 2 or roll.shape[1] != NUM_NOTES:
+        raise ValueError(
+            f"{where} must have shape (frames, {NUM_NOTES}); received shape "
+            f"{roll.shape}."
+        )
+    return roll
+
+
+def _check_positive_int(function, name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(
+            f"{function}: {name} must be a positive int; received {value!r}."
+        )
+
+
+def _check_frame_quarter_length(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(
+            "frame_quarter_length must be a positive number of quarter notes "
+            f"(0.5 is an eighth note); received {value!r}."
+        )
+    return float(value)
