@@ -476,6 +476,75 @@ def test_code_behind_a_stand_in_name_is_refused(tmp_path, replace):
     assert not marker.exists()
 
 
+def test_pickle_of_shared_references_is_refused_before_it_expands(tmp_path):
+    frame = tuple(range(21, 109))
+    piece = [frame] * 1000
+    # Each extra reference to the piece costs two bytes and adds 1000 frames.
+    data = {"train": [piece] * 10_000, "valid": [], "test": []}
+    path = write_pickle(tmp_path / "bomb.pickle", data)
+    assert path.stat().st_size < 50_000  # 10 million frames: 3.5 GB of rolls
+    with pytest.raises(ValueError, match="repeats shared lists") as info:
+        music.load_music(path)
+    assert "bomb.pickle" in str(info.value)
+    # A few shared frames, as a writer that reused tuples would leave, pass.
+    modest = {"train": [[frame] * 3 for _ in range(20)], "valid": [], "test": []}
+    rolls = music.load_music(write_pickle(tmp_path / "ok.pickle", modest))
+    assert len(rolls["train"]) == 20 and rolls["train"][0].sum() == 3 * 88
+
+
+DEEP = 200_000
+
+
+def deeply_nested_pickles(folder):
+    """Pickles that nest 200,000 deep, in the three places a pickle can."""
+    name = b"X\x05\x00\x00\x00train"
+    rest = b"X\x05\x00\x00\x00valid]X\x04\x00\x00\x00test]"
+    deep_list = b"]" * DEEP + b"a" * (DEEP - 1)
+    deep_tuple = b"K\x01" + b"\x85" * DEEP
+    bodies = {
+        # Hashing a deep tuple as a dict key recursed in C and crashed.
+        "tuple_key": b"}" + deep_tuple + b"K\x01s",
+        # Printing a deep list in the error message recursed.
+        "list_note": b"}(" + name + b"]]]" + deep_list + b"aaa" + rest + b"u",
+        "tuple_note": b"}(" + name + b"]](" + deep_tuple + b"ta" + b"a" + rest + b"u",
+    }
+    paths = []
+    for kind, body in bodies.items():
+        paths.append(folder / f"{kind}.pickle")
+        paths[-1].write_bytes(b"\x80\x02" + body + b".")
+    return paths
+
+
+def test_deeply_nested_pickle_is_refused_without_crashing(tmp_path):
+    paths = deeply_nested_pickles(tmp_path)
+    # A high recursion limit (music21 raises it) turns unbounded recursion
+    # into a crash of the interpreter, so this runs in its own process.
+    code = (
+        "import sys; sys.setrecursionlimit(1_000_000)\n"
+        "from keras_deeprnn.data import music\n"
+        "for path in sys.argv[1:]:\n"
+        "    try:\n"
+        "        music.load_music(path)\n"
+        "    except ValueError as err:\n"
+        "        print('ValueError', err)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).parents[1]))
+    done = subprocess.run(
+        [sys.executable, "-c", code, *map(str, paths)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("ValueError")]
+    assert len(lines) == 3, done.stdout
+    assert "nests tuples more than" in lines[0]
+    assert "holds a list of 1 item(s); expected whole MIDI note numbers" in lines[1]
+    assert "nests tuples more than" in lines[2]
+    assert all(len(line) < 400 for line in lines)
+
+
 def test_pickle_with_numpy_objects_is_refused(tmp_path):
     path = write_pickle(
         tmp_path / "arrays.pickle",

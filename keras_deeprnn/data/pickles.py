@@ -28,8 +28,9 @@ A pickle can also describe far more than it stores, since one list may be
 referenced many times: a 40 kB file of shared references would expand to
 gigabytes of rolls. Every frame and note costs at least one byte in a pickle
 that does not share them, so a file whose frames and notes, counted as
-often as they are reached, outnumber `MAX_ITEMS_PER_BYTE` times its size (or
-whose frames exceed `MAX_FRAMES`) is refused before any roll is built. The
+often as they are reached, outnumber `MAX_ITEMS_PER_BYTE` times its size
+and `FREE_ITEMS` (or whose frames exceed `MAX_FRAMES`) is refused before
+any roll is built. The
 structure is read to its fixed depth (split, piece, frame, note) without
 recursion, and error messages never print a container, so deep nesting is
 refused with a message instead of exhausting the stack.
@@ -55,8 +56,10 @@ from keras_deeprnn.data.splits import SPLITS
 
 PICKLE_EXTENSIONS = (".pickle", ".pkl")
 # A pickle that shares nothing spends at least a byte on every frame and note;
-# four per byte leaves room for a writer that reused some frame objects.
+# four per byte leaves room for a writer that reused some frame objects, and
+# any file may describe `FREE_ITEMS` (a few tens of MB of rolls at most).
 MAX_ITEMS_PER_BYTE = 4
+FREE_ITEMS = 100_000
 # About 700 MB of float32 rolls; the largest published set has under 400k.
 MAX_FRAMES = 2_000_000
 # Hashing a tuple (as a dict key) recurses in C without a guard, so a deeply
@@ -275,7 +278,7 @@ _PUT_OPCODES = frozenset(("PUT", "BINPUT", "LONG_BINPUT"))
 
 def _check_expansion(path, size, chosen):
     """Refuse a pickle that describes far more frames and notes than it stores."""
-    budget = min(MAX_ITEMS_PER_BYTE * max(size, 1), MAX_FRAMES * (1 + NUM_NOTES))
+    budget = max(MAX_ITEMS_PER_BYTE * size, FREE_ITEMS)
     items = frames = 0
     for pieces in chosen.values():
         for piece in pieces:
@@ -295,10 +298,10 @@ def _check_expansion(path, size, chosen):
 def _refuse_expansion(path, size):
     raise ValueError(
         f"load_music: refused to load {path}: its {size} bytes describe more "
-        f"than {MAX_ITEMS_PER_BYTE} pieces, frames and notes per byte (or "
-        f"more than {MAX_FRAMES} frames), so it repeats shared lists and "
-        "would exhaust memory. Expected a piano-roll pickle that stores each "
-        "frame once."
+        f"than max({MAX_ITEMS_PER_BYTE} per byte, {FREE_ITEMS}) pieces, frames "
+        f"and notes, or more than {MAX_FRAMES} frames, so it repeats shared "
+        "lists and would exhaust memory. Expected a piano-roll pickle that "
+        "stores each frame once."
     )
 
 
