@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 
 import reference as ref
+from keras_deeprnn import build_model
 from keras_deeprnn import cells
 from keras_deeprnn import layers
 
@@ -176,3 +177,51 @@ CASES = [
     Case("dots_lp", _deep_output("lp", num_layers=2), _deep_output_ref, OUTPUT_DIM, 148),
 ]
 CASE_IDS = [c.id for c in CASES]
+
+
+# === Whole models: the deep input g, the levels and the deep output ▷ ===
+
+def _activation_name(activation):
+    return activation if isinstance(activation, str) else activation.__name__
+
+
+def model_reference(model, x, level_masks=None, output_masks=None):
+    """A transition-cell model (`build_model`: rnn, di/dt/dts/do/dot/dots_rnn,
+    srnn without skips) in NumPy from its own weights: g, each level's DT,
+    then ▷. In training, `level_masks[l]` = (input mask, recurrent mask) of
+    level l and `output_masks` those of ▷'s hidden layers."""
+    h = x
+    names = [layer.name for layer in model.layers]
+    if "deep_input" in names:
+        g = model.get_layer("deep_input")
+        h = ref.mlp(h, weights_of(g), [g.units] * g.num_layers,
+                    [_activation_name(g.activation)] * g.num_layers, g.pieces)
+    levels = sorted(n for n in names if n.startswith("level_"))
+    for l, name in enumerate(levels):
+        cell = model.get_layer(name).cell
+        wrap = ref.masked(*level_masks[l]) if level_masks else ref.plain
+        h = _dt_ref(cell, h, wrap=wrap)
+    head = model.get_layer("deep_output")
+    widths = [head.hidden_units or head.units] * head.num_layers + [head.units]
+    acts = [_activation_name(head.hidden_activation)] * head.num_layers + [_activation_name(head.activation)]
+    return ref.mlp(h, weights_of(head), widths, acts, head.pieces,
+                   masks=None if output_masks is None else [*output_masks, None])
+
+
+MODEL_CASES = {
+    "rnn": dict(architecture="rnn"),
+    "di_rnn": dict(architecture="di_rnn"),
+    "di_rnn_relu_2": dict(architecture="di_rnn", num_input_layers=2, input_activation="relu",
+                          input_units=5),
+    "di_rnn_maxout": dict(architecture="di_rnn", input_activation="maxout"),
+    "dots_rnn": dict(architecture="dots_rnn", output_hidden_activation="lp"),
+    "srnn_3": dict(architecture="srnn", num_layers=3, units=[4, 5, 3]),
+}
+
+
+def make_model(case_id, **overrides):
+    kwargs = dict(input_dim=INPUT_DIM, output_dim=OUTPUT_DIM, units=UNITS,
+                  output_activation="sigmoid", seed=0)
+    kwargs.update(MODEL_CASES[case_id])
+    kwargs.update(overrides)
+    return build_model(**kwargs)

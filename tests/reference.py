@@ -100,6 +100,74 @@ def plain(step, initial):
     return step
 
 
+def _flatten(tree):
+    if isinstance(tree, (list, tuple)):
+        return [leaf for part in tree for leaf in _flatten(part)]
+    return [tree]
+
+
+def _pack(tree, flat):
+    """`flat` (a list, consumed) in the nesting of `tree`."""
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_pack(part, flat) for part in tree)
+    return flat.pop(0)
+
+
+def masked(input_mask=None, recurrent_mask=None):
+    """Wrap `step` in training-mode variational dropout: the same masks
+    (batch, features) at every step, on `x_t` and on `h_{t-1}` as the
+    recurrent products read it (the first state; an LSTM's `c` is not
+    dropped). Masks hold 0 or 1 / (1 - rate)."""
+    def wrap(step, initial):
+        def dropped(x_t, state):
+            if input_mask is not None:
+                x_t = x_t * input_mask
+            if recurrent_mask is not None:
+                if isinstance(state, (list, tuple)):
+                    state = type(state)([state[0] * recurrent_mask, *state[1:]])
+                else:
+                    state = state * recurrent_mask
+            return step(x_t, state)
+        return dropped
+    return wrap
+
+
+def zoneout_drawn(keep, output_of=lambda state: state, inner=plain):
+    """Training-mode zoneout: `keep[:, t]` (batch, all state widths, in the
+    order of the flattened states) is 1 where a unit keeps its previous
+    value at step t. `inner` wraps the step first (its dropout masks)."""
+    def wrap(step, initial):
+        step = inner(step, initial)
+        t = [0]
+
+        def zoned(x_t, state):
+            _, new = step(x_t, state)
+            flat_old, flat_new, start, zoned_flat = _flatten(state), _flatten(new), 0, []
+            for old, s in zip(flat_old, flat_new):
+                k = keep[:, t[0], start:start + s.shape[-1]]
+                zoned_flat.append(k * old + (1 - k) * s)
+                start += s.shape[-1]
+            assert start == keep.shape[-1], "one keep decision per unit of every state"
+            t[0] += 1
+            state = _pack(new, zoned_flat)
+            return output_of(state), state
+        return zoned
+    return wrap
+
+
+def recording(sink, inner=plain):
+    """Wrap `step` so `sink[0]` holds the last state after the run."""
+    def wrap(step, initial):
+        step = inner(step, initial)
+
+        def recorded(x_t, state):
+            out, state = step(x_t, state)
+            sink[:] = [state]
+            return out, state
+        return recorded
+    return wrap
+
+
 def dt_lstm_sequence(x, w, units, wrap=plain, **kwargs):
     """LSTM whose four gate pre-activations come from the DT / DT(S) layers."""
     n = units
@@ -126,8 +194,14 @@ def dt_sequence(x, w, units, wrap=plain, **kwargs):
     return run(wrap(step, h0), x, h0)[0]
 
 
-def dg_lstm_sequence(x, weights, units, num_layers, wrap=plain):
-    """Depth-Gated LSTM (paper.md section 3); weights[l] holds level l's arrays."""
+def dg_lstm_sequence(x, weights, units, num_layers, wrap=plain, input_masks=None,
+                     recurrent_masks=None):
+    """Depth-Gated LSTM (Yao et al. 2015); weights[l] holds level l's arrays.
+
+    In training, `input_masks[l]` drops level l's input (`x_t` at the
+    bottom, the level below's `h_t` above: dropout between levels) and
+    `recurrent_masks[l]` its `h_{t-1}`.
+    """
     n = units
     B = x.shape[0]
     states = [(np.zeros((B, n)), np.zeros((B, n))) for _ in range(num_layers)]
@@ -137,10 +211,14 @@ def dg_lstm_sequence(x, weights, units, num_layers, wrap=plain):
         for l in range(num_layers):
             w = weights[l]
             K, R, P, b = w["kernel"], w["recurrent_kernel"], w["peephole"], w["bias"]
+            h_prev, c_prev = states[l]
+            if input_masks is not None:
+                inp = inp * input_masks[l]
+            if recurrent_masks is not None:
+                h_prev = h_prev * recurrent_masks[l]
             if l == 0:
                 c_low = inp @ K[:, 5 * n:]
                 K = K[:, :5 * n]
-            h_prev, c_prev = states[l]
             g = inp @ K + b
             r = h_prev @ R
             w_ci, w_cf, w_cd, w_ld, w_co = P
@@ -205,11 +283,14 @@ def pooled(z, activation, units, pieces, rho=None):
     return ACTIVATIONS[activation](z)
 
 
-def mlp(x, w, widths, activations, pieces=2):
-    """DeepInput / DeepOutput: kernel_i, bias_i, lp_rho_i per layer."""
+def mlp(x, w, widths, activations, pieces=2, masks=None):
+    """DeepInput / DeepOutput: kernel_i, bias_i, lp_rho_i per layer; in
+    training `masks[i]` (0 or 1 / (1 - rate)) drops layer i's output."""
     for i, (units, act) in enumerate(zip(widths, activations)):
         z = x @ w[f"kernel_{i}"] + w[f"bias_{i}"]
         x = pooled(z, act, units, pieces, w.get(f"lp_rho_{i}"))
+        if masks is not None and masks[i] is not None:
+            x = x * masks[i]
     return x
 
 

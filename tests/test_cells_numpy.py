@@ -10,6 +10,9 @@ from backend_grad import value_and_grads
 from cases import CASE_IDS
 from cases import CASES
 from cases import INPUT_DIM
+from cases import MODEL_CASES
+from cases import make_model
+from cases import model_reference
 from cases import weights_of
 from keras_deeprnn.layers import DeepRNN
 
@@ -57,6 +60,15 @@ def test_gradients_match_finite_differences(case, layer_name, rng):
     numeric = ref.numeric_grad(numpy_loss, list(arrays.values()))
     for v, g, n in zip(variables, grads, numeric):
         np.testing.assert_allclose(g, n, atol=1e-5, rtol=1e-4, err_msg=v.path)
+
+
+@pytest.mark.parametrize("case_id", list(MODEL_CASES))
+def test_model_matches_numpy(case_id, rng):
+    # The deep input g (its activation included), the levels and ▷ together.
+    model = make_model(case_id)
+    x = rng.normal(size=(2, 5, INPUT_DIM))
+    y = ops.convert_to_numpy(model(x.astype("float32")))
+    np.testing.assert_allclose(y, model_reference(model, x), atol=1e-5, rtol=1e-5)
 
 
 def test_weights_of_reads_names():
