@@ -4,6 +4,7 @@ Each raises a ValueError that names the argument, shows what was received and
 says what was expected, so a bad configuration fails where it is written.
 """
 
+import math
 import numbers
 
 
@@ -47,3 +48,26 @@ def non_negative_float(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
         raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
     return float(value)
+
+
+def positive_finite(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value) or not value > 0:
+        raise ValueError(
+            f"`{name}` must be a finite number > 0. Received: {name}={value!r}")
+    return float(value)
+
+
+def non_negative_finite(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value) or not value >= 0:
+        raise ValueError(
+            f"`{name}` must be a finite number >= 0. Received: {name}={value!r}")
+    return float(value)
+
+
+def boolean(name, value):
+    # NumPy's bool_ is what a value read back from an array or a JSON of one is.
+    if not (isinstance(value, bool) or type(value).__name__ == "bool_"):
+        raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
+    return bool(value)

@@ -1,21 +1,19 @@
 """`DeepRNNModel` and `build_model`: any architecture of the table as a Keras model."""
 
+import contextlib
+import dataclasses
+import inspect
+import types
+
 import keras
 
 from keras_deeprnn import _checks
-from keras_deeprnn.cells import DeepTransitionCell
-from keras_deeprnn.cells import DeepTransitionLSTMCell
-from keras_deeprnn.cells import DepthGatedLSTMCell
-from keras_deeprnn.cells import GatedFeedbackCell
-from keras_deeprnn.cells import HighwayTransitionCell
-from keras_deeprnn.cells import StateResetCell
-from keras_deeprnn.cells import ZoneoutCell
 from keras_deeprnn.layers import DeepInput
 from keras_deeprnn.layers import DeepOutput
-from keras_deeprnn.layers import DeepRNN
-from keras_deeprnn.layers import FusedLSTM
-from keras_deeprnn.layers import units as units_lib
+from keras_deeprnn.models import options as options_lib
 from keras_deeprnn.models import presets
+
+OPTIONS = options_lib.OPTIONS
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
@@ -106,253 +104,103 @@ class DeepRNNModel(keras.Model):
     Networks*, ICLR 2014.
     """
 
-    def __init__(
-        self,
-        architecture="rnn",
-        input_dim=None,
-        output_dim=None,
-        units=128,
-        num_input_layers=None,
-        num_transition_layers=None,
-        shortcut=None,
-        num_output_layers=None,
-        num_layers=None,
-        skip_connections=None,
-        residual_connections=None,
-        input_units=None,
-        transition_units=None,
-        output_units=None,
-        activation="tanh",
-        transition_activation=None,
-        input_activation="tanh",
-        output_hidden_activation="tanh",
-        output_activation=None,
-        pieces=2,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        output_dropout=0.0,
-        weight_noise=0.0,
-        recurrent_weight_dropout=0.0,
-        layer_norm=False,
-        trainable_initial_state=False,
-        zoneout=0.0,
-        state_resets=False,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bidirectional=False,
-        vocab_size=None,
-        embedding_dim=None,
-        return_sequences=True,
-        stateful=False,
-        batch_size=None,
-        unroll=False,
-        masking=False,
-        mask_value=0.0,
-        seed=None,
-        **kwargs,
-    ):
-        # === Arguments ===
-        arch = presets.get(architecture)
-        depth = arch.resolve(
-            num_input_layers=num_input_layers,
-            num_transition_layers=num_transition_layers,
-            shortcut=shortcut,
-            num_output_layers=num_output_layers,
-            num_layers=num_layers,
-            skip_connections=skip_connections,
-            residual_connections=residual_connections,
-        )
-        for key in ("num_input_layers", "num_output_layers"):
-            _checks.non_negative_int(key, depth[key])
-        for key in ("num_transition_layers", "num_layers"):
-            _checks.positive_int(key, depth[key])
-        # these cells step all their levels together: one recurrent layer
-        num_levels = 1 if arch.cell in ("dg_lstm", "gated_feedback") else depth["num_layers"]
-        level_units = _per_level("units", units, depth["num_layers"], _checks.positive_int)
-        level_dropout = _per_level("dropout", dropout, depth["num_layers"], _checks.rate)
-        level_recurrent_dropout = _per_level(
-            "recurrent_dropout", recurrent_dropout, depth["num_layers"], _checks.rate
-        )
-        level_zoneout = _per_level("zoneout", zoneout, num_levels, _checks.rate)
-        if state_resets and bidirectional:
-            raise ValueError(
-                "`state_resets=True` marks where sequences start in a forward stream; a "
-                "backward pass would need where they end. Received: bidirectional=True"
-            )
-        if num_levels == 1 and len(set(level_units)) > 1:
-            raise ValueError(
-                f"'{architecture}' steps all its levels in one cell and needs one width "
-                f"for all of them. Received: units={units!r}"
-            )
-        if (layer_norm or trainable_initial_state) and arch.cell not in ("transition", "transition_lstm"):
-            options = "layer_norm" if layer_norm else "trainable_initial_state"
-            if not (options == "trainable_initial_state" and arch.cell == "highway"):
-                raise ValueError(
-                    f"`{options}=True` is available for the transition architectures"
-                    f"{' and rhn' if options == 'trainable_initial_state' else ''}. "
-                    f"Received: architecture={architecture!r}"
-                )
-        if (input_dim is None) == (vocab_size is None):
-            raise ValueError(
-                "Give exactly one of `input_dim` (features per step) and `vocab_size` "
-                f"(token ids). Received: input_dim={input_dim!r}, vocab_size={vocab_size!r}"
-            )
-        if input_dim is not None:
-            _checks.positive_int("input_dim", input_dim)
-        else:
-            _checks.positive_int("vocab_size", vocab_size)
-        _checks.optional_positive_int("output_dim", output_dim)
-        for key, value in (("input_activation", input_activation),
-                           ("output_hidden_activation", output_hidden_activation)):
-            units_lib.resolve(key, value)
-        for key, value in (("weight_noise", weight_noise),
-                           ("recurrent_weight_dropout", recurrent_weight_dropout)):
-            if value and arch.cell in ("gru", "lstm"):
-                raise ValueError(
-                    f"`{key}` is not available for '{architecture}' (Keras's fused "
-                    f"{arch.cell.upper()} layers). Received: {key}={value!r}; use {key}=0, "
-                    "or 'dg_lstm'/'srnn'/'dots_lstm' for a model with it."
-                )
-        if stateful and batch_size is None:
-            raise ValueError(
-                "`stateful=True` needs a fixed `batch_size`. Received: batch_size=None"
-            )
-        if depth["skip_connections"] and not return_sequences:
-            raise ValueError(
-                "`skip_connections=True` reads every level at every step and needs "
-                "`return_sequences=True`. Received: return_sequences=False"
-            )
-        rnn_kwargs = dict(stateful=stateful, unroll=unroll)
-        cell_kwargs = dict(
-            seed=seed, kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-        )
-        if weight_noise:
-            cell_kwargs["weight_noise"] = weight_noise
-        if recurrent_weight_dropout:
-            cell_kwargs["recurrent_weight_dropout"] = recurrent_weight_dropout
-        if layer_norm:
-            cell_kwargs["layer_norm"] = True
-        if trainable_initial_state:
-            cell_kwargs["trainable_initial_state"] = True
-        noise = dict(weight_noise=weight_noise) if weight_noise else {}
-
-        # === Functional model ===
-        resets = None
-        if state_resets:
-            resets = keras.Input(batch_shape=(batch_size, None), name="resets")
-            reset_flags = keras.layers.Reshape((-1, 1), name="reset_flags")(resets)
-        if vocab_size is not None:
-            inputs = keras.Input(batch_shape=(batch_size, None), dtype="int32", name="tokens")
-            features = keras.layers.Embedding(
-                vocab_size, embedding_dim or level_units[0], mask_zero=masking, name="embedding"
-            )(inputs)
-        else:
-            inputs = keras.Input(batch_shape=(batch_size, None, input_dim), name="frames")
-            features = inputs
-            if masking:
-                features = keras.layers.Masking(mask_value, name="masking")(features)
-        if depth["num_input_layers"]:
-            features = DeepInput(
-                input_units or level_units[0], num_layers=depth["num_input_layers"],
-                activation=input_activation, pieces=pieces, seed=seed, name="deep_input", **noise,
-            )(features)
-
-        levels, level_input = [], features
-        for level in range(num_levels):
-            last = level == num_levels - 1
-            layer = _recurrent_layer(
-                arch.cell, level_units[level], depth, activation, transition_activation,
-                transition_units,
-                dict(cell_kwargs, dropout=level_dropout[level],
-                     recurrent_dropout=level_recurrent_dropout[level]),
-                dict(rnn_kwargs, return_sequences=return_sequences or not last),
-                name=f"level_{level}", zoneout=level_zoneout[level], state_resets=state_resets,
-            )
-            if bidirectional:
-                layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{level}")
-            if state_resets:
-                level_input = keras.layers.Concatenate(name=f"with_resets_{level}")(
-                    [level_input, reset_flags])
-            h = layer(level_input)
-            if (depth["residual_connections"] and levels
-                    and h.shape[-1] == levels[-1].shape[-1]):
-                # Sonnet's residual stacking: a level adds its input (the
-                # level below) where the widths agree.
-                h = keras.layers.Add(name=f"residual_{level}")([levels[-1], h])
-            levels.append(h)
-            level_input = levels[-1]
-            if depth["skip_connections"]:
-                level_input = keras.layers.Concatenate(name=f"skip_{level}")([features, levels[-1]])
-        top = levels[-1]
-        if depth["skip_connections"] and len(levels) > 1:
-            top = keras.layers.Concatenate(name="all_levels")(levels)
-        outputs = top
-        if output_dim is not None:
-            outputs = DeepOutput(
-                output_dim, num_layers=depth["num_output_layers"],
-                hidden_units=output_units or level_units[-1],
-                hidden_activation=output_hidden_activation,
-                activation=output_activation, pieces=pieces, dropout=output_dropout,
-                seed=seed, name="deep_output", **noise,
-            )(top)
-        model_inputs = inputs if resets is None else [inputs, resets]
-        super().__init__(inputs=model_inputs, outputs=outputs, **kwargs)
-
-        # === Config ===
+    def __init__(self, architecture="rnn", **kwargs):
+        arguments = {k: kwargs.pop(k) for k in list(kwargs) if k in OPTIONS}
+        plan = _plan(architecture, arguments)
+        inputs, features, reset_flags = _inputs(plan)
+        features = _deep_input(plan, features)
+        top = _recurrent_levels(plan, features, reset_flags)
+        outputs = _deep_output(plan, top)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.architecture = architecture
-        self.depth = depth
-        self._config = dict(
-            architecture=architecture, input_dim=input_dim, output_dim=output_dim, units=units,
-            num_input_layers=num_input_layers, num_transition_layers=num_transition_layers,
-            shortcut=shortcut, num_output_layers=num_output_layers, num_layers=num_layers,
-            skip_connections=skip_connections, residual_connections=residual_connections,
-            layer_norm=layer_norm, trainable_initial_state=trainable_initial_state,
-            zoneout=zoneout, state_resets=state_resets,
-            input_units=input_units, transition_units=transition_units, output_units=output_units,
-            activation=activation, transition_activation=transition_activation,
-            input_activation=input_activation, output_hidden_activation=output_hidden_activation,
-            output_activation=output_activation, pieces=pieces, dropout=dropout,
-            recurrent_dropout=recurrent_dropout, output_dropout=output_dropout,
-            weight_noise=weight_noise, recurrent_weight_dropout=recurrent_weight_dropout,
-            kernel_initializer=_serializable(kernel_initializer),
-            recurrent_initializer=_serializable(recurrent_initializer),
-            bidirectional=bidirectional, vocab_size=vocab_size, embedding_dim=embedding_dim,
-            return_sequences=return_sequences, stateful=stateful, batch_size=batch_size,
-            unroll=unroll, masking=masking, mask_value=mask_value, seed=seed,
-        )
+        self.depth = plan.depth
+        self._config = {"architecture": architecture, **{
+            name: _serializable(value) for name, value in plan.given.items()}}
 
     def call(self, inputs, training=None, mask=None):
-        expected = self._config["input_dim"]
-        if self._config["state_resets"]:
-            if isinstance(inputs, dict):
-                pair = [inputs.get(k.name) for k in self.inputs]
-            else:
-                pair = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-            if len(pair) != 2 or any(p is None for p in pair):
-                raise ValueError(
-                    f"{self.name} was built with `state_resets=True` and takes two inputs, "
-                    "[sequences, resets] with resets of shape (batch, time). "
-                    f"Received: {type(inputs).__name__}"
-                )
-            sequences, resets = pair
-            self._check_inputs(sequences, expected)
-            if tuple(resets.shape)[:2] != tuple(sequences.shape)[:2] or len(resets.shape) != 2:
-                raise ValueError(
-                    f"`resets` of {self.name} must have shape {tuple(sequences.shape)[:2]} "
-                    f"(batch, time), one flag per step. Received: shape={tuple(resets.shape)}"
-                )
-        else:
-            self._check_inputs(inputs, expected)
+        self._check_inputs(inputs)
         return super().call(inputs, training=training, mask=mask)
 
-    def _check_inputs(self, inputs, expected):
+    # The entry points check array inputs before Keras traces a step: on JAX,
+    # Keras 3.15 detaches the variables' values while fit/evaluate/predict
+    # run, and an error raised inside the traced step left them detached, the
+    # model broken for good ('NoneType' object is not callable).
+
+    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        self._check_data(x)
+        if isinstance(validation_data, (list, tuple)) and validation_data:
+            self._check_data(validation_data[0])
+        with _reattached_on_error(self):
+            return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        self._check_data(x)
+        with _reattached_on_error(self):
+            return super().evaluate(x, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self._check_data(x)
+        with _reattached_on_error(self):
+            return super().predict(x, *args, **kwargs)
+
+    def train_on_batch(self, x, *args, **kwargs):
+        self._check_data(x)
+        with _reattached_on_error(self):
+            return super().train_on_batch(x, *args, **kwargs)
+
+    def test_on_batch(self, x, *args, **kwargs):
+        self._check_data(x)
+        with _reattached_on_error(self):
+            return super().test_on_batch(x, *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        self._check_data(x)
+        with _reattached_on_error(self):
+            return super().predict_on_batch(x)
+
+    def _check_data(self, x):
+        """`_check_inputs` for arrays and tensors; datasets and generators are
+        checked when traced (and `_reattached_on_error` keeps the model usable)."""
+        parts = list(x.values()) if isinstance(x, dict) else x
+        parts = parts if isinstance(parts, (list, tuple)) else [parts]
+        if parts and all(hasattr(p, "shape") and hasattr(p, "ndim") for p in parts):
+            self._check_inputs(x)
+
+    def _check_inputs(self, inputs):
+        if not self._config["state_resets"]:
+            self._check_sequences(inputs)
+            return
+        if isinstance(inputs, dict):
+            pair = [inputs.get(k.name) for k in self.inputs]
+        else:
+            pair = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(pair) != 2 or any(p is None for p in pair):
+            raise ValueError(
+                f"{self.name} was built with `state_resets=True` and takes two inputs, "
+                "[sequences, resets] with resets of shape (batch, time). "
+                f"Received: {type(inputs).__name__}"
+            )
+        sequences, resets = pair
+        self._check_sequences(sequences)
+        if tuple(resets.shape)[:2] != tuple(sequences.shape)[:2] or len(resets.shape) != 2:
+            raise ValueError(
+                f"`resets` of {self.name} must have shape {tuple(sequences.shape)[:2]} "
+                f"(batch, time), one flag per step. Received: shape={tuple(resets.shape)}"
+            )
+
+    def _check_sequences(self, inputs):
+        expected = self._config["input_dim"]
         shape = tuple(inputs.shape)
         rank = 2 if expected is None else 3
+        wanted = "(batch, time) token ids" if expected is None else f"(batch, time, {expected})"
         if len(shape) != rank or (expected is not None and shape[-1] not in (None, expected)):
-            wanted = "(batch, time) token ids" if expected is None else f"(batch, time, {expected})"
             raise ValueError(
                 f"`inputs` of {self.name} must have shape {wanted}. Received: shape={shape}"
+            )
+        if shape[1] == 0:
+            raise ValueError(
+                f"`inputs` of {self.name} must have at least one time step, shape {wanted} "
+                f"with time >= 1. Received: shape={shape}"
             )
 
     def stateful_copy(self, batch_size=1, **overrides):
@@ -400,61 +248,222 @@ class DeepRNNModel(keras.Model):
         return cls(**config)
 
 
-def _per_level(name, value, num_levels, check):
-    """One value per stacked level, from a scalar or a list of `num_levels`."""
-    if isinstance(value, (list, tuple)):
-        if len(value) != num_levels:
+# `DeepRNNModel(architecture, **options)`: the signature help() and IDEs show
+# is the declared options', in declaration order.
+DeepRNNModel.__init__.__signature__ = inspect.Signature([
+    inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+    inspect.Parameter("architecture", inspect.Parameter.POSITIONAL_OR_KEYWORD, default="rnn"),
+    *(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option.default)
+      for name, option in OPTIONS.items()),
+    inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
+])
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """The checked arguments of one model: what its construction reads."""
+
+    architecture: presets.Architecture
+    given: types.MappingProxyType  # every option, as given (the config)
+    depth: dict  # the depth arguments, resolved for the architecture
+    levels: dict  # per-level options: one value per recurrent layer
+
+    def __getattr__(self, name):
+        if name == "given":  # not set yet (a copy being made)
+            raise AttributeError(name)
+        try:
+            return self.given[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def num_recurrent_layers(self):
+        return self.architecture.num_recurrent_layers(self.depth)
+
+    def cell_args(self, level):
+        """The keyword arguments of this level's cell (see `CellFactory`)."""
+        args = {name: self.given[name] for name in presets.CELL_ARGUMENTS}
+        args.update(dropout=self.levels["dropout"][level],
+                    recurrent_dropout=self.levels["recurrent_dropout"][level])
+        for name in self.architecture.cell_factory.supports:
+            # Only what is set, so a cell without such an argument still works.
+            if name in OPTIONS and OPTIONS[name].is_set(self.given[name]):
+                args[name] = self.given[name]
+        return args
+
+
+def _plan(name, arguments):
+    """Check every argument against the architecture and resolve its depth."""
+    architecture = presets.get(name)
+    given = {key: arguments.get(key, option.default) for key, option in OPTIONS.items()}
+    depth = architecture.resolve(**{key: given[key] for key in presets.DEPTH_DEFAULTS})
+    for key, value in depth.items():
+        OPTIONS[key].check(key, value)
+    counts = {"stack": depth["num_layers"],
+              "layer": architecture.num_recurrent_layers(depth)}
+    levels = {}
+    for key, option in OPTIONS.items():
+        if key in depth:
+            continue
+        if option.per_level is None:
+            option.check(key, given[key])
+        else:
+            levels[key] = option.values(given[key], counts[option.per_level])
+        if option.refused_elsewhere and option.is_set(given[key]) \
+                and not architecture.supports(option):
+            rows = [a.name for a in presets.ARCHITECTURES.values() if a.supports(option)]
             raise ValueError(
-                f"`{name}` as a list needs one value per level ({num_levels}). "
-                f"Received: {name}={list(value)!r}"
+                f"`{key}` is not available for '{name}' (its {architecture.cell_factory.kind} "
+                f"cells have no such option). Received: {key}={given[key]!r}; use the "
+                f"default {option.default!r}, or one of: {', '.join(rows)}."
             )
-        return [check(name, v) for v in value]
-    return [check(name, value)] * num_levels
+    _check_together(name, given, depth, levels, counts["layer"])
+    return _Plan(architecture, types.MappingProxyType(given), depth, levels)
 
 
-def _serializable(initializer):
-    if isinstance(initializer, (str, dict)) or initializer is None:
-        return initializer
-    return keras.initializers.serialize(initializer)
-
-
-def _recurrent_layer(kind, units, depth, activation, transition_activation, transition_units,
-                     cell_kwargs, rnn_kwargs, name, zoneout=0.0, state_resets=False):
-    wrapped = bool(zoneout or state_resets)
-    if kind in ("gru", "lstm") and not wrapped:
-        layer = keras.layers.GRU if kind == "gru" else FusedLSTM
-        return layer(units, name=name, **cell_kwargs, **rnn_kwargs)
-    if kind in ("gru", "lstm"):
-        # The state wrappers need the step: Keras's cells in a DeepRNN.
-        cell_class = keras.layers.GRUCell if kind == "gru" else keras.layers.LSTMCell
-        cell = cell_class(units, **cell_kwargs)
-    elif kind == "dg_lstm":
-        cell = DepthGatedLSTMCell(units, num_layers=depth["num_layers"], **cell_kwargs)
-    elif kind == "gated_feedback":
-        cell = GatedFeedbackCell(
-            units, num_layers=depth["num_layers"], activation=activation, **cell_kwargs
+def _check_together(name, given, depth, levels, num_recurrent_layers):
+    """The checks that read more than one argument."""
+    if (given["input_dim"] is None) == (given["vocab_size"] is None):
+        raise ValueError(
+            "Give exactly one of `input_dim` (features per step) and `vocab_size` "
+            f"(token ids). Received: input_dim={given['input_dim']!r}, "
+            f"vocab_size={given['vocab_size']!r}"
         )
-    elif kind == "highway":
-        cell = HighwayTransitionCell(
-            units, num_transition_layers=depth["num_transition_layers"], activation=activation,
-            **cell_kwargs,
+    if given["state_resets"] and given["bidirectional"]:
+        raise ValueError(
+            "`state_resets=True` marks where sequences start in a forward stream; a "
+            "backward pass would need where they end. Received: bidirectional=True"
         )
+    if num_recurrent_layers == 1 and len(set(levels["units"])) > 1:
+        raise ValueError(
+            f"'{name}' steps all its levels in one cell and needs one width "
+            f"for all of them. Received: units={given['units']!r}"
+        )
+    if given["stateful"] and given["batch_size"] is None:
+        raise ValueError(
+            "`stateful=True` needs a fixed `batch_size`. Received: batch_size=None"
+        )
+    if depth["skip_connections"] and not given["return_sequences"]:
+        raise ValueError(
+            "`skip_connections=True` reads every level at every step and needs "
+            "`return_sequences=True`. Received: return_sequences=False"
+        )
+
+
+def _inputs(plan):
+    """The model's inputs, their features (embedded or masked), and the reset flags."""
+    batch_size = plan.batch_size
+    if plan.vocab_size is not None:
+        tokens = keras.Input(batch_shape=(batch_size, None), dtype="int32", name="tokens")
+        features = keras.layers.Embedding(
+            plan.vocab_size, plan.embedding_dim or plan.levels["units"][0],
+            mask_zero=plan.masking, name="embedding",
+        )(tokens)
     else:
-        cell_class = DeepTransitionLSTMCell if kind == "transition_lstm" else DeepTransitionCell
-        cell = cell_class(
-            units,
-            num_transition_layers=depth["num_transition_layers"],
-            shortcut=depth["shortcut"],
-            transition_units=transition_units,
-            activation=activation,
-            transition_activation=transition_activation,
-            **cell_kwargs,
+        tokens = features = keras.Input(batch_shape=(batch_size, None, plan.input_dim),
+                                        name="frames")
+        if plan.masking:
+            features = keras.layers.Masking(plan.mask_value, name="masking")(features)
+    if not plan.state_resets:
+        return tokens, features, None
+    resets = keras.Input(batch_shape=(batch_size, None), name="resets")
+    reset_flags = keras.layers.Reshape((-1, 1), name="reset_flags")(resets)
+    return [tokens, resets], features, reset_flags
+
+
+def _noise(plan):
+    # The MLPs take weight noise as the cells do; absent, their own default.
+    return {"weight_noise": plan.weight_noise} if plan.weight_noise else {}
+
+
+def _deep_input(plan, features):
+    """g(x_t): `num_input_layers` layers on every step, outside the loop."""
+    if not plan.depth["num_input_layers"]:
+        return features
+    return DeepInput(
+        plan.input_units or plan.levels["units"][0], num_layers=plan.depth["num_input_layers"],
+        activation=plan.input_activation, pieces=plan.pieces, seed=plan.seed,
+        name="deep_input", **_noise(plan),
+    )(features)
+
+
+def _recurrent_levels(plan, features, reset_flags):
+    """The recurrent layers, level by level; returns what the output reads."""
+    factory, depth = plan.architecture.cell_factory, plan.depth
+    num_levels = plan.num_recurrent_layers
+    levels, level_input = [], features
+    for level in range(num_levels):
+        last = level == num_levels - 1
+        layer = factory.layer(
+            plan.levels["units"][level], depth, plan.given, plan.cell_args(level),
+            dict(stateful=plan.stateful, unroll=plan.unroll,
+                 return_sequences=plan.return_sequences or not last),
+            name=f"level_{level}", zoneout=plan.levels["zoneout"][level],
+            state_resets=plan.state_resets,
         )
-    if zoneout:
-        cell = ZoneoutCell(cell, zoneout=zoneout, seed=cell_kwargs.get("seed"))
-    if state_resets:
-        cell = StateResetCell(cell)
-    return DeepRNN(cell, name=name, **rnn_kwargs)
+        if plan.bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{level}")
+        if reset_flags is not None:
+            level_input = keras.layers.Concatenate(name=f"with_resets_{level}")(
+                [level_input, reset_flags])
+        h = layer(level_input)
+        if depth["residual_connections"] and levels and h.shape[-1] == levels[-1].shape[-1]:
+            # Sonnet's residual stacking: a level adds its input (the level
+            # below) where the widths agree.
+            h = keras.layers.Add(name=f"residual_{level}")([levels[-1], h])
+        levels.append(h)
+        level_input = h
+        if depth["skip_connections"]:
+            level_input = keras.layers.Concatenate(name=f"skip_{level}")([features, h])
+    if depth["skip_connections"] and len(levels) > 1:
+        return keras.layers.Concatenate(name="all_levels")(levels)
+    return levels[-1]
+
+
+def _deep_output(plan, top):
+    """▷: `num_output_layers` intermediate layers, then ψ_0 (none without `output_dim`)."""
+    if plan.output_dim is None:
+        return top
+    return DeepOutput(
+        plan.output_dim, num_layers=plan.depth["num_output_layers"],
+        hidden_units=plan.output_units or plan.levels["units"][-1],
+        hidden_activation=plan.output_hidden_activation,
+        activation=plan.output_activation, pieces=plan.pieces, dropout=plan.output_dropout,
+        seed=plan.seed, name="deep_output", **_noise(plan),
+    )(top)
+
+
+@contextlib.contextmanager
+def _reattached_on_error(model):
+    """On JAX, put the variables' values back if fit/evaluate/predict fails.
+
+    Keras 3.15 detaches them for the length of the loop and reattaches them
+    at its end, which an exception skips. The values of the last finished
+    batch come back first (Keras's `jax_state_sync`); any variable still
+    detached (the first batch failed) gets its value from before the call.
+    """
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    optimizer = getattr(model, "optimizer", None)
+    variables = [*model.variables, *model.metrics_variables,
+                 *(optimizer.variables if optimizer is not None and optimizer.built else [])]
+    before = [(v, v.value) for v in variables]
+    try:
+        yield
+    except BaseException:
+        model.jax_state_sync()
+        for variable, value in before:
+            # No public way to ask whether a value is detached.
+            if variable._value is None:
+                variable.assign(value)
+        raise
+
+
+def _serializable(value):
+    if isinstance(value, keras.initializers.Initializer):
+        return keras.initializers.serialize(value)
+    return value
 
 
 def build_model(architecture, **kwargs):
