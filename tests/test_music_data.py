@@ -14,6 +14,7 @@ import pytest
 
 from keras_deeprnn.data import music
 from keras_deeprnn.data import pickles
+from keras_deeprnn.data import scores
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "music"
 
@@ -176,7 +177,7 @@ def test_second_call_reads_the_cache(tmp_path, monkeypatch):
     def refuse(path):
         raise AssertionError(f"parsed {path} although a cache exists")
 
-    monkeypatch.setattr(music, "_parse_file", refuse)
+    monkeypatch.setattr(scores, "_parse_file", refuse)
     assert_same_data(first, load_quietly(FIXTURES, tmp_path))
     # Another frame rate is another cache entry, so it must parse.
     with pytest.warns(UserWarning, match="could not parse"):
@@ -269,6 +270,25 @@ def test_builtin_file_lists():
     stems = [path.with_suffix("") for _, path, _ in classical]
     assert len(stems) == len(set(stems))
     assert not any(piece_id.startswith("bach/") for piece_id, _, _ in classical)
+
+
+def test_builtin_sets_load_from_music21_reached_through_a_symlink(tmp_path, monkeypatch):
+    import music21
+
+    # A virtual environment reached through a link: music21.__file__ is not
+    # resolved, while music21's corpus lookups return resolved paths.
+    real = pathlib.Path(music21.__file__).resolve()
+    link = tmp_path / "venv_link"
+    link.symlink_to(real.parent.parent, target_is_directory=True)
+    monkeypatch.setattr(music21, "__file__", str(link / real.parent.name / real.name))
+    entries = music._builtin_files("jsb_chorales")
+    assert len(entries) > 300
+    assert all(piece_id.startswith("bach/") for piece_id, _, _ in entries)
+    folk = music._builtin_files("folk_tunes")
+    assert all(not piece_id.startswith("/") and ".." not in piece_id for piece_id, _, _ in folk)
+    # No warm cache: the listing, split and parsing all run.
+    data = load_quietly("jsb_chorales", tmp_path / "fresh_cache", limit=3)
+    assert [len(data[s]) for s in music.SPLITS] == [1, 1, 1]
 
 
 def test_descriptions_and_frame_lengths_cover_every_builtin():

@@ -2,7 +2,8 @@
 
 A piece is a float32 array of shape `(frames, NUM_NOTES)`: column `k` is the
 piano key with MIDI number `LOWEST_NOTE + k` (A0 .. C8) and holds 1 while
-that key sounds at the start of the frame, 0 otherwise.
+that key sounds at the start of the frame, 0 otherwise. music21, needed
+only to read and write scores, is imported on first use (`_import_music21`).
 """
 
 import numpy as np
@@ -38,3 +39,13 @@ def _check_frame_quarter_length(value):
             f"(0.5 is an eighth note); received {value!r}."
         )
     return float(value)
+
+
+def _import_music21():
+    try:
+        import music21
+    except ImportError as err:
+        raise ImportError(
+            f"Reading or writing scores needs music21: {MUSIC_EXTRA_HINT}"
+        ) from err
+    return music21

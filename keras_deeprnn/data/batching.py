@@ -1,0 +1,177 @@
+"""Next-frame batches of piano rolls for `model.fit`.
+
+A model reads frames `0..T-2` of a piece and predicts frames `1..T-1` with
+88 independent sigmoids; `keras_deeprnn.metrics.frame_nll` scores it.
+"""
+
+import math
+
+import keras
+import numpy as np
+
+from keras_deeprnn.data.rolls import NUM_NOTES
+from keras_deeprnn.data.rolls import _as_roll
+from keras_deeprnn.data.rolls import _check_positive_int
+
+
+def pad_batch(pieces, max_len=None, *, pad_to_multiple_of=None):
+    """Next-frame inputs, targets and mask for a batch of piano rolls.
+
+    For a piece of `T` frames the inputs are frames `0..T-2` and the targets
+    frames `1..T-1`, so it contributes `T - 1` time steps. Shorter pieces are
+    zero-padded at the end to the longest one.
+
+    Args:
+        pieces: sequence of arrays of shape `(frames, 88)`.
+        max_len: keep at most this many time steps of each piece (the rest
+            is cut off).
+        pad_to_multiple_of: round the time axis up to a multiple of this, so
+            that a compiled train step sees few distinct shapes.
+
+    Returns:
+        `(x, y, mask)`: float32 arrays of shapes `(batch, time, 88)`,
+        `(batch, time, 88)` and `(batch, time)`; `mask` is 1 on real steps
+        and 0 on padding.
+
+    Example:
+
+    >>> x, y, mask = pad_batch([np.eye(88)[:3], np.eye(88)[:5]])
+    >>> x.shape, mask.tolist()
+    ((2, 4, 88), [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    """
+    if max_len is not None:
+        _check_positive_int("pad_batch", "max_len", max_len)
+    if pad_to_multiple_of is not None:
+        _check_positive_int("pad_batch", "pad_to_multiple_of", pad_to_multiple_of)
+    if isinstance(pieces, np.ndarray) and pieces.ndim == 2:
+        raise ValueError(
+            "pad_batch: pieces must be a sequence of (frames, 88) arrays; "
+            f"received one array of shape {pieces.shape}. Wrap it in a list."
+        )
+    rolls = [
+        _as_roll(piece, f"pad_batch: pieces[{i}]") for i, piece in enumerate(pieces)
+    ]
+    if not rolls:
+        raise ValueError("pad_batch: pieces is empty; expected at least one piece.")
+    steps = [max(len(roll) - 1, 0) for roll in rolls]
+    if max_len is not None:
+        steps = [min(step, max_len) for step in steps]
+    time = max(steps)
+    if pad_to_multiple_of is not None:
+        time = max(1, math.ceil(time / pad_to_multiple_of)) * pad_to_multiple_of
+    x = np.zeros((len(rolls), time, NUM_NOTES), np.float32)
+    y = np.zeros_like(x)
+    mask = np.zeros((len(rolls), time), np.float32)
+    for i, (roll, step) in enumerate(zip(rolls, steps)):
+        x[i, :step] = roll[:step]
+        y[i, :step] = roll[1 : step + 1]
+        mask[i, :step] = 1.0
+    return x, y, mask
+
+
+class PianoRollBatches(keras.utils.PyDataset):
+    """Padded next-frame batches of piano rolls for `model.fit`.
+
+    Each item is `(x, y, sample_weight)` from `pad_batch`, with the mask as
+    `sample_weight`, so a per-frame loss on a `(batch, time, 88)` output (and
+    metrics passed as `weighted_metrics`) ignores the padding. With
+    `max_len`, a long piece is cut into consecutive windows of `max_len + 1`
+    frames that overlap by one frame, so every frame-to-frame transition is
+    trained on exactly once. Pieces of fewer than two frames are left out.
+    With `shuffle`, the order of pieces is redrawn after every epoch from a
+    generator seeded with `seed`.
+
+    Keyword arguments other than those below (`workers`,
+    `use_multiprocessing`, `max_queue_size`) go to `keras.utils.PyDataset`.
+
+    Example:
+
+    >>> batches = PianoRollBatches([np.eye(88)[:9]] * 5, batch_size=2)
+    >>> len(batches), [a.shape for a in batches[0]]
+    (3, [(2, 8, 88), (2, 8, 88), (2, 8)])
+    """
+
+    def __init__(
+        self,
+        pieces,
+        batch_size,
+        *,
+        shuffle=True,
+        seed=0,
+        max_len=None,
+        pad_to_multiple_of=None,
+        **kwargs,
+    ):
+        _check_positive_int("piano_roll_batches", "batch_size", batch_size)
+        if max_len is not None:
+            _check_positive_int("piano_roll_batches", "max_len", max_len)
+        if pad_to_multiple_of is not None:
+            _check_positive_int(
+                "piano_roll_batches", "pad_to_multiple_of", pad_to_multiple_of
+            )
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            raise ValueError(
+                f"piano_roll_batches: seed must be an int; received {seed!r}."
+            )
+        super().__init__(**kwargs)
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.seed = int(seed)
+        self.max_len = max_len
+        self.pad_to_multiple_of = pad_to_multiple_of
+        self.pieces = []
+        for i, piece in enumerate(pieces):
+            roll = _as_roll(piece, f"piano_roll_batches: pieces[{i}]")
+            if len(roll) < 2:
+                continue
+            if max_len is None:
+                self.pieces.append(roll)
+            else:
+                for start in range(0, len(roll) - 1, max_len):
+                    self.pieces.append(roll[start : start + max_len + 1])
+        if not self.pieces:
+            raise ValueError(
+                "piano_roll_batches: pieces holds no piece of two or more "
+                "frames; expected at least one, since a model predicts each "
+                "frame from the one before."
+            )
+        self._rng = np.random.default_rng(self.seed)
+        self._order = np.arange(len(self.pieces))
+        if self.shuffle:
+            self._order = self._rng.permutation(len(self.pieces))
+
+    def __len__(self):
+        return math.ceil(len(self.pieces) / self.batch_size)
+
+    def __getitem__(self, index):
+        if not 0 <= index < len(self):
+            raise IndexError(
+                f"PianoRollBatches: index {index} is out of range for "
+                f"{len(self)} batches."
+            )
+        chosen = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        return pad_batch(
+            [self.pieces[i] for i in chosen],
+            pad_to_multiple_of=self.pad_to_multiple_of,
+        )
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self._order = self._rng.permutation(len(self.pieces))
+
+
+def piano_roll_batches(
+    pieces, batch_size, *, shuffle=True, seed=0, max_len=None, **kwargs
+):
+    """`(x, y, sample_weight)` batches of piano rolls, ready for `model.fit`.
+
+    A thin constructor of `PianoRollBatches`; see there for the details.
+
+    Example:
+
+    >>> data = load_music("jsb_chorales")  # doctest: +SKIP
+    >>> model.fit(piano_roll_batches(data["train"], 16), epochs=10)  # doctest: +SKIP
+    """
+    return PianoRollBatches(
+        pieces, batch_size, shuffle=shuffle, seed=seed, max_len=max_len, **kwargs
+    )

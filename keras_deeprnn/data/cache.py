@@ -1,0 +1,99 @@
+"""Built piano rolls cached as `.npz` files, since parsing scores is slow.
+
+A cache file holds the rolls of the three splits (as uint8 frames and
+lengths), the piece names, and the key it was built from (source, frame
+length, limit, file sizes and times, music21 version). A file that is
+unreadable or was built from another key is rebuilt with a warning. Files
+are written to a temporary name and renamed, so readers see the old file or
+the complete new one. The folder is `cache_dir`, else `$KERAS_DEEPRNN_CACHE`,
+else `~/.cache/keras_deeprnn`.
+"""
+
+import os
+import pathlib
+import tempfile
+import warnings
+
+import numpy as np
+
+from keras_deeprnn.data.rolls import NUM_NOTES
+from keras_deeprnn.data.splits import SPLITS
+
+CACHE_ENV = "KERAS_DEEPRNN_CACHE"
+CACHE_FORMAT_VERSION = 1
+
+
+def _cache_root(cache_dir):
+    if cache_dir is not None:
+        if not isinstance(cache_dir, (str, os.PathLike)):
+            raise ValueError(
+                "load_music: cache_dir must be a path or None; received "
+                f"{cache_dir!r}."
+            )
+        return pathlib.Path(cache_dir).expanduser()
+    if os.environ.get(CACHE_ENV):
+        return pathlib.Path(os.environ[CACHE_ENV]).expanduser()
+    return pathlib.Path.home() / ".cache" / "keras_deeprnn"
+
+
+def _read_cache(path, key):
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            if str(stored["key"]) != key:
+                raise ValueError("it was built from another source")
+            result = {}
+            for split in SPLITS:
+                lengths = stored[f"{split}_lengths"].astype(np.int64)
+                frames = stored[f"{split}_frames"]
+                if frames.shape[1:] != (NUM_NOTES,) or lengths.sum() != len(frames):
+                    raise ValueError(f"the {split} arrays are inconsistent")
+                frames = frames.astype(np.float32)
+                result[split] = [frames[a:b] for a, b in _bounds(lengths)]
+    except Exception as err:  # a damaged zip fails in many ways; all mean rebuild
+        warnings.warn(
+            f"load_music: the cache file {path} is unreadable "
+            f"({type(err).__name__}: {err}); rebuilding it.",
+            stacklevel=4,
+        )
+        return None
+    return result
+
+
+def _bounds(lengths):
+    ends = np.cumsum(lengths)
+    return zip(ends - lengths, ends)
+
+
+def _write_cache(path, key, result, names):
+    arrays = {"key": np.array(key)}
+    for split in SPLITS:
+        rolls = result[split]
+        arrays[f"{split}_lengths"] = np.array([len(r) for r in rolls], np.int64)
+        arrays[f"{split}_frames"] = (
+            np.concatenate(rolls).astype(np.uint8)
+            if rolls
+            else np.zeros((0, NUM_NOTES), np.uint8)
+        )
+        arrays[f"{split}_names"] = np.array(names[split], dtype=str)
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp"
+        )
+        with os.fdopen(handle, "wb") as stream:
+            np.savez_compressed(stream, **arrays)
+        # mkstemp makes the file private; a shared cache must stay readable.
+        os.chmod(temporary, 0o644)
+        # Readers see either the old file or the complete new one.
+        os.replace(temporary, path)
+    except OSError as err:
+        if temporary is not None and os.path.exists(temporary):
+            os.unlink(temporary)
+        warnings.warn(
+            f"load_music: could not write the cache file {path} ({err}); "
+            "the data will be parsed again next time.",
+            stacklevel=4,
+        )

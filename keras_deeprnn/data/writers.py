@@ -1,0 +1,111 @@
+"""Piano rolls out: a music21 score, MIDI, MusicXML and a PNG picture."""
+
+import pathlib
+import warnings
+
+import numpy as np
+
+from keras_deeprnn.data.rolls import DEFAULT_FRAME_QUARTER_LENGTH
+from keras_deeprnn.data.rolls import HIGHEST_NOTE
+from keras_deeprnn.data.rolls import LOWEST_NOTE
+from keras_deeprnn.data.rolls import MUSIC_EXTRA_HINT
+from keras_deeprnn.data.rolls import NUM_NOTES
+from keras_deeprnn.data.rolls import _as_roll
+from keras_deeprnn.data.rolls import _check_frame_quarter_length
+from keras_deeprnn.data.rolls import _import_music21
+
+
+def roll_to_stream(
+    roll, frame_quarter_length=DEFAULT_FRAME_QUARTER_LENGTH, *, threshold=0.5
+):
+    """A music21 score with one piano part playing a piano roll.
+
+    A key is on where `roll > threshold` (so a roll of probabilities may be
+    given). Consecutive on-frames of a key become one held note: a binary
+    roll cannot tell a held note from a repeated one.
+
+    Example:
+
+    >>> score = roll_to_stream(np.eye(88)[39:43], 1.0)
+    >>> [n.nameWithOctave for n in score.flatten().notes]
+    ['C4', 'C#4', 'D4', 'E-4']
+    """
+    music21 = _import_music21()
+    on = _as_roll(roll, "roll_to_stream: roll") > threshold
+    quarter = _check_frame_quarter_length(frame_quarter_length)
+    part = music21.stream.Part()
+    part.insert(0, music21.instrument.Piano())
+    edges = np.diff(np.pad(on.astype(np.int8), ((1, 1), (0, 0))), axis=0)
+    for column in range(NUM_NOTES):
+        starts = np.flatnonzero(edges[:, column] == 1)
+        ends = np.flatnonzero(edges[:, column] == -1)
+        for start, end in zip(starts, ends):
+            note = music21.note.Note()
+            note.pitch.midi = LOWEST_NOTE + column
+            note.quarterLength = float((end - start) * quarter)
+            part.insert(float(start * quarter), note)
+    if not part.notes and len(on):
+        part.insert(0, music21.note.Rest(quarterLength=len(on) * quarter))
+    score = music21.stream.Score()
+    score.insert(0, part)
+    return score
+
+
+def write_midi(roll, path, frame_quarter_length=DEFAULT_FRAME_QUARTER_LENGTH):
+    """Write a piano roll as a one-track MIDI file; returns the path."""
+    path = pathlib.Path(path)
+    roll_to_stream(roll, frame_quarter_length).write("midi", fp=str(path))
+    return path
+
+
+def write_musicxml(roll, path, frame_quarter_length=DEFAULT_FRAME_QUARTER_LENGTH):
+    """Write a piano roll as MusicXML (notes merged into chords); returns the path."""
+    path = pathlib.Path(path)
+    score = roll_to_stream(roll, frame_quarter_length)
+    # Overlapping notes in one part have no clean notation; chordify splits
+    # them into successive chords joined by ties.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        score.chordify().write("musicxml", fp=str(path))
+    return path
+
+
+def plot_piano_roll(roll, path, *, frame_quarter_length=None, title=None):
+    """Save a piano roll (or note probabilities in [0, 1]) as a PNG image.
+
+    Time runs left to right (in frames, or in quarter notes when
+    `frame_quarter_length` is given), MIDI pitch bottom to top. Returns the
+    path.
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as err:
+        raise ImportError(
+            f"plot_piano_roll needs matplotlib: {MUSIC_EXTRA_HINT}"
+        ) from err
+    values = np.clip(_as_roll(roll, "plot_piano_roll: roll"), 0.0, 1.0)
+    frames = len(values)
+    scale = 1.0 if frame_quarter_length is None else float(
+        _check_frame_quarter_length(frame_quarter_length)
+    )
+    # A bare Figure renders with Agg and leaves pyplot's global state alone.
+    figure = Figure(figsize=(min(max(6.0, frames / 24.0), 40.0), 4.0), dpi=100)
+    axes = figure.add_subplot()
+    axes.imshow(
+        values.T,
+        aspect="auto",
+        origin="lower",
+        cmap="Greys",
+        vmin=0.0,
+        vmax=1.0,
+        interpolation="nearest",
+        extent=(0.0, max(frames, 1) * scale, LOWEST_NOTE - 0.5, HIGHEST_NOTE + 0.5),
+    )
+    axes.set_xlabel("frame" if frame_quarter_length is None else "quarter notes")
+    axes.set_ylabel("MIDI note")
+    if title:
+        axes.set_title(title)
+    figure.tight_layout()
+    path = pathlib.Path(path)
+    figure.savefig(path, format="png")
+    return path
