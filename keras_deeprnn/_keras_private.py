@@ -1,0 +1,25 @@
+"""The few pieces of Keras that have no public path, imported in one place.
+
+Keras 3 keeps its backend-agnostic time loop (`keras.src.backend.rnn`) and
+the base class of its dropout cells (`DropoutRNNCell`) out of the public API.
+The library needs both: the loop to run a cell's recurrent step without
+`keras.layers.RNN`'s per-step input work, and the base class so that
+`keras.layers.RNN` primes our cells' dropout masks as it does its own. If a
+Keras release moves either, this module fails at import with a message that
+names the version, and `tests/test_keras_private.py` fails with it.
+"""
+
+import keras
+
+try:
+    from keras.src.backend import rnn as backend_rnn
+    from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+except ImportError as err:  # pragma: no cover - only on an unsupported Keras
+    raise ImportError(
+        f"keras-deeprnn needs Keras's internal `backend.rnn` loop and "
+        f"`DropoutRNNCell`, which Keras {keras.__version__} no longer has at "
+        f"the expected paths ({err}). Install a Keras version that "
+        "keras-deeprnn supports (see its pyproject.toml)."
+    ) from err
+
+__all__ = ["DropoutRNNCell", "backend_rnn"]

@@ -1,0 +1,22 @@
+"""Keras's private pieces that the library uses are where it expects them."""
+
+import inspect
+
+import keras
+
+from keras_deeprnn import _keras_private
+
+
+def test_dropout_rnn_cell_is_keras_own_base_class():
+    # keras.layers.RNN primes masks only for instances of this very class.
+    cell = keras.layers.SimpleRNNCell(4, dropout=0.5)
+    assert isinstance(cell, _keras_private.DropoutRNNCell)
+    for method in ("get_dropout_mask", "get_recurrent_dropout_mask", "reset_dropout_mask"):
+        assert callable(getattr(_keras_private.DropoutRNNCell, method))
+
+
+def test_backend_rnn_has_the_signature_the_library_calls():
+    params = inspect.signature(_keras_private.backend_rnn).parameters
+    for name in ("step_function", "inputs", "initial_states", "go_backwards", "mask",
+                 "unroll", "input_length", "zero_output_for_mask", "return_all_outputs"):
+        assert name in params, name
