@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from keras_deeprnn.cells import DeepTransitionCell
+from keras_deeprnn.data import text as text_module
 from keras_deeprnn.data.text import ResetStatesAtEpochStart
+from keras_deeprnn.data.text import abc_folk_tunes
 from keras_deeprnn.data.text import lm_batches
 from keras_deeprnn.data.text import load_ptb
 from keras_deeprnn.data.text import load_text
@@ -180,20 +182,111 @@ def test_abc_folk_is_the_music21_abc_files_without_importing_music21(monkeypatch
 
     n = len(corpus.train) + len(corpus.valid) + len(corpus.test)
     assert 3_000_000 < n < 10_000_000
-    assert len(corpus.train) == int(0.9 * n) and len(corpus.valid) == int(0.05 * n)
     assert 60 < corpus.vocabulary_size < 200
     assert corpus.vocabulary == sorted(corpus.vocabulary)
     for symbol in ("X", ":", "|", "\n", "<unk>"):
         assert symbol in corpus.vocabulary
 
     root = pathlib.Path(importlib.util.find_spec("music21").submodule_search_locations[0])
-    first = min((root / "corpus").rglob("*.abc"), key=lambda p: p.relative_to(root).as_posix())
-    head = first.read_text(encoding="utf-8")[:200]
-    assert corpus.decode(corpus.train[:200]) == head
+    files = sorted((root / "corpus").rglob("*.abc"), key=lambda p: p.relative_to(root).as_posix())
+    texts = [p.read_text(encoding="utf-8") for p in files]
+    whole = "".join(t if t.endswith("\n") else t + "\n" for t in texts)
+    # Every character of the corpus is in exactly one part.
+    assert n == len(whole)
+    parts = [corpus.decode(corpus[split]) for split in ("train", "valid", "test")]
+    assert sorted("".join(parts)) == sorted(whole)
 
     again = load_text("abc_folk")
     np.testing.assert_array_equal(again.valid, corpus.valid)
     assert again.vocabulary == corpus.vocabulary
+
+
+@needs_music21
+def test_abc_folk_is_split_by_whole_tunes():
+    tunes = abc_folk_tunes()
+    names = [name for name, _ in tunes]
+    assert len(names) == len(set(names)) > 10_000
+    assert all(text.startswith("X:") or name.endswith("#0") for name, text in tunes)
+    corpus = load_text("abc_folk")
+    assigned = text_module._assign_tunes(names, (0.9, 0.05, 0.05))
+    # Each part is exactly its tunes, whole and in corpus order, so no tune
+    # is in two parts.
+    for split in ("train", "valid", "test"):
+        expected = "".join(t for name, t in tunes if assigned[name] == split)
+        assert corpus.decode(corpus[split]) == expected
+    counts = {split: sum(v == split for v in assigned.values()) for split in ("train", "valid", "test")}
+    assert counts["valid"] == counts["test"] == round(0.05 * len(names))
+    # Held-out tunes come from the collections the model trains on, not
+    # from the last files in path order as a cut by position gave.
+    for split in ("valid", "test"):
+        collections = {name.split("/")[0] for name in names if assigned[name] == split}
+        assert {"essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs"} <= collections
+
+
+def test_tune_split_is_a_fixed_order_of_the_names():
+    names = [f"tune{i}" for i in range(20)]
+    assigned = text_module._assign_tunes(names, (0.8, 0.1, 0.1))
+    # Pinned: SHA-1 of the names, the same on every machine and version.
+    held_out = {name: split for name, split in assigned.items() if split != "train"}
+    assert held_out == {"tune14": "test", "tune13": "test", "tune16": "valid", "tune10": "valid"}
+    assert text_module._assign_tunes(names[::-1], (0.8, 0.1, 0.1)) == assigned
+    # Adding tunes moves none of the others between held-out parts and
+    # train beyond the counts that change.
+    grown = text_module._assign_tunes(names + ["tune20"], (0.8, 0.1, 0.1))
+    assert sum(grown[name] != assigned[name] for name in names) <= 2
+
+
+def test_tunes_are_cut_at_x_headers_and_keep_the_preamble(tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus"
+    (corpus / "book").mkdir(parents=True)
+    (corpus / "book" / "a.abc").write_text(
+        "%preamble\n\nX:1\nT:One\nK:C\nCDE|\n\nX:2\nT:Two\nK:G\nGAB|"
+    )
+    (corpus / "b.abc").write_text("T:No number\nK:D\nDEF|\n")
+    files = sorted(corpus.rglob("*.abc"), key=lambda p: p.relative_to(corpus).as_posix())
+    monkeypatch.setattr(text_module, "_abc_folk_files", lambda: (corpus, files))
+    assert abc_folk_tunes() == [
+        ("b.abc#0", "T:No number\nK:D\nDEF|\n"),
+        ("book/a.abc#0", "%preamble\n\nX:1\nT:One\nK:C\nCDE|\n\n"),
+        ("book/a.abc#1", "X:2\nT:Two\nK:G\nGAB|\n"),
+    ]
+    thirds = (1 / 3, 1 / 3, 1 / 3)
+    parts = text_module._split_tunes(abc_folk_tunes(), thirds)
+    assert sorted(parts.values()) == sorted(text for _, text in abc_folk_tunes())
+    corpus = load_text("abc_folk", split=thirds)
+    assert corpus.decode(corpus.train) == parts["train"]
+    for split in ("valid", "test"):
+        assert len(corpus[split]) == len(parts[split])
+
+
+def test_a_ptb_folder_is_never_read_as_plain_text(tmp_path):
+    # Most copies of PTB hold the word files only.
+    words = tmp_path / "ptb_words"
+    words.mkdir()
+    for name in ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"):
+        shutil.copy(PTB / name, words / name)
+    with pytest.raises(ValueError) as info:
+        load_text(words)
+    message = str(info.value)
+    assert "Penn Treebank" in message and "load_ptb" in message and str(words) in message
+    assert "lacks ptb.char.train.txt, ptb.char.valid.txt, ptb.char.test.txt" in message
+    assert "level 'word' is complete" in message
+    # One file alone is enough to be taken for PTB.
+    (tmp_path / "partial").mkdir()
+    shutil.copy(PTB / "ptb.char.train.txt", tmp_path / "partial" / "ptb.char.train.txt")
+    with pytest.raises(ValueError, match="lacks ptb.char.valid.txt, ptb.char.test.txt"):
+        load_text(tmp_path / "partial", level="word")
+    assert load_ptb(words, level="word").vocabulary_size > 10
+
+
+def test_splits_and_ptb_files_have_one_home():
+    import keras_deeprnn.data as data
+    from keras_deeprnn.data import music
+
+    assert data.SPLITS == ("train", "valid", "test")
+    assert music.SPLITS is data.SPLITS is text_module.SPLITS
+    assert data.PTB_FILES is text_module.PTB_FILES
+    assert data.PTB_FILES["char"][0] == "ptb.char.train.txt"
 
 
 def test_abc_folk_without_music21_says_what_to_install(monkeypatch):

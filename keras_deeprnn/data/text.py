@@ -18,10 +18,15 @@ import importlib.util
 import math
 import os
 import pathlib
+import re
 import warnings
 
 import keras
 import numpy as np
+
+from keras_deeprnn.data.splits import SPLITS
+from keras_deeprnn.data.splits import held_out_count
+from keras_deeprnn.data.splits import stable_order
 
 UNKNOWN = "<unk>"
 WORD_EOS = "<eos>"
@@ -189,17 +194,31 @@ def load_text(path_or_name, level="char", split=(0.9, 0.05, 0.05)):
     vocabulary is `sorted(set(train tokens) | {"<unk>"})`; a symbol of the
     valid or test part that the training part never shows becomes `<unk>`.
 
+    A directory holding any Penn Treebank file (`PTB_FILES`) is refused:
+    read as plain text, its test file would be trained on and its character
+    and word files mixed. `load_ptb` reads it with its own split.
+
     Embedded corpus, needing no download:
 
-    - `"abc_folk"`: the ABC-notation folk-tune files that music21 ships in
-      its corpus (`music21/corpus/**/*.abc`: Ryan's Mammoth Collection,
+    - `"abc_folk"`: the ABC-notation folk tunes that music21 ships in its
+      corpus (`music21/corpus/**/*.abc`: Ryan's Mammoth Collection,
       O'Neill's 1850, Aird's Airs, Essen folksongs and a few others; 1,146
-      files in music21 10.5), concatenated in sorted path order. Read without
-      importing music21. With music21 10.5 it is 4,368,463 characters; at
-      character level the split is 3,931,616 / 218,423 / 218,424 characters
-      and the vocabulary 121 symbols (the 120 characters of the training
-      part and `<unk>`, which 2 characters of the test part become). The
-      90/5/5 cut falls by position, so a tune may straddle two parts.
+      files and 12,978 tunes in music21 10.5). Read without importing
+      music21. It is split by tune, not by position, so that the three
+      parts hold tunes of the same collections and no tune is in two parts
+      (`abc_folk_tunes`): each file is cut before every line that starts
+      with `X:` (an ABC tune's first header; a file's preamble stays with
+      its first tune), a tune is named `"<path in the corpus>#<index in its
+      file>"`, and the tunes are ordered by the SHA-1 of that name. The
+      first `round(split[2] * tunes)` of that order are the test part, the
+      next `round(split[1] * tunes)` the valid part, the rest train; each
+      part is its tunes concatenated in corpus order (sorted path, then
+      position in the file). The order depends on nothing but the names,
+      so the split is the same on every machine and Python or NumPy
+      version. With music21 10.5 it is 4,368,463 characters: 3,932,697 /
+      219,316 / 216,450 at character level, with 122 symbols (the 121
+      characters of the training part, which cover the other two parts,
+      and `<unk>`).
 
     Args:
         path_or_name: a text file, a directory of `.txt` files, or the name
@@ -207,7 +226,8 @@ def load_text(path_or_name, level="char", split=(0.9, 0.05, 0.05)):
             reached as `"./abc_folk"`).
         level: `"char"` or `"word"`.
         split: fractions `(train, valid, test)`, non-negative, summing to 1,
-            with a training part that is not empty.
+            with a training part that is not empty (of the tokens, or of
+            the tunes of `"abc_folk"`).
 
     Returns:
         A `TextCorpus`, as `load_ptb` returns.
@@ -216,23 +236,22 @@ def load_text(path_or_name, level="char", split=(0.9, 0.05, 0.05)):
 
     >>> corpus = load_text("abc_folk")  # doctest: +SKIP
     >>> corpus.vocabulary_size, corpus.train.shape  # doctest: +SKIP
-    (121, (3931616,))
+    (122, (3932697,))
     """
     level = _check_level(level)
     split = _check_split(split)
-    text, name = _read_corpus(path_or_name)
-    if level == "char":
-        # Code points as one array: a Python loop over millions of
-        # characters is what would make loading slow.
-        tokens = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    if isinstance(path_or_name, str) and path_or_name in EMBEDDED_CORPORA:
+        parts = _split_tunes(abc_folk_tunes(), split)
+        name = path_or_name
+        token_parts = [_tokens(parts[part], level) for part in SPLITS]
+        tokens = np.concatenate(token_parts)
+        n, n_train, n_valid = len(tokens), len(token_parts[0]), len(token_parts[1])
     else:
-        tokens = np.asarray(
-            [t for line in text.splitlines() for t in line.split() + [WORD_EOS]],
-            dtype=object,
-        )
-    n = len(tokens)
-    n_train = math.floor(split[0] * n)
-    n_valid = math.floor(split[1] * n)
+        text, name = _read_corpus(path_or_name)
+        tokens = _tokens(text, level)
+        n = len(tokens)
+        n_train = math.floor(split[0] * n)
+        n_valid = math.floor(split[1] * n)
     if n_train == 0:
         raise ValueError(
             f"load_text({name!r}, split={split}) leaves no training "
@@ -263,10 +282,18 @@ def load_text(path_or_name, level="char", split=(0.9, 0.05, 0.05)):
     )
 
 
+def _tokens(text, level):
+    if level == "char":
+        # Code points as one array: a Python loop over millions of
+        # characters is what would make loading slow.
+        return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    return np.asarray(
+        [t for line in text.splitlines() for t in line.split() + [WORD_EOS]],
+        dtype=object,
+    )
+
+
 def _read_corpus(path_or_name):
-    if isinstance(path_or_name, str) and path_or_name in EMBEDDED_CORPORA:
-        files = _abc_folk_files()
-        return _join_files(files), path_or_name
     if not isinstance(path_or_name, (str, os.PathLike)):
         raise TypeError(
             "load_text expects `path_or_name` to be a path or one of "
@@ -277,6 +304,7 @@ def _read_corpus(path_or_name):
     if path.is_file():
         return _read_utf8(path), str(path)
     if path.is_dir():
+        _refuse_ptb_directory(path)
         files = sorted(path.rglob("*.txt"), key=lambda p: p.as_posix())
         if not files:
             raise FileNotFoundError(
@@ -288,6 +316,77 @@ def _read_corpus(path_or_name):
         f"directory of .txt files, or one of {EMBEDDED_CORPORA}; received "
         f"{str(path_or_name)!r}, which is none of these."
     )
+
+
+def _refuse_ptb_directory(path):
+    held = [name for names in PTB_FILES.values() for name in names if (path / name).is_file()]
+    if not held:
+        return
+    lacking = {
+        level: [name for name in names if not (path / name).is_file()]
+        for level, names in PTB_FILES.items()
+    }
+    missing = "; ".join(
+        f"level {level!r} lacks {', '.join(names)}" if names else f"level {level!r} is complete"
+        for level, names in lacking.items()
+    )
+    raise ValueError(
+        f"load_text: the directory '{path}' holds Penn Treebank files "
+        f"({', '.join(held)}), so it is not read as plain text, which would "
+        "train on its test file and mix characters with words. Read it with "
+        f"load_ptb(directory, level), which needs the level's three files "
+        f"({missing})."
+    )
+
+
+def abc_folk_tunes():
+    """`(name, text)` of every tune of the embedded `"abc_folk"` corpus.
+
+    In corpus order: files by their path in music21's corpus, tunes by
+    position in their file. A file is cut before every line that starts
+    with `X:`; its preamble stays with its first tune, so the texts joined
+    are the files' texts, each ending with a newline. The name is
+    `"<path in the corpus>#<index in its file>"`.
+
+    Example:
+
+    >>> tunes = abc_folk_tunes()  # doctest: +SKIP
+    >>> tunes[0][0], tunes[0][1].splitlines()[0]  # doctest: +SKIP
+    ('airdsAirs/book1.abc#0', '%abc-2.1')
+    """
+    root, files = _abc_folk_files()
+    tunes = []
+    for path in files:
+        text = _read_utf8(path)
+        text = text if text.endswith("\n") else text + "\n"
+        # The first tune starts at 0 whether or not a preamble precedes it.
+        starts = [0] + [m.start() for m in _TUNE_START.finditer(text)][1:]
+        relative = path.relative_to(root).as_posix()
+        for index, (begin, end) in enumerate(zip(starts, starts[1:] + [len(text)])):
+            tunes.append((f"{relative}#{index}", text[begin:end]))
+    return tunes
+
+
+_TUNE_START = re.compile(r"^X:", flags=re.MULTILINE)
+
+
+def _assign_tunes(names, split):
+    """`{name: part}`: test, then valid, first in the SHA-1 order of the names."""
+    order = stable_order(names)
+    n_test = held_out_count(len(order), split[2])
+    n_valid = held_out_count(len(order), split[1])
+    parts = ["test"] * n_test + ["valid"] * n_valid
+    parts += ["train"] * (len(order) - len(parts))
+    return dict(zip(order, parts))
+
+
+def _split_tunes(tunes, split):
+    """`{part: text}`: each part its tunes, whole, joined in corpus order."""
+    chosen = _assign_tunes([name for name, _ in tunes], split)
+    parts = {part: [] for part in SPLITS}
+    for name, text in tunes:
+        parts[chosen[name]].append(text)
+    return {part: "".join(texts) for part, texts in parts.items()}
 
 
 def _abc_folk_files():
@@ -309,7 +408,7 @@ def _abc_folk_files():
             f"load_text('abc_folk') found no .abc file under '{root}'; the "
             "music21 installation seems to lack its corpus."
         )
-    return files
+    return root, files
 
 
 def _join_files(files):
