@@ -1,6 +1,10 @@
-"""build_model for every architecture: training, saving, masking, bad arguments."""
+"""build_model for every architecture: training, saving, masking, bad
+arguments; the option declaration and the README tables against the rows."""
 
 import math
+import pathlib
+import re
+import warnings
 
 import keras
 import numpy as np
@@ -11,8 +15,11 @@ import keras_deeprnn as kdr
 from backend_grad import value_and_grads
 from keras_deeprnn import cells
 from keras_deeprnn import layers
+from keras_deeprnn import training
+from keras_deeprnn.models import OPTIONS
 
 NAMES = list(kdr.ARCHITECTURES)
+README = pathlib.Path(__file__).parent.parent / "README.md"
 COMPILED = ("dots_rnn", "srnn", "deep_lstm", "dg_lstm")
 D = 5
 
@@ -27,14 +34,82 @@ def small(name, **kw):
     return kdr.build_model(name, **args)
 
 
-def test_architecture_table_names():
-    assert NAMES == ["rnn", "di_rnn", "dt_rnn", "dts_rnn", "do_rnn", "dot_rnn", "dots_rnn",
-                     "dots_lstm", "rhn", "srnn", "gf_rnn", "deep_gru", "deep_lstm", "dg_lstm"]
+def supports(name, option):
+    return kdr.ARCHITECTURES[name].supports(OPTIONS[option])
+
+
+def readme_table(heading):
+    """The rows (lists of cells) of the first README table after `heading`."""
+    text = README.read_text(encoding="utf-8")
+    lines = text[text.index(heading):].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
+    return rows
+
+
+def rows_text(option):
+    """Where an option exists, in the README's words."""
+    where = [n for n in NAMES if supports(n, option)]
+    others = [n for n in NAMES if n not in where]
+    if not others:
+        return "every architecture"
+    if len(others) < len(where):
+        return "all but " + ", ".join(f"`{n}`" for n in others)
+    return ", ".join(f"`{n}`" for n in where)
+
+
+def test_readme_architecture_table_lists_every_row():
+    listed = [name for row in readme_table("## The architectures")
+              for name in re.findall(r"`(\w+)`", row[0])]
+    assert sorted(listed) == sorted(NAMES)
+
+
+def test_readme_option_table_matches_the_declaration():
+    rows = readme_table("Options of `build_model` that apply across the table")
+    seen = set()
+    for option_cell, where, searched, _ in rows:
+        name = re.match(r"`(\w+)", option_cell).group(1)
+        seen.add(name)
+        option = OPTIONS[name]
+        assert where.startswith(rows_text(name)), (name, where, rows_text(name))
+        expected = "no" if option.search is None else option.search.describe()
+        assert searched.startswith(expected), (name, searched, expected)
+    # Every option that depends on the row or takes per-level lists is in it.
+    must = {n for n, o in OPTIONS.items()
+            if o.refused_elsewhere or o.per_level or n in ("state_resets", "residual_connections")}
+    assert must <= seen, must - seen
+
+
+def test_model_config_train_fields_and_flags_come_from_the_options():
+    model = small("rnn")
+    assert set(model.get_config()) == {"name", "trainable", "architecture", *OPTIONS}
+    fields = {f.name for f in __import__("dataclasses").fields(training.TrainConfig)}
+    train_options = {n for n, o in OPTIONS.items() if o.train}
+    assert train_options <= fields and set(training.MODEL_FIELDS) == {"architecture",
+                                                                       *train_options}
+    from keras_deeprnn import cli
+
+    flags = {a.dest for a in cli.build_parser()._subparsers._group_actions[0]
+             .choices["train"]._actions}
+    assert train_options <= flags
+
+
+def test_cell_kind_is_a_deprecated_alias_of_the_factory():
+    row = kdr.ARCHITECTURES["dg_lstm"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert row.cell == row.cell_factory.kind == "dg_lstm"
+    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
+    assert row.cell_factory.levels_in_one_cell
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_fit_with_dropout_then_save_and_load(name, tmp_path, rng):
-    noise = 0.0 if name in ("deep_gru", "deep_lstm") else 0.05
+    noise = 0.05 if supports(name, "weight_noise") else 0.0
     model = small(name, dropout=0.2, recurrent_dropout=0.2, output_dropout=0.2, weight_noise=noise,
                   seed=3)
     # Compiled training for one architecture of each cell kind; the rest run
@@ -285,3 +360,47 @@ def test_layer_norm_and_trainable_initial_state_through_build_model(tmp_path, rn
     assert small("rhn", trainable_initial_state=True).get_layer("level_0").cell.initial_state is not None
     with pytest.raises(ValueError, match="layer_norm"):
         small("deep_lstm", layer_norm=True)
+
+
+@pytest.mark.parametrize("bad", ["width", "no_steps", "rank"])
+def test_a_bad_call_leaves_the_model_usable(bad, rng):
+    # On JAX a failure inside the traced step used to leave the variables
+    # detached: every later call failed with 'NoneType' object is not callable.
+    model = small("dt_rnn")
+    x = rng.normal(size=(2, 4, D)).astype("float32")
+    before = model.predict(x, verbose=0)
+    wrong = {"width": x[..., :3], "no_steps": x[:, :0], "rank": x[0]}[bad]
+    # (Keras's own input check answers a direct call with (None, None, 5).)
+    expected = "at least one time step" if bad == "no_steps" else "(batch, time, 5)|(None, None, 5)"
+    for call in (lambda: model.predict(wrong, verbose=0), lambda: model(wrong),
+                 lambda: model.evaluate(wrong, wrong, verbose=0)):
+        model.compile()
+        with pytest.raises(ValueError, match=expected):
+            call()
+    np.testing.assert_allclose(model.predict(x, verbose=0), before, atol=1e-6)
+    model.fit(x, x, epochs=1, verbose=0)
+    assert np.isfinite(model.predict(x, verbose=0)).all()
+
+
+def test_a_failure_inside_the_loop_leaves_the_model_usable(rng):
+    # A dataset is only checked when traced; the variables must survive that too.
+    model = small("dt_rnn")
+    x = rng.normal(size=(2, 4, D)).astype("float32")
+    before = model.predict(x, verbose=0)
+
+    class Wrong(keras.utils.PyDataset):
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, index):
+            return x[..., :3]
+
+    with pytest.raises(ValueError, match=r"\(batch, time, 5\)"):
+        model.predict(Wrong(), verbose=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), before, atol=1e-6)
+
+
+def test_no_time_steps_is_refused_for_token_models():
+    model = kdr.build_model("srnn", vocab_size=7, output_dim=7, units=4)
+    with pytest.raises(ValueError, match=r"at least one time step.*shape=\(2, 0\)"):
+        model.predict(np.zeros((2, 0), "int32"), verbose=0)

@@ -74,7 +74,7 @@ class Search:
             return "Boolean"
         if self.kind == "choice":
             return f"Choice {list(self.values)}"
-        text = f"{self.kind.capitalize()} {self.low}..{self.high}"
+        text = f"{self.kind.capitalize()} {self.low:g}..{self.high:g}"
         if self.sampling == "log" and self.step:
             return f"{text}, x{self.step} steps"
         if self.sampling == "log":
@@ -118,6 +118,12 @@ class Option:
     per_level: str | None = None
     train: bool = False
     annotation: typing.Any = typing.Any
+
+    @property
+    def value_type(self):
+        """The type of one value (of one level): `bool`, `int`, `float` or `str`."""
+        types_ = typing.get_args(self.annotation) or (self.annotation,)
+        return next((t for t in (bool, int, float) if t in types_), str)
 
     def values(self, value, num_levels):
         """One checked value per level: a scalar repeated, or a list of `num_levels`."""
@@ -313,6 +319,24 @@ OPTIONS = _declare(
 
 TRAIN_FIELDS = tuple(name for name, option in OPTIONS.items() if option.train)
 """The options that are also `TrainConfig` fields and `train` flags."""
+
+
+def train_fields(defaults=None):
+    """`dataclasses.make_dataclass` fields for the options with `train=True`:
+    `(name, annotation, field)`, with `defaults` overriding the options' own.
+
+    ```python
+    ModelFields = dataclasses.make_dataclass("ModelFields", train_fields({"units": 200}))
+    ```
+    """
+    defaults = dict(defaults or {})
+    unknown = set(defaults) - set(TRAIN_FIELDS)
+    if unknown:
+        raise ValueError(f"`defaults` names options that are not training fields. Received: "
+                         f"{sorted(unknown)}; expected names from {list(TRAIN_FIELDS)}")
+    return [(name, OPTIONS[name].annotation,
+             dataclasses.field(default=defaults.get(name, OPTIONS[name].default)))
+            for name in TRAIN_FIELDS]
 
 
 def searched():

@@ -1,7 +1,6 @@
 """`DeepRNNHyperModel`: the table of architectures as one KerasTuner search space."""
 
 import contextlib
-import inspect
 import time
 
 import keras
@@ -10,102 +9,71 @@ import keras_tuner
 from keras_deeprnn import _checks
 from keras_deeprnn.metrics import FrameNLL
 from keras_deeprnn.models import ARCHITECTURES
-from keras_deeprnn.models import DeepRNNModel
+from keras_deeprnn.models import OPTIONS
 from keras_deeprnn.models import build_model
+from keras_deeprnn.models import options as options_lib
 from keras_deeprnn.tuning.distribute import distribution_scope
 from keras_deeprnn.tuning.distribute import num_replicas
 
 BUDGET_MODES = ("skip", "derive")
-HIDDEN_UNITS = ["tanh", "relu", "maxout", "lp"]
-# Widths double from 16 to 1024, so a grid search sees 7 values, not 1009.
-WIDTH_RANGE = dict(min_value=16, max_value=1024, step=2, sampling="log")
+HIDDEN_UNITS = list(options_lib.HIDDEN_UNITS)
+_WIDTH = options_lib.WIDTH_SEARCH
+WIDTH_RANGE = dict(min_value=_WIDTH.low, max_value=_WIDTH.high, step=_WIDTH.step,
+                   sampling=_WIDTH.sampling)
 # The largest `units` a derived width may reach; far beyond any budget here.
 MAX_DERIVED_UNITS = 2**16
 
-# name: (where it exists, how it is searched, default). "where" is None for
-# every architecture, a depth argument for the architectures that leave it
-# free (`Architecture.defaults`), "deep_transition" for those among them
-# whose ⊕ is an MLP with its own width (not the highway cell, whose layers
-# are all `units` wide), or "weight_noise" for all but Keras's fused
-# GRU/LSTM ("layer_norm": the transition cells; "initial_state": those and
-# the highway cell). A depth argument that no entry names is left to each
-# architecture's default.
-SEARCH_SPACE = {
-    "architecture": (None, "Choice of the `architectures` given", "the first given"),
-    "num_input_layers": ("num_input_layers", "Int 1..3", 1),
-    "input_activation": ("num_input_layers", f"Choice {HIDDEN_UNITS}", "tanh"),
-    "num_transition_layers": ("num_transition_layers", "Int 2..4", 2),
-    "transition_units": ("deep_transition", "Int 16..1024, x2 steps", 128),
-    "transition_activation": ("deep_transition", "Choice ['tanh', 'relu']", "tanh"),
-    "num_layers": ("num_layers", "Int 2..4", 2),
-    "skip_connections": ("skip_connections", "Boolean", False),
-    "residual_connections": ("residual_connections", "Boolean", False),
-    "units": (None, "Int 16..1024, x2 steps", 128),
-    "num_output_layers": ("num_output_layers", "Int 1..3", 1),
-    "output_units": ("num_output_layers", "Int 16..1024, x2 steps", 128),
-    "output_hidden_activation": ("num_output_layers", f"Choice {HIDDEN_UNITS}", "tanh"),
-    "output_dropout": ("num_output_layers", "Float 0..0.5, step 0.1", 0.0),
-    "dropout": (None, "Float 0..0.5, step 0.1", 0.0),
-    "weight_noise": ("weight_noise", "Float 0..0.1, step 0.025", 0.0),
-    "recurrent_weight_dropout": ("weight_noise", "Float 0..0.5, step 0.1", 0.0),
-    "zoneout": (None, "Float 0..0.3, step 0.1", 0.0),
-    "layer_norm": ("layer_norm", "Boolean", False),
-    "trainable_initial_state": ("initial_state", "Boolean", False),
-    "learning_rate": (None, "Float 1e-4..1e-2, log", 1e-3),
-    "clipnorm": (None, "Choice [0.5, 1.0, 2.0, 5.0]", 1.0),
+# The optimiser's dimensions; every other one is a model option
+# (`keras_deeprnn.models.OPTIONS`, those with a `search` range).
+OPTIMIZER_SEARCH = {
+    "learning_rate": options_lib.Search("float", 1e-3, 1e-4, 1e-2, sampling="log"),
+    "clipnorm": options_lib.Search("choice", 1.0, values=(0.5, 1.0, 2.0, 5.0)),
 }
-OPTIMIZER_DIMENSIONS = ("learning_rate", "clipnorm")
+OPTIMIZER_DIMENSIONS = tuple(OPTIMIZER_SEARCH)
 # In "derive" mode these follow from the budget instead of being searched.
 WIDTH_DIMENSIONS = ("units", "transition_units", "output_units")
 
-_MODEL_ARGUMENTS = frozenset(inspect.signature(DeepRNNModel.__init__).parameters) - {
-    "self", "kwargs"}
+
+def _search_space():
+    """`name: (where, range in words, default)`, read from the options.
+
+    `where` is `None` for a dimension of every architecture, else what a row
+    needs for it to exist (`Option.where`: depth arguments the row leaves
+    free, capabilities of its cell factory).
+    """
+    space = {"architecture": (None, "Choice of the `architectures` given", "the first given")}
+    for name, option in options_lib.searched().items():
+        space[name] = (option.where or None, option.search.describe(), option.search.default)
+    for name, search in OPTIMIZER_SEARCH.items():
+        space[name] = (None, search.describe(), search.default)
+    return space
+
+
+SEARCH_SPACE = _search_space()
+"""Every dimension of the search: `name: (where, range, default)`. The model
+options come from `OPTIONS` as it is on import; `DeepRNNHyperModel` reads the
+options themselves, so an architecture registered later takes part too."""
+
+_MODEL_ARGUMENTS = frozenset(OPTIONS)
 _SET_BY_HYPERMODEL = {"architecture", "input_dim", "output_dim", "output_activation"}
 
 
-def _declare(hp, name):
-    """The KerasTuner declaration of each searched dimension (see SEARCH_SPACE)."""
-    if name in ("num_input_layers", "num_output_layers"):
-        return hp.Int(name, 1, 3, default=1)
-    if name in ("num_transition_layers", "num_layers"):
-        return hp.Int(name, 2, 4, default=2)
-    if name in ("skip_connections", "residual_connections", "layer_norm",
-                "trainable_initial_state"):
-        return hp.Boolean(name, default=False)
-    if name in WIDTH_DIMENSIONS:
-        return hp.Int(name, default=128, **WIDTH_RANGE)
-    if name in ("input_activation", "output_hidden_activation"):
-        return hp.Choice(name, HIDDEN_UNITS, default="tanh")
-    if name == "transition_activation":
-        return hp.Choice(name, ["tanh", "relu"], default="tanh")
-    if name in ("dropout", "output_dropout"):
-        return hp.Float(name, 0.0, 0.5, step=0.1, default=0.0)
-    if name == "weight_noise":
-        return hp.Float(name, 0.0, 0.1, step=0.025, default=0.0)
-    if name == "recurrent_weight_dropout":
-        return hp.Float(name, 0.0, 0.5, step=0.1, default=0.0)
-    if name == "zoneout":
-        return hp.Float(name, 0.0, 0.3, step=0.1, default=0.0)
-    if name == "learning_rate":
-        return hp.Float(name, 1e-4, 1e-2, sampling="log", default=1e-3)
-    if name == "clipnorm":
-        return hp.Choice(name, [0.5, 1.0, 2.0, 5.0], default=1.0)
-    raise ValueError(f"Unknown search dimension. Received: {name!r}")
+def _declare(hp, name, architecture=None):
+    """The KerasTuner declaration of one dimension (on `architecture`'s row, if given)."""
+    if name in OPTIMIZER_SEARCH:
+        return OPTIMIZER_SEARCH[name].declare(hp, name)
+    if name not in OPTIONS or OPTIONS[name].search is None:
+        raise ValueError(f"Unknown search dimension. Received: {name!r}")
+    option = OPTIONS[name]
+    search = option.search if architecture is None else architecture.search_range(option)
+    return search.declare(hp, name)
 
 
-def _exists(where, architecture):
-    if where is None:
+def _exists(name, architecture):
+    """Whether dimension `name` exists for `architecture` (an `Architecture` row)."""
+    if name == "architecture" or name in OPTIMIZER_SEARCH:
         return True
-    if where == "weight_noise":
-        return architecture.cell not in ("gru", "lstm")
-    if where == "layer_norm":
-        return architecture.cell in ("transition", "transition_lstm")
-    if where == "initial_state":
-        return architecture.cell in ("transition", "transition_lstm", "highway")
-    if where == "deep_transition":
-        return (architecture.cell in ("transition", "transition_lstm")
-                and "num_transition_layers" in architecture.defaults)
-    return where in architecture.defaults
+    return architecture.supports(OPTIONS[name])
 
 
 class DeepRNNHyperModel(keras_tuner.HyperModel):
@@ -262,8 +230,11 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
 
     def where(self, name):
         """The architectures (of those searched) in which dimension `name` exists."""
-        dimension_where = SEARCH_SPACE[name][0]
-        return [a for a in self.architectures if _exists(dimension_where, ARCHITECTURES[a])]
+        return [a for a in self.architectures if _exists(name, ARCHITECTURES[a])]
+
+    def dimensions(self):
+        """The names of every dimension, in `SEARCH_SPACE` order."""
+        return ["architecture", *options_lib.searched(), *OPTIMIZER_DIMENSIONS]
 
     def declare(self, hp):
         """Declare every dimension on `hp` and return this trial's settings.
@@ -274,7 +245,7 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
         architecture's defaults), plus the pass-through entries of `fixed`.
         """
         config = {"architecture": self._dimension(hp, "architecture")}
-        for name in SEARCH_SPACE:
+        for name in self.dimensions():
             if name == "architecture":
                 continue
             if self.budget_mode == "derive" and name in WIDTH_DIMENSIONS:
@@ -282,7 +253,7 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
             value = self._dimension(hp, name)
             if value is not None:
                 config[name] = value
-        config.update({k: v for k, v in self.fixed.items() if k not in SEARCH_SPACE})
+        config.update({k: v for k, v in self.fixed.items() if k not in self.dimensions()})
         return config
 
     def build(self, hp):
@@ -376,17 +347,29 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
         where = self.where(name)
         if not where:
             return None
-        if name == "architecture" or len(where) == len(self.architectures):
-            return self._declare_one(hp, name)
-        with hp.conditional_scope("architecture", where):
-            return self._declare_one(hp, name)
-
-    def _declare_one(self, hp, name):
         if name == "architecture":
             return hp.Choice(name, self.architectures, default=self.architectures[0])
         if name in self.fixed:
-            return hp.Fixed(name, self.fixed[name])
-        return _declare(hp, name)
+            return self._in_scope(hp, where, lambda: hp.Fixed(name, self.fixed[name]))
+        # Rows may narrow an option's range: one declaration per distinct
+        # range, each under the condition of the rows that use it.
+        by_range = {}
+        for architecture in where:
+            row = ARCHITECTURES[architecture]
+            search = row.search_range(OPTIONS[name]) if name in OPTIONS else None
+            by_range.setdefault(search, []).append(architecture)
+        value = None
+        for rows in by_range.values():
+            declared = self._in_scope(hp, rows, lambda: _declare(hp, name, ARCHITECTURES[rows[0]]))
+            if declared is not None:  # the declaration of the chosen row's range
+                value = declared
+        return value
+
+    def _in_scope(self, hp, rows, declare):
+        if len(rows) == len(self.architectures):
+            return declare()
+        with hp.conditional_scope("architecture", rows):
+            return declare()
 
     def _model_arguments(self, config):
         return dict(
