@@ -141,7 +141,7 @@ def test_empty_or_useless_folders_are_errors(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"limit": 0}, "limit must be a positive int; received 0"),
+        ({"limit": 0}, "`limit` must be a positive integer. Received: limit=0"),
         ({"limit": 2.5}, "limit"),
         ({"frame_quarter_length": -1}, "frame_quarter_length"),
         ({"cache_dir": 3}, "cache_dir"),
@@ -687,7 +687,7 @@ def test_piano_roll_batches_without_shuffle_keep_order_and_split_long_pieces():
 
 
 def test_piano_roll_batches_reject_bad_arguments():
-    expected = "batch_size must be a positive int; received 0"
+    expected = "`batch_size` must be a positive integer. Received: batch_size=0"
     with pytest.raises(ValueError, match=expected):
         music.piano_roll_batches([counting_roll(3)], 0)
     with pytest.raises(ValueError, match="two or more frames"):

@@ -341,10 +341,10 @@ def test_lm_batches_accepts_the_minimum_and_rejects_less():
 @pytest.mark.parametrize(
     "kwargs, pattern",
     [
-        ({"batch_size": 0}, r"`batch_size`.*received 0"),
-        ({"batch_size": 2.5}, r"`batch_size`.*received 2.5"),
-        ({"batch_size": True}, r"`batch_size`.*received True"),
-        ({"seq_len": -3}, r"`seq_len`.*received -3"),
+        ({"batch_size": 0}, r"`batch_size`.*Received: batch_size=0"),
+        ({"batch_size": 2.5}, r"`batch_size`.*Received: batch_size=2.5"),
+        ({"batch_size": True}, r"`batch_size`.*Received: batch_size=True"),
+        ({"seq_len": -3}, r"`seq_len`.*Received: seq_len=-3"),
         ({"tokens": np.zeros((4, 10), int)}, r"1-D.*shape \(4, 10\)"),
         ({"tokens": np.linspace(0, 1, 40)}, r"integer.*float64"),
         ({"tokens": np.arange(-1, 39)}, r"non-negative.*from -1"),

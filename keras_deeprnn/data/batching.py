@@ -9,9 +9,9 @@ import math
 import keras
 import numpy as np
 
+from keras_deeprnn import _checks
 from keras_deeprnn.data.rolls import NUM_NOTES
 from keras_deeprnn.data.rolls import _as_roll
-from keras_deeprnn.data.rolls import _check_positive_int
 
 
 def pad_batch(pieces, max_len=None, *, pad_to_multiple_of=None):
@@ -40,9 +40,9 @@ def pad_batch(pieces, max_len=None, *, pad_to_multiple_of=None):
     ((2, 4, 88), [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
     """
     if max_len is not None:
-        _check_positive_int("pad_batch", "max_len", max_len)
+        _checks.positive_int("max_len", max_len)
     if pad_to_multiple_of is not None:
-        _check_positive_int("pad_batch", "pad_to_multiple_of", pad_to_multiple_of)
+        _checks.positive_int("pad_to_multiple_of", pad_to_multiple_of)
     if isinstance(pieces, np.ndarray) and pieces.ndim == 2:
         raise ValueError(
             "pad_batch: pieces must be a sequence of (frames, 88) arrays; "
@@ -102,17 +102,12 @@ class PianoRollBatches(keras.utils.PyDataset):
         pad_to_multiple_of=None,
         **kwargs,
     ):
-        _check_positive_int("piano_roll_batches", "batch_size", batch_size)
+        _checks.positive_int("batch_size", batch_size)
         if max_len is not None:
-            _check_positive_int("piano_roll_batches", "max_len", max_len)
+            _checks.positive_int("max_len", max_len)
         if pad_to_multiple_of is not None:
-            _check_positive_int(
-                "piano_roll_batches", "pad_to_multiple_of", pad_to_multiple_of
-            )
-        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-            raise ValueError(
-                f"piano_roll_batches: seed must be an int; received {seed!r}."
-            )
+            _checks.positive_int("pad_to_multiple_of", pad_to_multiple_of)
+        _checks.non_negative_int("seed", seed)
         super().__init__(**kwargs)
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)

@@ -27,8 +27,8 @@ def _cache_root(cache_dir):
     if cache_dir is not None:
         if not isinstance(cache_dir, (str, os.PathLike)):
             raise ValueError(
-                "load_music: cache_dir must be a path or None; received "
-                f"{cache_dir!r}."
+                "`cache_dir` must be a path (str or os.PathLike) or None. "
+                f"Received: cache_dir={cache_dir!r}"
             )
         return pathlib.Path(cache_dir).expanduser()
     if os.environ.get(CACHE_ENV):

@@ -62,6 +62,7 @@ import pathlib
 # Every name below was defined here before the module was split by job;
 # they stay importable from here (and the public ones from
 # `keras_deeprnn.data`).
+from keras_deeprnn import _checks
 from keras_deeprnn.data.batching import PianoRollBatches
 from keras_deeprnn.data.batching import pad_batch
 from keras_deeprnn.data.batching import piano_roll_batches
@@ -85,7 +86,6 @@ from keras_deeprnn.data.rolls import MUSIC_EXTRA_HINT
 from keras_deeprnn.data.rolls import NUM_NOTES
 from keras_deeprnn.data.rolls import _as_roll
 from keras_deeprnn.data.rolls import _check_frame_quarter_length
-from keras_deeprnn.data.rolls import _check_positive_int
 from keras_deeprnn.data.rolls import _import_music21
 from keras_deeprnn.data.scores import _load_scores
 from keras_deeprnn.data.scores import _parse_file
@@ -210,4 +210,4 @@ def load_music(
 
 def _check_limit(limit):
     if limit is not None:
-        _check_positive_int("load_music", "limit", limit)
+        _checks.positive_int("limit", limit)

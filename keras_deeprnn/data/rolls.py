@@ -8,6 +8,8 @@ only to read and write scores, is imported on first use (`_import_music21`).
 
 import numpy as np
 
+from keras_deeprnn import _checks
+
 LOWEST_NOTE = 21
 HIGHEST_NOTE = 108
 NUM_NOTES = HIGHEST_NOTE - LOWEST_NOTE + 1
@@ -25,20 +27,9 @@ def _as_roll(piece, where):
     return roll
 
 
-def _check_positive_int(function, name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(
-            f"{function}: {name} must be a positive int; received {value!r}."
-        )
-
-
 def _check_frame_quarter_length(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(
-            "frame_quarter_length must be a positive number of quarter notes "
-            f"(0.5 is an eighth note); received {value!r}."
-        )
-    return float(value)
+    # In quarter notes: 0.5 is an eighth note.
+    return _checks.positive_finite("frame_quarter_length", value)
 
 
 def _import_music21():

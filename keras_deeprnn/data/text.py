@@ -24,6 +24,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_deeprnn import _checks
 from keras_deeprnn.data.splits import SPLITS
 from keras_deeprnn.data.splits import held_out_count
 from keras_deeprnn.data.splits import stable_order
@@ -428,11 +429,7 @@ def _read_utf8(path):
 
 
 def _check_level(level):
-    if level not in LEVELS:
-        raise ValueError(
-            f"`level` must be one of {LEVELS}; received {level!r}."
-        )
-    return level
+    return _checks.one_of("level", level, LEVELS)
 
 
 def _check_split(split):
@@ -492,8 +489,8 @@ class LanguageModelBatches(keras.utils.PyDataset):
 
     def __init__(self, tokens, batch_size, seq_len):
         tokens = _check_tokens(tokens)
-        batch_size = _check_positive_int("batch_size", batch_size)
-        seq_len = _check_positive_int("seq_len", seq_len)
+        batch_size = _checks.positive_int("batch_size", batch_size)
+        seq_len = _checks.positive_int("seq_len", seq_len)
         needed = batch_size * (seq_len + 1)
         if len(tokens) < needed:
             raise ValueError(
@@ -594,18 +591,6 @@ def _check_tokens(tokens):
             f"values from {array.min()} to {array.max()}."
         )
     return array.astype(np.int32)
-
-
-def _check_positive_int(name, value):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value < 1
-    ):
-        raise ValueError(
-            f"`{name}` must be a positive integer; received {value!r}."
-        )
-    return int(value)
 
 
 class ResetStatesAtEpochStart(keras.callbacks.Callback):
