@@ -96,22 +96,34 @@ def main(argv=None):
             mean=statistics.fmean(nlls), std=statistics.stdev(nlls) if len(nlls) > 1 else 0.0,
             frame_accuracy=statistics.fmean(r["test"]["frame_accuracy"] for r in results),
             epochs=[r["epochs_run"] for r in results], best_epochs=[r["best_epoch"] for r in results],
-            backend=results[0]["backend"],
+            train_time_s=[r["train_time_s"] for r in results], backend=results[0]["backend"],
         ))
 
     out = pathlib.Path(args.results_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = {"quick": args.quick, "backend": keras.backend.backend(), "budget": budget,
-               "settings": settings, "script_seconds": round(time.time() - started, 1),
+               "settings": settings,
+               # Summed from the runs, whose state keeps their epoch times: a call
+               # that finds every run done still reports the real total.
+               "training_seconds": training_seconds(rows),
+               "this_invocation_seconds": round(time.time() - started, 1),
                "variants": rows}
     (out / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / f"{name}.md").write_text(report(rows, budget, settings, args.quick))
+    (out / f"{name}.md").write_text(report(rows, budget, settings, args.quick,
+                                           summary["training_seconds"]))
     plot(rows, out / f"{name}.png")
     print(f"\nWrote {out / (name + '.md')}, .json and .png")
     return 0
 
 
-def report(rows, budget, settings, quick):
+def training_seconds(rows):
+    """The rows' summed epoch times, or `None` where a row did not record them."""
+    if not all("train_time_s" in r for r in rows):
+        return None
+    return round(sum(t for r in rows for t in r["train_time_s"]), 1)
+
+
+def report(rows, budget, settings, quick, seconds=None):
     base = rows[0]
     lines = ["# RHN, zoneout and layer norm against the paper's DOT(S)-RNN (JSB chorales)", ""]
     if quick:
@@ -146,25 +158,56 @@ def report(rows, budget, settings, quick):
             f"Best mean: {best['variant']}, {margin:.3f} nats below the baseline; the largest "
             f"spread between seeds of one variant is {noise:.3f} nats, so a difference "
             f"{'beyond' if margin > 2 * noise else 'within about twice'} that spread.")
-    capped = [r["variant"] for r in rows if max(r["epochs"]) >= settings["epochs"]]
-    if capped:
-        lines.append(
-            f"\nRuns of {', '.join(capped)} reached the {settings['epochs']}-epoch cap still "
-            "improving (best epoch near the last): those variants may gain more with longer "
-            "training, the others stopped early on their own.")
+    lines += ["", capped_runs(rows, settings)]
     lines += [
         "", "## Settings", "",
         "Every run: " + ", ".join(f"{k}={v}" for k, v in settings.items() if k != "units")
         + "; Adam with gradient-norm clipping at 1, learning rate halved on plateaus, early "
         "stopping on validation NLL, test with the best epoch's weights. DOT(S)-RNN: one "
         "intermediate transition layer with shortcuts and one intermediate tanh output "
-        "layer, as in `reproduce_music.py`. RHN: highway transition (transform-gate bias "
+        "layer, as in `reproduce_music.py --imitations`. RHN: highway transition (transform-gate bias "
         "-2), sigmoid output layer directly on the state. Zoneout 0.1 on every state; "
         "layer norm on every transition layer's pre-activation. No dropout, weight noise "
         "or other regulariser anywhere, so zoneout is the only regulariser in its rows.",
         "", "Widths come from `DeepRNNHyperModel(max_params=budget, budget_mode=\"derive\")"
-        ".derive_units(...)`, the tuner's bisection on the parameter count.", ""]
+        ".derive_units(...)`, the tuner's bisection on the parameter count.", "",
+        "Training time: " + (f"{seconds / 60:.1f} minutes in all (the sum of the runs' epoch "
+                             "times)." if seconds is not None else
+                             "not recorded for these runs (only the time of the last call "
+                             "of the script was, and that call found every run done)."), ""]
     return "\n".join(lines)
+
+
+def capped_runs(rows, settings):
+    """Which runs the epoch cap ended, and whether they were still improving then.
+
+    A run at the cap whose best epoch lies within `patience` epochs of it
+    had not met the stopping rule yet: it may have had more to gain.
+    """
+    cap, patience = settings["epochs"], settings["patience"]
+    parts = []
+    for r in rows:
+        hits = [(seed, best) for seed, epochs, best in
+                zip(r["seeds"], r["epochs"], r["best_epochs"]) if epochs >= cap]
+        if not hits:
+            continue
+        improving = [f"seed {seed} (best epoch {best}, {cap - best} before the cap)"
+                     for seed, best in hits if cap - best < patience]
+        settled = [f"seed {seed} (best epoch {best})" for seed, best in hits
+                   if cap - best >= patience]
+        text = f"{r['variant']}: {len(hits)} of {len(r['seeds'])} runs"
+        if improving:
+            text += ("; the stopping rule had not ended them yet (a better epoch within the "
+                     f"last {patience}), so they may have had more to gain: "
+                     + ", ".join(improving))
+        if settled:
+            text += (f"; no better epoch in the last {patience} before the cap, so early "
+                     f"stopping would have ended them there too: {', '.join(settled)}")
+        parts.append(text)
+    if not parts:
+        return f"Every run stopped early on its own, before the {cap}-epoch cap."
+    return (f"Runs that reached the {cap}-epoch cap (patience {patience}): "
+            + "; ".join(parts) + ". Every other run stopped early on its own.")
 
 
 def plot(rows, path):
