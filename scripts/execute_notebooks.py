@@ -1,0 +1,102 @@
+"""Runs the notebooks top to bottom and commits-ready saves them with outputs.
+
+    KERAS_BACKEND=jax python scripts/execute_notebooks.py [NAME.ipynb ...]
+
+Each notebook runs in full mode in a scratch folder (its `runs/` stay out of
+the repository). Images are shrunk to at most 800 pixels wide, stream
+output is kept to its last lines, and the notebook's metadata records the
+SHA-256 of its code cells, so `tests/test_notebook_outputs.py` can tell a
+notebook whose outputs no longer match its code.
+"""
+
+import argparse
+import base64
+import hashlib
+import io
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+import nbclient
+import nbformat
+from PIL import Image
+
+NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
+MAX_WIDTH = 800      # pixels: a figure stays legible on a code host, the file stays small
+MAX_STREAM_LINES = 40
+
+
+def code_digest(notebook):
+    """SHA-256 of the code cells' sources: what the outputs were computed from."""
+    digest = hashlib.sha256()
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            digest.update(cell.source.encode("utf-8"))
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _shrink_png(data):
+    image = Image.open(io.BytesIO(base64.b64decode(data)))
+    if image.width > MAX_WIDTH:
+        height = round(image.height * MAX_WIDTH / image.width)
+        image = image.resize((MAX_WIDTH, height), Image.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _tidy(notebook):
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.output_type == "stream":
+                # Progress redraws end in carriage returns: keep what a reader sees.
+                lines = [line.split("\r")[-1] for line in output.text.split("\n")]
+                output.text = "\n".join(lines[-MAX_STREAM_LINES:])
+            png = output.get("data", {}).get("image/png")
+            if png:
+                output["data"]["image/png"] = _shrink_png(png)
+
+
+def execute(name):
+    path = NOTEBOOKS / name
+    notebook = nbformat.read(path, as_version=4)
+    start = time.time()
+    with tempfile.TemporaryDirectory(prefix="kdr-notebook-") as scratch:
+        client = nbclient.NotebookClient(
+            notebook, timeout=3600, kernel_name="python3",
+            resources={"metadata": {"path": scratch}},
+        )
+        client.execute()
+    _tidy(notebook)
+    import keras  # the versions the outputs were made with
+
+    notebook.metadata["keras_deeprnn"] = {
+        "code_sha256": code_digest(notebook),
+        "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+        "keras": keras.__version__,
+        "seconds": round(time.time() - start, 1),
+    }
+    tmp = path.with_suffix(".ipynb.tmp")
+    nbformat.write(notebook, tmp)
+    os.replace(tmp, path)
+    print(f"{name}: executed in {time.time() - start:.0f} s", flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="notebooks to run (default: all)")
+    args = parser.parse_args(argv)
+    if os.environ.get("KDR_NOTEBOOK_QUICK"):
+        sys.exit("Unset KDR_NOTEBOOK_QUICK: the committed notebooks show full runs.")
+    names = args.names or sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    for name in names:
+        execute(name)
+
+
+if __name__ == "__main__":
+    main()
