@@ -1,6 +1,7 @@
 """build_model for every architecture: training, saving, masking, bad
 arguments; the option declaration and the README tables against the rows."""
 
+import dataclasses
 import math
 import pathlib
 import re
@@ -14,6 +15,7 @@ from keras import ops
 import keras_deeprnn as kdr
 from backend_grad import value_and_grads
 from keras_deeprnn import cells
+from keras_deeprnn import cli
 from keras_deeprnn import layers
 from keras_deeprnn import training
 from keras_deeprnn.models import OPTIONS
@@ -87,15 +89,14 @@ def test_readme_option_table_matches_the_declaration():
 def test_model_config_train_fields_and_flags_come_from_the_options():
     model = small("rnn")
     assert set(model.get_config()) == {"name", "trainable", "architecture", *OPTIONS}
-    fields = {f.name for f in __import__("dataclasses").fields(training.TrainConfig)}
+    fields = {f.name: f.default for f in dataclasses.fields(training.TrainConfig)}
     train_options = {n for n, o in OPTIONS.items() if o.train}
-    assert train_options <= fields and set(training.MODEL_FIELDS) == {"architecture",
-                                                                       *train_options}
-    from keras_deeprnn import cli
-
-    flags = {a.dest for a in cli.build_parser()._subparsers._group_actions[0]
-             .choices["train"]._actions}
-    assert train_options <= flags
+    assert train_options <= set(fields)
+    assert set(training.MODEL_FIELDS) == {"architecture", *train_options}
+    # every model field is a `train` flag, with the field's default
+    args = vars(cli.build_parser().parse_args(["train"]))
+    assert {name: args[name] for name in train_options} == {
+        name: fields[name] for name in train_options}
 
 
 def test_cell_kind_is_a_deprecated_alias_of_the_factory():
@@ -105,6 +106,9 @@ def test_cell_kind_is_a_deprecated_alias_of_the_factory():
         assert row.cell == row.cell_factory.kind == "dg_lstm"
     assert any(issubclass(w.category, DeprecationWarning) for w in caught)
     assert row.cell_factory.levels_in_one_cell
+    with pytest.warns(DeprecationWarning):
+        old = kdr.models.Architecture("old", "highway", "t", "e", row.fixed, row.defaults)
+    assert old.cell_factory is kdr.ARCHITECTURES["rhn"].cell_factory
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -293,6 +297,12 @@ def test_bad_arguments_name_argument_value_and_expectation(kwargs, words):
         kdr.build_model("dots_rnn", **args)
     for word in words:
         assert word in str(info.value)
+
+
+def test_unknown_argument_is_refused_with_the_options():
+    with pytest.raises(ValueError, match=r"Unknown argument `unitz`.*unitz=4.*units"):
+        kdr.build_model("rnn", input_dim=D, unitz=4)
+    assert kdr.build_model("rnn", input_dim=D, name="named").name == "named"
 
 
 def test_unknown_architecture_lists_the_valid_ones():

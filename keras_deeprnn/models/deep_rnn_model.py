@@ -7,7 +7,6 @@ import types
 
 import keras
 
-from keras_deeprnn import _checks
 from keras_deeprnn.layers import DeepInput
 from keras_deeprnn.layers import DeepOutput
 from keras_deeprnn.models import options as options_lib
@@ -106,6 +105,7 @@ class DeepRNNModel(keras.Model):
 
     def __init__(self, architecture="rnn", **kwargs):
         arguments = {k: kwargs.pop(k) for k in list(kwargs) if k in OPTIONS}
+        _check_keras_arguments(kwargs)
         plan = _plan(architecture, arguments)
         inputs, features, reset_flags = _inputs(plan)
         features = _deep_input(plan, features)
@@ -319,6 +319,21 @@ def _plan(name, arguments):
             )
     _check_together(name, given, depth, levels, counts["layer"])
     return _Plan(architecture, types.MappingProxyType(given), depth, levels)
+
+
+def _check_keras_arguments(kwargs):
+    unknown = sorted(set(kwargs) - _KERAS_ARGUMENTS)
+    if unknown:
+        raise ValueError(
+            f"Unknown argument `{unknown[0]}` of DeepRNNModel. Received: "
+            f"{unknown[0]}={kwargs[unknown[0]]!r}; expected `architecture`, an option of "
+            f"keras_deeprnn.models.OPTIONS ({', '.join(OPTIONS)}) or one of "
+            f"{sorted(_KERAS_ARGUMENTS)}."
+        )
+
+
+# What `keras.Model` itself takes (and saved configs hold).
+_KERAS_ARGUMENTS = frozenset({"name", "trainable", "dtype"})
 
 
 def _check_together(name, given, depth, levels, num_recurrent_layers):
