@@ -7,11 +7,13 @@ import pickle
 import shutil
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
 import pytest
 
+from keras_deeprnn.data import cache
 from keras_deeprnn.data import music
 from keras_deeprnn.data import pickles
 from keras_deeprnn.data import scores
@@ -195,6 +197,41 @@ def test_corrupt_cache_is_rebuilt_with_a_warning(tmp_path):
     assert_same_data(first, again)
     with np.load(cache_file, allow_pickle=False) as stored:
         assert stored["train_lengths"].tolist() == [16, 12]
+
+
+def test_temporaries_of_killed_writes_are_removed_once_stale(tmp_path):
+    path = tmp_path / "music-set-0123.npz"
+    stale = tmp_path / ".music-set-0123-killed.tmp"
+    fresh = tmp_path / ".music-set-0123-writing.tmp"
+    other = tmp_path / ".music-other-0456-killed.tmp"
+    for temporary in (stale, fresh, other):
+        temporary.write_bytes(b"half a zip")
+    two_hours_ago = time.time() - 2 * 3600
+    for temporary in (stale, other):
+        os.utime(temporary, (two_hours_ago, two_hours_ago))
+    rolls = {"train": [c_major_roll()], "valid": [], "test": []}
+    names = {"train": ["scale"], "valid": [], "test": []}
+    cache._write_cache(path, "key", rolls, names)
+    assert not stale.exists()
+    # Another process may still be writing this one; other files are not ours.
+    assert fresh.exists() and other.exists()
+    assert_same_data(cache._read_cache(path, "key"), rolls)
+
+
+def test_failed_cleanup_does_not_hide_why_the_cache_was_not_written(tmp_path, monkeypatch):
+    def full_disk(source, target):
+        raise OSError(28, "No space left on device")
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cache.os, "replace", full_disk)
+    monkeypatch.setattr(cache.os, "unlink", refuse)
+    rolls = {"train": [c_major_roll()], "valid": [], "test": []}
+    names = {"train": ["scale"], "valid": [], "test": []}
+    with pytest.warns(UserWarning, match="No space left on device"):
+        cache._write_cache(tmp_path / "music-set.npz", "key", rolls, names)
+    assert not (tmp_path / "music-set.npz").exists()
 
 
 def test_cache_location_follows_the_environment(tmp_path, monkeypatch):

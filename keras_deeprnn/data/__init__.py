@@ -1,5 +1,12 @@
 """Data for the paper's two tasks: polyphonic music and language modelling.
 
+One module per job: `music` (`load_music`, the entry point, which re-exports
+the rest), `catalogue` (built-in sets and folders of scores), `scores`
+(music21 parsing), `cache`, `pickles` (Boulanger-Lewandowski pickles, read
+without running their code), `rolls` (the piano-roll format), `batching`,
+`writers` (MIDI, MusicXML, PNG), `splits` (the split names and the fixed
+order that assigns them) and `text` (language-modelling token streams).
+
 Nothing here imports music21 until a function that needs it is called.
 """
 

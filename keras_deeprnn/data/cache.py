@@ -5,13 +5,18 @@ lengths), the piece names, and the key it was built from (source, frame
 length, limit, file sizes and times, music21 version). A file that is
 unreadable or was built from another key is rebuilt with a warning. Files
 are written to a temporary name and renamed, so readers see the old file or
-the complete new one. The folder is `cache_dir`, else `$KERAS_DEEPRNN_CACHE`,
-else `~/.cache/keras_deeprnn`.
+the complete new one; temporaries left by a writer killed mid-write are
+deleted by the next write of that file once they are an hour old. The
+folder is `cache_dir`, else `$KERAS_DEEPRNN_CACHE`, else
+`~/.cache/keras_deeprnn`.
 """
 
+import contextlib
+import glob
 import os
 import pathlib
 import tempfile
+import time
 import warnings
 
 import numpy as np
@@ -21,6 +26,8 @@ from keras_deeprnn.data.splits import SPLITS
 
 CACHE_ENV = "KERAS_DEEPRNN_CACHE"
 CACHE_FORMAT_VERSION = 1
+# Writing a cache file takes seconds; an hour-old temporary has no writer.
+STALE_TEMPORARY_SECONDS = 3600
 
 
 def _cache_root(cache_dir):
@@ -80,6 +87,7 @@ def _write_cache(path, key, result, names):
     temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(path)
         handle, temporary = tempfile.mkstemp(
             dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp"
         )
@@ -90,10 +98,25 @@ def _write_cache(path, key, result, names):
         # Readers see either the old file or the complete new one.
         os.replace(temporary, path)
     except OSError as err:
-        if temporary is not None and os.path.exists(temporary):
-            os.unlink(temporary)
+        if temporary is not None:
+            # A failed cleanup must not hide the error that made it needed.
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
         warnings.warn(
             f"load_music: could not write the cache file {path} ({err}); "
             "the data will be parsed again next time.",
             stacklevel=4,
         )
+
+
+def _remove_stale_temporaries(path):
+    """Delete temporaries of `path` left by writers killed mid-write.
+
+    Only those older than `STALE_TEMPORARY_SECONDS`: a younger one may be
+    another process's write in progress.
+    """
+    now = time.time()
+    for temporary in path.parent.glob(f".{glob.escape(path.stem)}-*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - temporary.stat().st_mtime > STALE_TEMPORARY_SECONDS:
+                temporary.unlink()
