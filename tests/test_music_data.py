@@ -723,6 +723,37 @@ def test_piano_roll_batches_without_shuffle_keep_order_and_split_long_pieces():
     assert inputs.tolist() == list(range(9)) and targets.tolist() == list(range(1, 10))
 
 
+def padded_steps(batches):
+    return sum(weights.size - weights.sum() for _, _, weights in batches)
+
+
+def test_bucketed_batches_pad_less_and_read_every_piece_once_per_epoch():
+    lengths = np.random.default_rng(0).permutation(np.arange(2, 62))
+    pieces = [counting_roll(n) for n in lengths]
+    plain = music.piano_roll_batches(pieces, batch_size=8, seed=1)
+    bucketed = music.piano_roll_batches(pieces, batch_size=8, seed=1, bucket=True)
+    assert len(bucketed) == len(plain) == 8
+    first_epoch = [weights for _, _, weights in bucketed]
+    orders = set()
+    for _ in range(3):
+        # Each piece has its own length, so the mask says which one it is.
+        seen = sorted(int(n) + 1 for _, _, w in bucketed for n in w.sum(axis=1))
+        assert seen == sorted(lengths.tolist())
+        assert padded_steps(bucketed) < padded_steps(plain) / 4
+        orders.add(tuple(int(w.sum()) for _, _, w in bucketed))
+        bucketed.on_epoch_end()
+        plain.on_epoch_end()
+    assert len(orders) == 3  # the order of the batches is redrawn
+    # Same seed, same batches; no shuffle: shortest pieces first.
+    again = music.piano_roll_batches(pieces, batch_size=8, seed=1, bucket=True)
+    for weights, (_, _, again_weights) in zip(first_epoch, again):
+        np.testing.assert_array_equal(weights, again_weights)
+    fixed = music.piano_roll_batches(pieces, 8, shuffle=False, bucket=True)
+    assert [int(w.sum(axis=1).max()) + 1 for _, _, w in fixed] == list(range(9, 62, 8)) + [61]
+    with pytest.raises(ValueError, match="`bucket` must be True or False"):
+        music.piano_roll_batches(pieces, 8, bucket="yes")
+
+
 def test_piano_roll_batches_reject_bad_arguments():
     expected = "`batch_size` must be a positive integer. Received: batch_size=0"
     with pytest.raises(ValueError, match=expected):

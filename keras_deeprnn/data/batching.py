@@ -81,6 +81,15 @@ class PianoRollBatches(keras.utils.PyDataset):
     With `shuffle`, the order of pieces is redrawn after every epoch from a
     generator seeded with `seed`.
 
+    With `bucket`, a batch holds pieces of similar length, so large batches
+    waste little compute on padding: each epoch the pieces (shuffled first,
+    so that equal lengths meet different neighbours) are sorted by length,
+    cut into batches of neighbours, and the order of those batches is
+    shuffled. Every piece is still read once per epoch, and the draws come
+    from the same seeded generator, so a run is as reproducible as without.
+    Batches then vary more in length; `pad_to_multiple_of` keeps the number
+    of distinct shapes (and compilations) small.
+
     Keyword arguments other than those below (`workers`,
     `use_multiprocessing`, `max_queue_size`) go to `keras.utils.PyDataset`.
 
@@ -100,6 +109,7 @@ class PianoRollBatches(keras.utils.PyDataset):
         seed=0,
         max_len=None,
         pad_to_multiple_of=None,
+        bucket=False,
         **kwargs,
     ):
         _checks.positive_int("batch_size", batch_size)
@@ -108,12 +118,14 @@ class PianoRollBatches(keras.utils.PyDataset):
         if pad_to_multiple_of is not None:
             _checks.positive_int("pad_to_multiple_of", pad_to_multiple_of)
         _checks.non_negative_int("seed", seed)
+        _checks.boolean("bucket", bucket)
         super().__init__(**kwargs)
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
         self.max_len = max_len
         self.pad_to_multiple_of = pad_to_multiple_of
+        self.bucket = bool(bucket)
         self.pieces = []
         for i, piece in enumerate(pieces):
             roll = _as_roll(piece, f"piano_roll_batches: pieces[{i}]")
@@ -130,10 +142,20 @@ class PianoRollBatches(keras.utils.PyDataset):
                 "frames; expected at least one, since a model predicts each "
                 "frame from the one before."
             )
+        self._lengths = np.array([len(piece) for piece in self.pieces])
         self._rng = np.random.default_rng(self.seed)
-        self._order = np.arange(len(self.pieces))
-        if self.shuffle:
-            self._order = self._rng.permutation(len(self.pieces))
+        self._batches = self._arrange()
+
+    def _arrange(self):
+        """This epoch's batches, as arrays of piece indices."""
+        count, size = len(self.pieces), self.batch_size
+        order = self._rng.permutation(count) if self.shuffle else np.arange(count)
+        if self.bucket:
+            order = order[np.argsort(self._lengths[order], kind="stable")]
+        batches = [order[start : start + size] for start in range(0, count, size)]
+        if self.bucket and self.shuffle:
+            batches = [batches[i] for i in self._rng.permutation(len(batches))]
+        return batches
 
     def __len__(self):
         return math.ceil(len(self.pieces) / self.batch_size)
@@ -144,19 +166,18 @@ class PianoRollBatches(keras.utils.PyDataset):
                 f"PianoRollBatches: index {index} is out of range for "
                 f"{len(self)} batches."
             )
-        chosen = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         return pad_batch(
-            [self.pieces[i] for i in chosen],
+            [self.pieces[i] for i in self._batches[index]],
             pad_to_multiple_of=self.pad_to_multiple_of,
         )
 
     def on_epoch_end(self):
         if self.shuffle:
-            self._order = self._rng.permutation(len(self.pieces))
+            self._batches = self._arrange()
 
 
 def piano_roll_batches(
-    pieces, batch_size, *, shuffle=True, seed=0, max_len=None, **kwargs
+    pieces, batch_size, *, shuffle=True, seed=0, max_len=None, bucket=False, **kwargs
 ):
     """`(x, y, sample_weight)` batches of piano rolls, ready for `model.fit`.
 
@@ -168,5 +189,11 @@ def piano_roll_batches(
     >>> model.fit(piano_roll_batches(data["train"], 16), epochs=10)  # doctest: +SKIP
     """
     return PianoRollBatches(
-        pieces, batch_size, shuffle=shuffle, seed=seed, max_len=max_len, **kwargs
+        pieces,
+        batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        max_len=max_len,
+        bucket=bucket,
+        **kwargs,
     )
