@@ -6,7 +6,7 @@
     keras-deeprnn generate runs/dots_rnn-jsb_chorales --frames 96 --prime-from test:0
     keras-deeprnn datasets
     keras-deeprnn train --task lm                    # character model of the abc_folk text
-    keras-deeprnn train --task lm --dataset data/ptb --level word
+    keras-deeprnn train --task lm --dataset data/ptb --tokenization word
 
 The backend is chosen by the environment variable `KERAS_BACKEND`
 (`tensorflow`, `jax` or `torch`), not by a flag: Keras fixes it once, when
@@ -20,6 +20,7 @@ chorale (MIDI, MusicXML and a PNG piano roll in the run dir).
 """
 
 import argparse
+import ast
 import dataclasses
 import json
 import pathlib
@@ -27,12 +28,15 @@ import sys
 
 import keras
 
-from keras_deeprnn import generation
-from keras_deeprnn import language
+from keras_deeprnn import _checks
+from keras_deeprnn import initializers
 from keras_deeprnn import training
 from keras_deeprnn.data import music as music_data
 from keras_deeprnn.data import text as text_data
 from keras_deeprnn.models import ARCHITECTURES
+from keras_deeprnn.models import options
+from keras_deeprnn.tasks import language
+from keras_deeprnn.tasks import music as generation
 
 _DEFAULTS = training.TrainConfig()
 _BACKEND_NOTE = (
@@ -53,10 +57,20 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    # One line per failure a user can act on, and an exit status a script
+    # can test; a traceback only for what is a bug of this package.
     try:
         return args.run(args)
     except (ValueError, ImportError) as err:
         parser.exit(2, f"keras-deeprnn {args.command}: error: {err}\n")
+    except (training.RunDirBusy, training.TrainingDiverged) as err:
+        parser.exit(1, f"keras-deeprnn {args.command}: error: {err}\n")
+    except OSError as err:
+        parser.exit(1, f"keras-deeprnn {args.command}: error: {_os_error(err)}\n")
+    except KeyboardInterrupt:
+        note = (" The run dir keeps every finished epoch; the same command resumes."
+                if args.command == "train" else "")
+        parser.exit(130, f"keras-deeprnn {args.command}: interrupted.{note}\n")
 
 
 def build_parser():
@@ -68,6 +82,7 @@ def build_parser():
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(commands)
+    _add_tune(commands)
     _add_evaluate(commands)
     _add_generate(commands)
     listing = commands.add_parser("datasets", help="list the built-in music data sets",
@@ -105,56 +120,15 @@ def _add_train(commands):
     what.add_argument("--limit", type=int, default=d.limit,
                       help="read only the first N files of the data set (lm: the first N "
                            "tokens of each split) for quick runs")
-    what.add_argument("--level", choices=("char", "word"), default=d.level,
+    what.add_argument("--tokenization", choices=("char", "word"), default=d.tokenization,
                       help="lm only: tokens are characters or words")
+    what.add_argument("--level", choices=("char", "word"), dest="tokenization",
+                      default=argparse.SUPPRESS, help="deprecated spelling of --tokenization")
     what.add_argument("--seq-len", type=int, default=d.seq_len,
                       help="lm only: window of truncated backpropagation, in tokens")
     shape = train.add_argument_group("depth and width (None: the architecture's default)")
-    shape.add_argument("--units", type=_units, default=d.units,
-                       help="width of every state, or one per stacked level: 200,100")
-    for flag, help_text in (
-        ("--num-input-layers", "layers of the deep input function g"),
-        ("--num-transition-layers", "layers L of the deep transition"),
-        ("--num-output-layers", "intermediate layers K of the deep output"),
-        ("--num-layers", "stacked levels N (srnn, deep_gru, deep_lstm, dg_lstm)"),
-        ("--input-units", "width of g's layers (default --units)"),
-        ("--transition-units", "width of the transition's inner layers"),
-        ("--output-units", "width of the deep output's layers"),
-    ):
-        shape.add_argument(flag, type=int, default=None, help=help_text)
-    shape.add_argument("--skip-connections", action=argparse.BooleanOptionalAction,
-                       default=None, help="every level sees the input, the output sees "
-                                          "every level (stacked architectures)")
-    shape.add_argument("--residual-connections", action=argparse.BooleanOptionalAction,
-                       default=None, help="a level adds the level below to its output")
-    shape.add_argument("--activation", default=d.activation, help="phi_h of the state")
-    shape.add_argument("--transition-activation", default=None,
-                       help="phi_l of the transition's inner layers (None: --activation)")
-    shape.add_argument("--input-activation", default=d.input_activation,
-                       help="g's units: a Keras activation, maxout or lp")
-    shape.add_argument("--output-hidden-activation", default=d.output_hidden_activation,
-                       help="the deep output's units: a Keras activation, maxout or lp")
-    shape.add_argument("--pieces", type=int, default=d.pieces,
-                       help="pre-activations pooled by a maxout or lp unit")
-    shape.add_argument("--dropout", type=float, default=d.dropout, help="on each level's input")
-    shape.add_argument("--recurrent-dropout", type=float, default=d.recurrent_dropout)
-    shape.add_argument("--output-dropout", type=float, default=d.output_dropout,
-                       help="on the deep output's intermediate layers (the paper used 0.5)")
-    shape.add_argument("--weight-noise", type=float, default=d.weight_noise,
-                       help="std of Gaussian noise on the kernels in training (the "
-                            "authors' code: 0.075)")
-    shape.add_argument("--recurrent-weight-dropout", type=float,
-                       default=d.recurrent_weight_dropout,
-                       help="DropConnect on the recurrent kernels")
-    shape.add_argument("--recurrent-initializer", default=d.recurrent_initializer,
-                       help="a Keras initializer, or sparse (the paper's: 20 non-zero "
-                            "weights per unit, spectral norm 1)")
-    shape.add_argument("--layer-norm", action="store_true",
-                       help="layer normalisation inside every transition layer")
-    shape.add_argument("--trainable-initial-state", action="store_true",
-                       help="learn each level's initial state")
-    shape.add_argument("--zoneout", type=float, default=d.zoneout,
-                       help="zoneout rate on every state (Krueger et al. 2017)")
+    for name in options.TRAIN_FIELDS:
+        _add_model_flag(shape, options.OPTIONS[name], getattr(d, name))
     shape.add_argument("--bidirectional", action=_Refuse, nargs=0,
                        help="refused: a backward RNN reads the frames it should predict")
     fit = train.add_argument_group("optimisation")
@@ -186,8 +160,44 @@ def _add_train(commands):
                             "0 for none")
     files.add_argument("--temperature", type=float, default=1.0,
                        help="sampling temperature of that piece")
-    files.add_argument("--quiet", action="store_true", help="no progress bars")
+    files.add_argument("--tensorboard", action="store_true",
+                       help="also write Keras's TensorBoard logs to RUN_DIR/tensorboard "
+                            "(needs tensorflow and tensorboard, whatever the backend)")
+    files.add_argument("--quiet", action="store_true",
+                       help="no progress output (without a terminal: one line per epoch)")
     train.set_defaults(run=_run_train)
+
+
+def _add_model_flag(group, option, default):
+    """`--name-with-dashes` for a model option (`keras_deeprnn.models.OPTIONS`)."""
+    flag = "--" + option.name.replace("_", "-")
+    if option.value_type is bool:
+        group.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
+                           help=option.help)
+        return
+    example = "200,100" if option.value_type is int else "0.1,0.2"
+    help_text = option.help + (f", e.g. {example}" if option.per_level else "")
+    group.add_argument(flag, type=_option_value(option), default=default, help=help_text)
+
+
+def _option_value(option):
+    def parse(text):
+        if option.value_type is str:
+            return text
+        try:
+            values = [option.value_type(part) for part in text.split(",")]
+        except ValueError:
+            values = None
+        if values is None or (len(values) > 1 and not option.per_level):
+            one, many = (("a width like 128", "200,100") if option.value_type is int
+                         else ("a number like 0.1", "0.1,0.2"))
+            if not option.per_level:
+                one = "an integer" if option.value_type is int else "a number"
+            per_level = f", or one per level like {many}" if option.per_level else ""
+            raise argparse.ArgumentTypeError(f"expected {one}{per_level}; received {text!r}")
+        return values[0] if len(values) == 1 else values
+    parse.__name__ = option.value_type.__name__  # argparse names the type in its errors
+    return parse
 
 
 def _run_train(args):
@@ -197,7 +207,10 @@ def _run_train(args):
     values["dataset"] = args.dataset or training.TASKS[args.task].default_dataset
     config = training.TrainConfig(**values, progress=not args.quiet)
     config.validate()
+    # Checked before training, not when the sample is drawn at its end.
     _non_negative("--generate-frames", args.generate_frames)
+    if args.generate_frames:
+        _positive_number("--temperature", args.temperature)
     if keras.backend.backend() == "torch" and config.progress:
         # Keras runs a custom RNN's time loop in Python on torch.
         print("Note: on the torch backend each epoch of a recurrent model takes many "
@@ -225,7 +238,7 @@ def _run_train(args):
 
 def _finish_language_model(result, config, args):
     test, paper = result["test"], result["paper"]
-    unit = "bits per character" if config.level == "char" else "bits per word"
+    unit = "bits per character" if config.tokenization == "char" else "bits per word"
     print(f"\nTest: {test['bits_per_token']:.3f} {unit}, perplexity {test['perplexity']:.2f} "
           f"({test['tokens']:,} tokens), best epoch {result['best_epoch']} of "
           f"{result['epochs_run']}{' (stopped early)' if result['stopped_early'] else ''}.")
@@ -239,7 +252,7 @@ def _finish_language_model(result, config, args):
           f"{pathlib.Path(result['files']['run_dir']) / training.RESULT_FILE}")
     if args.generate_frames:
         model, _ = training.load_trained_model(result["files"]["run_dir"])
-        vocabulary = language.load_corpus(config.dataset, config.level).vocabulary
+        vocabulary = training.saved_task_state(result["files"]["run_dir"])["vocabulary"]
         sample = language.sample_text(model, vocabulary, args.generate_frames,
                                       temperature=args.temperature, seed=config.seed)
         print(f"Generated text ({args.generate_frames} tokens, temperature "
@@ -264,6 +277,166 @@ def _print_result(result):
     for kind in ("model", "history", "learning_curve"):
         print(f"  {kind:14s} {files[kind]}")
     print(f"  {'result':14s} {pathlib.Path(files['run_dir']) / training.RESULT_FILE}")
+
+
+# ---------------------------------------------------------------------------
+# tune
+# ---------------------------------------------------------------------------
+
+# `train` flags that `tune` reads as they are; every model flag (MODEL_FIELDS)
+# holds its setting fixed, and the other `train` flags are refused.
+_TUNE_SHARED = ("task", "dataset", "limit", "epochs", "batch_size", "max_len", "patience",
+                "seed", "cache_dir", "quiet")
+# Search dimensions with a `train` flag: searched unless the flag is given.
+_TUNE_DIMENSION_FLAGS = ("learning_rate", "clipnorm")
+
+
+def _add_tune(commands):
+    # Every `train` flag, with its default, comes from `_add_train` itself, on
+    # a parser of tune's own: `parents` shares the action objects it copies,
+    # so tune's defaults must not be set on the real train parser's actions.
+    scratch = argparse.ArgumentParser(add_help=False).add_subparsers()
+    _add_train(scratch)
+    tune = commands.add_parser(
+        "tune", parents=[scratch.choices["train"]], add_help=False,
+        conflict_handler="resolve", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="search architectures, depths and widths with KerasTuner, then report",
+        description="Search the architectures (and each one's depth, width, regularisers "
+                    "and learning rate) on a music data set with KerasTuner, scoring each "
+                    "trial by its validation NLL, then write a report (a table of the "
+                    "trials and plots of NLL against depth and size). Every train flag "
+                    "works here with its train default; a model flag (--units 64, "
+                    "--layer-norm, --learning-rate 1e-3) holds that setting fixed instead "
+                    "of searching it. Re-running with the same --directory and "
+                    "--project-name resumes the search. Needs keras-tuner "
+                    "(pip install \"keras-deeprnn[tuning]\"). Same command: python -m "
+                    "keras_deeprnn.tuning.",
+        epilog=_BACKEND_NOTE,
+    )
+    train_defaults = vars(scratch.choices["train"].parse_args([]))
+    fixed_by_flag = [name for name in training.MODEL_FIELDS if name != "architecture"]
+    read = {"run", "architecture", *_TUNE_SHARED, *fixed_by_flag, *_TUNE_DIMENSION_FLAGS}
+    tune.set_defaults(
+        architecture=None, **dict.fromkeys([*fixed_by_flag, *_TUNE_DIMENSION_FLAGS], None),
+        # train-only flags and their defaults: given to tune, they are refused
+        tune_train_only={k: v for k, v in train_defaults.items() if k not in read},
+    )
+    search = tune.add_argument_group("the search")
+    search.add_argument("--tuner", default="random",
+                        help="KerasTuner tuner: random, grid, bayesian (needs scikit-learn) "
+                             "or hyperband")
+    search.add_argument("--max-trials", type=int, default=10,
+                        help="trials in all (hyperband: ignored, its brackets decide)")
+    search.add_argument("--architectures", default=None,
+                        help="comma-separated names to search over (default: all; "
+                             "--architecture NAME searches one)")
+    search.add_argument("--max-params", type=int, default=None,
+                        help="parameter budget of every model")
+    search.add_argument("--budget-mode", default="skip",
+                        help="skip: trials over --max-params fail; derive: every width is "
+                             "the largest that meets it")
+    search.add_argument("--fixed", action="append", default=[], metavar="NAME=VALUE",
+                        help="hold any search dimension or model argument fixed, e.g. "
+                             "--fixed num_layers=3 (repeatable)")
+    search.add_argument("--distribute", default=None,
+                        help="data_parallel: each trial on every local device (jax, "
+                             "tensorflow)")
+    search.add_argument("--dtype-policy", default=None, help="e.g. mixed_bfloat16")
+    where = tune.add_argument_group("where the search is kept")
+    where.add_argument("--directory", default="tuning_runs",
+                       help="folder of searches; the search is DIRECTORY/PROJECT_NAME")
+    where.add_argument("--project-name", default=None,
+                       help="default: DATASET_TUNER, e.g. jsb_chorales_random")
+    where.add_argument("--overwrite", action="store_true",
+                       help="start afresh instead of resuming")
+    where.add_argument("--report-dir", default=None,
+                       help="default: DIRECTORY/PROJECT_NAME/report")
+    where.add_argument("--no-report", action="store_true", help="search only")
+    where.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
+                       help="0 silent, 1 progress bars, 2 one line per epoch and per trial "
+                            "(default: 1 on a terminal, else 2; --quiet is 0)")
+    tune.set_defaults(run=_run_tune)
+
+
+def _run_tune(args):
+    # KerasTuner is an optional dependency (and imports TensorFlow when it is
+    # installed), so it is imported only when a search runs.
+    from keras_deeprnn import tuning
+
+    _tune_refuse_train_only(args)
+    fixed = _tune_fixed(args)
+    architectures = args.architectures
+    if args.architecture is not None:
+        if architectures is not None:
+            raise ValueError("Give `--architecture NAME` (one) or `--architectures A,B` "
+                             f"(several), not both. Received: --architecture "
+                             f"{args.architecture} --architectures {architectures}")
+        architectures = args.architecture
+    dataset = args.dataset or _DEFAULTS.dataset
+    project_name = args.project_name or tuning.search.default_project_name(dataset, args.tuner)
+    verbose = 0 if args.quiet else args.verbose
+    if verbose is None:
+        verbose = tuning.search.default_verbosity()
+    tuning.run_search(
+        dataset=dataset, tuner=args.tuner, max_trials=args.max_trials, epochs=args.epochs,
+        directory=args.directory, project_name=project_name, limit=args.limit,
+        architectures=architectures, max_params=args.max_params,
+        overwrite=args.overwrite, distribute=args.distribute, budget_mode=args.budget_mode,
+        fixed=fixed, batch_size=args.batch_size, max_len=args.max_len,
+        patience=args.patience, seed=args.seed, cache_dir=args.cache_dir,
+        dtype_policy=args.dtype_policy, verbose=verbose,
+    )
+    if args.no_report or tuning.search.distributed_role() is not None:
+        # In a distributed search the launcher reports once every worker is done.
+        return 0
+    written = tuning.report(args.directory, project_name, args.report_dir)
+    print(f"Report: {written['markdown']}")
+    return 0
+
+
+def _tune_refuse_train_only(args):
+    if args.task != "music":
+        raise ValueError(f"`tune` searches music models (--task music). Received: --task "
+                         f"{args.task}")
+    given = [name for name, default in args.tune_train_only.items()
+             if getattr(args, name, default) != default]
+    if given:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in given)
+        raise ValueError(
+            f"{flags}: train only, not used by tune (every trial trains with Adam, early "
+            "stopping on the validation NLL, and keeps its checkpoints in the search "
+            f"directory). Received: {', '.join(f'{n}={getattr(args, n)!r}' for n in given)}"
+        )
+
+
+def _tune_fixed(args):
+    """The model flags given, and --fixed NAME=VALUE, as `run_search(fixed=...)`."""
+    names = [n for n in training.MODEL_FIELDS if n != "architecture"]
+    fixed = {n: getattr(args, n) for n in [*names, *_TUNE_DIMENSION_FLAGS]
+             if getattr(args, n) is not None}
+    if isinstance(fixed.get("units"), list):
+        raise ValueError("`tune` holds --units to one width for every level. Received: "
+                         f"--units {','.join(map(str, fixed['units']))}")
+    if fixed.get("recurrent_initializer") == "sparse":
+        fixed["recurrent_initializer"] = initializers.SparseInitializer()
+    for item in args.fixed:
+        name, value = _tune_setting(item)
+        if name in fixed and fixed[name] != value:
+            raise ValueError(f"`{name}` is fixed twice, to {fixed[name]!r} by its flag and "
+                             f"to {value!r} by --fixed. Received: --fixed {item}")
+        fixed[name] = value
+    return fixed
+
+
+def _tune_setting(item):
+    name, sep, text = item.partition("=")
+    if not sep or not name.strip():
+        raise ValueError(f"`--fixed` expects NAME=VALUE, e.g. num_layers=3. Received: {item!r}")
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        value = text  # a bare word such as tanh
+    return name.strip(), value
 
 
 # ---------------------------------------------------------------------------
@@ -340,6 +513,7 @@ def _add_generate(commands):
 
 def _run_generate(args):
     _positive("--frames", args.frames)
+    _positive_number("--temperature", args.temperature)
     model, saved = training.load_trained_model(args.model)
     if saved.get("task") == "lm":
         return _generate_text(model, saved, args)
@@ -374,9 +548,15 @@ def _run_generate(args):
 
 
 def _generate_text(model, saved, args):
-    level = saved.get("level", _DEFAULTS.level)
-    dataset = args.dataset or saved.get("dataset", language.DEFAULT_DATASET)
-    vocabulary = language.load_corpus(dataset, level).vocabulary
+    # The run's own vocabulary: another data set's would give other tokens
+    # the model's ids (--dataset only chooses music primes).
+    task_state = training.saved_task_state(args.model)
+    if task_state:
+        vocabulary = task_state["vocabulary"]
+    else:  # a run saved before runs kept their vocabulary
+        tokenization = saved.get("tokenization", saved.get("level", _DEFAULTS.tokenization))
+        dataset = saved.get("dataset", language.DEFAULT_DATASET)
+        vocabulary = language.load_corpus(dataset, tokenization).vocabulary
     text = language.sample_text(model, vocabulary, args.frames, temperature=args.temperature,
                                 prime=args.prime, seed=args.seed)
     prefix = pathlib.Path(args.out) if args.out else (
@@ -446,6 +626,20 @@ def _piece_reference(value):
         raise ValueError(f"`--prime-from` must be [SPLIT:]INDEX with SPLIT one of "
                          f"{', '.join(music_data.SPLITS)}. Received: {value!r}")
     return split, int(index)
+
+
+def _positive_number(flag, value):
+    try:
+        _checks.positive_finite(flag, value)
+    except ValueError:
+        raise ValueError(f"`{flag}` must be a finite number > 0. Received: {value}") from None
+
+
+def _os_error(err):
+    """An `OSError` as one line: what failed, on which file."""
+    what = err.strerror or str(err) or type(err).__name__
+    where = f": '{err.filename}'" if err.filename else ""
+    return f"{what}{where}"
 
 
 def _positive(flag, value):

@@ -8,103 +8,109 @@ writes everything into `config.run_dir`:
 
 | file | what |
 | --- | --- |
-| `state.json` | finished epochs, best validation value, history, config |
-| `checkpoint-epochNNN.keras` | the model after the last finished epoch |
+| `state.json` | finished epochs, best validation value, history, config, backend, random state |
+| `state.previous.json` | the same for the epoch before (a fallback) |
+| `checkpoint-epochNNN.keras` | the model after the last (and the one before) finished epoch |
 | `best-epochNNN.weights.h5` | the weights of the best validation epoch |
 | `history.csv` | one row per epoch (`keras.callbacks.CSVLogger`) |
 | `model.keras` | the best model, once training is over |
 | `result.json` | test scores, the paper's figure, settings, timings |
 | `learning_curve.png` | train and validation measure per epoch |
+| `tensorboard/` | Keras's TensorBoard logs, with `tensorboard=True` |
+| `.lock` | held by the `train` running there, so only one does |
 
 Every file is written to a temporary name and moved into place with
 `os.replace`, and `state.json` names the checkpoint it belongs to, so an
 interrupted run (Ctrl-C, a killed job) leaves a consistent last epoch behind.
-Running `train` again with the same `run_dir` continues from there.
+Running `train` again with the same `run_dir` continues from there, with the
+random state (shuffling, dropout draws) where the interrupted run left it, so
+the result is the one an uninterrupted run gives. A damaged newest state or
+checkpoint falls back to the epoch before.
 
-What differs between the paper's tasks lives in a `Task`: how to load the
-data and make batches, the arguments that fit the model to the data, the
-loss, the metrics, the test measure and the published figures. `MusicTask`
-is the polyphonic-music task; a language-modelling task plugs in by
-subclassing `Task` and adding itself to `TASKS`.
+What differs between the paper's tasks lives in a `keras_deeprnn.tasks.Task`:
+how to load the data and make batches, the arguments that fit the model to
+the data, the loss, the metrics, the test measure, the published figures and
+sampling. `TrainConfig.task` names a registered one (`"music"`, `"lm"`).
 
-Checkpoints hold the classes registered by `keras_deeprnn.metrics` and this
-module. `load_trained_model` imports both; with plain
-`keras.models.load_model`, `import keras_deeprnn.training` first.
+Checkpoints hold the classes registered by `keras_deeprnn.metrics` and
+`keras_deeprnn.tasks`. `load_trained_model` imports both; with plain
+`keras.models.load_model`, `import keras_deeprnn` first.
 """
 
 import dataclasses
+import importlib.util
 import json
 import math
 import os
 import pathlib
 import random
+import re
+import sys
 import time
 import uuid
 import warnings
 
 import keras
 import numpy as np
-from keras import ops
+
+if os.name == "nt":
+    import msvcrt
+else:
+    import fcntl
 
 from keras_deeprnn import _checks
 from keras_deeprnn import initializers
 from keras_deeprnn.data import music as music_data
 from keras_deeprnn.layers import units as units_lib
-from keras_deeprnn.metrics import music as music_metrics
 from keras_deeprnn.models import build_model
+from keras_deeprnn.models import options
 from keras_deeprnn.models import presets
+from keras_deeprnn.tasks import TASKS
+from keras_deeprnn.tasks import FrameNLLLoss  # noqa: F401  (old import path)
+from keras_deeprnn.tasks import MusicTask  # noqa: F401  (old import path)
+from keras_deeprnn.tasks import Task  # noqa: F401  (old import path)
+from keras_deeprnn.tasks import get_task
+from keras_deeprnn.tasks.paper import PAPER_MUSIC_COLUMNS  # noqa: F401  (old import path)
+from keras_deeprnn.tasks.paper import PAPER_MUSIC_NLL  # noqa: F401  (old import path)
+from keras_deeprnn.tasks.paper import paper_row as _paper_music_row  # noqa: F401
 
 STATE_FILE = "state.json"
 RESULT_FILE = "result.json"
 HISTORY_FILE = "history.csv"
 MODEL_FILE = "model.keras"
 CURVE_FILE = "learning_curve.png"
+PREVIOUS_STATE_FILE = "state.previous.json"
+LOCK_FILE = ".lock"
+TENSORBOARD_DIR = "tensorboard"
+_STATE_KEYS = ("epoch", "best", "best_epoch", "checkpoint", "best_weights", "history",
+               "stopped_early", "train_time_s", "callbacks", "config")
+# The temporaries `_atomic` writes: ".NAME.PID-HEX.tmpSUFFIX".
+_TEMPORARY = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.tmp")
 OPTIMIZERS = ("adam", "sgd")
 
-# build_model's depth and width arguments: everything that changes the model.
-DEPTH_FIELDS = (
-    "num_input_layers", "num_transition_layers", "num_output_layers", "num_layers",
-    "skip_connections", "residual_connections",
-)
-MODEL_FIELDS = (
-    "architecture", "units", *DEPTH_FIELDS, "input_units", "transition_units",
-    "output_units", "activation", "transition_activation", "input_activation",
-    "output_hidden_activation", "pieces", "dropout", "recurrent_dropout", "output_dropout",
-    "weight_noise", "recurrent_weight_dropout", "layer_norm", "trainable_initial_state",
-    "zoneout", "recurrent_initializer",
-)
+# build_model's options that a run sets (declared with `train=True` in
+# `keras_deeprnn.models.OPTIONS`): everything that changes the model.
+DEPTH_FIELDS = tuple(name for name in options.TRAIN_FIELDS if name in presets.DEPTH_DEFAULTS)
+MODEL_FIELDS = ("architecture", *options.TRAIN_FIELDS)
+# The main job's sizing, where it differs from build_model's defaults. 200
+# units with dropout beat 128 without (test NLL 8.93 vs 9.00 on the chorales)
+# and still train in a few minutes on a CPU; 0.5 is the paper's dropout on
+# the deep output.
+MAIN_JOB_MODEL = {"units": 200, "dropout": 0.2, "output_dropout": 0.5}
+_ModelFields = dataclasses.make_dataclass("ModelFields", options.train_fields(MAIN_JOB_MODEL))
 # Fields a resumed run may change: they do not alter what the epochs already
 # trained mean, only how long training goes on and where files go.
-RESUMABLE_FIELDS = ("epochs", "patience", "lr_patience", "progress", "run_dir", "cache_dir")
-
-# Section 5 of the paper: test NLL per frame (nats) on the original data sets.
-PAPER_MUSIC_NLL = {
-    "RNN": {"Nottingham": 3.225, "JSB Chorales": 8.338, "MuseData": 6.990},
-    "DT(S)-RNN": {"Nottingham": 3.206, "JSB Chorales": 8.278, "MuseData": 6.988},
-    "DOT(S)-RNN": {"Nottingham": 3.215, "JSB Chorales": 8.437, "MuseData": 6.973},
-    "sRNN (2 levels)": {"Nottingham": 3.258, "JSB Chorales": 8.367, "MuseData": 6.954},
-    "RNN with fast dropout": {"Nottingham": 3.09, "JSB Chorales": 8.01, "MuseData": 6.75},
-    "DOT(S)-RNN with Lp units and dropout": {
-        "Nottingham": 2.95, "JSB Chorales": 7.92, "MuseData": 6.59,
-    },
-}
-# Built-in sets imitate the paper's; the original pickles are the real thing.
-PAPER_MUSIC_COLUMNS = {
-    "jsb_chorales": ("JSB Chorales", True),
-    "folk_tunes": ("Nottingham", True),
-    "classical_polyphony": ("MuseData", True),
-    "jsb_chorales.pickle": ("JSB Chorales", False),
-    "nottingham.pickle": ("Nottingham", False),
-    "musedata.pickle": ("MuseData", False),
-}
-
+RESUMABLE_FIELDS = ("epochs", "patience", "lr_patience", "progress", "run_dir", "cache_dir",
+                    "tensorboard")
 
 @dataclasses.dataclass
-class TrainConfig:
+class TrainConfig(_ModelFields):
     """Everything one training run depends on; saved with every checkpoint.
 
-    The depth and width fields are `build_model`'s arguments (`None` takes
-    the architecture's default). The defaults are the main job: a DOT(S)-RNN
+    The model fields (`MODEL_FIELDS`: `units`, the depth and width fields,
+    dropout, ...) are `build_model`'s arguments, one per option declared with
+    `train=True` in `keras_deeprnn.models.OPTIONS` (`None` takes the
+    architecture's default). The defaults are the main job: a DOT(S)-RNN
     on the built-in JSB-Chorales imitation, sized to train on a laptop CPU in
     a few minutes.
 
@@ -122,35 +128,9 @@ class TrainConfig:
     task: str = "music"
     dataset: str = "jsb_chorales"
     architecture: str = "dots_rnn"
-    # Width and depth, passed to build_model.
-    # 200 units with dropout beat 128 without (test NLL 8.93 vs 9.00 on the
-    # chorales) and still train in a few minutes on a CPU.
-    units: int | list[int] = 200
-    num_input_layers: int | None = None
-    num_transition_layers: int | None = None
-    num_output_layers: int | None = None
-    num_layers: int | None = None
-    skip_connections: bool | None = None
-    residual_connections: bool | None = None
-    input_units: int | None = None
-    transition_units: int | None = None
-    output_units: int | None = None
-    activation: str = "tanh"
-    transition_activation: str | None = None
-    input_activation: str = "tanh"
-    output_hidden_activation: str = "tanh"
-    pieces: int = 2
-    dropout: float = 0.2
-    recurrent_dropout: float = 0.0
-    output_dropout: float = 0.5  # the paper's dropout on the deep output
-    # The paper's other aids: weight noise (0.075 in the authors' code) and
-    # "sparse" recurrent initialisation; and two later ones.
-    weight_noise: float = 0.0
-    recurrent_weight_dropout: float = 0.0
-    recurrent_initializer: str = "orthogonal"
-    layer_norm: bool = False
-    trainable_initial_state: bool = False
-    zoneout: float = 0.0
+    # The model fields come from the options (`_ModelFields`, `MAIN_JOB_MODEL`);
+    # the paper's other aids among them are weight noise (0.075 in the
+    # authors' code) and "sparse" recurrent initialisation.
     # Data.
     limit: int | None = None
     max_len: int | None = None
@@ -159,7 +139,7 @@ class TrainConfig:
     batch_size: int = 2
     # Language modelling (task="lm"): characters or words, and the window of
     # truncated backpropagation through time.
-    level: str = "char"
+    tokenization: str = "char"
     seq_len: int = 100
     # Optimisation: the paper used SGD; Adam needs no learning-rate search.
     optimizer: str = "adam"
@@ -175,12 +155,23 @@ class TrainConfig:
     run_dir: str | None = None
     cache_dir: str | None = None
     progress: bool = True
+    # Keras's TensorBoard logs in RUN_DIR/tensorboard (needs tensorflow).
+    tensorboard: bool = False
+    # The old name of `tokenization`, accepted for one release ("level" means
+    # a level of the stack everywhere else).
+    level: dataclasses.InitVar[str | None] = None
+
+    def __post_init__(self, level):
+        if level is not None:
+            warnings.warn("TrainConfig(level=...) is deprecated: use tokenization=... "
+                          "('char' or 'word').", DeprecationWarning, stacklevel=3)
+            self.tokenization = level
 
     def validate(self):
         """Check every field; raises `ValueError` naming the first bad one."""
         _checks.one_of("task", self.task, TASKS)
         _checks.one_of("optimizer", self.optimizer, OPTIMIZERS)
-        _checks.one_of("level", self.level, ("char", "word"))
+        _checks.one_of("tokenization", self.tokenization, ("char", "word"))
         architecture = presets.get(self.architecture)
         architecture.resolve(**self.depth_kwargs())
         for name in ("pieces", "batch_size", "epochs", "patience", "lr_patience", "seq_len"):
@@ -192,10 +183,7 @@ class TrainConfig:
         for name in ("dropout", "recurrent_dropout", "output_dropout", "momentum",
                      "recurrent_weight_dropout", "zoneout"):
             _checks.rate(name, getattr(self, name))
-        if isinstance(self.weight_noise, bool) or not isinstance(self.weight_noise, (int, float)) \
-                or self.weight_noise < 0:
-            raise ValueError("`weight_noise` must be a number >= 0. Received: "
-                             f"weight_noise={self.weight_noise!r}")
+        _checks.non_negative_finite("weight_noise", self.weight_noise)
         if self.recurrent_initializer != "sparse":
             try:
                 keras.initializers.get(self.recurrent_initializer)
@@ -208,9 +196,9 @@ class TrainConfig:
                      "output_hidden_activation"):
             if getattr(self, name) is not None:
                 units_lib.resolve(name, getattr(self, name))
-        _positive_number("learning_rate", self.learning_rate)
+        _checks.positive_finite("learning_rate", self.learning_rate)
         if self.clipnorm is not None:
-            _positive_number("clipnorm", self.clipnorm)
+            _checks.positive_finite("clipnorm", self.clipnorm)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"`seed` must be an integer. Received: seed={self.seed!r}")
         if self.momentum and self.optimizer != "sgd":
@@ -243,224 +231,16 @@ class TrainConfig:
 
 
 # ---------------------------------------------------------------------------
-# Tasks
-# ---------------------------------------------------------------------------
-
-
-class Task:
-    """What `train` needs to know about one of the paper's tasks.
-
-    `monitor` is the validation measure that early stopping and the learning
-    rate schedule watch (lower is better); `measure` names the test measure
-    and its unit for printing. Subclasses implement the methods below.
-
-    Example:
-
-    ```python
-    class MyTask(MusicTask):
-        name = "my_music"
-        def paper_figure(self, config):
-            return None
-
-    TASKS["my_music"] = MyTask()
-    train(TrainConfig(task="my_music"))
-    ```
-    """
-
-    name = None
-    monitor = None
-    measure = None
-    # What the data holds, for the run's description line.
-    items = "pieces"
-    limit_items = "files"
-    default_dataset = "jsb_chorales"
-
-    def load_data(self, config):
-        """`{"train": ..., "valid": ..., "test": ...}` for `config.dataset`."""
-        raise NotImplementedError
-
-    def batches(self, split, config, *, training, epoch=0):
-        """A `keras.utils.PyDataset` of `(x, y, sample_weight)` batches;
-        training batches are shuffled from a seed that moves on with `epoch`."""
-        raise NotImplementedError
-
-    def build_model_kwargs(self, config, data):
-        """`build_model` arguments that fit the model to the data."""
-        raise NotImplementedError
-
-    def loss(self):
-        raise NotImplementedError
-
-    def metrics(self):
-        """Weighted metrics: Keras passes `sample_weight` to these only."""
-        raise NotImplementedError
-
-    def evaluate(self, model, split, config):
-        """Test measures of `model` on one split, as a dict of floats."""
-        raise NotImplementedError
-
-    def paper_figure(self, config):
-        """The paper's figure for this architecture and data set, or `None`."""
-        return None
-
-    def callbacks(self):
-        """Keras callbacks the task's training needs (e.g. resetting state)."""
-        return []
-
-
-@keras.saving.register_keras_serializable(package="keras_deeprnn")
-class FrameNLLLoss(keras.losses.Loss):
-    """The paper's music measure as a loss: NLL summed over notes, mean over frames.
-
-    ```python
-    p = clip(y_pred, epsilon, 1 - epsilon)
-    nll[b, t] = -sum_k(y_true * log(p) + (1 - y_true) * log(1 - p))
-    loss = sum(nll * sample_weight) / sum(sample_weight)
-    ```
-
-    Keras's `binary_crossentropy` averages over the 88 notes instead, which
-    makes the gradient 88 times smaller than the paper's: gradient clipping
-    at norm 1 and an SGD learning rate would then mean something else.
-    Dividing by the weights, not the batch size, makes the loss of a batch
-    the NLL per real frame whatever its padding.
-
-    Example:
-
-    ```python
-    model.compile(loss=FrameNLLLoss(), weighted_metrics=[FrameNLL()])
-    ```
-    """
-
-    def __init__(self, epsilon=1e-7, name="frame_nll_loss",
-                 reduction="mean_with_sample_weight", dtype=None):
-        if not isinstance(epsilon, float) or not 0 < epsilon < 0.5:
-            raise ValueError(
-                f"`epsilon` must be a float in (0, 0.5). Received: epsilon={epsilon!r}"
-            )
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.epsilon = epsilon
-
-    def call(self, y_true, y_pred):
-        y_true = ops.cast(y_true, y_pred.dtype)
-        p = ops.clip(y_pred, self.epsilon, 1.0 - self.epsilon)
-        return -ops.sum(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p), axis=-1)
-
-    def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon}
-
-
-class MusicTask(Task):
-    """Next-frame prediction of 88-key piano rolls (section 5 of the paper).
-
-    The model reads frames `0..T-2` and predicts frames `1..T-1` with 88
-    sigmoids; the measure is the NLL per frame in nats over every real frame
-    of the test split (`keras_deeprnn.metrics.frame_nll`).
-
-    Example:
-
-    ```python
-    result = train(TrainConfig(task="music", dataset="folk_tunes"))
-    ```
-    """
-
-    name = "music"
-    monitor = "val_frame_nll"
-    measure = ("NLL", "nats per frame")
-    # A few distinct time lengths keep JAX and TF from compiling every length.
-    pad_to_multiple_of = 16
-
-    def load_data(self, config):
-        data = music_data.load_music(
-            config.dataset, cache_dir=config.cache_dir, progress=config.progress,
-            limit=config.limit,
-        )
-        for split in music_data.SPLITS:
-            if not any(len(piece) > 1 for piece in data[split]):
-                raise ValueError(
-                    f"The {split} split of dataset={config.dataset!r} (limit="
-                    f"{config.limit!r}) holds no piece of two or more frames; expected "
-                    "pieces in every split. Raise `limit` (at least 4 files give "
-                    "every split a piece)."
-                )
-        return data
-
-    def batches(self, split, config, *, training, epoch=0):
-        return music_data.piano_roll_batches(
-            split, config.batch_size, shuffle=training, seed=config.seed + epoch,
-            max_len=config.max_len if training else None,
-            pad_to_multiple_of=self.pad_to_multiple_of,
-        )
-
-    def build_model_kwargs(self, config, data):
-        # Padding only ever follows the real frames and the RNN is causal, so
-        # padded steps cannot change a real frame's output; `sample_weight`
-        # drops them from loss and metrics, and no Masking keeps the loop lean.
-        return dict(input_dim=music_data.NUM_NOTES, output_dim=music_data.NUM_NOTES,
-                    output_activation="sigmoid", masking=False)
-
-    def loss(self):
-        return FrameNLLLoss()
-
-    def metrics(self):
-        return [music_metrics.FrameNLL(), music_metrics.FrameAccuracy()]
-
-    def evaluate(self, model, split, config):
-        probabilities, targets = [], []
-        for x, y, mask in self.batches(split, config, training=False):
-            p = keras.ops.convert_to_numpy(model.predict_on_batch(x))
-            real = mask > 0
-            probabilities.append(p[real])
-            targets.append(y[real])
-        probabilities = np.concatenate(probabilities)
-        targets = np.concatenate(targets)
-        return {
-            "nll": music_metrics.frame_nll(probabilities, targets),
-            "frame_accuracy": music_metrics.frame_accuracy(probabilities, targets),
-            "frames": int(len(targets)),
-            "pieces": int(sum(len(piece) > 1 for piece in split)),
-        }
-
-    def paper_figure(self, config):
-        key = str(config.dataset)
-        if key not in PAPER_MUSIC_COLUMNS:
-            key = pathlib.Path(key).name.lower()
-        if key not in PAPER_MUSIC_COLUMNS:
-            return None
-        column, imitation = PAPER_MUSIC_COLUMNS[key]
-        row = _paper_music_row(config)
-        if row is None:
-            return None
-        if imitation:
-            note = (f"The paper's figure is on the original {column} data; "
-                    f"{config.dataset!r} imitates it from the music21 corpus, so the "
-                    "numbers are not directly comparable.")
-        else:
-            note = f"Same data set as the paper ({column})."
-        return {"model": row, "dataset": column, "nll": PAPER_MUSIC_NLL[row][column],
-                "imitation": imitation, "note": note}
-
-
-def _paper_music_row(config):
-    regularised = config.output_hidden_activation == "lp" and config.output_dropout > 0
-    if config.architecture == "dots_rnn":
-        return "DOT(S)-RNN with Lp units and dropout" if regularised else "DOT(S)-RNN"
-    if regularised:
-        return None
-    if config.architecture == "rnn":
-        return "RNN"
-    if config.architecture == "dts_rnn":
-        return "DT(S)-RNN"
-    if config.architecture == "srnn" and (config.num_layers or 2) == 2:
-        return "sRNN (2 levels)"
-    return None
-
-
-TASKS = {"music": MusicTask()}
-
-
-# ---------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------
+
+
+class TrainingDiverged(RuntimeError):
+    """Training met a loss or validation measure that is not a finite number."""
+
+
+class RunDirBusy(RuntimeError):
+    """Another process is training in the same run dir."""
 
 
 def train(config, *, callbacks=None):
@@ -478,8 +258,11 @@ def train(config, *, callbacks=None):
         `wall_time_s`, `train_time_s`, `backend`, `config` and `files`.
 
     Raises:
-        ValueError: a bad config, or a `run_dir` that holds a run of a
-            different model or data.
+        ValueError: a bad config, a `run_dir` that holds a run of a different
+            model or data, or one checkpointed on another backend.
+        RunDirBusy: another process is training in `run_dir`.
+        TrainingDiverged: the loss became NaN or infinite; the run dir keeps
+            the last finished epoch before it.
 
     Example:
 
@@ -490,19 +273,28 @@ def train(config, *, callbacks=None):
     """
     started = time.time()
     config.validate()
-    task = TASKS[config.task]
+    task = get_task(config.task)
+    if config.tensorboard:
+        _check_tensorboard()
     run_dir = config.resolved_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
-    state = _read_json(run_dir / STATE_FILE)
+    with _RunLock(run_dir):
+        _remove_stale_temporaries(run_dir)
+        return _train_locked(config, task, run_dir, started, callbacks)
+
+
+def _train_locked(config, task, run_dir, started, callbacks):
+    _seed_everything(config.seed)
+    state, model = _resume_point(run_dir, config)
     if state is not None:
-        _check_same_run(state["config"], config, run_dir)
         finished = state["stopped_early"] or state["epoch"] >= config.epochs
         if finished and (run_dir / RESULT_FILE).exists():
-            _say(config, f"{run_dir} holds a finished run; its result is unchanged.")
-            return _read_json(run_dir / RESULT_FILE)
-    _seed_everything(config.seed + (state["epoch"] if state else 0))
+            result = _read_json(run_dir / RESULT_FILE, missing_ok=True, damaged_ok=True)
+            if result is not None:
+                _say(config, f"{run_dir} holds a finished run; its result is unchanged.")
+                return result
 
-    data = task.load_data(config)
+    data = task.load_data(config, saved=state.get("task_state") if state else None)
     if state is None:
         model = build_model(config.architecture, seed=config.seed, **config.model_kwargs(),
                             **task.build_model_kwargs(config, data))
@@ -512,10 +304,12 @@ def train(config, *, callbacks=None):
                  "best_weights": None, "history": {}, "stopped_early": False,
                  "train_time_s": 0.0, "callbacks": {}}
     else:
-        model = keras.models.load_model(run_dir / state["checkpoint"])
+        _restore_random_state(model, state.get("random_state"))
         _say(config, f"Resuming {run_dir} after epoch {state['epoch']}.")
         _truncate_csv(run_dir / HISTORY_FILE, state["epoch"])
     state["config"] = config.to_dict()
+    state["backend"] = keras.backend.backend()
+    state["task_state"] = task.saved_state(data)
     _say(config, _describe(config, task, data, model, run_dir))
 
     if state["epoch"] < config.epochs and not state["stopped_early"]:
@@ -528,19 +322,24 @@ def train(config, *, callbacks=None):
             task.monitor, patience=config.patience, mode="min", verbose=int(config.progress))
         keeper = _RunKeeper(run_dir, state, task.monitor, {"plateau": plateau,
                                                            "stopping": stopping})
+        extra = []
+        if config.tensorboard:
+            extra.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR)))
         model.fit(
             _fit_input(train_batches),
             validation_data=_fit_input(task.batches(data["valid"], config, training=False)),
             epochs=config.epochs, initial_epoch=state["epoch"],
-            verbose=1 if config.progress else 0,
+            verbose=_verbosity(config),
             shuffle=False,  # the batches shuffle themselves, from a seed
-            callbacks=[plateau, stopping,
+            # The finiteness check comes first, so no callback records or
+            # checkpoints a diverged epoch.
+            callbacks=[_StopOnNonFinite(task.monitor, config), plateau, stopping,
                        keras.callbacks.CSVLogger(run_dir / HISTORY_FILE, append=True),
-                       keeper, *task.callbacks(), *(callbacks or [])],
+                       keeper, *extra, *task.callbacks(), *(callbacks or [])],
         )
 
     if state["best_weights"] is not None:
-        model.load_weights(run_dir / state["best_weights"])
+        _load_best_weights(model, run_dir, state)
     _atomic(lambda path: model.save(path), run_dir / MODEL_FILE)
     test = task.evaluate(model, data["test"], config)
     result = {
@@ -564,6 +363,8 @@ def train(config, *, callbacks=None):
                   "history": str(run_dir / HISTORY_FILE),
                   "learning_curve": str(run_dir / CURVE_FILE)},
     }
+    if config.tensorboard:
+        result["files"]["tensorboard"] = str(run_dir / TENSORBOARD_DIR)
     _plot_learning_curve(state["history"], task, state["best_epoch"], result["paper"],
                          run_dir / CURVE_FILE)
     _write_json(run_dir / RESULT_FILE, result)
@@ -575,8 +376,9 @@ def evaluate(model_or_path, *, task=None, dataset=None, split="test", limit=None
     """Score a trained model (a model, a `.keras` file or a run dir) on one split.
 
     With a run dir, `task`, `dataset` and `limit` default to the run's own
-    (and a language model's `level` and `seq_len` follow the run's); `task`
-    is `"music"` otherwise.
+    (and a language model's `tokenization` and `seq_len` follow the run's);
+    `task` is `"music"` otherwise. A language model reads any `dataset` in
+    the vocabulary of its run.
 
     Example:
 
@@ -587,21 +389,27 @@ def evaluate(model_or_path, *, task=None, dataset=None, split="test", limit=None
     if task is not None:
         _checks.one_of("task", task, TASKS)
     _checks.one_of("split", split, music_data.SPLITS)
-    saved = {}
+    saved, task_state = {}, None
     if isinstance(model_or_path, keras.Model):
         model = model_or_path
     else:
         model, saved = load_trained_model(model_or_path)
+        task_state = saved_task_state(model_or_path)
     if task is None:
         task = saved.get("task", TrainConfig.task)
+    own_limit = saved.get("limit")
     if dataset is None:
         dataset = saved.get("dataset", TASKS[task].default_dataset)
-        limit = saved.get("limit") if limit is None else limit
+        limit = own_limit if limit is None else limit
     config = TrainConfig(task=task, dataset=dataset, limit=limit, batch_size=batch_size,
-                         level=saved.get("level", TrainConfig.level),
+                         tokenization=_saved_tokenization(saved),
                          seq_len=saved.get("seq_len", TrainConfig.seq_len),
                          cache_dir=cache_dir, progress=progress).validate()
-    data = TASKS[task].load_data(config)
+    if task_state is None and saved and dataset != saved.get("dataset"):
+        # A run saved before runs kept their task state: its own data gives it.
+        own = dataclasses.replace(config, dataset=saved.get("dataset"), limit=own_limit)
+        task_state = TASKS[task].saved_state(TASKS[task].load_data(own))
+    data = TASKS[task].load_data(config, saved=task_state)
     return TASKS[task].evaluate(model, data[split], config)
 
 
@@ -619,7 +427,7 @@ def load_trained_model(path, *, compile=False):
     path = pathlib.Path(path).expanduser()
     config = {}
     if path.is_dir():
-        state = _read_json(path / STATE_FILE) or {}
+        state = _read_json(path / STATE_FILE, missing_ok=True, damaged_ok=True) or {}
         config = state.get("config", {})
         if not (path / MODEL_FILE).exists():
             raise ValueError(
@@ -631,7 +439,31 @@ def load_trained_model(path, *, compile=False):
         raise ValueError(
             f"Expected a run dir or a `.keras` file. Received: path={str(path)!r}"
         )
-    return keras.models.load_model(path, compile=compile), config
+    try:
+        return keras.models.load_model(path, compile=compile), config
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"Cannot read the model file '{path}': it is damaged or not a "
+                         f"Keras model ({type(err).__name__}: {_first_line(err)}).") from err
+
+
+def saved_task_state(path):
+    """What a run dir kept to read data as its model does (for a language
+    model, `{"vocabulary": [...]}`), or `None` for a bare file or an old run.
+
+    Example:
+
+    ```python
+    vocabulary = saved_task_state("runs/lm")["vocabulary"]
+    ```
+    """
+    path = pathlib.Path(path).expanduser()
+    if not path.is_dir():
+        return None
+    for name in (STATE_FILE, PREVIOUS_STATE_FILE):
+        state = _read_json(path / name, missing_ok=True, damaged_ok=True)
+        if state and state.get("task_state"):
+            return state["task_state"]
+    return None
 
 
 class _RunKeeper(keras.callbacks.Callback):
@@ -657,10 +489,15 @@ class _RunKeeper(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         state = self.state
+        previous = json.loads(json.dumps(_finite_or_none(state))) if state["checkpoint"] else None
         for key, value in (logs or {}).items():
             state["history"].setdefault(key, []).append(float(value))
         current = float(logs[self.monitor])
         old = [state["checkpoint"], state["best_weights"]]
+        if previous is not None:
+            old_previous = _read_json(self.run_dir / PREVIOUS_STATE_FILE, missing_ok=True,
+                                      damaged_ok=True) or {}
+            old += [old_previous.get("checkpoint"), old_previous.get("best_weights")]
         if state["best"] is None or current < state["best"]:
             state["best"], state["best_epoch"] = current, epoch + 1
             state["best_weights"] = f"best-epoch{epoch + 1:03d}.weights.h5"
@@ -675,12 +512,213 @@ class _RunKeeper(keras.callbacks.Callback):
                    for key in ("wait", "best", "cooldown_counter") if hasattr(callback, key)}
             for name, callback in self.schedules.items()
         }
+        state["random_state"] = _random_state(self.model)
+        # The previous epoch's state and files stay as a fallback, should the
+        # newest files be damaged.
+        if previous is not None:
+            _write_json(self.run_dir / PREVIOUS_STATE_FILE, previous)
         # state.json is the commit point: only after it names the new files
-        # may the old ones go.
+        # may the older ones go.
         _write_json(self.run_dir / STATE_FILE, state)
+        keep = {state["checkpoint"], state["best_weights"]}
+        if previous is not None:
+            keep |= {previous["checkpoint"], previous["best_weights"]}
         for name in old:
-            if name and name not in (state["checkpoint"], state["best_weights"]):
+            if name and name not in keep:
                 (self.run_dir / name).unlink(missing_ok=True)
+
+
+class _StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training with `TrainingDiverged` when an epoch's loss or
+    validation measure is NaN or infinite."""
+
+    def __init__(self, monitor, config):
+        super().__init__()
+        self.monitor = monitor
+        self.config = config
+
+    def on_epoch_end(self, epoch, logs=None):
+        bad = {key: float(value) for key, value in (logs or {}).items()
+               if key in ("loss", "val_loss", self.monitor) and not math.isfinite(float(value))}
+        if bad:
+            found = ", ".join(f"{key}={value}" for key, value in sorted(bad.items()))
+            raise TrainingDiverged(
+                f"Training diverged in epoch {epoch + 1}: {found}. The run dir keeps the "
+                f"epochs before it (learning_rate={self.config.learning_rate!r}, "
+                f"weight_noise={self.config.weight_noise!r}, "
+                f"clipnorm={self.config.clipnorm!r}); lower the learning rate or the "
+                "weight noise, and use another run dir."
+            )
+
+
+# ---------------------------------------------------------------------------
+# Run dir: lock, resume point, damaged files
+# ---------------------------------------------------------------------------
+
+
+class _RunLock:
+    """An exclusive lock on a run dir for one `train` at a time.
+
+    The operating system drops the lock when the process ends, however it
+    ends, so a killed run never leaves its run dir locked.
+    """
+
+    def __init__(self, run_dir):
+        self.path = pathlib.Path(run_dir) / LOCK_FILE
+        self.stream = None
+
+    def __enter__(self):
+        self.stream = open(self.path, "a+", encoding="utf-8")
+        try:
+            _lock_file(self.stream)
+        except OSError:
+            self.stream.seek(0)
+            holder = self.stream.read().strip() or "unknown"
+            self.stream.close()
+            raise RunDirBusy(
+                f"Another `train` (process {holder}) is training in the run dir "
+                f"'{self.path.parent}'. Wait for it to finish, or use another run dir."
+            ) from None
+        self.stream.seek(0)
+        self.stream.truncate()
+        self.stream.write(str(os.getpid()))
+        self.stream.flush()
+        return self
+
+    def __exit__(self, *exc):
+        _unlock_file(self.stream)
+        self.stream.close()
+        return False
+
+
+def _lock_file(stream):
+    """An exclusive, non-blocking lock on an open file; `OSError` if held."""
+    if os.name == "nt":
+        stream.seek(0)
+        msvcrt.locking(stream.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _unlock_file(stream):
+    if os.name == "nt":
+        stream.seek(0)
+        msvcrt.locking(stream.fileno(), msvcrt.LK_UNLCK, 1)
+    else:
+        fcntl.flock(stream.fileno(), fcntl.LOCK_UN)
+
+
+def _resume_point(run_dir, config):
+    """`(state, model)` of the last good epoch in `run_dir`, `(None, None)`
+    for a new run.
+
+    The newest state and checkpoint come first; if either is damaged the
+    previous epoch's are used, with a warning naming the damaged file.
+    """
+    problems = []
+    candidates = []
+    for name in (STATE_FILE, PREVIOUS_STATE_FILE):
+        try:
+            state = _read_json(run_dir / name, missing_ok=True)
+        except ValueError as err:
+            problems.append(str(err))
+            continue
+        if state is None:
+            continue
+        missing = [key for key in _STATE_KEYS if key not in state]
+        if missing:
+            problems.append(f"'{run_dir / name}' lacks {', '.join(missing)}")
+            continue
+        candidates.append((name, state))
+    if not candidates:
+        if problems:
+            raise ValueError(
+                f"The run dir '{run_dir}' cannot be resumed: " + "; ".join(problems)
+                + ". No earlier good epoch is left; use another run dir, or delete "
+                "this one to start again.")
+        return None, None
+    # Refused before any file is loaded: the configuration and backend are
+    # the same in every state of one run.
+    _check_same_run(candidates[0][1]["config"], config, run_dir)
+    _check_same_backend(candidates[0][1], run_dir)
+    for name, state in candidates:
+        model = None
+        checkpoint = run_dir / str(state["checkpoint"])
+        try:
+            model = keras.models.load_model(checkpoint)
+        except Exception as err:  # noqa: BLE001 - any failure means a damaged file
+            problems.append(f"the checkpoint '{checkpoint}' cannot be read "
+                            f"({type(err).__name__}: {_first_line(err)})")
+            continue
+        if state["best_weights"] and not (run_dir / state["best_weights"]).is_file():
+            problems.append(f"the best weights '{run_dir / state['best_weights']}' are missing")
+            continue
+        if problems:
+            warnings.warn(f"Resuming '{run_dir}' from epoch {state['epoch']} ({name}): "
+                          + "; ".join(problems) + ".", stacklevel=4)
+            _say(config, f"Warning: {'; '.join(problems)}; resuming from epoch "
+                         f"{state['epoch']} instead.")
+        return state, model
+    raise ValueError(f"The run dir '{run_dir}' cannot be resumed: " + "; ".join(problems)
+                     + ". Use another run dir, or delete this one to start again.")
+
+
+def _check_same_backend(state, run_dir):
+    saved = state.get("backend")
+    current = keras.backend.backend()
+    if saved is not None and saved != current:
+        raise ValueError(
+            f"The run in '{run_dir}' was checkpointed on the {saved} backend and cannot "
+            f"be resumed on {current}: a checkpoint's optimizer belongs to the backend "
+            f"that saved it. Resume it with KERAS_BACKEND={saved}, or use another run dir. "
+            "(A finished run's model.keras loads on every backend.)"
+        )
+
+
+def _load_best_weights(model, run_dir, state):
+    path = run_dir / state["best_weights"]
+    try:
+        model.load_weights(path)
+    except Exception as err:  # noqa: BLE001 - any failure means a damaged file
+        raise ValueError(f"The best weights '{path}' cannot be read ({type(err).__name__}: "
+                         f"{_first_line(err)}). Delete them and the run's state.json to "
+                         "train again, or use another run dir.") from err
+
+
+def _remove_stale_temporaries(run_dir):
+    """Delete the temporaries of saves killed mid-write (only ever called
+    under the run dir's lock, when no save of ours is in flight)."""
+    for path in pathlib.Path(run_dir).iterdir():
+        if _TEMPORARY.match(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+
+
+def _random_state(model):
+    """Every random state that `fit` moves: the model's seed generators and
+    the NumPy and Python generators."""
+    weights = {id(variable) for variable in model.weights}
+    seeds = [keras.ops.convert_to_numpy(variable).tolist() for variable in model.variables
+             if id(variable) not in weights and variable.name == "seed_generator_state"]
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    return {"seed_generators": seeds,
+            "numpy": [kind, keys.tolist(), int(position), int(has_gauss), float(gauss)],
+            "python": [version, list(internal), gauss_next]}
+
+
+def _restore_random_state(model, saved):
+    if not saved:
+        return
+    weights = {id(variable) for variable in model.weights}
+    seeds = [variable for variable in model.variables
+             if id(variable) not in weights and variable.name == "seed_generator_state"]
+    if len(seeds) == len(saved["seed_generators"]):
+        for variable, value in zip(seeds, saved["seed_generators"]):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
+    kind, keys, position, has_gauss, gauss = saved["numpy"]
+    np.random.set_state((kind, np.asarray(keys, np.uint32), position, has_gauss, gauss))
+    version, internal, gauss_next = saved["python"]
+    random.setstate((version, tuple(internal), gauss_next))
 
 
 # ---------------------------------------------------------------------------
@@ -697,6 +735,26 @@ def _seed_everything(seed):
     # initializers draw their seeds from Python's generator.
     random.seed(seed)
     np.random.seed(seed)
+
+
+def _verbosity(config):
+    if not config.progress:
+        return 0
+    # A progress bar redraws itself many times a second: right for a
+    # terminal, hundreds of kilobytes in a log file. Keras's own choice.
+    return 1 if sys.stdout.isatty() else 2
+
+
+def _check_tensorboard():
+    missing = [name for name in ("tensorflow", "tensorboard")
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ImportError(
+            "tensorboard=True needs the tensorflow and tensorboard packages, whatever the "
+            "backend: Keras's TensorBoard callback writes its logs with tf.summary. Missing: "
+            f"{', '.join(missing)} (pip install tensorflow-cpu tensorboard). Or train "
+            "without it: history.csv holds the same figures."
+        )
 
 
 def _optimizer(config):
@@ -738,6 +796,9 @@ def _fit_input(batches):
 
 def _check_same_run(saved, config, run_dir):
     current = config.to_dict()
+    saved = dict(saved)
+    if "level" in saved:  # the old name of `tokenization`
+        saved.setdefault("tokenization", saved.pop("level"))
     # A field added to TrainConfig after the run was saved held its default.
     saved = {**TrainConfig().to_dict(), **saved}
     changed = [
@@ -752,6 +813,10 @@ def _check_same_run(saved, config, run_dir):
             + ". Use another run dir, or the saved values (only "
             + ", ".join(RESUMABLE_FIELDS) + " may change on resume)."
         )
+
+
+def _saved_tokenization(saved):
+    return saved.get("tokenization", saved.get("level", TrainConfig.tokenization))
 
 
 def _describe(config, task, data, model, run_dir):
@@ -775,9 +840,21 @@ def _plain(value):
     return value
 
 
-def _positive_number(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
+def _finite_or_none(value):
+    """`value` with every NaN and infinity replaced by `None`: strict JSON
+    has no spelling for them."""
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(item) for item in value]
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _first_line(err):
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
 
 
 def _atomic(save, path):
@@ -789,25 +866,46 @@ def _atomic(save, path):
     try:
         save(str(temporary))
         os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    except BaseException:
+        # The save's own error is the one to report, not a failed clean-up
+        # (in a read-only folder, say).
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise
 
 
 def _write_json(path, value):
+    text = json.dumps(_finite_or_none(value), indent=2, sort_keys=False, allow_nan=False)
+
     def save(temporary):
         with open(temporary, "w", encoding="utf-8") as stream:
-            json.dump(value, stream, indent=2, sort_keys=False)
-            stream.write("\n")
+            stream.write(text + "\n")
 
     _atomic(save, path)
 
 
-def _read_json(path):
+def _read_json(path, *, missing_ok=True, damaged_ok=False):
+    """The JSON object in `path`; `None` if it is missing (with `missing_ok`)
+    or damaged (with `damaged_ok`), else a `ValueError` naming the file."""
     path = pathlib.Path(path)
     if not path.exists():
-        return None
-    with open(path, encoding="utf-8") as stream:
-        return json.load(stream)
+        if missing_ok:
+            return None
+        raise ValueError(f"'{path}' does not exist.")
+    try:
+        with open(path, encoding="utf-8") as stream:
+            value = json.load(stream)
+    except (ValueError, UnicodeDecodeError) as err:
+        if damaged_ok:
+            return None
+        raise ValueError(f"'{path}' is damaged (not valid JSON: {_first_line(err)})") from None
+    if not isinstance(value, dict):
+        if damaged_ok:
+            return None
+        raise ValueError(f"'{path}' is damaged (expected a JSON object)")
+    return value
 
 
 def _truncate_csv(path, epochs):
@@ -850,7 +948,3 @@ def _plot_learning_curve(history, task, best_epoch, paper, path):
     _atomic(lambda temporary: figure.savefig(temporary, format="png"), path)
     return path
 
-
-# The language-modelling task subclasses Task, so it is imported last; it adds
-# itself to TASKS as "lm".
-from keras_deeprnn import language as _language  # noqa: E402,F401

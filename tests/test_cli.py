@@ -1,6 +1,7 @@
 """The `keras-deeprnn` command: train, evaluate, generate, datasets, bad flags."""
 
 import contextlib
+import importlib.util
 import io
 import json
 import runpy
@@ -75,7 +76,7 @@ def test_evaluate_prints_the_same_score_as_the_run(trained, capsys):
         (["train", "--dataset", "no_such_set"], "expected a built-in data set"),
         (["train", "--bidirectional"], "a backward RNN would read"),
         (["train", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
-        (["train", "--units", "many"], "expected a width like 128"),
+        (["train", "--units", "many"], "or one per level like 200,100"),
         (["train", "--recurrent-initializer", "wobbly"], "must be a Keras initializer name"),
         (["train", "--architecture", "rnn", "--num-layers", "2"], "fixes `num_layers`"),
         (["train", "--dropout", "1.5"], "`dropout` must be a float in [0, 1)"),
@@ -107,3 +108,105 @@ def test_python_dash_m_runs_the_command(monkeypatch, capsys):
     assert raised.value.code == 0
     output = capsys.readouterr().out
     assert "KERAS_BACKEND" in output and "--num-transition-layers" in output
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """`training.train` that fails the test if a command gets as far as it."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the command trained although its flags are bad")
+
+    monkeypatch.setattr(cli.training, "train", refuse)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--learning-rate", "inf"], "`learning_rate` must be a finite number > 0"),
+        (["--learning-rate", "nan"], "`learning_rate` must be a finite number > 0"),
+        (["--weight-noise", "inf"], "`weight_noise` must be a finite number >= 0"),
+        (["--temperature", "0"], "`--temperature` must be a finite number > 0"),
+        (["--temperature", "inf"], "`--temperature` must be a finite number > 0"),
+    ],
+)
+def test_bad_numbers_fail_before_training(argv, message, no_training, capsys, tmp_path):
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["train", *argv, "--run-dir", str(tmp_path)])
+    assert raised.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_file_system_errors_are_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["train", *TINY, "--run-dir", str(blocker / "run")])
+    assert raised.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("keras-deeprnn train: error: ") and str(blocker) in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_a_missing_ptb_split_is_one_line(tmp_path, capsys):
+    (tmp_path / "ptb.char.train.txt").write_text("a b c\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["train", "--task", "lm", "--dataset", str(tmp_path), *TINY,
+                  "--run-dir", str(tmp_path / "run")])
+    assert raised.value.code in (1, 2)
+    err = capsys.readouterr().err
+    assert "ptb.char.valid.txt" in err and "Traceback" not in err
+
+
+def test_ctrl_c_exits_130_with_a_note(monkeypatch, capsys, tmp_path):
+    def interrupted(config, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.training, "train", interrupted)
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["train", *TINY, "--run-dir", str(tmp_path)])
+    assert raised.value.code == 130
+    assert "interrupted. The run dir keeps every finished epoch" in capsys.readouterr().err
+
+
+def test_tensorboard_logs_or_a_clear_error_naming_what_is_missing(tmp_path, capsys):
+    argv = ["train", "--units", "4", "--epochs", "1", "--batch-size", "2", "--limit", "4",
+            "--max-len", "16", "--run-dir", str(tmp_path / "run"), "--generate-frames", "0",
+            "--cache-dir", str(tmp_path.parent / "music-cache"), "--quiet", "--tensorboard"]
+    missing = [name for name in ("tensorflow", "tensorboard")
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        with pytest.raises(SystemExit) as raised:
+            cli.main(argv)
+        assert raised.value.code == 2
+        err = capsys.readouterr().err
+        assert "needs the tensorflow and tensorboard packages" in err
+        assert not (tmp_path / "run" / "state.json").exists()
+        return
+    assert cli.main(argv) == 0
+    # Keras's TensorBoard logs, in the run dir, whatever the backend.
+    logs = list((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*"))
+    assert {path.parent.name for path in logs} == {"train", "validation"}
+
+
+def test_tensorboard_without_tensorflow_is_a_clear_error(monkeypatch, capsys, tmp_path):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["train", *TINY, "--tensorboard", "--run-dir", str(tmp_path)])
+    assert raised.value.code == 2
+    assert "needs the tensorflow and tensorboard packages" in capsys.readouterr().err
+
+
+def test_without_a_terminal_the_log_is_one_line_per_epoch(tmp_path, capsys):
+    cache = str(tmp_path.parent / "music-cache")
+    argv = ["train", "--units", "8", "--epochs", "2", "--batch-size", "2", "--limit", "4",
+            "--max-len", "16", "--run-dir", str(tmp_path / "run"), "--cache-dir", cache,
+            "--generate-frames", "0"]
+    assert cli.main(argv) == 0
+    output = capsys.readouterr().out
+    # pytest's captured stdout is no terminal: Keras's verbose=2, one
+    # summary line per epoch and no progress-bar redraws.
+    assert "\r" not in output and "\b" not in output
+    summaries = [line for line in output.splitlines() if "val_frame_nll" in line]
+    assert len(summaries) == 2, output

@@ -83,6 +83,37 @@ def test_evaluate_scores_a_run_dir_like_training_did(resumed_run):
     assert scores["bits_per_token"] == pytest.approx(result["test"]["bits_per_token"], rel=1e-4)
 
 
+def test_other_text_is_scored_and_sampled_in_the_runs_vocabulary(resumed_run, tmp_path,
+                                                                 capsys):
+    config, _, _ = resumed_run
+    own = language.load_corpus(config.dataset, "char")
+    assert training.saved_task_state(config.run_dir)["vocabulary"] == own.vocabulary
+    # Fewer characters than the run's text: rebuilt from this file, the
+    # vocabulary would give its characters other ids than the model's.
+    other = tmp_path / "other.txt"
+    other.write_text("a dog sat on the mat.\n" * 120, encoding="utf-8")
+    corpus = language.load_corpus(other, "char")
+    assert corpus.vocabulary != own.vocabulary
+    ids = [own.vocabulary.index(symbol) for symbol in corpus.decode(corpus.test)]
+    model, _ = training.load_trained_model(config.run_dir)
+    expected = language.score_tokens(model, ids)
+    scores = training.evaluate(config.run_dir, dataset=str(other), progress=False)
+    assert scores["bits_per_token"] == pytest.approx(expected, rel=1e-5)
+
+    assert cli.main(["generate", config.run_dir, "--dataset", str(other), "--frames", "20",
+                     "--seed", "0", "--out", str(tmp_path / "text")]) == 0
+    text = (tmp_path / "text.txt").read_text(encoding="utf-8")
+    assert len(text) == 20 and set(text) <= set(own.vocabulary)
+
+
+def test_tokens_outside_the_runs_vocabulary_become_unk_or_an_error():
+    from keras_deeprnn.tasks.language import recode
+
+    assert recode([0, 1, 2], ["a", "b", "c"], ["<unk>", "c", "a"]).tolist() == [2, 0, 1]
+    with pytest.raises(ValueError, match=r"outside the model's vocabulary of 2: \['b'\]"):
+        recode([0, 1], ["a", "b"], ["a", "c"], dataset="x.txt")
+
+
 def test_score_is_independent_of_the_window(resumed_run):
     config, _, _ = resumed_run
     model, _ = training.load_trained_model(config.run_dir)
@@ -109,12 +140,12 @@ def test_sample_text_draws_tokens_from_the_vocabulary(resumed_run):
 
 
 def test_word_level_paper_figure_is_a_perplexity():
-    config = training.TrainConfig(task="lm", dataset=str(PTB), level="word",
+    config = training.TrainConfig(task="lm", dataset=str(PTB), tokenization="word",
                                   architecture="dots_rnn")
     paper = language.LanguageModelTask().paper_figure(config)
     assert paper["perplexity"] == pytest.approx(107.5)
     assert language.LanguageModelTask().paper_figure(
-        training.TrainConfig(task="lm", dataset=str(PTB), level="word",
+        training.TrainConfig(task="lm", dataset=str(PTB), tokenization="word",
                              architecture="rnn")) is None
 
 
@@ -136,7 +167,7 @@ def test_a_folder_without_ptb_files_is_read_as_plain_text(tmp_path):
 
 def test_cli_trains_and_generates_a_character_model(tmp_path, capsys):
     run_dir = tmp_path / "cli-run"
-    code = cli.main(["train", "--task", "lm", "--dataset", str(PTB), "--level", "char",
+    code = cli.main(["train", "--task", "lm", "--dataset", str(PTB), "--tokenization", "char",
                      "--architecture", "rnn", "--units", "8", "--epochs", "1",
                      "--batch-size", "2", "--seq-len", "8", "--run-dir", str(run_dir),
                      "--generate-frames", "12", "--quiet"])

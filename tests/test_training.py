@@ -11,6 +11,7 @@ import pytest
 from keras_deeprnn import build_model
 from keras_deeprnn import generation
 from keras_deeprnn import training
+from keras_deeprnn.tasks import music as music_task
 from keras_deeprnn.data import music
 from keras_deeprnn.metrics import frame_nll
 
@@ -84,9 +85,11 @@ def test_train_writes_a_complete_result(finished_run):
         assert (run_dir / name).is_file(), name
     assert (run_dir / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert read_csv_epochs(run_dir / "history.csv") == [0, 1]
-    # Only the newest checkpoint and best weights are kept, and no temporary.
-    assert len(list(run_dir.glob("checkpoint-*.keras"))) == 1
-    assert not list(run_dir.glob(".*"))
+    # The newest checkpoint and the one before it (a fallback) are kept, and
+    # no temporary.
+    assert sorted(path.name for path in run_dir.glob("checkpoint-*.keras")) == [
+        "checkpoint-epoch001.keras", "checkpoint-epoch002.keras"]
+    assert not list(run_dir.glob(".*.tmp*"))
 
 
 def test_test_nll_is_frame_nll_over_every_test_frame(finished_run):
@@ -156,7 +159,7 @@ def test_an_interrupted_run_resumes_after_its_last_epoch(tmp_path, music_cache):
         ({"momentum": 0.9}, "`momentum` applies to `optimizer='sgd'`"),
         ({"optimizer": "rmsprop"}, "`optimizer` must be one of"),
         ({"output_hidden_activation": "wobbly"}, "`output_hidden_activation` must be"),
-        ({"learning_rate": -1.0}, "`learning_rate` must be a positive number"),
+        ({"learning_rate": -1.0}, "`learning_rate` must be a finite number > 0"),
     ],
 )
 def test_bad_configs_fail_before_any_work(tmp_path, change, message):
@@ -212,7 +215,7 @@ def test_stepping_one_frame_per_call_gives_the_models_outputs(architecture):
                                               if architecture == "srnn" else {}))
     x = (np.random.default_rng(1).random((1, 9, 88)) < 0.1).astype("float32")
     expected = keras.ops.convert_to_numpy(model(x))[0]
-    twin = generation._stepping_twin(model)
+    twin = music_task._stepping_twin(model)
     logits = [keras.ops.convert_to_numpy(twin(x[:, :4]))[0]]
     logits += [keras.ops.convert_to_numpy(twin(x[:, t : t + 1]))[0] for t in range(4, 9)]
     np.testing.assert_allclose(1 / (1 + np.exp(-np.concatenate(logits))), expected,
@@ -238,7 +241,7 @@ def test_sample_piece_keeps_the_prime_and_draws_binary_frames():
     "kwargs, message",
     [
         ({"num_frames": 0}, "`num_frames` must be a positive integer"),
-        ({"num_frames": 4, "temperature": 0}, "`temperature` must be a positive number"),
+        ({"num_frames": 4, "temperature": 0}, "`temperature` must be a finite number > 0"),
         ({"num_frames": 4, "prime": np.zeros((4, 88))}, "`prime` must have between 1"),
         ({"num_frames": 4, "prime": np.zeros((2, 12))}, r"shape \(frames, 88\)"),
     ],

@@ -1,0 +1,311 @@
+"""Polyphonic music, the paper's first task: the next frame of a piano roll.
+
+`MusicTask` reads 88-key piano rolls (`keras_deeprnn.data.music`), trains
+with `FrameNLLLoss` and scores the NLL per frame. Sampling lives here too:
+a music model (`build_model(..., input_dim=88, output_dim=88,
+output_activation="sigmoid")`) gives, at every step, 88 independent note
+probabilities for the next frame. `sample_piece` draws each note of a frame
+from its Bernoulli distribution, feeds the frame back in, and repeats:
+
+```python
+state = zeros; frame = prime or a silent frame
+for t in range(num_frames):
+    logits, state = step(frame, state)              # one RNN step, one call
+    frame = uniform(88) < sigmoid(logits / temperature)
+```
+
+The loop runs on a stateful copy of the model with a batch of one and a
+linear output (so `logits` come straight from the last layer, with no
+`log(p / (1 - p))` round trip), one direct `model(x)` call per frame: every
+call does one step's work, and the RNN state stays in the layer between
+calls on every backend. (`Model.predict` would not do: on JAX it does not
+carry RNN state from one call to the next.)
+
+`save_piece` writes a roll as MIDI, MusicXML and a PNG piano roll.
+"""
+
+import pathlib
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_deeprnn import _checks
+from keras_deeprnn.data import music as music_data
+from keras_deeprnn.metrics import music as music_metrics
+from keras_deeprnn.tasks import base
+from keras_deeprnn.tasks import paper
+
+
+@keras.saving.register_keras_serializable(package="keras_deeprnn")
+class FrameNLLLoss(keras.losses.Loss):
+    """The paper's music measure as a loss: NLL summed over notes, mean over frames.
+
+    ```python
+    p = clip(y_pred, epsilon, 1 - epsilon)
+    nll[b, t] = -sum_k(y_true * log(p) + (1 - y_true) * log(1 - p))
+    loss = sum(nll * sample_weight) / sum(sample_weight)
+    ```
+
+    Keras's `binary_crossentropy` averages over the 88 notes instead, which
+    makes the gradient 88 times smaller than the paper's: gradient clipping
+    at norm 1 and an SGD learning rate would then mean something else.
+    Dividing by the weights, not the batch size, makes the loss of a batch
+    the NLL per real frame whatever its padding.
+
+    Example:
+
+    ```python
+    model.compile(loss=FrameNLLLoss(), weighted_metrics=[FrameNLL()])
+    ```
+    """
+
+    def __init__(self, epsilon=1e-7, name="frame_nll_loss",
+                 reduction="mean_with_sample_weight", dtype=None):
+        if not isinstance(epsilon, float) or not 0 < epsilon < 0.5:
+            raise ValueError(
+                f"`epsilon` must be a float in (0, 0.5). Received: epsilon={epsilon!r}"
+            )
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.epsilon = epsilon
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, y_pred.dtype)
+        p = ops.clip(y_pred, self.epsilon, 1.0 - self.epsilon)
+        return -ops.sum(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+class MusicTask(base.Task):
+    """Next-frame prediction of 88-key piano rolls (section 5 of the paper).
+
+    The model reads frames `0..T-2` and predicts frames `1..T-1` with 88
+    sigmoids; the measure is the NLL per frame in nats over every real frame
+    of the test split (`keras_deeprnn.metrics.frame_nll`).
+
+    Example:
+
+    ```python
+    result = train(TrainConfig(task="music", dataset="folk_tunes"))
+    ```
+    """
+
+    name = "music"
+    monitor = "val_frame_nll"
+    measure = ("NLL", "nats per frame")
+    default_dataset = "jsb_chorales"
+    # A few distinct time lengths keep JAX and TF from compiling every length.
+    pad_to_multiple_of = 16
+
+    def load_data(self, config, *, saved=None):
+        data = music_data.load_music(
+            config.dataset, cache_dir=config.cache_dir, progress=config.progress,
+            limit=config.limit,
+        )
+        for split in music_data.SPLITS:
+            if not any(len(piece) > 1 for piece in data[split]):
+                raise ValueError(
+                    f"The {split} split of dataset={config.dataset!r} (limit="
+                    f"{config.limit!r}) holds no piece of two or more frames; expected "
+                    "pieces in every split. Raise `limit` (at least 4 files give "
+                    "every split a piece)."
+                )
+        return data
+
+    def batches(self, split, config, *, training, epoch=0):
+        batches = music_data.piano_roll_batches(
+            split, config.batch_size, shuffle=training, seed=config.seed,
+            max_len=config.max_len if training else None,
+            pad_to_multiple_of=self.pad_to_multiple_of,
+        )
+        # A run resumed at `epoch` reads the pieces in the order the
+        # uninterrupted run would: the shuffles it would have drawn so far.
+        for _ in range(epoch if training else 0):
+            batches.on_epoch_end()
+        return batches
+
+    def build_model_kwargs(self, config, data):
+        # Padding only ever follows the real frames and the RNN is causal, so
+        # padded steps cannot change a real frame's output; `sample_weight`
+        # drops them from loss and metrics, and no Masking keeps the loop lean.
+        return dict(input_dim=music_data.NUM_NOTES, output_dim=music_data.NUM_NOTES,
+                    output_activation="sigmoid", masking=False)
+
+    def loss(self):
+        return FrameNLLLoss()
+
+    def metrics(self):
+        return [music_metrics.FrameNLL(), music_metrics.FrameAccuracy()]
+
+    def evaluate(self, model, split, config):
+        probabilities, targets = [], []
+        for x, y, mask in self.batches(split, config, training=False):
+            p = keras.ops.convert_to_numpy(model.predict_on_batch(x))
+            real = mask > 0
+            probabilities.append(p[real])
+            targets.append(y[real])
+        probabilities = np.concatenate(probabilities)
+        targets = np.concatenate(targets)
+        return {
+            "nll": music_metrics.frame_nll(probabilities, targets),
+            "frame_accuracy": music_metrics.frame_accuracy(probabilities, targets),
+            "frames": int(len(targets)),
+            "pieces": int(sum(len(piece) > 1 for piece in split)),
+        }
+
+    def paper_figure(self, config):
+        key = str(config.dataset)
+        if key not in paper.PAPER_MUSIC_COLUMNS:
+            key = pathlib.Path(key).name.lower()
+        if key not in paper.PAPER_MUSIC_COLUMNS:
+            return None
+        column, imitation = paper.PAPER_MUSIC_COLUMNS[key]
+        row = paper.paper_row(config)
+        if row is None:
+            return None
+        if imitation:
+            note = (f"The paper's figure is on the original {column} data; "
+                    f"{config.dataset!r} imitates it from the music21 corpus, so the "
+                    "numbers are not directly comparable.")
+        else:
+            note = f"Same data set as the paper ({column})."
+        return {"model": row, "dataset": column, "nll": paper.PAPER_MUSIC_NLL[row][column],
+                "imitation": imitation, "note": note}
+
+    def sample(self, model, length, *, temperature=1.0, prime=None, seed=None, saved=None):
+        """A piano roll of `length` frames: `sample_piece`."""
+        return sample_piece(model, length, temperature=temperature, prime=prime, seed=seed)
+
+
+def sample_piece(model, num_frames, *, temperature=1.0, prime=None, seed=None):
+    """Sample a piano roll from a next-frame music model.
+
+    Args:
+        model: a `DeepRNNModel` with `input_dim=88`, `output_dim=88` and
+            `output_activation="sigmoid"` (as `keras_deeprnn.training`
+            trains for the music task).
+        num_frames: length of the returned roll, prime included.
+        temperature: logits are divided by it before the sigmoid: below 1
+            sharpens every note's probability towards 0 or 1, above 1
+            flattens it towards 1/2.
+        prime: an opening to continue, shape `(frames, 88)` with fewer than
+            `num_frames` frames (values above 0.5 count as on). Without one,
+            the model starts from a silent frame.
+        seed: seed of the NumPy generator that draws the notes.
+
+    Returns:
+        A float32 array of shape `(num_frames, 88)` holding 0 and 1: the
+        prime, then the sampled frames.
+
+    Raises:
+        ValueError: a model that does not predict 88 notes with sigmoids, or
+            bad arguments.
+
+    Example:
+
+    ```python
+    roll = sample_piece(model, 64, temperature=0.8, prime=data["test"][0][:8], seed=1)
+    save_piece(roll, "runs/chorale", frame_quarter_length=1.0)
+    ```
+    """
+    if isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer)) \
+            or num_frames < 1:
+        raise ValueError(
+            f"`num_frames` must be a positive integer. Received: num_frames={num_frames!r}"
+        )
+    _checks.positive_finite("temperature", temperature)
+    if prime is not None:
+        prime = music_data._as_roll(prime, "sample_piece: prime")
+        if not 0 < len(prime) < num_frames:
+            raise ValueError(
+                f"`prime` must have between 1 and num_frames - 1 = {num_frames - 1} "
+                f"frames. Received: a prime of {len(prime)} frames"
+            )
+        prime = (prime > 0.5).astype(np.float32)
+    step = _stepping_twin(model)
+    rng = np.random.default_rng(seed)
+
+    roll = np.zeros((num_frames, music_data.NUM_NOTES), np.float32)
+    start = 0
+    feed = np.zeros((1, 1, music_data.NUM_NOTES), np.float32)
+    if prime is not None:
+        start = len(prime)
+        roll[:start] = prime
+        # The whole opening in one call: the state after it is what counts.
+        feed = prime[None]
+    for t in range(start, num_frames):
+        logits = keras.ops.convert_to_numpy(step(feed, training=False))[0, -1]
+        # sigmoid(z) = (1 + tanh(z / 2)) / 2 cannot overflow at low temperature.
+        probabilities = 0.5 * (1.0 + np.tanh(logits.astype(np.float64) / (2.0 * temperature)))
+        roll[t] = rng.random(music_data.NUM_NOTES) < probabilities
+        feed = roll[None, t : t + 1]
+    return roll
+
+
+def save_piece(roll, prefix, *, frame_quarter_length=music_data.DEFAULT_FRAME_QUARTER_LENGTH,
+               title=None):
+    """Write a piano roll as `prefix.mid`, `prefix.musicxml` and `prefix.png`.
+
+    Args:
+        roll: array of shape `(frames, 88)`, on where above 0.5.
+        prefix: path without suffix; its folder is created if needed.
+        frame_quarter_length: quarter notes per frame (1.0 for the JSB
+            imitation, 0.5 for the other built-in sets; see
+            `keras_deeprnn.data.music.FRAME_QUARTER_LENGTHS`).
+        title: title of the PNG.
+
+    Returns:
+        `{"midi": path, "musicxml": path, "png": path}`.
+
+    Example:
+
+    ```python
+    paths = save_piece(roll, "out/piece", frame_quarter_length=1.0)
+    ```
+    """
+    prefix = pathlib.Path(prefix).expanduser()
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    stem = prefix.name
+    return {
+        "midi": music_data.write_midi(roll, prefix.with_name(stem + ".mid"),
+                                      frame_quarter_length),
+        "musicxml": music_data.write_musicxml(roll, prefix.with_name(stem + ".musicxml"),
+                                              frame_quarter_length),
+        "png": music_data.plot_piano_roll(roll, prefix.with_name(stem + ".png"),
+                                          frame_quarter_length=frame_quarter_length,
+                                          title=title),
+    }
+
+
+def frame_quarter_length_of(dataset):
+    """Quarter notes per frame of a data set name or path (for `save_piece`).
+
+    Example:
+
+    >>> frame_quarter_length_of("jsb_chorales")
+    1.0
+    """
+    if dataset in music_data.FRAME_QUARTER_LENGTHS:
+        return music_data.FRAME_QUARTER_LENGTHS[dataset]
+    # Boulanger-Lewandowski's JSB Chorales has one frame per quarter note.
+    if pathlib.Path(str(dataset)).name.lower().startswith("jsb"):
+        return 1.0
+    return music_data.DEFAULT_FRAME_QUARTER_LENGTH
+
+
+def _stepping_twin(model):
+    """A stateful, batch-of-one copy of `model` that returns logits."""
+    config = model.get_config() if hasattr(model, "get_config") else {}
+    expected = {"input_dim": music_data.NUM_NOTES, "output_dim": music_data.NUM_NOTES,
+                "output_activation": "sigmoid", "vocab_size": None, "bidirectional": False}
+    if "architecture" not in config or any(config.get(k) != v for k, v in expected.items()):
+        found = {k: config.get(k) for k in expected}
+        raise ValueError(
+            "sample_piece needs a forward DeepRNNModel that predicts 88 notes with sigmoids "
+            f"({expected}). Received: {type(model).__name__} with {found}"
+        )
+    # unroll: a step of one frame needs no loop construct, which JAX would
+    # otherwise trace and compile anew at every eager call.
+    return model.stateful_copy(masking=False, output_activation=None, unroll=True)
