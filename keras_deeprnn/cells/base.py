@@ -1,4 +1,5 @@
-"""What every keras-deeprnn cell shares: per-sequence dropout and state plumbing.
+"""What every keras-deeprnn cell shares: the base class `DeepCell`, per-sequence
+dropout and state plumbing.
 
 Two facts of Keras 3.15 shape this module:
 
@@ -12,12 +13,19 @@ Two facts of Keras 3.15 shape this module:
   state keeps a copy of its last output there (see `DeepOutputCell`).
 """
 
+import functools
+import inspect
+import warnings
+
 import keras
 from keras import ops
 
 from keras_deeprnn import _checks
-from keras.src import tree
-from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+# keras.layers.RNN primes and resets dropout masks only for instances of this
+# class, which has no public path.
+from keras_deeprnn._keras_private import DropoutRNNCell
+from keras_deeprnn.layers.regularization import RandomDraws
+from keras_deeprnn.layers.regularization import WeightNoise
 
 
 def as_list(state_size):
@@ -51,7 +59,7 @@ def output_state_index(cell):
 
 def batch_size_of(tensors):
     """The batch size of a tensor or of the first tensor of a nested state."""
-    return ops.shape(tree.flatten(tensors)[0])[0]
+    return ops.shape(keras.tree.flatten(tensors)[0])[0]
 
 
 def zero_state(cell, batch_size, dtype):
@@ -64,7 +72,7 @@ def zero_state(cell, batch_size, dtype):
 
 def prime_dropout_masks(cell, batch_size, input_dim):
     """Make a cell's per-sequence dropout masks now, outside any traced loop."""
-    if isinstance(cell, SequenceDropoutMixin) or hasattr(cell, "prime_dropout_masks"):
+    if hasattr(cell, "prime_dropout_masks"):
         cell.prime_dropout_masks(batch_size)
     elif isinstance(cell, DropoutRNNCell):
         dtype = cell.compute_dtype
@@ -111,35 +119,33 @@ def check_regularization(dropout, recurrent_dropout, weight_noise, recurrent_wei
     }
 
 
-class SequenceDropoutMixin(DropoutRNNCell):
-    """Variational dropout and weight noise, drawn once per batch of sequences.
+class CellRegularization(WeightNoise, DropoutRNNCell):
+    """Variational dropout, weight noise and DropConnect of a cell, drawn once
+    per batch of sequences (the same masks at every step).
 
-    Dropout masks are sized from the batch only. Weight noise (Graves 2011;
-    std 0.075 in Pascanu et al.'s code) adds `normal(0, weight_noise)` to
-    every kernel named by `noisy_weights()` (biases stay clean), and
-    DropConnect on the recurrent kernels (`recurrent_weight_dropout`, the
-    weight drop of AWD-LSTM, Merity et al. 2018) zeroes entries of every
-    kernel named by `recurrent_weights()`, both for the whole batch of
-    sequences, in training only.
+    ```python
+    x_dropped = x * draws["dropout"][:, start : start + width]            # input
+    h_dropped = h_prev * draws["recurrent_dropout"][:, start : start + width]
+    W_seen = (W + draws["weight_noise/W"]) * draws["recurrent_weight_dropout/W"]
+    ```
 
-    A subclass sets `dropout`, `recurrent_dropout`, `weight_noise`,
-    `recurrent_weight_dropout`, `seed_generator`, the two widths
-    `input_dropout_width` and `recurrent_dropout_width` (known after
-    `build`), `noisy_weights()` and `recurrent_weights()`.
+    The input mask is `input_dropout_width` wide (the input features; cells
+    with levels append the dropout between levels), the recurrent mask
+    `recurrent_dropout_width` (the state; one slice per level). Every draw
+    goes through `RandomDraws`, so `last_draws` and `fix_draws` read and
+    fix them by the keys above.
     """
 
-    recurrent_weight_dropout = 0.0
+    dropout = 0.0
+    recurrent_dropout = 0.0
 
-    def set_regularization(self, regularization, seed):
-        """Store `check_regularization`'s values and the seed of every draw."""
-        for key, value in regularization.items():
-            setattr(self, key, value)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+    @property
+    def input_dropout_width(self):
+        return self._input_dim
 
-    def regularization_config(self):
-        keys = ("dropout", "recurrent_dropout", "weight_noise", "recurrent_weight_dropout", "seed")
-        return {key: getattr(self, key) for key in keys}
+    @property
+    def recurrent_dropout_width(self):
+        return first_state_size(self)
 
     def add_initial_state_weight(self):
         """The learned `h_0` of `trainable_initial_state=True`, or None."""
@@ -157,77 +163,43 @@ class SequenceDropoutMixin(DropoutRNNCell):
             return zeros
         return zeros + ops.cast(self.initial_state, self.compute_dtype)
 
-    def noisy_weights(self):
-        return []
-
-    def recurrent_weights(self):
-        return []
-
-    def _prime_weight_noise(self):
-        if self.weight_noise > 0 and getattr(self, "_weight_noise", None) is None:
-            self._weight_noise = {
-                v.path: keras.random.normal(
-                    v.shape, stddev=self.weight_noise, dtype=self.compute_dtype,
-                    seed=self.seed_generator,
-                )
-                for v in self.noisy_weights()
-            }
-        if self.recurrent_weight_dropout > 0 and getattr(self, "_weight_drop", None) is None:
-            self._weight_drop = {
-                v.path: keras.random.dropout(
-                    ops.ones(v.shape, dtype=self.compute_dtype), self.recurrent_weight_dropout,
-                    seed=self.seed_generator,
-                )
-                for v in self.recurrent_weights()
-            }
-
-    def noisy(self, variable, training):
-        """`variable` as this training batch sees it: with its weight noise
-        and its DropConnect mask, where the cell uses them."""
-        if not training or (self.weight_noise == 0 and self.recurrent_weight_dropout == 0):
-            return variable
-        self._prime_weight_noise()
-        value = variable
-        if self.weight_noise > 0 and variable.path in self._weight_noise:
-            value = ops.add(value, self._weight_noise[variable.path])
-        if self.recurrent_weight_dropout > 0 and variable.path in self._weight_drop:
-            value = ops.multiply(value, self._weight_drop[variable.path])
-        return value
-
-    def reset_dropout_mask(self):
-        super().reset_dropout_mask()
-        self._weight_noise = None
-        self._weight_drop = None
-
     def _sequence_mask(self, batch_size, width, rate):
         ones = ops.ones((batch_size, width), dtype=self.compute_dtype)
         return keras.random.dropout(ones, rate=rate, seed=self.seed_generator)
 
     def get_dropout_mask(self, step_input):
-        self._prime_weight_noise()
-        if getattr(self, "_dropout_mask", None) is None and self.dropout > 0:
-            self._dropout_mask = self._sequence_mask(
-                batch_size_of(step_input), self.input_dropout_width, self.dropout
-            )
-        return getattr(self, "_dropout_mask", None)
+        self.make_weight_draws()
+        if self.dropout == 0:
+            return None
+        return self.make_draw("dropout", lambda: self._sequence_mask(
+            batch_size_of(step_input), self.input_dropout_width, self.dropout))
 
     def get_recurrent_dropout_mask(self, step_input):
-        if getattr(self, "_recurrent_dropout_mask", None) is None and self.recurrent_dropout > 0:
-            self._recurrent_dropout_mask = self._sequence_mask(
-                batch_size_of(step_input), self.recurrent_dropout_width, self.recurrent_dropout
-            )
-        return getattr(self, "_recurrent_dropout_mask", None)
+        if self.recurrent_dropout == 0:
+            return None
+        return self.make_draw("recurrent_dropout", lambda: self._sequence_mask(
+            batch_size_of(step_input), self.recurrent_dropout_width, self.recurrent_dropout))
+
+    def reset_dropout_mask(self):
+        self.forget_draws()
+
+    def reset_recurrent_dropout_mask(self):
+        self.forget_draws("recurrent_dropout")
 
     def prime_dropout_masks(self, batch_size):
         probe = ops.zeros((batch_size, 1), dtype=self.compute_dtype)
         self.get_dropout_mask(probe)
         self.get_recurrent_dropout_mask(probe)
 
-    def apply_input_dropout(self, inputs, training):
-        """Drop input features with the sequence's mask; rank 2 or 3 inputs."""
+    def apply_input_dropout(self, inputs, training, start=0):
+        """Drop input features with the sequence's mask; rank 2 or 3 inputs.
+
+        `start` picks the slice of the mask, for the dropout between levels."""
         if not training or self.dropout == 0:
             return inputs
-        mask = self.get_dropout_mask(inputs)
+        self.get_dropout_mask(inputs)
+        mask = self.cached_draw("dropout")
+        mask = mask[:, start : start + inputs.shape[-1]]
         if len(inputs.shape) == 3:
             mask = ops.expand_dims(mask, 1)
         return inputs * mask
@@ -235,6 +207,223 @@ class SequenceDropoutMixin(DropoutRNNCell):
     def apply_recurrent_dropout(self, state, training, start=0):
         if not training or self.recurrent_dropout == 0:
             return state
-        mask = self.get_recurrent_dropout_mask(state)
-        width = state.shape[-1]
-        return state * mask[:, start : start + width]
+        self.get_recurrent_dropout_mask(state)
+        mask = self.cached_draw("recurrent_dropout")
+        return state * mask[:, start : start + state.shape[-1]]
+
+
+class SequenceDropoutMixin(CellRegularization):
+    """Deprecated: subclass `DeepCell` instead, which also supplies `call`,
+    the initial state, the feature check and `get_config`.
+
+    Kept for one release for cells written against it: a subclass sets
+    `seed_generator` and the regularisation arguments through
+    `set_regularization(check_regularization(...), seed)`.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        warnings.warn(
+            f"{cls.__name__}: SequenceDropoutMixin is deprecated; subclass "
+            "keras_deeprnn.cells.DeepCell instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+
+    def set_regularization(self, regularization, seed):
+        """Store `check_regularization`'s values and the seed of every draw."""
+        for key, value in regularization.items():
+            setattr(self, key, value)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def regularization_config(self):
+        keys = ("dropout", "recurrent_dropout", "weight_noise", "recurrent_weight_dropout", "seed")
+        return {key: getattr(self, key) for key in keys}
+
+
+def _constructor_arguments(cls):
+    """The names `cls(...)` takes: its `__init__`'s, and through `**kwargs`
+    those of the classes above it, down to `DeepCell`."""
+    names = []
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        parameters = list(inspect.signature(vars(klass)["__init__"]).parameters.values())[1:]
+        for p in parameters:
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in names:
+                names.append(p.name)
+        if klass is DeepCell or not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return names
+
+
+def _serialize(value):
+    if isinstance(value, (list, tuple)):
+        return [_serialize(v) for v in value]
+    if isinstance(value, keras.initializers.Initializer):
+        return keras.initializers.serialize(value)
+    if isinstance(value, keras.layers.Layer):
+        return keras.saving.serialize_keras_object(value)
+    if callable(value):
+        return keras.activations.serialize(value)
+    return value
+
+
+def _checked_build(build):
+    """A cell's `build`, with the base class's work around it: the feature
+    check before, the learned `h_0` after (unless the cell made it itself)."""
+
+    @functools.wraps(build)
+    def wrapper(self, input_shape):
+        if getattr(self, "_in_build", False):  # a subclass's build calling super().build
+            return build(self, input_shape)
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                f"{type(self).__name__} needs a known feature size (the last axis of its "
+                f"input). Received: input_shape={tuple(input_shape)}"
+            )
+        self._input_dim = int(input_dim)
+        self._in_build = True
+        try:
+            build(self, input_shape)
+        finally:
+            self._in_build = False
+        if self.trainable_initial_state and getattr(self, "initial_state", None) is None:
+            self.add_initial_state_weight()
+
+    return wrapper
+
+
+def _in_compute_dtype(project_inputs):
+    """`project_inputs` on inputs cast to the cell's compute dtype, as
+    `Layer.__call__` casts them: `DeepRNN` calls it directly, with the
+    sequence in the RNN layer's dtype, which need not be the cell's."""
+
+    @functools.wraps(project_inputs)
+    def wrapper(self, inputs, *args, **kwargs):
+        dtype = getattr(inputs, "dtype", None)
+        if dtype is None or keras.backend.standardize_dtype(dtype) != self.compute_dtype:
+            inputs = ops.cast(inputs, self.compute_dtype)
+        return project_inputs(self, inputs, *args, **kwargs)
+
+    return wrapper
+
+
+class DeepCell(CellRegularization, keras.layers.Layer):
+    """Base class of a keras-deeprnn cell: a subclass writes the equations only.
+
+    A cell splits its step into what reads only the input and what reads
+    the state, and writes four members:
+
+    ```python
+    class MyCell(DeepCell):
+        def __init__(self, units, my_option=1.0, **kwargs):   # validate, then store
+            super().__init__(units, **kwargs)
+            self.my_option = my_option
+        def build(self, input_shape):             # add_weight(...) with fixed names
+            self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+            self.recurrent_kernel = self.add_weight(shape=(self.units, self.units),
+                                                    name="recurrent_kernel")
+        def project_inputs(self, inputs, training=False):    # x_t only, any rank
+            return self.apply_input_dropout(inputs, training) @ self.noisy(self.kernel, training)
+        def recurrent_step(self, projected, states, training=False):
+            h_prev = self.apply_recurrent_dropout(states[0], training)
+            h = ops.tanh(projected + h_prev @ self.noisy(self.recurrent_kernel, training))
+            return h, [h]
+    ```
+
+    The base class supplies the rest of the Keras cell contract:
+
+    - `call(inputs, states, training)` = `recurrent_step(project_inputs(inputs))`;
+      `keras_deeprnn.layers.DeepRNN` runs `project_inputs` on the whole
+      sequence at once instead, cast to the cell's compute dtype.
+    - `state_size = output_size = units` (one state `h`; a cell with more
+      sets `state_size` in its constructor) and `get_initial_state`: zeros
+      of every state, the first starting at the learned vector
+      `initial_state` when `trainable_initial_state=True`.
+    - In `build`: a clear error when the feature size is unknown,
+      `self._input_dim`, and the `initial_state` weight after the cell's own.
+    - `get_config` from the constructor's arguments (the cell's, and through
+      `**kwargs` its parents'), each read back from the attribute of the
+      same name; activations, initializers and layers are serialised.
+    - Regularisation in training (`CellRegularization`): variational input
+      and recurrent dropout (`apply_input_dropout`, `apply_recurrent_dropout`),
+      weight noise on every `*kernel*` variable and DropConnect on every
+      `recurrent_kernel*` variable (`noisy`), all one draw per batch of
+      sequences, readable through `last_draws` and fixable through
+      `fix_draws` (keys `dropout`, `recurrent_dropout`,
+      `weight_noise/<name>`, `recurrent_weight_dropout/<name>`).
+
+    Args:
+        units: width of the state `h`.
+        dropout, recurrent_dropout: per-sequence dropout rates on the input
+            and on the state read by the step.
+        weight_noise: std of Gaussian noise added to every kernel in training.
+        recurrent_weight_dropout: DropConnect rate on the recurrent kernels.
+        trainable_initial_state: learn `h_0` instead of starting from zeros.
+        seed: seed of every random draw of the cell.
+    """
+
+    def __init__(
+        self,
+        units,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        weight_noise=0.0,
+        recurrent_weight_dropout=0.0,
+        trainable_initial_state=False,
+        seed=None,
+        **kwargs,
+    ):
+        units = _checks.positive_int("units", units)
+        regularization = check_regularization(
+            dropout, recurrent_dropout, weight_noise, recurrent_weight_dropout
+        )
+        super().__init__(**kwargs)
+        self.units = units
+        for key, value in regularization.items():
+            setattr(self, key, value)
+        self.trainable_initial_state = bool(trainable_initial_state)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.initial_state = None
+        self.state_size = units
+        self.output_size = units
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "build" in vars(cls):
+            cls.build = _checked_build(vars(cls)["build"])
+        if "project_inputs" in vars(cls):
+            cls.project_inputs = _in_compute_dtype(vars(cls)["project_inputs"])
+
+    def project_inputs(self, inputs, training=False):
+        """Everything of a step that reads only `x_t` (any leading axes)."""
+        raise NotImplementedError(f"{type(self).__name__} must define `project_inputs`.")
+
+    def recurrent_step(self, projected, states, training=False):
+        """The rest of the step: `(output, new_states)` from `project_inputs`' result."""
+        raise NotImplementedError(f"{type(self).__name__} must define `recurrent_step`.")
+
+    def call(self, inputs, states, training=False):
+        return self.recurrent_step(self.project_inputs(inputs, training), states, training)
+
+    def get_initial_state(self, batch_size=None):
+        def zeros(size):
+            if isinstance(size, (list, tuple)):  # plain lists: JAX refuses Keras's tracked ones
+                return [zeros(s) for s in size]
+            return ops.zeros((batch_size, size), dtype=self.compute_dtype)
+
+        states = zeros(as_list(self.state_size))
+        if self.trainable_initial_state:
+            first = states
+            while isinstance(first[0], list):
+                first = first[0]
+            first[0] = self.initial_h(batch_size)
+        return states
+
+    def get_config(self):
+        config = {name: _serialize(getattr(self, name)) for name in _constructor_arguments(type(self))}
+        return {**super().get_config(), **config}

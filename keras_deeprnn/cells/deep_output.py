@@ -68,9 +68,12 @@ class DeepOutputCell(base.InnerCellMasks, base.DropoutRNNCell, keras.layers.Laye
     output_state_index = None  # the output is ▷'s, not a state of the transition
 
     def build(self, input_shape):
+        # Either may arrive built: passed in by the caller, or rebuilt by
+        # `from_config`, whose deserialisation builds each from its build config.
         if not self.cell.built:
             self.cell.build(input_shape)
-        self.output_layer.build((input_shape[0], base.cell_output_size(self.cell)))
+        if not self.output_layer.built:
+            self.output_layer.build((input_shape[0], base.cell_output_size(self.cell)))
         self._input_dim = input_shape[-1]
 
     def call(self, inputs, states, training=False):

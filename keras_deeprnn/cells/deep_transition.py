@@ -4,12 +4,11 @@ import keras
 from keras import ops
 
 from keras_deeprnn import _checks
-from keras_deeprnn.cells.base import SequenceDropoutMixin
-from keras_deeprnn.cells.base import check_regularization
+from keras_deeprnn.cells.base import DeepCell
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
-class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
+class DeepTransitionCell(DeepCell):
     """Deep transition RNN cell (DT-RNN, DT(S)-RNN; the plain RNN when L = 1).
 
     With `L = num_transition_layers`, `m = transition_units` (default `units`):
@@ -95,7 +94,6 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        units = _checks.positive_int("units", units)
         num_transition_layers = _checks.positive_int("num_transition_layers", num_transition_layers)
         if shortcut and num_transition_layers < 2:
             raise ValueError(
@@ -104,11 +102,11 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
                 f"Received: num_transition_layers={num_transition_layers}"
             )
         transition_units = _checks.optional_positive_int("transition_units", transition_units)
-        regularization = check_regularization(
-            dropout, recurrent_dropout, weight_noise, recurrent_weight_dropout
+        super().__init__(
+            units, dropout=dropout, recurrent_dropout=recurrent_dropout, weight_noise=weight_noise,
+            recurrent_weight_dropout=recurrent_weight_dropout,
+            trainable_initial_state=trainable_initial_state, seed=seed, **kwargs,
         )
-        super().__init__(**kwargs)
-        self.units = units
         self.num_transition_layers = num_transition_layers
         self.shortcut = bool(shortcut)
         self.transition_units = transition_units
@@ -116,18 +114,12 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         self.transition_activation = keras.activations.get(
             activation if transition_activation is None else transition_activation
         )
-        self._transition_activation_arg = transition_activation
         self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
         self.transition_initializer = keras.initializers.get(transition_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.layer_norm = bool(layer_norm)
-        self.trainable_initial_state = bool(trainable_initial_state)
-        self.set_regularization(regularization, seed)
-        self.initial_state = None
-        self.state_size = units
-        self.output_size = units
 
     @property
     def _first_width(self):
@@ -140,18 +132,8 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         """Width of the top layer's pre-activation (the gates, in subclasses)."""
         return self.units
 
-    @property
-    def recurrent_dropout_width(self):
-        return self.units
-
     def build(self, input_shape):
         input_dim = input_shape[-1]
-        if input_dim is None:
-            raise ValueError(
-                f"{type(self).__name__} needs a known feature size. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
-        self.input_dropout_width = input_dim
         m, n = self._first_width, self._top_width
         fused = m + (n if self.shortcut else 0)
         self.input_kernel = self.add_weight(
@@ -171,6 +153,8 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
                 width = n if l == self.num_transition_layers - 1 else m
                 self.ln_gammas.append(self.add_weight(shape=(width,), initializer="ones", name=f"ln_gamma_{l}"))
                 self.ln_betas.append(self.add_weight(shape=(width,), initializer="zeros", name=f"ln_beta_{l}"))
+        # h_0 here, between the layer norms and the transition layers: saved
+        # files keep their variables in creation order.
         self.add_initial_state_weight()
         self.transition_kernels, self.transition_biases = [], []
         for i in range(self.num_transition_layers - 1):
@@ -188,12 +172,6 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
                         shape=(out,), initializer=self.bias_initializer, name=f"transition_bias_{i}"
                     )
                 )
-
-    def recurrent_weights(self):
-        return [self.recurrent_kernel]
-
-    def noisy_weights(self):
-        return [self.input_kernel, self.recurrent_kernel, *self.transition_kernels]
 
     def project_inputs(self, inputs, training=False):
         inputs = self.apply_input_dropout(inputs, training)
@@ -241,32 +219,3 @@ class DeepTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         gamma = ops.cast(self.ln_gammas[layer], "float32")
         beta = ops.cast(self.ln_betas[layer], "float32")
         return ops.cast((a - mean) * ops.rsqrt(variance + 1e-3) * gamma + beta, dtype)
-
-    def call(self, inputs, states, training=False):
-        return self.recurrent_step(self.project_inputs(inputs, training), states, training)
-
-    def get_initial_state(self, batch_size=None):
-        return [self.initial_h(batch_size)]
-
-    def get_config(self):
-        config = {
-            "units": self.units,
-            "num_transition_layers": self.num_transition_layers,
-            "shortcut": self.shortcut,
-            "transition_units": self.transition_units,
-            "activation": keras.activations.serialize(self.activation),
-            "transition_activation": (
-                None
-                if self._transition_activation_arg is None
-                else keras.activations.serialize(self.transition_activation)
-            ),
-            "use_bias": self.use_bias,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
-            "transition_initializer": keras.initializers.serialize(self.transition_initializer),
-            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            "layer_norm": self.layer_norm,
-            "trainable_initial_state": self.trainable_initial_state,
-            **self.regularization_config(),
-        }
-        return {**super().get_config(), **config}

@@ -68,7 +68,3 @@ class DeepTransitionLSTMCell(DeepTransitionCell):
         c = f * c_prev + i * self.activation(a[:, 2 * n : 3 * n])
         h = o * self.activation(c)
         return h, [h, c]
-
-    def get_initial_state(self, batch_size=None):
-        h0 = super().get_initial_state(batch_size)[0]
-        return [h0, ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]

@@ -5,12 +5,11 @@ import keras
 from keras import ops
 
 from keras_deeprnn import _checks
-from keras_deeprnn.cells.base import SequenceDropoutMixin
-from keras_deeprnn.cells.base import check_regularization
+from keras_deeprnn.cells.base import DeepCell
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
-class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
+class DepthGatedLSTMCell(DeepCell):
     """All levels of a Depth-Gated LSTM, stepped together as one cell.
 
     Level `l` reads `x = h^{l-1}_t` (the input `x_t` at the bottom) and the
@@ -45,8 +44,11 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
         dropout: per-sequence dropout on every level's input (`x_t` at the
             bottom, `h^{l-1}_t` above: dropout between levels).
         recurrent_dropout: per-sequence dropout on each level's `h_prev`.
-        weight_noise: std of Gaussian noise on every kernel (not biases or
-            peepholes) in training, drawn once per batch of sequences.
+        weight_noise: std of Gaussian noise on every kernel and peephole
+            vector (not the biases) in training, drawn once per batch of
+            sequences.
+        recurrent_weight_dropout: DropConnect rate on every
+            `recurrent_kernel_{l}`, one mask per batch of sequences.
 
     Example:
 
@@ -75,27 +77,27 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        units = _checks.positive_int("units", units)
         num_layers = _checks.positive_int("num_layers", num_layers)
-        regularization = check_regularization(
-            dropout, recurrent_dropout, weight_noise, recurrent_weight_dropout
+        super().__init__(
+            units, dropout=dropout, recurrent_dropout=recurrent_dropout, weight_noise=weight_noise,
+            recurrent_weight_dropout=recurrent_weight_dropout, seed=seed, **kwargs,
         )
-        super().__init__(**kwargs)
-        self.units = units
         self.num_layers = num_layers
         self.unit_forget_bias = unit_forget_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
         self.peephole_initializer = keras.initializers.get(peephole_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.set_regularization(regularization, seed)
         self.state_size = [[units, units] for _ in range(num_layers)]
-        self.output_size = units
 
     @property
     def output_state_index(self):
         # the top level's h, in the flattened [[h, c], [h, c], ...]
         return 2 * (self.num_layers - 1)
+
+    @property
+    def input_dropout_width(self):
+        return self._input_dim + (self.num_layers - 1) * self.units  # input, then between levels
 
     @property
     def recurrent_dropout_width(self):
@@ -110,12 +112,7 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
-        if input_dim is None:
-            raise ValueError(
-                f"DepthGatedLSTMCell needs a known feature size. Received: input_shape={tuple(input_shape)}"
-            )
         n = self.units
-        self.input_dropout_width = input_dim + (self.num_layers - 1) * n
         self.kernels, self.recurrent_kernels, self.peepholes, self.biases = [], [], [], []
         for level in range(self.num_layers):
             fan_in, columns = (input_dim, 6 * n) if level == 0 else (n, 5 * n)
@@ -131,26 +128,20 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
             self.biases.append(
                 self.add_weight(shape=(5 * n,), initializer=self._bias_initializer, name=f"bias_{level}")
             )
-        self._input_dim = input_dim
-
-    def recurrent_weights(self):
-        return list(self.recurrent_kernels)
 
     def noisy_weights(self):
-        return [*self.kernels, *self.recurrent_kernels]
+        return [*self.kernels, *self.recurrent_kernels, *self.peepholes]
 
     def project_inputs(self, inputs, training=False):
         """The bottom level's input terms for every gate, and `c_low = x W_x0`."""
-        if training and self.dropout > 0:
-            mask = self.get_dropout_mask(inputs)[:, : self._input_dim]
-            inputs = inputs * (ops.expand_dims(mask, 1) if len(inputs.shape) == 3 else mask)
+        inputs = self.apply_input_dropout(inputs, training)
         return ops.matmul(inputs, self.noisy(self.kernels[0], training)) + ops.pad(self.biases[0], [(0, self.units)])
 
     def _level(self, level, gates, c_low, h_prev, c_prev, training):
         n = self.units
         h_prev = self.apply_recurrent_dropout(h_prev, training, start=level * n)
         r = ops.matmul(h_prev, self.noisy(self.recurrent_kernels[level], training))
-        w = self.peepholes[level]
+        w = self.noisy(self.peepholes[level], training)
         i = ops.sigmoid(gates[:, :n] + r[:, :n] + c_prev * w[0])
         f = ops.sigmoid(gates[:, n : 2 * n] + r[:, n : 2 * n] + c_prev * w[1])
         d = ops.sigmoid(gates[:, 2 * n : 3 * n] + c_prev * w[2] + c_low * w[3])
@@ -164,33 +155,10 @@ class DepthGatedLSTMCell(SequenceDropoutMixin, keras.layers.Layer):
         new_states = []
         for level in range(self.num_layers):
             if level > 0:
-                x = h
-                if training and self.dropout > 0:
-                    start = self._input_dim + (level - 1) * n
-                    x = x * self.get_dropout_mask(x)[:, start : start + n]
+                x = self.apply_input_dropout(h, training, start=self._input_dim + (level - 1) * n)
                 gates = ops.matmul(x, self.noisy(self.kernels[level], training)) + self.biases[level]
                 c_low = c
             h_prev, c_prev = states[level]
             h, c = self._level(level, gates, c_low, h_prev, c_prev, training)
             new_states.append([h, c])
         return h, new_states
-
-    def call(self, inputs, states, training=False):
-        return self.recurrent_step(self.project_inputs(inputs, training), states, training)
-
-    def get_initial_state(self, batch_size=None):
-        zeros = lambda: ops.zeros((batch_size, self.units), dtype=self.compute_dtype)  # noqa: E731
-        return [[zeros(), zeros()] for _ in range(self.num_layers)]
-
-    def get_config(self):
-        config = {
-            "units": self.units,
-            "num_layers": self.num_layers,
-            "unit_forget_bias": self.unit_forget_bias,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
-            "peephole_initializer": keras.initializers.serialize(self.peephole_initializer),
-            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            **self.regularization_config(),
-        }
-        return {**super().get_config(), **config}

@@ -5,23 +5,26 @@ import keras
 from keras import ops
 
 from keras_deeprnn import _checks
-from keras_deeprnn.cells.base import SequenceDropoutMixin
-from keras_deeprnn.cells.base import check_regularization
+from keras_deeprnn.cells.base import DeepCell
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
-class GatedFeedbackCell(SequenceDropoutMixin, keras.layers.Layer):
+class GatedFeedbackCell(DeepCell):
     """A stack of tanh levels with gated feedback from all levels.
 
-    With `N = num_layers`, `h^0_t = x_t` and `h*_{t-1}` the concatenation of
-    all levels' previous states:
+    With `n = units`, `N = num_layers`, `h^0_t = x_t` and `h*_{t-1}` the
+    concatenation of all levels' previous states (the weights of level `j`
+    carry the index `j - 1`):
 
     ```python
     for j in range(1, N + 1):
+        W, w_g = kernel_{j-1}[:, :n], kernel_{j-1}[:, n:]
+        U, u_g = recurrent_kernel_{j-1}[:, :n], recurrent_kernel_{j-1}[:, n:]
+        b, b_g = bias_{j-1}[:n], bias_{j-1}[n:]
         # one scalar gate per (source level i -> level j)
-        g = sigmoid(h[j-1]_t @ gate_kernel_j + h*_{t-1} @ gate_recurrent_kernel_j + gate_bias_j)
+        g = sigmoid(h[j-1]_t @ w_g + h*_{t-1} @ u_g + b_g)           # (batch, N)
         fed_back = concatenate([g[:, i] * h[i]_{t-1} for i in 1..N])
-        h[j]_t = activation(h[j-1]_t @ kernel_j + fed_back @ recurrent_kernel_j + bias_j)
+        h[j]_t = activation(h[j-1]_t @ W + fed_back @ U + b)
     output = h[N]_t
     ```
 
@@ -29,12 +32,17 @@ class GatedFeedbackCell(SequenceDropoutMixin, keras.layers.Layer):
     feedback) and each connection is opened or closed by its own gate, so
     the levels settle on their own time scales.
 
-    Weights (`n = units`, `d_j` the level's input width: the input's at the
-    bottom, `n` above; levels numbered from 0 in the names):
-    - `kernel_{j}`: `W^{j-1→j}`, `(d_j, n)`; `gate_kernel_{j}`: `w_g`, `(d_j, N)`.
-    - `recurrent_kernel_{j}`: the `U^{i→j}` stacked over `i`, `(N n, n)`.
-    - `gate_recurrent_kernel_{j}`: `u_g`, `(N n, N)`.
-    - `bias_{j}` `(n,)`, `gate_bias_{j}` `(N,)`.
+    Weights (`d_j` the level's input width: the input's at the bottom, `n`
+    above; levels numbered from 0 in the names), each level's input and
+    gate terms fused into one product:
+    - `kernel_{j}`: `[W^{j-1→j} | w_g]`, `(d_j, n + N)`.
+    - `recurrent_kernel_{j}`: `[U | u_g]`, `(N n, n + N)`; `U` stacks the
+      `U^{i→j}` over the source levels `i`.
+    - `bias_{j}`: `[b | b_g]`, `(n + N,)`, zeros at the start.
+
+    Weight noise applies to every `kernel_{j}` and `recurrent_kernel_{j}`,
+    DropConnect (`recurrent_weight_dropout`) to every `recurrent_kernel_{j}`;
+    `dropout` drops the input and, between levels, each level's input `h^{j-1}_t`.
 
     Example:
 
@@ -61,24 +69,24 @@ class GatedFeedbackCell(SequenceDropoutMixin, keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        units = _checks.positive_int("units", units)
         num_layers = _checks.positive_int("num_layers", num_layers)
-        regularization = check_regularization(
-            dropout, recurrent_dropout, weight_noise, recurrent_weight_dropout
+        super().__init__(
+            units, dropout=dropout, recurrent_dropout=recurrent_dropout, weight_noise=weight_noise,
+            recurrent_weight_dropout=recurrent_weight_dropout, seed=seed, **kwargs,
         )
-        super().__init__(**kwargs)
-        self.units = units
         self.num_layers = num_layers
         self.activation = keras.activations.get(activation)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
-        self.set_regularization(regularization, seed)
         self.state_size = [[units] for _ in range(num_layers)]
-        self.output_size = units
 
     @property
     def output_state_index(self):
         return self.num_layers - 1  # the top level's h
+
+    @property
+    def input_dropout_width(self):
+        return self._input_dim + (self.num_layers - 1) * self.units  # input, then between levels
 
     @property
     def recurrent_dropout_width(self):
@@ -86,13 +94,7 @@ class GatedFeedbackCell(SequenceDropoutMixin, keras.layers.Layer):
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
-        if input_dim is None:
-            raise ValueError(
-                f"GatedFeedbackCell needs a known feature size. Received: input_shape={tuple(input_shape)}"
-            )
         n, N = self.units, self.num_layers
-        self._input_dim = input_dim
-        self.input_dropout_width = input_dim + (N - 1) * n
         self.kernels, self.recurrent_kernels, self.biases = [], [], []
         for j in range(N):
             fan_in = input_dim if j == 0 else n
@@ -104,16 +106,8 @@ class GatedFeedbackCell(SequenceDropoutMixin, keras.layers.Layer):
                 name=f"recurrent_kernel_{j}"))
             self.biases.append(self.add_weight(shape=(n + N,), initializer="zeros", name=f"bias_{j}"))
 
-    def recurrent_weights(self):
-        return list(self.recurrent_kernels)
-
-    def noisy_weights(self):
-        return [*self.kernels, *self.recurrent_kernels]
-
     def project_inputs(self, inputs, training=False):
-        if training and self.dropout > 0:
-            mask = self.get_dropout_mask(inputs)[:, : self._input_dim]
-            inputs = inputs * (ops.expand_dims(mask, 1) if len(inputs.shape) == 3 else mask)
+        inputs = self.apply_input_dropout(inputs, training)
         return ops.matmul(inputs, self.noisy(self.kernels[0], training)) + self.biases[0]
 
     def recurrent_step(self, projected, states, training=False):
@@ -124,10 +118,7 @@ class GatedFeedbackCell(SequenceDropoutMixin, keras.layers.Layer):
         x_terms, new_states = projected, []
         for j in range(N):
             if j > 0:
-                x = h
-                if training and self.dropout > 0:
-                    start = self._input_dim + (j - 1) * n
-                    x = x * self.get_dropout_mask(x)[:, start : start + n]
+                x = self.apply_input_dropout(h, training, start=self._input_dim + (j - 1) * n)
                 x_terms = ops.matmul(x, self.noisy(self.kernels[j], training)) + self.biases[j]
             kernel = self.noisy(self.recurrent_kernels[j], training)
             gates = ops.sigmoid(x_terms[:, n:] + ops.matmul(h_star, kernel[:, n:]))
@@ -137,21 +128,3 @@ class GatedFeedbackCell(SequenceDropoutMixin, keras.layers.Layer):
             h = self.activation(x_terms[:, :n] + ops.matmul(fed_back, kernel[:, :n]))
             new_states.append([h])
         return h, new_states
-
-    def call(self, inputs, states, training=False):
-        return self.recurrent_step(self.project_inputs(inputs, training), states, training)
-
-    def get_initial_state(self, batch_size=None):
-        return [[ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]
-                for _ in range(self.num_layers)]
-
-    def get_config(self):
-        config = {
-            "units": self.units,
-            "num_layers": self.num_layers,
-            "activation": keras.activations.serialize(self.activation),
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
-            **self.regularization_config(),
-        }
-        return {**super().get_config(), **config}

@@ -5,12 +5,11 @@ import keras
 from keras import ops
 
 from keras_deeprnn import _checks
-from keras_deeprnn.cells.base import SequenceDropoutMixin
-from keras_deeprnn.cells.base import check_regularization
+from keras_deeprnn.cells.base import DeepCell
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
-class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
+class HighwayTransitionCell(DeepCell):
     """Recurrent Highway Network cell: L highway layers per time step.
 
     The input enters the first layer only; every layer mixes its candidate
@@ -64,27 +63,17 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        units = _checks.positive_int("units", units)
         num_transition_layers = _checks.positive_int("num_transition_layers", num_transition_layers)
-        regularization = check_regularization(
-            dropout, recurrent_dropout, weight_noise, recurrent_weight_dropout
+        super().__init__(
+            units, dropout=dropout, recurrent_dropout=recurrent_dropout, weight_noise=weight_noise,
+            recurrent_weight_dropout=recurrent_weight_dropout,
+            trainable_initial_state=trainable_initial_state, seed=seed, **kwargs,
         )
-        super().__init__(**kwargs)
-        self.units = units
         self.num_transition_layers = num_transition_layers
         self.activation = keras.activations.get(activation)
         self.transform_bias = float(transform_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
-        self.trainable_initial_state = bool(trainable_initial_state)
-        self.set_regularization(regularization, seed)
-        self.initial_state = None
-        self.state_size = units
-        self.output_size = units
-
-    @property
-    def recurrent_dropout_width(self):
-        return self.units
 
     def _bias_initializer(self, shape, dtype=None):
         n = self.units
@@ -94,11 +83,6 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
-        if input_dim is None:
-            raise ValueError(
-                f"HighwayTransitionCell needs a known feature size. Received: input_shape={tuple(input_shape)}"
-            )
-        self.input_dropout_width = input_dim
         n = self.units
         self.input_kernel = self.add_weight(
             shape=(input_dim, 2 * n), initializer=self.kernel_initializer, name="input_kernel"
@@ -108,17 +92,11 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
                             name=f"recurrent_kernel_{l}")
             for l in range(self.num_transition_layers)
         ]
-        self.add_initial_state_weight()
+        self.add_initial_state_weight()  # before the biases: saved files keep this order
         self.biases = [
             self.add_weight(shape=(2 * n,), initializer=self._bias_initializer, name=f"bias_{l}")
             for l in range(self.num_transition_layers)
         ]
-
-    def recurrent_weights(self):
-        return list(self.recurrent_kernels)
-
-    def noisy_weights(self):
-        return [self.input_kernel, *self.recurrent_kernels]
 
     def project_inputs(self, inputs, training=False):
         inputs = self.apply_input_dropout(inputs, training)
@@ -133,22 +111,3 @@ class HighwayTransitionCell(SequenceDropoutMixin, keras.layers.Layer):
             t = ops.sigmoid(a[:, n:])
             s = self.activation(a[:, :n]) * t + s * (1.0 - t)
         return s, [s]
-
-    def call(self, inputs, states, training=False):
-        return self.recurrent_step(self.project_inputs(inputs, training), states, training)
-
-    def get_initial_state(self, batch_size=None):
-        return [self.initial_h(batch_size)]
-
-    def get_config(self):
-        config = {
-            "units": self.units,
-            "num_transition_layers": self.num_transition_layers,
-            "activation": keras.activations.serialize(self.activation),
-            "transform_bias": self.transform_bias,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
-            "trainable_initial_state": self.trainable_initial_state,
-            **self.regularization_config(),
-        }
-        return {**super().get_config(), **config}

@@ -2,7 +2,6 @@
 
 import keras
 from keras import ops
-from keras.src import tree
 
 from keras_deeprnn.cells import base
 
@@ -73,7 +72,7 @@ class StackedCells(base.DropoutRNNCell, keras.layers.Layer):
         skip connections, whose output is the concatenation of all levels."""
         if self.skip_connections:
             return None
-        below = sum(len(tree.flatten(c.state_size)) for c in self.cells[:-1])
+        below = sum(len(keras.tree.flatten(c.state_size)) for c in self.cells[:-1])
         return below + base.output_state_index(self.cells[-1])
 
     def build(self, input_shape):

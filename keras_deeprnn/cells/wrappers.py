@@ -12,14 +12,13 @@ the time loop, where JAX's traced loop allows random draws.
 
 import keras
 from keras import ops
-from keras.src import tree
-from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 from keras_deeprnn import _checks
 from keras_deeprnn.cells import base
+from keras_deeprnn.layers.regularization import RandomDraws
 
 
-class _StateWrapper(base.InnerCellMasks, DropoutRNNCell, keras.layers.Layer):
+class _StateWrapper(base.InnerCellMasks, base.DropoutRNNCell, keras.layers.Layer):
     """What the wrappers share: the wrapped cell's states, masks and config."""
 
     def __init__(self, cell, **kwargs):
@@ -35,7 +34,7 @@ class _StateWrapper(base.InnerCellMasks, DropoutRNNCell, keras.layers.Layer):
         self.output_state_index = index
         self.state_size = cell.state_size
         self.output_size = base.cell_output_size(cell)
-        self.state_widths = [int(w) for w in tree.flatten(cell.state_size)]
+        self.state_widths = [int(w) for w in keras.tree.flatten(cell.state_size)]
 
     def _build_cell(self, input_shape):
         if not self.cell.built:
@@ -53,7 +52,7 @@ class _StateWrapper(base.InnerCellMasks, DropoutRNNCell, keras.layers.Layer):
         return self.cell(projected, states, training=training)
 
     def _structure(self, flat, states):
-        return tree.pack_sequence_as(states, flat)
+        return keras.tree.pack_sequence_as(states, flat)
 
     def call(self, inputs, states, training=False):
         return self.recurrent_step(self.project_inputs(inputs, training), states, training)
@@ -66,7 +65,7 @@ class _StateWrapper(base.InnerCellMasks, DropoutRNNCell, keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
-class ZoneoutCell(_StateWrapper):
+class ZoneoutCell(RandomDraws, _StateWrapper):
     """Zoneout (Krueger et al. 2017) on every state of the wrapped cell.
 
     At each training step each unit of each state keeps its previous value
@@ -88,6 +87,12 @@ class ZoneoutCell(_StateWrapper):
     `keras.layers.RNN` each step draws for itself: fine on TensorFlow and
     torch; JAX's traced loop cannot draw, so training on JAX needs `DeepRNN`
     (a clear error says so).
+
+    The keep decisions of a training call are its random draw `"zoneout"`
+    (1 = keep the previous value; the flattened states side by side, of
+    shape `(batch, time, total state width)` inside `DeepRNN`, `(batch,
+    total state width)` per step in `keras.layers.RNN`), readable through
+    `last_draws` and fixable through `fix_draws` (`keras_deeprnn.layers.regularization`).
 
     Args:
         cell: the cell to wrap; its output must be one of its states.
@@ -131,8 +136,13 @@ class ZoneoutCell(_StateWrapper):
         if not training or self.zoneout == 0:
             return projected
         shape = (*ops.shape(inputs)[:-1], self._draws)
-        keep = keras.random.uniform(shape, dtype=self.compute_dtype, seed=self.seed_generator)
-        keep = ops.cast(ops.less(keep, self.zoneout), projected.dtype)
+
+        def make():
+            keep = keras.random.uniform(shape, dtype=self.compute_dtype, seed=self.seed_generator)
+            return ops.cast(ops.less(keep, self.zoneout), projected.dtype)
+
+        self.forget_draws()  # a new draw for every sequence (every step in keras.layers.RNN)
+        keep = ops.cast(self.draw("zoneout", make), projected.dtype)
         return ops.concatenate([projected, keep], axis=-1)
 
     def recurrent_step(self, projected, states, training=False):
@@ -140,7 +150,7 @@ class ZoneoutCell(_StateWrapper):
         if drawn:
             projected, keep = projected[:, : -self._draws], projected[:, -self._draws :]
         _, new_states = self._step_cell(projected, states, training)
-        old, new = tree.flatten(states), tree.flatten(new_states)
+        old, new = keras.tree.flatten(states), keras.tree.flatten(new_states)
         zoned, start = [], 0
         for old_s, new_s, width in zip(old, new, self.state_widths):
             if drawn:
@@ -197,9 +207,9 @@ class StateResetCell(_StateWrapper):
 
     def recurrent_step(self, projected, states, training=False):
         projected, flags = projected[:, :-1], projected[:, -1:]
-        initial = tree.flatten(base.zero_state(self.cell, base.batch_size_of(states), self.compute_dtype))
+        initial = keras.tree.flatten(base.zero_state(self.cell, base.batch_size_of(states), self.compute_dtype))
         flat = [
             flags * ops.cast(init, s.dtype) + (1 - flags) * s
-            for init, s in zip(initial, tree.flatten(states))
+            for init, s in zip(initial, keras.tree.flatten(states))
         ]
         return self._step_cell(projected, self._structure(flat, states), training)

@@ -5,10 +5,18 @@ from keras import ops
 
 from keras_deeprnn import _checks
 from keras_deeprnn.layers import units as units_lib
+from keras_deeprnn.layers.regularization import WeightNoise
 
 
-class _FeedForward(keras.layers.Layer):
-    """A stack of affine layers applied to the last axis of any-rank input."""
+class _FeedForward(WeightNoise, keras.layers.Layer):
+    """A stack of affine layers applied to the last axis of any-rank input.
+
+    Its random draws (`WeightNoise`, the cells' code) are made anew at every
+    training call: `weight_noise/kernel_{k}` (added to `kernel_k`) and
+    `dropout_{k}` (the mask multiplying layer `k`'s output, already scaled by
+    `1 / (1 - dropout)`), readable through `last_draws`, fixable through
+    `fix_draws`.
+    """
 
     def __init__(
         self,
@@ -68,16 +76,24 @@ class _FeedForward(keras.layers.Layer):
             fan_in = units
 
     def _layer(self, i, x, training=False):
-        kernel = self.kernels[i]
-        if training and self.weight_noise > 0:
-            kernel = kernel + keras.random.normal(
-                kernel.shape, stddev=self.weight_noise, dtype=self.compute_dtype,
-                seed=self.seed_generator,
-            )
-        z = ops.matmul(x, kernel)
+        z = ops.matmul(x, self.noisy(self.kernels[i], training))
         if self.biases[i] is not None:
             z = z + self.biases[i]
         return units_lib.apply(z, self._activations[i], self._widths[i], self.pieces, self.lp_rhos[i])
+
+    def _dropout(self, k, u, training):
+        if not training or self.dropout == 0:
+            return u
+        return u * self.draw(f"dropout_{k}", lambda: keras.random.dropout(
+            ops.ones_like(u), self.dropout, seed=self.seed_generator))
+
+    def _forward(self, inputs, num_hidden, training):
+        # a fresh draw of noise and masks for every call
+        self.forget_draws()
+        u = inputs
+        for k in range(num_hidden):
+            u = self._dropout(k, self._layer(k, u, training), training)
+        return u
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self._widths[-1],)
@@ -176,11 +192,7 @@ class DeepOutput(_FeedForward):
         self.activation = final
 
     def call(self, inputs, training=False):
-        u = inputs
-        for k in range(self.num_layers):
-            u = self._layer(k, u, training)
-            if training and self.dropout > 0:
-                u = keras.random.dropout(u, self.dropout, seed=self.seed_generator)
+        u = self._forward(inputs, self.num_layers, training)
         return self._layer(self.num_layers, u, training)
 
     def get_config(self):
@@ -236,12 +248,7 @@ class DeepInput(_FeedForward):
         self.activation = act
 
     def call(self, inputs, training=False):
-        g = inputs
-        for k in range(self.num_layers):
-            g = self._layer(k, g, training)
-            if training and self.dropout > 0:
-                g = keras.random.dropout(g, self.dropout, seed=self.seed_generator)
-        return g
+        return self._forward(inputs, self.num_layers, training)
 
     def get_config(self):
         return {
