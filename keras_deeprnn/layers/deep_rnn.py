@@ -2,8 +2,9 @@
 
 import keras
 from keras import ops
-from keras.src import backend as keras_backend
-from keras.src import tree
+from keras import tree
+
+from keras_deeprnn._keras_private import backend_rnn
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
@@ -23,7 +24,12 @@ class DeepRNN(keras.layers.RNN):
 
     The numbers are those of `keras.layers.RNN(cell)` with the same weights
     (tests check outputs and gradients); only the work per step shrinks,
-    which matters most on torch, whose Keras loop runs in Python. Cells
+    which matters most on torch, whose Keras loop runs in Python. On torch
+    the step is also traced once per input shape into a graph of aten
+    operations, with the weights, states and per-sequence draws as its
+    inputs, and that graph replays every step without `keras.ops`'
+    per-call argument checks (see `_TracedSteps`; a step that cannot be
+    traced runs as written). Cells
     without that split (Keras's own, or wrappers) run exactly as in
     `keras.layers.RNN`. Every argument of `keras.layers.RNN` is accepted,
     and `reset_state` also works for cells with nested states (one list per
@@ -64,7 +70,7 @@ class DeepRNN(keras.layers.RNN):
         projected = self.cell.project_inputs(sequences, training=training)
 
         def step(projected_t, states):
-            if keras_backend.backend() == "torch" and self.stateful:
+            if keras.backend.backend() == "torch" and self.stateful:
                 # As in keras.layers.RNN: stateful torch states must not be
                 # modified in place while autograd still needs them.
                 states = tree.map_structure(ops.copy, states)
@@ -72,9 +78,11 @@ class DeepRNN(keras.layers.RNN):
 
         if not tree.is_nested(initial_state):
             initial_state = [initial_state]
-        if keras_backend.backend() == "torch" and mask is None and not self.unroll:
-            return self._python_loop(step, projected, initial_state)
-        return keras_backend.rnn(
+        if keras.backend.backend() == "torch" and not self.unroll:
+            step = self._traced_steps.step(step, self.cell, projected, initial_state, training) or step
+            if mask is None:
+                return self._python_loop(step, projected, initial_state)
+        return backend_rnn(
             step,
             projected,
             initial_state,
@@ -85,6 +93,14 @@ class DeepRNN(keras.layers.RNN):
             zero_output_for_mask=self.zero_output_for_mask,
             return_all_outputs=self.return_sequences,
         )
+
+    @property
+    def _traced_steps(self):
+        # Built on first use, not in __init__, so the layer's config and
+        # saved files stay those of keras.layers.RNN.
+        if "_traced_step_cache" not in self.__dict__:
+            object.__setattr__(self, "_traced_step_cache", _TracedSteps())
+        return self.__dict__["_traced_step_cache"]
 
     def _python_loop(self, step, projected, states):
         # Keras's torch loop (3.15) runs step 0 twice (once to learn the
@@ -108,3 +124,174 @@ class _CarriedState:
 
     def __init__(self, state):
         self.state = state
+
+
+_NOT_TRACED = object()
+
+
+class _TracedSteps:
+    """The torch step of a `DeepRNN`, captured once per call signature.
+
+    On torch every `keras.ops` call converts and type-checks its arguments
+    in Python before a kernel runs, and a step of a deep cell makes dozens
+    of such calls, once per frame. So the step (`cell.recurrent_step`, the
+    one copy of the equations) runs once under `torch.fx`'s tracer, which
+    records the aten operations it dispatches, and the recording is
+    replayed at every step:
+
+    ```python
+    graph(projected_t, *states, *variables, *draws) -> (output, *new_states)
+    ```
+
+    Everything the step reads is an input of the graph: the states, the
+    cell's variables (substituted through `keras.StatelessScope`) and the
+    per-sequence draws (dropout masks, weight noise, DropConnect masks:
+    every tensor, or dict of tensors, held by the cell, its sublayers and
+    their helper objects, all drawn before the loop). So one graph serves
+    every batch with new weights and new masks, and autograd records the
+    replayed operations as it records the step's own. The tracer runs on
+    fake tensors: a step that reads a tensor not among those inputs, or
+    branches in Python on tensor values, fails to trace, and a step that
+    draws random numbers is refused; the plain step then runs instead, for
+    that signature, for good.
+    """
+
+    def __init__(self):
+        self.graphs = {}
+
+    def step(self, step, cell, projected, initial_state, training):
+        """A drop-in replacement for `step`, or None where tracing does not apply."""
+        import torch
+
+        if projected.device.type == "meta" or torch.compiler.is_compiling():
+            return None  # symbolic shape inference, or inside torch.compile
+        flat_states = _flatten(initial_state)
+        if len(flat_states) != len(tree.flatten(initial_state)):
+            return None  # states in dicts or other containers
+        draws = _sequence_draws(cell)
+        signature = (
+            bool(training),
+            _spec(projected[:, 0]),
+            tuple(_spec(s) for s in flat_states),
+            tuple((id(holder), name, tuple(keys), tuple(_spec(t) for t in leaves))
+                  for holder, name, keys, leaves in draws),
+        )
+        entry = self.graphs.get(signature, _NOT_TRACED)
+        if entry is _NOT_TRACED:
+            entry = self.graphs[signature] = _trace(step, cell, projected[:, 0], initial_state, draws)
+        if entry is None:
+            return None
+        graph, variables, structure, writes = entry
+        inputs = [v.value for v in variables] + [t for *_, leaves in draws for t in leaves]
+        for holder, name, key, index in writes:
+            # What the step records (the draws it used), as the plain step would.
+            holder.__dict__[name][key] = inputs[index]
+
+        def traced(projected_t, states):
+            flat = graph(projected_t, *_flatten(states), *inputs)
+            return flat[0], _pack(structure, iter(flat[1:]))
+
+        return traced
+
+
+def _spec(tensor):
+    return tuple(tensor.shape), str(tensor.dtype), str(tensor.device)
+
+
+# keras.tree on torch goes through torch's pytree, tens of microseconds per
+# call, at every step; a recurrent state is lists and tuples of tensors.
+def _flatten(states):
+    if isinstance(states, (list, tuple)):
+        return [t for s in states for t in _flatten(s)]
+    return [states]
+
+
+def _pack(structure, flat):
+    if isinstance(structure, (list, tuple)):
+        return [_pack(s, flat) for s in structure]
+    return next(flat)
+
+
+def _holders(cell):
+    """The cell, its sublayers, and the library's helper objects they hold
+    (such as the cache of a cell's random draws)."""
+    for layer in cell._flatten_layers(include_self=True, recursive=True):
+        yield layer
+        for value in list(vars(layer).values()):
+            if (type(value).__module__.startswith("keras_deeprnn.") and hasattr(value, "__dict__")
+                    and not isinstance(value, (keras.layers.Layer, keras.Variable))):
+                yield value
+
+
+def _sequence_draws(cell):
+    """`(holder, attribute, keys, leaves)` for every tensor attribute
+    (`keys` None) and every dict of tensors (possibly empty) that the cell
+    and what it holds keep: the draws made once per batch of sequences."""
+    import torch
+
+    def is_tensor(t):
+        return isinstance(t, torch.Tensor) and not isinstance(t, torch.nn.Parameter)
+
+    found = []
+    for holder in _holders(cell):
+        for name, value in sorted(vars(holder).items()):
+            if is_tensor(value):
+                found.append((holder, name, None, [value]))
+            elif type(value) is dict and all(is_tensor(t) for t in value.values()):
+                keys = sorted(value)
+                found.append((holder, name, keys, [value[k] for k in keys]))
+    return found
+
+
+def _trace(step, cell, projected_t, initial_state, draws):
+    """`(graph, variables, state structure, writes)` of `step`, or None."""
+    import torch
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    variables = list(cell.variables)
+    flat_states = _flatten(initial_state)
+    n_states, n_variables = len(flat_states), len(variables)
+    found = {}
+
+    def replayable(projected_t, *tensors):
+        states = _pack(initial_state, iter(tensors[:n_states]))
+        extras = tensors[n_states:]
+        index = {id(t): i for i, t in enumerate(extras)}
+        drawn, stand_ins = iter(extras[n_variables:]), []
+        saved = [(holder, name, holder.__dict__[name]) for holder, name, _, _ in draws]
+        try:
+            for holder, name, keys, leaves in draws:
+                # Bypasses Layer.__setattr__: a swap for the trace, not new state.
+                values = [next(drawn) for _ in leaves]
+                stand_in = values[0] if keys is None else dict(zip(keys, values))
+                holder.__dict__[name] = stand_in
+                stand_ins.append((holder, name, keys, stand_in, dict(stand_in) if keys is not None else None))
+            with keras.StatelessScope(state_mapping=list(zip(variables, extras[:n_variables]))):
+                output, new_states = step(projected_t, states)
+        finally:
+            for holder, name, value in saved:
+                holder.__dict__[name] = value
+        # Draws the step records in a dict (`last_draws`): replayed per call.
+        found["writes"] = [
+            (holder, name, key, index.get(id(value)))
+            for holder, name, keys, stand_in, before in stand_ins if keys is not None
+            for key, value in stand_in.items() if before.get(key) is not value
+        ]
+        found["structure"] = new_states
+        return [output, *_flatten(new_states)]
+
+    inputs = [projected_t, *flat_states, *(v.value for v in variables)]
+    inputs += [t for *_, leaves in draws for t in leaves]
+    try:
+        with torch.no_grad():
+            graph = make_fx(replayable, tracing_mode="fake")(*inputs)
+    except Exception:  # noqa: BLE001 -- a step the tracer cannot follow runs plainly
+        return None
+    if any(index is None for *_, index in found["writes"]):
+        return None  # the step records a tensor it computed itself
+    for node in graph.graph.nodes:
+        if torch.Tag.nondeterministic_seeded in getattr(node.target, "tags", ()):
+            return None  # a draw inside the step: a replay would repeat it unseeded
+    graph.graph.eliminate_dead_code()
+    graph.recompile()
+    return graph.forward, variables, found["structure"], found["writes"]
