@@ -138,6 +138,9 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
             `recurrent_initializer`, ...) is passed through unchanged.
         distribute: `None` or `"data_parallel"` (see `distribution_scope`).
         dtype_policy: e.g. `"mixed_float16"`, set for each model built.
+        task: a `keras_deeprnn.tasks.Task`; trials then compile with its
+            `loss()` and `metrics()` as `train` does, and `objective` is its
+            `monitor`. `None`: the model's default loss and `FrameNLL`.
         name, tunable: as in `keras_tuner.HyperModel`.
 
     Example:
@@ -166,6 +169,7 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
         fixed=None,
         distribute=None,
         dtype_policy=None,
+        task=None,
         name=None,
         tunable=True,
     ):
@@ -222,10 +226,14 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
         self.fixed = fixed
         self.distribute = distribute
         self.dtype_policy = dtype_policy
+        self.task = task
 
     @property
     def objective(self):
-        """The metric a tuner should minimise: `val_frame_nll` for notes."""
+        """The metric a tuner should minimise: the task's `monitor`, else
+        `val_frame_nll` for notes."""
+        if self.task is not None:
+            return self.task.monitor
         return "val_frame_nll" if self.output_activation == "sigmoid" else "val_loss"
 
     def where(self, name):
@@ -265,12 +273,15 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
             config.update(units=units, transition_units=units, output_units=units)
         with _dtype_policy(self.dtype_policy), distribution_scope(self.distribute):
             model = build_model(architecture, **self._model_arguments(config))
-            model.compile(
-                optimizer=keras.optimizers.Adam(
-                    learning_rate=optimizer["learning_rate"], clipnorm=optimizer["clipnorm"]
-                ),
-                weighted_metrics=[FrameNLL()] if self.output_activation == "sigmoid" else None,
-            )
+            adam = keras.optimizers.Adam(learning_rate=optimizer["learning_rate"],
+                                         clipnorm=optimizer["clipnorm"])
+            if self.task is not None:
+                # As `train` compiles: the task's loss, and fresh (stateful) metrics.
+                model.compile(optimizer=adam, loss=self.task.loss(),
+                              weighted_metrics=self.task.metrics())
+            else:
+                model.compile(optimizer=adam, weighted_metrics=[FrameNLL()]
+                              if self.output_activation == "sigmoid" else None)
         return model
 
     def fit(self, hp, model, *args, **kwargs):
