@@ -81,3 +81,35 @@ def test_weights_of_reads_names():
         ["input_kernel", "recurrent_kernel", "bias", "transition_kernel_0",
          "transition_bias_0", "transition_kernel_1", "transition_bias_1"]
     )
+
+
+def test_depth_gated_lstm_golden_step_with_a_nonzero_cell():
+    # One step of one unit, written out from the equations (independent of
+    # reference.py). The previous cell state and the candidate are non-zero
+    # and i != f, so swapping the input and forget gates changes the value.
+    from keras_deeprnn.cells import DepthGatedLSTMCell
+
+    cell = DepthGatedLSTMCell(1, num_layers=1, kernel_initializer=keras.initializers.Constant(0.5),
+                              recurrent_initializer=keras.initializers.Constant(0.3))
+    cell.build((None, 1))
+    w_ci, w_cf, w_cd, w_ld, w_co = 0.1, -0.2, 0.6, 0.4, 0.5
+    cell.peepholes[0].assign(np.array([[w_ci], [w_cf], [w_cd], [w_ld], [w_co]], "float32"))
+    x, h0, c0 = 1.0, 0.2, -1.5
+    h, _ = cell(ops.ones((1, 1)), [[ops.full((1, 1), h0), ops.full((1, 1), c0)]])
+
+    def sigmoid(z):
+        return 1 / (1 + np.exp(-z))
+
+    a = 0.5 * x + 0.3 * h0            # every gate's x and h_prev terms; b_f = 1 (unit_forget_bias)
+    i = sigmoid(a + c0 * w_ci)
+    f = sigmoid(a + 1.0 + c0 * w_cf)
+    c_low = 0.5 * x                   # the bottom level's x @ W_x0
+    d = sigmoid(0.5 * x + c0 * w_cd + c_low * w_ld)
+    candidate = np.tanh(a)
+
+    def step(i, f):
+        c = d * c_low + f * c0 + i * candidate
+        return sigmoid(a + c * w_co) * np.tanh(c)
+
+    np.testing.assert_allclose(ops.convert_to_numpy(h)[0, 0], step(i, f), rtol=1e-5, atol=1e-6)
+    assert abs(step(f, i) - step(i, f)) > 0.05   # the value tells i and f apart
