@@ -4,4 +4,5 @@ from keras_deeprnn.layers import units
 from keras_deeprnn.layers.deep_rnn import DeepRNN
 from keras_deeprnn.layers.mlp import DeepInput
 from keras_deeprnn.layers.mlp import DeepOutput
+from keras_deeprnn.layers.fused import FusedGRU
 from keras_deeprnn.layers.fused import FusedLSTM

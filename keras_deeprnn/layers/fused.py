@@ -1,4 +1,4 @@
-"""`FusedLSTM`: Keras's LSTM layer with PyTorch's fused kernel on every device."""
+"""`FusedLSTM`, `FusedGRU`: Keras's LSTM and GRU layers with PyTorch's fused kernels on every device."""
 
 import keras
 from keras import activations
@@ -78,3 +78,92 @@ def _torch_lstm(inputs, h0, c0, cell, return_sequences, go_backwards):
     if not return_sequences:
         outputs = last.unsqueeze(1)
     return last, outputs, [h_n.squeeze(0), c_n.squeeze(0)]
+
+
+@keras.saving.register_keras_serializable(package="keras_deeprnn")
+class FusedGRU(keras.layers.GRU):
+    """`keras.layers.GRU`, with PyTorch's own GRU kernel also on the CPU.
+
+    Keras 3.15 hands a GRU to cuDNN on a GPU; on the PyTorch backend without
+    CUDA it steps through time in Python instead. This layer gives that case
+    to `torch._VF.gru`, the fused kernel `torch.nn.GRU` calls. Keras's
+    `reset_after=True` GRU is torch's formulation:
+
+    ```python
+    z = σ(x W_z + b_z + h U_z + c_z);  r = σ(x W_r + b_r + h U_r + c_r)
+    n = tanh(x W_n + b_n + r ⊙ (h U_n + c_n));  h' = z ⊙ h + (1 - z) ⊙ n
+    ```
+
+    with the gates reordered from Keras's `z, r, n` to torch's `r, z, n`
+    (Keras's two bias rows are torch's input and recurrent biases). It
+    applies when the kernel computes the arguments: `reset_after=True`,
+    `tanh` and `sigmoid`, no mask, no `recurrent_dropout`, no `unroll`;
+    otherwise, and on every other backend, it is `keras.layers.GRU`
+    unchanged (tests check equal outputs and gradients). Weights, config
+    and saved files are those of `keras.layers.GRU`, under this class's name.
+
+    ```python
+    layer = FusedGRU(256, return_sequences=True)   # every GRU argument
+    ```
+    """
+
+    def _torch_kernel_applies(self, mask):
+        cell = self.cell
+        return (
+            keras.backend.backend() == "torch"
+            and mask is None
+            and cell.reset_after
+            and not self.recurrent_dropout
+            and not self.unroll
+            and self.use_cudnn in ("auto", True)
+            and cell.activation in (activations.tanh, ops.tanh)
+            and cell.recurrent_activation in (activations.sigmoid, ops.sigmoid)
+        )
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if tree.is_nested(mask):
+            mask = mask[0]
+        if not self._torch_kernel_applies(mask):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        if tree.is_nested(initial_state):
+            initial_state = initial_state[0]
+        if training and self.dropout:
+            # Keras's per-sequence input dropout, as in GRU.inner_loop.
+            dp_mask = self.cell.get_dropout_mask(sequences[:, 0, :])
+            sequences = sequences * ops.expand_dims(dp_mask, axis=1)
+        return _torch_gru(
+            sequences, initial_state, self.cell,
+            return_sequences=self.return_sequences, go_backwards=self.go_backwards,
+        )
+
+
+def _torch_gru(inputs, h0, cell, return_sequences, go_backwards):
+    import torch
+
+    dtype = inputs.dtype
+
+    def torch_order(matrix, dim):
+        # Keras's gates z, r, n -> torch's r, z, n.
+        z, r, n = torch.chunk(matrix, 3, dim=dim)
+        return torch.cat([r, z, n], dim=dim)
+
+    kernel = torch_order(ops.cast(cell.kernel, dtype), 1)
+    recurrent_kernel = torch_order(ops.cast(cell.recurrent_kernel, dtype), 1)
+    units = recurrent_kernel.shape[0]
+    if cell.use_bias:
+        bias = ops.cast(cell.bias, dtype)
+        input_bias, recurrent_bias = torch_order(bias[0], 0), torch_order(bias[1], 0)
+    else:
+        input_bias = recurrent_bias = torch.zeros(3 * units, dtype=dtype, device=inputs.device)
+    params = [kernel.T.contiguous(), recurrent_kernel.T.contiguous(), input_bias, recurrent_bias]
+    if go_backwards:
+        inputs = torch.flip(inputs, dims=[1])
+    # (input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+    outputs, h_n = torch._VF.gru(
+        inputs, ops.cast(h0, dtype).unsqueeze(0), params, True, 1, 0.0,
+        torch.is_grad_enabled(), False, True,
+    )
+    last = outputs[:, -1]
+    if not return_sequences:
+        outputs = last.unsqueeze(1)
+    return last, outputs, [h_n.squeeze(0)]
