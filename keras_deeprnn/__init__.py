@@ -11,6 +11,7 @@ from keras_deeprnn import initializers
 from keras_deeprnn import layers
 from keras_deeprnn import metrics
 from keras_deeprnn import models
+from keras_deeprnn import pretrained
 from keras_deeprnn import tasks
 from keras_deeprnn import training  # registers the training loss, so checkpoints load
 from keras_deeprnn.models import ARCHITECTURES
@@ -20,7 +21,8 @@ from keras_deeprnn.models import build_model
 __version__ = "0.1.0"
 
 __all__ = [
-    "cells", "data", "initializers", "layers", "metrics", "models", "tasks", "training",
+    "cells", "data", "initializers", "layers", "metrics", "models", "pretrained", "tasks",
+    "training",
     "tuning",
     "ARCHITECTURES", "DeepRNNModel", "build_model", "__version__",
 ]

@@ -1,0 +1,53 @@
+"""The shipped chorale model loads, scores what its record says, and samples."""
+
+import json
+
+import numpy as np
+import pytest
+
+from keras_deeprnn import pretrained
+from keras_deeprnn.tasks.music import sample_piece
+
+
+def test_shipped_files_are_small_and_recorded():
+    entry = pretrained.get("jsb")
+    assert entry.model_file.stat().st_size < 1_000_000
+    record = json.loads(entry.record_file.read_text())
+    assert record["settings"]["architecture"] == "dots_rnn"
+    rolls = pretrained.test_rolls("jsb")
+    assert len(rolls) == record["test_pieces"]
+    assert sum(len(r) for r in rolls) == record["test_frames"]
+    assert all(r.shape[1] == 88 and set(np.unique(r)) <= {0.0, 1.0} for r in rolls)
+
+
+def test_pretrained_model_scores_its_recorded_test_nll_on_this_backend():
+    model, record = pretrained.load("jsb")
+    nll = pretrained.score(model, pretrained.test_rolls("jsb"))
+    # Recorded on one backend; float32 sums differ across backends in the 6th digit.
+    assert nll == pytest.approx(record["test_nll"], rel=1e-4)
+    # and it learned something: far below the 88 coin flips of an untrained model
+    assert nll < 0.2 * 88 * np.log(2)
+
+
+def test_pretrained_model_samples_a_piece():
+    model, _ = pretrained.load("jsb")
+    opening = pretrained.test_rolls("jsb")[0][:4]
+    roll = sample_piece(model, 12, prime=opening, seed=0)
+    assert roll.shape == (12, 88)
+    np.testing.assert_array_equal(roll[:4], opening)
+    assert set(np.unique(roll)) <= {0.0, 1.0}
+    assert roll[4:].sum() > 0
+
+
+def test_unknown_name_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="name.*jsb"):
+        pretrained.load("mozart")
+
+
+def test_packing_round_trips():
+    rng = np.random.default_rng(0)
+    rolls = [(rng.random((n, 88)) < 0.05).astype("float32") for n in (3, 1, 7)]
+    back = pretrained.unpack_rolls(pretrained.pack_rolls(rolls))
+    assert len(back) == 3
+    for a, b in zip(rolls, back):
+        np.testing.assert_array_equal(a, b)
