@@ -175,6 +175,60 @@ def test_without_registration_the_name_is_unknown():
         kdr.build_model(NAME, input_dim=D)
 
 
+@keras.saving.register_keras_serializable(package="test_registration")
+class LeakyDeepCell(kdr.cells.DeepCell):
+    """The leaky cell on the package's base class: dropout and noise come with it."""
+
+    def __init__(self, units, leak=0.5, **kwargs):
+        super().__init__(units, **kwargs)
+        self.leak = leak
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+        self.recurrent_kernel = self.add_weight(shape=(self.units, self.units),
+                                                initializer="orthogonal",
+                                                name="recurrent_kernel")
+
+    def project_inputs(self, inputs, training=False):
+        return ops.matmul(self.apply_input_dropout(inputs, training),
+                          self.noisy(self.kernel, training))
+
+    def recurrent_step(self, projected, states, training=False):
+        h = states[0]
+        W = self.noisy(self.recurrent_kernel, training)
+        h = (1 - self.leak) * h + self.leak * ops.tanh(projected + ops.matmul(h, W))
+        return h, [h]
+
+
+def test_options_the_factory_supports_reach_the_cell(rng, tmp_path):
+    factory = CellFactory(
+        "leaky_deep",
+        lambda units, depth, options, cell_args: LeakyDeepCell(
+            units, **{k: v for k, v in cell_args.items() if "initializer" not in k}),
+        supports={"weight_noise", "trainable_initial_state"})
+    register_architecture("leaky_deep_rnn", factory, "leaky RNN", "")
+    try:
+        model = kdr.build_model("leaky_deep_rnn", input_dim=D, output_dim=D, units=4,
+                                weight_noise=0.5, trainable_initial_state=True, dropout=0.25,
+                                seed=1)
+        cell = model.get_layer("level_0").cell
+        assert (cell.weight_noise, cell.trainable_initial_state, cell.dropout) == (0.5, True, 0.25)
+        x = rng.normal(size=(2, 5, D)).astype("float32")
+        # the noise is there in training only
+        assert not np.allclose(ops.convert_to_numpy(model(x, training=True)),
+                               ops.convert_to_numpy(model(x)))
+        np.testing.assert_allclose(ops.convert_to_numpy(model(x)),
+                                   ops.convert_to_numpy(model(x)))
+        model.save(tmp_path / "leaky_deep.keras")
+        loaded = keras.models.load_model(tmp_path / "leaky_deep.keras")
+        np.testing.assert_allclose(ops.convert_to_numpy(loaded(x)),
+                                   ops.convert_to_numpy(model(x)), atol=1e-6)
+        with pytest.raises(ValueError, match="recurrent_weight_dropout"):
+            kdr.build_model("leaky_deep_rnn", input_dim=D, recurrent_weight_dropout=0.1)
+    finally:
+        kdr.ARCHITECTURES.pop("leaky_deep_rnn")
+
+
 def test_registration_refuses_what_it_cannot_use():
     factory = CellFactory("leaky", make_leaky_cell)
     with pytest.raises(ValueError, match="`cell_factory` must be"):
