@@ -23,6 +23,8 @@ from keras_deeprnn.tuning import report  # noqa: E402
 BACKEND = keras.backend.backend()
 
 # Runs in a fresh process: the devices must be split before the backend starts.
+# The same model, from the same initial weights, is fitted on the same batches
+# once on one device and once data-parallel on two.
 TWO_DEVICES = """
 import json, os
 backend = os.environ["KERAS_BACKEND"]
@@ -32,6 +34,7 @@ else:
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
 import keras_tuner
 import numpy as np
 from keras_deeprnn import build_model
@@ -40,13 +43,26 @@ from keras_deeprnn.metrics import FrameNLL
 from keras_deeprnn.tuning import DeepRNNHyperModel, distribution_scope, even_batches, num_replicas
 
 rng = np.random.default_rng(0)
-rolls = [(rng.random((n, 88)) < 0.1).astype("float32") for n in (9, 12, 7)]
+rolls = [(rng.random((n, 88)) < 0.1).astype("float32") for n in (9, 12, 7, 10, 8)]
 batches = even_batches(piano_roll_batches(rolls, 3, shuffle=False), num_replicas("data_parallel"))
-result = {"replicas": num_replicas("data_parallel"), "batch": len(batches[0][0])}
+result = {"replicas": num_replicas("data_parallel"), "batch": len(batches[0][0]),
+          "last_batch": len(batches[1][0])}
+
+
+def fitted(initial=None):
+    model = build_model("dts_rnn", input_dim=88, output_dim=88, units=4,
+                        output_activation="sigmoid")
+    model.compile(optimizer=keras.optimizers.SGD(0.5), weighted_metrics=[FrameNLL()])
+    if initial is not None:
+        model.set_weights(initial)
+    start = model.get_weights()
+    history = model.fit(batches, epochs=3, shuffle=False, verbose=0)
+    return model, start, history.history
+
+
+single, initial, single_history = fitted()
 with distribution_scope("data_parallel") as distribution:
-    model = build_model("dts_rnn", input_dim=88, output_dim=88, units=4, output_activation="sigmoid")
-    model.compile(weighted_metrics=[FrameNLL()])
-    history = model.fit(batches, epochs=1, steps_per_epoch=1, verbose=0)
+    model, start, history = fitted(initial)
     kernel = model.trainable_variables[0].value
     if backend == "jax":
         import jax
@@ -57,7 +73,12 @@ with distribution_scope("data_parallel") as distribution:
         result["replicas_in_sync"] = distribution.num_replicas_in_sync
         result["kernel_copies"] = len(kernel.values)
         result["model_strategy"] = model.distribute_strategy is distribution
-result["loss"] = history.history["loss"][0]
+result["same_start"] = all(np.array_equal(a, b) for a, b in zip(initial, start))
+result["single"] = {k: single_history[k] for k in ("loss", "frame_nll")}
+result["parallel"] = {k: history[k] for k in ("loss", "frame_nll")}
+result["moved"] = max(float(np.max(np.abs(a - b))) for a, b in zip(initial, single.get_weights()))
+result["weight_difference"] = max(float(np.max(np.abs(a - b)))
+                                  for a, b in zip(single.get_weights(), model.get_weights()))
 
 # The hypermodel's way: the distribution is set again inside build and fit.
 hypermodel = DeepRNNHyperModel(["srnn"], fixed={"units": 4}, distribute="data_parallel")
@@ -79,22 +100,33 @@ def run_on_two_devices():
     return json.loads(line[len("RESULT "):])
 
 
+def assert_same_fit_as_one_device(result):
+    """Data-parallel fits are the single-device fit: same losses, same weights."""
+    assert result["batch"] == 4 and result["last_batch"] == 2  # 3 pieces padded to 4
+    assert result["same_start"]
+    assert result["moved"] > 1e-3  # three epochs of SGD changed the weights
+    for key in ("loss", "frame_nll"):
+        np.testing.assert_allclose(result["parallel"][key], result["single"][key],
+                                   rtol=1e-5, atol=1e-6, err_msg=key)
+    # Float32 sums in another order, over 6 steps.
+    assert result["weight_difference"] < 1e-5, result["weight_difference"]
+    assert np.isfinite(result["val_frame_nll"])
+
+
 @pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution.DataParallel is the JAX path")
-def test_data_parallel_on_two_jax_devices():
+def test_data_parallel_on_two_jax_devices_fits_as_one_device():
     result = run_on_two_devices()
     assert result["devices"] == 2 and result["replicas"] == 2 and result["mesh"] == 2
     assert result["kernel_on"] == 2  # the weights are replicated on both devices
-    assert result["batch"] == 4  # 3 pieces padded to a multiple of 2
-    assert np.isfinite(result["loss"]) and np.isfinite(result["val_frame_nll"])
+    assert_same_fit_as_one_device(result)
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute.MirroredStrategy is the TF path")
-def test_mirrored_strategy_on_two_tensorflow_devices():
+def test_mirrored_strategy_on_two_tensorflow_devices_fits_as_one_device():
     result = run_on_two_devices()
     assert result["replicas"] == 2 and result["replicas_in_sync"] == 2
     assert result["kernel_copies"] == 2 and result["model_strategy"]
-    assert result["batch"] == 4
-    assert np.isfinite(result["loss"]) and np.isfinite(result["val_frame_nll"])
+    assert_same_fit_as_one_device(result)
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="the torch backend's answer")
@@ -131,13 +163,16 @@ def test_a_chief_and_two_workers_share_the_trials(tmp_path):
             "--epochs", "1", "--limit", "5", "--architectures", "rnn,srnn",
             "--fixed", "units=4", "--directory", str(tmp_path), "--project-name", "shared",
             "--cache-dir", str(cache), "--verbose", "0", "--overwrite"]
-    result = launch_local(2, argv, timeout=420, chief_grace=45)
-    logs = {name: (tmp_path / "shared_logs" / f"{name}.log").read_text(errors="replace")[-3000:]
+    result = launch_local(2, argv, timeout=420, chief_grace=45, log_dir=tmp_path / "logs")
+    logs = {name: (tmp_path / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
             for name in result["returncodes"]}
     assert not result["timed_out"], logs
     assert result["returncodes"] == {"chief": 0, "tuner0": 0, "tuner1": 0}, logs
 
     project = tmp_path / "shared"
+    assert result["project"] == str(project)
+    # On loopback, the chief does not warn about its address.
+    assert "without authentication" not in logs["chief"]
     ran = {}
     for worker in ("tuner0", "tuner1"):
         lines = (project / "tuner_logs" / f"{worker}.jsonl").read_text().splitlines()

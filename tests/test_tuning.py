@@ -1,10 +1,14 @@
-"""The KerasTuner search space, the parameter budget, searches that resume,
-reports of partial searches, the command line and the notebook."""
+"""The KerasTuner search space, the parameter budget, searches that resume
+and repeat, reports of partial searches, the chief's address and the
+`keras-deeprnn tune` command line."""
 
+import ast
 import json
 import os
+import pathlib
 import subprocess
 import sys
+import warnings
 
 import keras
 import numpy as np
@@ -13,9 +17,12 @@ import pytest
 kt = pytest.importorskip("keras_tuner")
 
 from keras_deeprnn import ARCHITECTURES  # noqa: E402
+from keras_deeprnn import cli  # noqa: E402
+from keras_deeprnn import tuning  # noqa: E402
 from keras_deeprnn.data import piano_roll_batches  # noqa: E402
 from keras_deeprnn.tuning import SEARCH_SPACE  # noqa: E402
 from keras_deeprnn.tuning import TUNERS  # noqa: E402
+from keras_deeprnn.tuning import check_chief_address  # noqa: E402
 from keras_deeprnn.tuning import DeepRNNHyperModel  # noqa: E402
 from keras_deeprnn.tuning import report  # noqa: E402
 from keras_deeprnn.tuning import run_search  # noqa: E402
@@ -124,15 +131,33 @@ def test_every_free_depth_argument_is_a_dimension():
     assert free <= set(SEARCH_SPACE), f"no search dimension for {free - set(SEARCH_SPACE)}"
 
 
+def expected_active(row):
+    """The dimensions a row should have, from what its cell supports and the
+    depth arguments it leaves free (`ACTIVE` spells them out for the built-in rows)."""
+    supports, free = row.cell_factory.supports, set(row.defaults)
+    active = set(EVERYWHERE)
+    active |= {name for name in NOISE | {"layer_norm", "trainable_initial_state"}
+               if name in supports}
+    active |= free & {"num_input_layers", "num_transition_layers", *STACK}
+    if "num_input_layers" in free:
+        active.add("input_activation")
+    if "num_transition_layers" in free and "transition_mlp" in supports:
+        active |= DEEP_TRANSITION
+    if "num_output_layers" in free:
+        active |= DEEP_OUTPUT
+    return active
+
+
 @pytest.mark.parametrize("architecture", list(ARCHITECTURES))
 def test_only_the_dimensions_of_the_architecture_are_active(architecture):
-    if architecture not in ACTIVE:
-        pytest.fail(f"No expected dimensions for the new architecture '{architecture}' in ACTIVE")
+    expected = expected_active(ARCHITECTURES[architecture])
+    if architecture in ACTIVE:
+        assert expected == ACTIVE[architecture]
     hp = hyperparameters(architecture)
     config = DeepRNNHyperModel().declare(hp)
-    assert set(config) - {"architecture"} == ACTIVE[architecture]
+    assert set(config) - {"architecture"} == expected
     for name in set(DEFAULTS) - {"architecture"}:
-        assert hp.is_active(name) == (name in ACTIVE[architecture]), name
+        assert hp.is_active(name) == (name in expected), name
 
 
 def test_conditions_follow_the_architectures_searched():
@@ -260,6 +285,50 @@ def test_models_over_the_budget_fail_and_the_search_goes_on(tmp_path):
     assert trials["rnn"].metrics.get_last_value("num_params") == sizes["rnn"]
 
 
+def test_an_architecture_that_cannot_meet_a_derived_budget_fails_only_its_trials(tmp_path):
+    # rnn fits 600 parameters (with 2 units); dots_lstm has more at units=1.
+    budget = 600
+    hypermodel = DeepRNNHyperModel(["rnn", "dots_lstm"], max_params=budget, budget_mode="derive",
+                                   fixed={k: v for k, v in TINY.items()
+                                          if k not in ("units", "transition_units",
+                                                       "output_units")})
+    assert hypermodel.count_params("dots_lstm", units=1, transition_units=1,
+                                   output_units=1) > budget
+    # Discovering the space (in the constructor) used to build dots_lstm and fail.
+    tuner = TUNERS["grid"](hypermodel, objective=kt.Objective("val_frame_nll", "min"),
+                          max_trials=2, directory=str(tmp_path), project_name="derive",
+                          max_consecutive_failed_trials=3)
+    assert tuner.oracle.get_space().get("architecture") == "rnn"
+    batches = synthetic_batches()
+    tuner.search(batches, validation_data=batches, epochs=1, verbose=0)
+    trials = {t.hyperparameters.values["architecture"]: t for t in tuner.oracle.trials.values()}
+    assert trials["dots_lstm"].status == "FAILED"
+    assert "units=1" in trials["dots_lstm"].message
+    assert trials["rnn"].status == "COMPLETED"
+    assert trials["rnn"].metrics.get_last_value("num_params") <= budget
+    config = hypermodel.declare(hyperparameters("rnn"))
+    del config["architecture"], config["learning_rate"], config["clipnorm"]
+    assert trials["rnn"].metrics.get_last_value("units") == hypermodel.derive_units("rnn", **config)
+
+
+def test_run_search_goes_on_after_failed_trials_with_any_budget(tmp_path, monkeypatch):
+    made = {}
+
+    class Stop(Exception):
+        pass
+
+    def record(**options):
+        made.update(options)
+        raise Stop()
+
+    monkeypatch.setitem(search.TUNERS, "random", record)
+    for mode in ("skip", "derive"):
+        with pytest.raises(Stop):
+            run_search(directory=tmp_path, max_trials=5, max_params=10_000, budget_mode=mode)
+        assert made["max_consecutive_failed_trials"] > 5, mode
+        assert made["hypermodel"].budget_mode == mode
+
+
 @pytest.mark.parametrize("tuner_name", ["hyperband", "bayesian"])
 def test_other_tuners_take_the_hypermodel(tmp_path, tuner_name):
     if tuner_name == "bayesian":
@@ -346,10 +415,10 @@ def test_an_interrupted_search_reports_and_resumes(tmp_path, music_cache, capsys
         assert row["depth"] == 1 + row["num_layers"]  # one transition layer per level, + output
 
     # The command line on the finished search: nothing left to run, a report.
-    assert search.main(["--max-trials", "2", "--epochs", "1", "--limit", "5",
-                        "--architectures", "rnn,srnn", "--fixed", "units=4", "--seed", "3",
-                        "--directory", str(tmp_path), "--project-name", "resume",
-                        "--cache-dir", str(music_cache), "--verbose", "0"]) == 0
+    assert cli.main(["tune", "--max-trials", "2", "--epochs", "1", "--limit", "5",
+                     "--architectures", "rnn,srnn", "--fixed", "units=4", "--seed", "3",
+                     "--directory", str(tmp_path), "--project-name", "resume",
+                     "--cache-dir", str(music_cache), "--verbose", "0"]) == 0
     markdown = tmp_path / "resume" / "report" / "trials.md"
     assert f"Report: {markdown}" in capsys.readouterr().out
     assert "| 2 | " in markdown.read_text()
@@ -379,15 +448,91 @@ def test_a_worker_must_not_overwrite(tmp_path, monkeypatch):
     assert search.distributed_role() == "chief"
 
 
-def test_flags_parse_into_run_search_arguments():
-    args = search.parse_args(["--tuner", "hyperband", "--fixed", "units=64", "--fixed",
-                              "output_hidden_activation=maxout", "--fixed", "dropout=0.2",
-                              "--architectures", "rnn,srnn"])
-    assert args.project_name == "jsb_chorales_hyperband"
-    assert args.fixed == {"units": 64, "output_hidden_activation": "maxout", "dropout": 0.2}
-    with pytest.raises(SystemExit):
-        search.parse_args(["--fixed", "units"])
+def tune_arguments(monkeypatch, argv):
+    """What `keras-deeprnn tune ARGV` passes to `run_search`, without searching."""
+    received = {}
+    monkeypatch.setattr(tuning, "run_search", lambda **kwargs: received.update(kwargs))
+    assert cli.main(["tune", *argv, "--no-report"]) == 0
+    return received
 
+
+def test_tune_shares_the_train_flags_and_defaults(monkeypatch):
+    train = cli.build_parser().parse_args(["train"])
+    # tune's own defaults (None: searched) must not leak into train's flags.
+    main_job = cli.training.TrainConfig()
+    assert (train.units, train.dropout, train.output_dropout) == (
+        main_job.units, main_job.dropout, main_job.output_dropout)
+    received = tune_arguments(monkeypatch, [])
+    for name in ("epochs", "batch_size", "max_len", "patience", "seed", "limit", "cache_dir"):
+        assert received[name] == getattr(train, name), name
+    assert received["dataset"] == "jsb_chorales" and received["tuner"] == "random"
+    assert received["project_name"] == "jsb_chorales_random"
+    assert received["fixed"] == {} and received["architectures"] is None
+    # Not a terminal here: one line per epoch and per trial.
+    assert received["verbose"] == 2
+
+
+def test_tune_model_flags_hold_settings_fixed(monkeypatch):
+    received = tune_arguments(monkeypatch, [
+        "--tuner", "hyperband", "--units", "64", "--layer-norm", "--learning-rate", "0.003",
+        "--fixed", "output_hidden_activation=maxout", "--fixed", "dropout=0.2",
+        "--architecture", "srnn", "--batch-size", "4", "--quiet"])
+    assert received["fixed"] == {"units": 64, "layer_norm": True, "learning_rate": 0.003,
+                                 "output_hidden_activation": "maxout", "dropout": 0.2}
+    assert received["architectures"] == "srnn" and received["batch_size"] == 4
+    assert received["project_name"] == "jsb_chorales_hyperband" and received["verbose"] == 0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--fixed", "units"], "NAME=VALUE"),
+        (["--run-dir", "somewhere"], "--run-dir: train only"),
+        (["--optimizer", "sgd"], "--optimizer: train only"),
+        (["--task", "lm"], "music models"),
+        (["--units", "8", "--fixed", "units=16"], "fixed twice"),
+        (["--units", "8,4"], "one width"),
+        (["--architecture", "rnn", "--architectures", "rnn,srnn"], "not both"),
+    ],
+)
+def test_tune_refuses_flags_it_cannot_honour(monkeypatch, capsys, argv, message):
+    monkeypatch.setattr(tuning, "run_search", lambda **kwargs: pytest.fail("searched"))
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["tune", *argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_module_entry_point_is_the_tune_command():
+    result = subprocess.run([sys.executable, "-m", "keras_deeprnn.tuning", "--help"],
+                            capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, KERAS_BACKEND=BACKEND))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "usage: keras-deeprnn tune" in result.stdout
+    for flag in ("--max-trials", "--budget-mode", "--units", "--batch-size", "--layer-norm"):
+        assert flag in result.stdout, flag
+
+
+def test_a_small_search_from_the_command_line_writes_its_report(tmp_path, music_cache, capsys):
+    argv = ["tune", "--architectures", "rnn,srnn", "--units", "4", "--max-trials", "2",
+            "--epochs", "2", "--limit", "5", "--batch-size", "4", "--directory", str(tmp_path),
+            "--cache-dir", str(music_cache)]
+    assert cli.main(argv) == 0
+    output = capsys.readouterr().out
+    markdown = tmp_path / "jsb_chorales_random" / "report" / "trials.md"
+    assert f"Report: {markdown}" in output
+    rows = [line for line in markdown.read_text().splitlines() if "COMPLETED" in line]
+    assert len(rows) == 2
+    trials = report(tmp_path, "jsb_chorales_random")["rows"]
+    assert all(row["units"] == 4 for row in trials)  # --units held fixed
+    # Not a terminal: no progress-bar redraws, a line per epoch and per trial.
+    assert "\r" not in output and "\x08" not in output and "\x1b" not in output
+    assert output.count("Epoch 2/2") == 2
+    trial_lines = [line for line in output.splitlines() if line.startswith("Trial ")]
+    assert [line.split(" in ")[0] for line in trial_lines] == ["Trial 1/2 COMPLETED",
+                                                               "Trial 2/2 COMPLETED"]
+    assert all("val_frame_nll" in line and "units=4" in line for line in trial_lines)
+    assert "Search: Running Trial" not in output  # KerasTuner's table of values
 
 
 def test_importing_the_package_leaves_keras_tuner_alone():
@@ -405,3 +550,132 @@ def test_importing_the_package_leaves_keras_tuner_alone():
                             timeout=120, env=dict(os.environ, KERAS_BACKEND=BACKEND))
     assert result.returncode == 0, result.stderr
     assert 'pip install "keras-deeprnn[tuning]"' in result.stdout
+
+
+# ---------------------------------------------------------------------------
+# Repeatable searches
+# ---------------------------------------------------------------------------
+
+
+class Drawn(Exception):
+    pass
+
+
+def drawn_trials(directory, seed, count=6):
+    """The first trials a `run_search` tuner draws, without training them."""
+    tuners, random_search = [], TUNERS["random"]
+
+    def keep(**options):
+        tuners.append(random_search(**options))
+        raise Drawn()  # stop run_search before it loads data
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(search.TUNERS, "random", keep)
+        with pytest.raises(Drawn):
+            run_search(directory=directory, max_trials=count, seed=seed,
+                       architectures=["rnn", "dts_rnn", "srnn", "dots_rnn"])
+    oracle = tuners[0].oracle
+    return oracle.seed, [oracle.create_trial(f"t{i}").hyperparameters.values
+                         for i in range(count)]
+
+
+def test_the_same_seed_draws_the_same_trials(tmp_path):
+    seed, first = drawn_trials(tmp_path / "a", seed=0)
+    again_seed, again = drawn_trials(tmp_path / "b", seed=0)
+    assert seed == again_seed == 1  # KerasTuner would read 0 as "random"
+    assert first == again
+    assert len({json.dumps(t, sort_keys=True) for t in first}) > 1
+    _, other = drawn_trials(tmp_path / "c", seed=1)
+    assert other != first
+
+
+# ---------------------------------------------------------------------------
+# The chief's address
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"])
+def test_a_chief_on_loopback_is_quiet(host):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_chief_address(host, 8000)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.1", "192.168.1.5", "::", "tuner.example"])
+def test_a_chief_beyond_loopback_warns(host):
+    with pytest.warns(UserWarning, match="without authentication") as record:
+        assert not check_chief_address(host, 8000)
+    assert f"{host}:8000" in str(record[0].message)
+
+
+def test_run_search_as_a_chief_warns_before_it_serves(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "0.0.0.0")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+
+    class NotServed(Exception):
+        pass
+
+    def tuner(**options):
+        raise NotServed()
+
+    monkeypatch.setitem(search.TUNERS, "random", tuner)
+    with pytest.warns(UserWarning, match="0.0.0.0:8000 .every interface"):
+        with pytest.raises(NotServed):
+            run_search(directory=tmp_path)
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(NotServed):
+            run_search(directory=tmp_path)
+
+
+# ---------------------------------------------------------------------------
+# The package's layout
+# ---------------------------------------------------------------------------
+
+
+def package_imports(path):
+    """(module imported, at the top of the file?) for each keras_deeprnn import."""
+    tree = ast.parse(path.read_text())
+    top = {id(node) for node in tree.body}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
+                "keras_deeprnn"):
+            names = [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names if a.name.startswith("keras_deeprnn")]
+        else:
+            continue
+        found += [(name, id(node) in top) for name in names]
+    return found
+
+
+def test_the_tuning_modules_import_each_other_without_a_cycle():
+    folder = pathlib.Path(tuning.__file__).parent
+    modules = {f"keras_deeprnn.tuning.{p.stem}": p for p in folder.glob("*.py")
+               if p.stem not in ("__init__", "__main__")}
+    graph = {}
+    for module, path in modules.items():
+        imports = package_imports(path)
+        late = [name for name, at_top in imports if not at_top]
+        assert not late, f"{module} imports {late} inside a function or block"
+        assert not any(name.startswith("keras_deeprnn.cli") for name, _ in imports), module
+        graph[module] = {m for m in modules for name, _ in imports
+                         if name == m or name.startswith(m + ".")} - {module}
+    # Depth-first search for a cycle.
+    state = {}
+
+    def visit(module, path):
+        state[module] = "open"
+        for other in graph[module]:
+            assert state.get(other) != "open", f"import cycle: {' -> '.join(path + [other])}"
+            if other not in state:
+                visit(other, path + [other])
+        state[module] = "done"
+
+    for module in graph:
+        if module not in state:
+            visit(module, [module])
+    assert graph["keras_deeprnn.tuning.report"] == {"keras_deeprnn.tuning.search"}

@@ -12,12 +12,14 @@ per architecture, only the depth and width arguments it leaves free.
   and plots of validation NLL against depth and parameter count.
 * `distribution_scope("data_parallel")`: one trial on every local device.
 * `launch_local(N, argv)`: a chief and N workers on 127.0.0.1.
-* `main(argv)`: the command line, `python -m keras_deeprnn.tuning --help`.
 
-Small search and its report:
+The command line is `keras-deeprnn tune` (`python -m keras_deeprnn.tuning`
+is the same command). It takes every flag of `keras-deeprnn train`, with the
+same defaults: a model flag (`--units 64`, `--layer-norm`) holds that
+setting fixed instead of searching it. Small search and its report:
 
 ```
-python -m keras_deeprnn.tuning --dataset jsb_chorales --tuner random \\
+keras-deeprnn tune --dataset jsb_chorales --tuner random \\
     --max-trials 4 --epochs 2 --limit 20 --architectures rnn,dts_rnn,srnn \\
     --max-params 20000 --budget-mode derive --directory runs --overwrite
 # -> runs/jsb_chorales_random/report/trials.md, trials.csv, *.png
@@ -31,17 +33,24 @@ runs the same command; three environment variables say who is who:
 ```
 # the chief (its machine's address, a free port)
 KERASTUNER_TUNER_ID=chief KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 \\
-    python -m keras_deeprnn.tuning --directory /shared/runs --max-trials 60 ...
+    keras-deeprnn tune --directory /shared/runs --max-trials 60 ...
 # each worker: a unique id without "chief", same flags, never --overwrite
 KERASTUNER_TUNER_ID=tuner0 KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 \\
-    python -m keras_deeprnn.tuning --directory /shared/runs --max-trials 60 ...
+    keras-deeprnn tune --directory /shared/runs --max-trials 60 ...
 ```
+
+`KERASTUNER_ORACLE_IP` is where the chief listens, and it listens without
+authentication or encryption (KerasTuner's gRPC server has neither): anyone
+who can reach the port can read the search space, take trials and report
+scores that the chief saves as results. Use `127.0.0.1` on one machine;
+across machines, only an address on a private network behind a firewall
+(never `0.0.0.0` on a machine others can reach). The chief warns when the
+address is not loopback (`check_chief_address`).
 
 The chief loads no data and writes the oracle and every `trial.json`;
 workers write checkpoints and `tuner_logs/<id>.jsonl` (which trial each ran).
 A shared `--directory` keeps it all in one place; `report` needs only the
-chief's files. The gRPC channel is unauthenticated and unencrypted: keep the
-port on loopback or a private network. On one machine,
+chief's files. On one machine,
 `python tuning/launch_distributed.py --workers 2 -- <flags>` does all of it
 on 127.0.0.1 (`launch_local`). With several GPUs per machine, run one worker
 per GPU (`CUDA_VISIBLE_DEVICES=i`); that is also the way for the torch
@@ -64,6 +73,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     ) from error
 
 from keras_deeprnn.tuning.distribute import DISTRIBUTIONS
+from keras_deeprnn.tuning.distribute import check_chief_address
 from keras_deeprnn.tuning.distribute import distribution_scope
 from keras_deeprnn.tuning.distribute import even_batches
 from keras_deeprnn.tuning.distribute import launch_local
@@ -73,12 +83,10 @@ from keras_deeprnn.tuning.hypermodel import SEARCH_SPACE
 from keras_deeprnn.tuning.hypermodel import DeepRNNHyperModel
 from keras_deeprnn.tuning.report import report
 from keras_deeprnn.tuning.search import TUNERS
-from keras_deeprnn.tuning.search import build_parser
-from keras_deeprnn.tuning.search import main
 from keras_deeprnn.tuning.search import run_search
 
 __all__ = [
     "BUDGET_MODES", "DISTRIBUTIONS", "SEARCH_SPACE", "TUNERS", "DeepRNNHyperModel",
-    "build_parser", "distribution_scope", "even_batches", "launch_local", "main",
+    "check_chief_address", "distribution_scope", "even_batches", "launch_local",
     "num_replicas", "report", "run_search",
 ]

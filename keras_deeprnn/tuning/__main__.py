@@ -1,7 +1,7 @@
-"""`python -m keras_deeprnn.tuning`: see `keras_deeprnn.tuning.main`."""
+"""`python -m keras_deeprnn.tuning`: the same command as `keras-deeprnn tune`."""
 
 import sys
 
-from keras_deeprnn.tuning import main
+from keras_deeprnn.cli import main
 
-sys.exit(main(sys.argv[1:]))
+sys.exit(main(["tune", *sys.argv[1:]]))

@@ -10,18 +10,26 @@ Two kinds of parallelism, independent of each other:
 * **Across trials** (`launch_local`): KerasTuner's chief/worker mode, one
   oracle process handing out trials over gRPC to worker processes (see the
   recipe in `keras_deeprnn.tuning`).
+
+The chief's gRPC server has no authentication and no encryption: whoever
+reaches its port can read the search space, take trials and report scores
+that the chief saves as results. `check_chief_address` warns when the chief
+is about to listen anywhere but on loopback.
 """
 
 import contextlib
+import ipaddress
+import json
 import math
 import os
 import pathlib
-import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -30,6 +38,10 @@ from keras_deeprnn import _checks
 
 DISTRIBUTIONS = ("data_parallel",)
 LOOPBACK = "127.0.0.1"
+# Set by `launch_local` for the chief: the file it writes once its tuner
+# exists, so workers start only after the chief has (maybe) overwritten the
+# project, and the launcher learns where the project is.
+READY_FILE_VARIABLE = "KERAS_DEEPRNN_CHIEF_READY_FILE"
 TORCH_RECIPE = (
     "Keras's torch backend has no in-process data parallelism for `fit`. "
     "Either run one KerasTuner worker per GPU (chief/worker mode, each worker "
@@ -174,6 +186,61 @@ def even_batches(dataset, multiple):
     return EvenBatches(dataset, multiple)
 
 
+def is_loopback(host):
+    """Whether `host` (an address or `localhost`) only accepts this machine's connections."""
+    host = str(host).strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+def check_chief_address(host, port=None):
+    """Warn when a tuner chief would serve trials beyond this machine.
+
+    KerasTuner's chief listens on `KERASTUNER_ORACLE_IP:KERASTUNER_ORACLE_PORT`
+    with gRPC's insecure credentials: no authentication, no encryption. Any
+    process that reaches the port can read the search space, take trials and
+    report a score, which the chief records as a result. On `127.0.0.1` (as
+    `launch_local` binds it) only this machine can; on any other address,
+    keep the port behind a firewall on a network only you use.
+
+    Args:
+        host: the address the chief binds to.
+        port: its port, for the message.
+
+    Returns:
+        Whether `host` is a loopback address (no warning then).
+    """
+    if is_loopback(host):
+        return True
+    where = f"{host}:{port}" if port is not None else str(host)
+    everywhere = " (every interface of this machine)" if str(host).strip("[]") in (
+        "0.0.0.0", "::") else ""
+    warnings.warn(
+        f"The tuner's chief serves trials on {where}{everywhere} without authentication "
+        "or encryption: anyone who can reach that port can read the search space, take "
+        "trials and report scores that are saved as results. Use KERASTUNER_ORACLE_IP="
+        f"{LOOPBACK} on one machine; across machines, keep the port on a private network "
+        "behind a firewall.",
+        UserWarning, stacklevel=2,
+    )
+    return False
+
+
+def signal_ready(project_dir):
+    """As a chief started by `launch_local`: say the tuner exists and where its project is."""
+    path = os.environ.get(READY_FILE_VARIABLE)
+    if not path:
+        return
+    path = pathlib.Path(path)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps({"project": str(project_dir), "pid": os.getpid()}))
+    os.replace(temporary, path)  # the launcher never reads half a file
+
+
 def free_port(host=LOOPBACK):
     """A TCP port free on `host` right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -184,12 +251,14 @@ def free_port(host=LOOPBACK):
 def launch_local(num_workers, argv, *, timeout=3600, chief_grace=30, log_dir=None, env=None):
     """Run a distributed search on this machine: one chief and N workers on 127.0.0.1.
 
-    Each process runs `python -m keras_deeprnn.tuning *argv` with
-    `KERASTUNER_ORACLE_IP=127.0.0.1`, a free `KERASTUNER_ORACLE_PORT` and
-    `KERASTUNER_TUNER_ID` = `chief`, `tuner0`, ..., `tuner{N-1}`. The chief
-    starts first; the workers start once it has written its oracle, so a
-    chief that overwrites the project cannot delete a worker's files. The
-    workers never get `--overwrite`.
+    Each process runs `keras-deeprnn tune *argv` (as `python -m keras_deeprnn
+    tune`) with `KERASTUNER_ORACLE_IP=127.0.0.1`, a free
+    `KERASTUNER_ORACLE_PORT` and `KERASTUNER_TUNER_ID` = `chief`, `tuner0`,
+    ..., `tuner{N-1}`. The chief starts first; the workers start once it
+    says its tuner exists (a file named by `KERAS_DEEPRNN_CHIEF_READY_FILE`),
+    so a chief that overwrites the project cannot delete a worker's files.
+    The workers never get `--overwrite`. Loopback only: the chief is
+    unauthenticated (see `check_chief_address`).
 
     KerasTuner's chief checks every 20 s whether the last worker has left; once
     every worker has exited, the chief gets `chief_grace` seconds and is then
@@ -197,54 +266,58 @@ def launch_local(num_workers, argv, *, timeout=3600, chief_grace=30, log_dir=Non
 
     Args:
         num_workers: how many worker processes.
-        argv: the `python -m keras_deeprnn.tuning` flags (`--directory` and
-            `--project-name` say where the chief's oracle appears).
+        argv: the `keras-deeprnn tune` flags.
         timeout: seconds for the whole search; then every process is stopped.
         chief_grace: seconds the chief may take to exit after the workers.
-        log_dir: where `chief.log`, `tuner0.log`, ... go (default
-            `<directory>/<project_name>_logs`).
+        log_dir: where `chief.log`, `tuner0.log`, ... go (default: a new
+            temporary folder, returned).
         env: extra environment variables for every process.
 
     Returns:
         `{"returncodes": {"chief": rc, "tuner0": rc, ...}, "log_dir": path,
+        "project": the chief's project folder (None if it never got ready),
         "timed_out": bool}`; a stopped process has a negative return code.
-    """
-    from keras_deeprnn.tuning import search  # the flag parser lives there
 
+    Example:
+
+    ```python
+    result = launch_local(2, ["--max-trials", "8", "--directory", "runs"])
+    report(*os.path.split(result["project"]))
+    ```
+    """
     num_workers = _checks.positive_int("num_workers", num_workers)
-    args = search.parse_args(list(argv))
-    project = pathlib.Path(args.directory) / args.project_name
-    log_dir = pathlib.Path(log_dir or f"{project}_logs")
+    log_dir = pathlib.Path(log_dir) if log_dir is not None else pathlib.Path(
+        tempfile.mkdtemp(prefix="keras-deeprnn-tune-"))
     log_dir.mkdir(parents=True, exist_ok=True)
-    if args.overwrite and project.exists():
-        # Removed here, before any process starts, so no stale oracle counts
-        # as the chief being ready.
-        shutil.rmtree(project)
+    ready = log_dir / "chief.ready"
+    ready.unlink(missing_ok=True)  # a stale one must not count as this chief's
     base_env = dict(os.environ, **(env or {}))
     base_env.update(KERASTUNER_ORACLE_IP=LOOPBACK, KERASTUNER_ORACLE_PORT=str(free_port()))
-    command = [sys.executable, "-m", "keras_deeprnn.tuning"]
+    command = [sys.executable, "-m", "keras_deeprnn", "tune"]
     worker_argv = [a for a in argv if a != "--overwrite"]
 
     processes, logs = {}, []
 
-    def start(tuner_id, flags):
+    def start(tuner_id, flags, **extra):
         log = open(log_dir / f"{tuner_id}.log", "wb")
         logs.append(log)
         processes[tuner_id] = subprocess.Popen(
-            command + flags, env=dict(base_env, KERASTUNER_TUNER_ID=tuner_id),
+            command + flags, env=dict(base_env, KERASTUNER_TUNER_ID=tuner_id, **extra),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
     deadline = time.monotonic() + timeout
     timed_out = False
+    project = None
     try:
-        start("chief", list(argv))
-        oracle = project / "oracle.json"
-        while not oracle.exists() and processes["chief"].poll() is None:
+        start("chief", list(argv), **{READY_FILE_VARIABLE: str(ready)})
+        while not ready.exists() and processes["chief"].poll() is None:
             if time.monotonic() > deadline:
                 timed_out = True
                 break
             time.sleep(0.2)
+        if ready.exists():
+            project = json.loads(ready.read_text())["project"]
         if not timed_out and processes["chief"].poll() is None:
             for i in range(num_workers):
                 start(f"tuner{i}", worker_argv)
@@ -264,6 +337,7 @@ def launch_local(num_workers, argv, *, timeout=3600, chief_grace=30, log_dir=Non
     return {
         "returncodes": {name: p.returncode for name, p in processes.items()},
         "log_dir": str(log_dir),
+        "project": project,
         "timed_out": timed_out,
     }
 

@@ -1,24 +1,35 @@
-"""`run_search`: a KerasTuner search over deep RNNs on a music data set, and its CLI."""
+"""`run_search`: a KerasTuner search over deep RNNs on a music data set.
 
-import argparse
-import ast
+Its command line is `keras-deeprnn tune` (`keras_deeprnn.cli`), also reached
+as `python -m keras_deeprnn.tuning`.
+"""
+
 import json
 import os
 import pathlib
+import sys
 import time
 
 import keras
 import keras_tuner
 
 from keras_deeprnn import _checks
-from keras_deeprnn.data.music import load_music
-from keras_deeprnn.data.music import piano_roll_batches
+from keras_deeprnn.tasks import get_task
+from keras_deeprnn.training import TrainConfig
+from keras_deeprnn.training import _fit_input as fit_input
+from keras_deeprnn.tuning.distribute import check_chief_address
 from keras_deeprnn.tuning.distribute import even_batches
 from keras_deeprnn.tuning.distribute import num_replicas
+from keras_deeprnn.tuning.distribute import signal_ready
 from keras_deeprnn.tuning.hypermodel import BUDGET_MODES
 from keras_deeprnn.tuning.hypermodel import DeepRNNHyperModel
 
 TUNER_LOG_DIR = "tuner_logs"
+DEFAULT_DIRECTORY = "tuning_runs"
+# KerasTuner reads a seed of 0 as "no seed" (`seed or random.randint(...)`),
+# and seeds its draws with seed, seed + 1, ...: spreading the user's seeds
+# keeps 0 a seed like any other and keeps two seeds' draws apart.
+_SEED_SPREAD = 10_007
 
 
 def run_search(
@@ -26,7 +37,7 @@ def run_search(
     tuner="random",
     max_trials=10,
     epochs=20,
-    directory="tuning_runs",
+    directory=DEFAULT_DIRECTORY,
     project_name=None,
     limit=None,
     architectures=None,
@@ -44,24 +55,33 @@ def run_search(
     callbacks=None,
     executions_per_trial=1,
     dtype_policy=None,
-    verbose=1,
+    verbose=None,
 ):
     """Search deep RNN architectures on a polyphonic music data set.
 
+    The data, its batches and the model's input and output are training's
+    own (`keras_deeprnn.tasks.get_task("music")`, as `train` uses them):
+
     ```python
-    data = load_music(dataset, limit=limit)
-    train = piano_roll_batches(data["train"], batch_size)    # (x, y, mask)
-    valid = piano_roll_batches(data["valid"], batch_size, shuffle=False)
-    tuner = Tuner(DeepRNNHyperModel(architectures, max_params=..., ...),
-                  objective=Objective("val_frame_nll", "min"), ...)
+    task, config = get_task("music"), TrainConfig(dataset=..., limit=..., batch_size=...)
+    data = task.load_data(config)
+    train = task.batches(data["train"], config, training=True)    # (x, y, mask)
+    valid = task.batches(data["valid"], config, training=False)
+    tuner = Tuner(DeepRNNHyperModel(architectures, max_params=...,
+                                    **task.build_model_kwargs(config, data)),
+                  objective=Objective(task.monitor, "min"), ...)   # val_frame_nll
     tuner.search(train, validation_data=valid, epochs=epochs,
-                 callbacks=[EarlyStopping("val_frame_nll", patience)])
+                 callbacks=[EarlyStopping(task.monitor, patience)])
     ```
 
     The objective is the validation negative log-likelihood per frame
     (`keras_deeprnn.metrics.FrameNLL`, nats); the frame mask is the
     `sample_weight` of every batch, so padding does not count. Each trial
     stops early after `patience` epochs without improvement.
+
+    The same `seed` gives the same search: the tuner's draws of trials
+    (`1 + seed * 10007` is KerasTuner's oracle seed, since it reads 0 as
+    "random") and the order of the batches.
 
     The search lives in `directory/project_name`. With `overwrite=False` (the
     default) a search that was interrupted resumes where it stopped: the
@@ -92,14 +112,16 @@ def run_search(
         distribute: `None` or `"data_parallel"` (each trial on every local
             device; see `distribution_scope`).
         fixed: `{name: value}` settings held fixed (see `DeepRNNHyperModel`).
-        batch_size, max_len: of the piano-roll batches.
+        batch_size, max_len: of the training batches (`max_len`: windows of
+            that many frames; validation reads whole pieces, as `train` does).
         patience: early stopping patience, in epochs.
-        seed: seed of the tuner and of the batch order.
+        seed: seed of the tuner's draws and of the batch order (an int >= 0).
         cache_dir: cache of parsed scores (`load_music`).
         callbacks: more Keras callbacks for every trial (deep-copied).
         executions_per_trial: models trained per trial (results averaged).
         dtype_policy: e.g. `"mixed_float16"`.
-        verbose: 0 silent, 1 KerasTuner's progress, 2 one line per epoch.
+        verbose: 0 silent, 1 KerasTuner's progress bars, 2 one line per epoch
+            and per trial; default 1 when standard output is a terminal, else 2.
 
     Returns:
         The tuner, e.g. for `tuner.get_best_hyperparameters()`.
@@ -124,10 +146,16 @@ def run_search(
         )
     _checks.positive_int("epochs", epochs)
     _checks.positive_int("patience", patience)
+    _checks.non_negative_int("seed", seed)
     _checks.one_of("budget_mode", budget_mode, BUDGET_MODES)
+    if verbose is None:
+        verbose = default_verbosity()
     if project_name is None:
-        project_name = f"{pathlib.Path(str(dataset)).stem}_{tuner}"
+        project_name = default_project_name(dataset, tuner)
     role = distributed_role()
+    if role == "chief":
+        check_chief_address(os.environ["KERASTUNER_ORACLE_IP"],
+                            os.environ.get("KERASTUNER_ORACLE_PORT"))
     if role == "worker" and overwrite:
         raise ValueError(
             "A worker of a distributed search must not overwrite the project the chief "
@@ -136,22 +164,33 @@ def run_search(
         )
 
     # === Tuner ===
+    task = get_task("music")
+    config = TrainConfig(task=task.name, dataset=dataset, limit=limit, cache_dir=cache_dir,
+                         batch_size=batch_size, max_len=max_len, seed=seed,
+                         progress=verbose > 0)
+    # The music model's input and output do not depend on the data, which
+    # the chief never loads.
+    model_kwargs = dict(task.build_model_kwargs(config, None))
     hypermodel = DeepRNNHyperModel(
-        architectures, max_params=max_params, budget_mode=budget_mode, fixed=fixed,
+        architectures, input_dim=model_kwargs.pop("input_dim"),
+        output_dim=model_kwargs.pop("output_dim"),
+        output_activation=model_kwargs.pop("output_activation"),
+        max_params=max_params, budget_mode=budget_mode, fixed={**model_kwargs, **(fixed or {})},
         distribute=distribute, dtype_policy=dtype_policy,
     )
     options = dict(
         hypermodel=hypermodel,
-        objective=keras_tuner.Objective(hypermodel.objective, "min"),
+        objective=keras_tuner.Objective(task.monitor, "min"),
         directory=str(directory),
         project_name=project_name,
         overwrite=overwrite,
-        seed=seed,
+        seed=1 + seed * _SEED_SPREAD,
         executions_per_trial=executions_per_trial,
     )
-    if budget_mode == "skip" and max_params is not None:
-        # Trials over the budget fail on purpose; a run of them must not end
-        # the search (KerasTuner stops after 3 consecutive failures).
+    if max_params is not None:
+        # Trials over the budget (or, deriving, with no width that meets it)
+        # fail on purpose; a run of them must not end the search (KerasTuner
+        # stops after 3 consecutive failures).
         options["max_consecutive_failed_trials"] = (max_trials or 10**6) + 1
     if tuner == "hyperband":
         options.update(max_epochs=epochs, factor=3)
@@ -160,6 +199,7 @@ def run_search(
     if tuner == "bayesian":
         _require_bayesian()
     search_tuner = TUNERS[tuner](**options)
+    signal_ready(search_tuner.project_dir)
     if role == "chief":
         search_tuner.search(verbose=verbose)
         # The oracle saves itself before it forgets a finished trial, and only
@@ -169,30 +209,35 @@ def run_search(
         return search_tuner
 
     # === Data ===
-    data = load_music(dataset, limit=limit, cache_dir=cache_dir, progress=verbose > 0)
-    for split in ("train", "valid"):
-        if not data[split]:
-            raise ValueError(
-                f"The '{split}' split of {dataset!r} is empty (limit={limit!r}). "
-                "Expected pieces in train and valid; raise `limit` (5 or more)"
-            )
+    data = task.load_data(config)
     replicas = num_replicas(distribute)
-    train = even_batches(
-        piano_roll_batches(data["train"], batch_size, seed=seed, max_len=max_len), replicas
-    )
-    valid = even_batches(
-        piano_roll_batches(data["valid"], batch_size, shuffle=False, max_len=max_len), replicas
-    )
+    # As `train` feeds them: on TensorFlow, through a pipeline that takes
+    # batches of any length.
+    train = fit_input(even_batches(task.batches(data["train"], config, training=True), replicas))
+    valid = fit_input(even_batches(task.batches(data["valid"], config, training=False), replicas))
 
     # === Search ===
     early_stopping = keras.callbacks.EarlyStopping(
-        monitor=hypermodel.objective, mode="min", patience=patience
+        monitor=task.monitor, mode="min", patience=patience
     )
     search_tuner.search(
         train, validation_data=valid, epochs=epochs,
+        shuffle=False,  # the batches shuffle themselves, from the seed
         callbacks=[early_stopping, *(callbacks or [])], verbose=verbose,
     )
     return search_tuner
+
+
+def default_project_name(dataset, tuner):
+    """`"<dataset>_<tuner>"`, e.g. `jsb_chorales_random` (a file's stem for a path)."""
+    return f"{pathlib.Path(str(dataset)).stem}_{tuner}"
+
+
+def default_verbosity(stream=None):
+    """1 (progress bars) on a terminal, else 2 (one line per epoch and per trial)."""
+    stream = sys.stdout if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    return 1 if isatty is not None and isatty() else 2
 
 
 def distributed_role():
@@ -213,15 +258,51 @@ def _require_bayesian():
         ) from error
 
 
+class _Declarations:
+    """A hypermodel whose `build` only declares its search space."""
+
+    def __init__(self, hypermodel):
+        self.hypermodel = hypermodel
+
+    def declare_hyperparameters(self, hp):
+        self.hypermodel.declare_hyperparameters(hp)
+
+    def build(self, hp):
+        self.hypermodel.declare(hp)
+
+
 class _TrialLog:
     """Appends each trial's start and end to `tuner_logs/<tuner_id>.jsonl`, so
     which process ran which trial (and for how long) is on record."""
+
+    def _populate_initial_space(self):
+        # KerasTuner discovers a conditional space by building a model for
+        # every branch. A DeepRNNHyperModel declares its whole space without
+        # building one; building would also derive each architecture's width,
+        # and one architecture that cannot meet the budget would end the
+        # search instead of failing its own trials.
+        if not hasattr(self.hypermodel, "declare"):
+            return super()._populate_initial_space()
+        hypermodel = self.hypermodel
+        self.hypermodel = _Declarations(hypermodel)
+        try:
+            return super()._populate_initial_space()
+        finally:
+            self.hypermodel = hypermodel
 
     def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
         # KerasTuner imports tensorboard under TensorFlow even without a
         # TensorBoard callback, and tensorflow-cpu 2.21 does not install it.
         if any(type(callback).__name__ == "TensorBoard" for callback in callbacks):
             super()._configure_tensorboard_dir(callbacks, trial, execution)
+
+    def on_search_begin(self):
+        super().on_search_begin()
+        # verbose=2 (no terminal): one line per trial, printed here, instead
+        # of KerasTuner's table of values and its notebook clearing codes.
+        self._one_line = getattr(self.oracle, "verbose", None) == 2
+        if self._one_line:
+            self.oracle.verbose = 0
 
     def on_trial_begin(self, trial):
         self._trial_started = time.time()
@@ -230,7 +311,24 @@ class _TrialLog:
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
-        self._log_trial(trial, "end", seconds=time.time() - self._trial_started)
+        seconds = time.time() - self._trial_started
+        self._log_trial(trial, "end", seconds=seconds)
+        if getattr(self, "_one_line", False):
+            print(self._trial_line(self.oracle.get_trial(trial.trial_id), seconds), flush=True)
+
+    def _trial_line(self, trial, seconds):
+        """`Trial 3/10 COMPLETED in 42 s: val_frame_nll 8.93 (best 8.80); architecture=...`"""
+        total = getattr(self.oracle, "max_trials", None)
+        name = self.oracle.objective.name
+        score = "" if trial.score is None else f": {name} {trial.score:.4g}"
+        best = self.oracle.get_best_trials(1)
+        if best and best[0].score is not None and trial.score is not None:
+            score += f" (best {best[0].score:.4g})"
+        values = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in trial.hyperparameters.values.items())
+        count = f"{int(trial.trial_id) + 1}/{total}" if total and trial.trial_id.isdigit() else \
+            trial.trial_id
+        return f"Trial {count} {trial.status} in {seconds:.0f} s{score}; {values}"
 
     def _log_trial(self, trial, event, **extra):
         folder = pathlib.Path(self.project_dir) / TUNER_LOG_DIR
@@ -245,7 +343,8 @@ class _TrialLog:
 
 def _with_trial_log(tuner_class):
     doc = (f"`keras_tuner.{tuner_class.__name__}` that appends each trial's start and end to "
-           f"`<project>/{TUNER_LOG_DIR}/<tuner id>.jsonl` and imports tensorboard only for a "
+           f"`<project>/{TUNER_LOG_DIR}/<tuner id>.jsonl`, discovers a `DeepRNNHyperModel`'s "
+           "space from its declarations alone, and imports tensorboard only for a "
            "TensorBoard callback.")
     return type(tuner_class.__name__, (_TrialLog, tuner_class),
                 {"__doc__": doc, "__module__": __name__})
@@ -263,99 +362,3 @@ TUNERS = {
         ("hyperband", keras_tuner.Hyperband),
     )
 }
-
-
-# ---------------------------------------------------------------------------
-# Command line
-# ---------------------------------------------------------------------------
-
-
-def build_parser(prog="python -m keras_deeprnn.tuning"):
-    """The flags of `python -m keras_deeprnn.tuning` (and `keras-deeprnn tune`)."""
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Search deep RNN architectures on polyphonic music with KerasTuner, "
-        "then write a report of the trials.",
-    )
-    parser.add_argument("--dataset", default="jsb_chorales",
-                        help="built-in name, Boulanger-Lewandowski pickle or folder of scores")
-    parser.add_argument("--tuner", default="random", choices=sorted(TUNERS))
-    parser.add_argument("--max-trials", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--directory", default="tuning_runs")
-    parser.add_argument("--project-name", default=None)
-    parser.add_argument("--limit", type=int, default=None, help="parse at most this many pieces")
-    parser.add_argument("--architectures", default=None,
-                        help="comma-separated names (default: all)")
-    parser.add_argument("--max-params", type=int, default=None)
-    parser.add_argument("--budget-mode", default="skip", choices=BUDGET_MODES)
-    parser.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
-    parser.add_argument("--distribute", default=None, choices=["data_parallel"])
-    parser.add_argument("--fixed", action="append", default=[], metavar="NAME=VALUE",
-                        help="hold a setting fixed, e.g. --fixed units=64 (repeatable)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-len", type=int, default=None)
-    parser.add_argument("--patience", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache-dir", default=None)
-    parser.add_argument("--dtype-policy", default=None)
-    parser.add_argument("--report-dir", default=None,
-                        help="default: <directory>/<project-name>/report")
-    parser.add_argument("--no-report", action="store_true")
-    parser.add_argument("--verbose", type=int, default=1)
-    return parser
-
-
-def parse_args(argv, prog="python -m keras_deeprnn.tuning"):
-    """Parsed flags, with the project name filled in and `--fixed` read."""
-    args = build_parser(prog).parse_args(argv)
-    if args.project_name is None:
-        args.project_name = f"{pathlib.Path(args.dataset).stem}_{args.tuner}"
-    args.fixed = dict(_parse_fixed(item) for item in args.fixed)
-    return args
-
-
-def _parse_fixed(item):
-    name, sep, text = item.partition("=")
-    if not sep or not name:
-        raise SystemExit(f"--fixed expects NAME=VALUE. Received: {item!r}")
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        value = text  # a bare word such as tanh
-    return name.strip(), value
-
-
-def main(argv=None, prog="python -m keras_deeprnn.tuning"):
-    """`python -m keras_deeprnn.tuning [flags]`: run a search, then report it.
-
-    `argv` defaults to `sys.argv[1:]`; `prog` names the command in `--help`
-    (`"keras-deeprnn tune"` when called from the package's command line).
-    Returns the exit status.
-
-    Example:
-
-    ```
-    python -m keras_deeprnn.tuning --dataset jsb_chorales --tuner hyperband \\
-        --max-trials 30 --epochs 20 --architectures rnn,dts_rnn,dots_rnn,srnn \\
-        --max-params 100000 --budget-mode derive
-    ```
-    """
-    from keras_deeprnn.tuning.report import report  # report.py imports this module
-
-    args = parse_args(argv, prog)
-    run_search(
-        dataset=args.dataset, tuner=args.tuner, max_trials=args.max_trials, epochs=args.epochs,
-        directory=args.directory, project_name=args.project_name, limit=args.limit,
-        architectures=args.architectures, max_params=args.max_params,
-        overwrite=args.overwrite, distribute=args.distribute, budget_mode=args.budget_mode,
-        fixed=args.fixed, batch_size=args.batch_size, max_len=args.max_len,
-        patience=args.patience, seed=args.seed, cache_dir=args.cache_dir,
-        dtype_policy=args.dtype_policy, verbose=args.verbose,
-    )
-    if args.no_report or distributed_role() is not None:
-        # In a distributed search the launcher reports once everyone is done.
-        return 0
-    written = report(args.directory, args.project_name, args.report_dir)
-    print(f"Report: {written['markdown']}")
-    return 0
