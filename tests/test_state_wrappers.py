@@ -71,15 +71,16 @@ def test_zoneout_trains_in_a_model_on_every_backend(rng):
     assert all(not np.allclose(np_(v), b) for v, b in zip(model.trainable_weights, before))
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="only JAX's traced loop cannot draw")
+@pytest.mark.backend("jax")   # only JAX's traced loop cannot draw
 def test_zoneout_in_a_plain_rnn_on_jax_says_to_use_deep_rnn(rng):
     layer = keras.layers.RNN(ZoneoutCell(DeepTransitionCell(4), zoneout=0.2))
     with pytest.raises(RuntimeError, match="DeepRNN"):
         layer(rng.normal(size=(2, 3, 3)).astype("float32"), training=True)
 
 
-@pytest.mark.skipif(keras.backend.backend() == "jax", reason="JAX's traced loop cannot draw")
-def test_zoneout_in_a_plain_rnn_draws_at_each_step(rng):
+@pytest.mark.skipif(keras.backend.backend() == "jax",
+                    reason="torch and tensorflow only: JAX's traced loop cannot draw")
+def test_zoneout_in_a_plain_rnn_draws_at_each_step_on_torch_and_tensorflow(rng):
     layer = keras.layers.RNN(ZoneoutCell(DeepTransitionCell(8), zoneout=0.5, seed=0),
                              return_sequences=True)
     x = rng.normal(size=(16, 6, 3)).astype("float32")

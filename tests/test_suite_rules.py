@@ -1,0 +1,65 @@
+"""The suite's own rules: a skip for a missing required package fails in CI."""
+
+import types
+
+import pytest
+
+import conftest
+
+
+def _skip_report(reason):
+    return types.SimpleNamespace(skipped=True, outcome="skipped", longrepr=("test_x.py", 3, reason))
+
+
+def _importorskip_reason(name):
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        pytest.importorskip(name)
+    return f"Skipped: {skipped.value.msg}"
+
+
+def test_a_missing_required_package_fails_under_ci(monkeypatch):
+    # pytest's own wording, from a real importorskip of a module that is absent
+    reason = _importorskip_reason("music21.no_such_module")
+    monkeypatch.setenv("CI", "true")
+    report = _skip_report(reason)
+    conftest._fail_required_skip(report)
+    assert report.outcome == "failed"
+    assert "music21.no_such_module" in report.longrepr and ".[all]" in report.longrepr
+
+
+def test_other_skips_stay_skips(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    for reason in ["Skipped: belongs to the jax backend (running torch)",
+                   _importorskip_reason("a_package_the_project_does_not_need")]:
+        report = _skip_report(reason)
+        conftest._fail_required_skip(report)
+        assert report.outcome == "skipped", reason
+
+
+def test_outside_ci_a_missing_package_is_a_reported_skip(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("KDR_REQUIRE_ALL", raising=False)
+    report = _skip_report(_importorskip_reason("keras_tuner.no_such_module"))
+    conftest._fail_required_skip(report)
+    assert report.outcome == "skipped"
+
+
+def test_every_package_of_all_is_required():
+    # Each package `pip install .[all]` brings, by its import name, is one
+    # whose absence fails CI.
+    import pathlib
+    import re
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    pyproject = tomllib.loads((pathlib.Path(__file__).parents[1] / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
+    (all_of,) = extras["all"]
+    import_names = {"keras-tuner": "keras_tuner", "scikit-learn": "sklearn",
+                    "tensorflow-cpu": "tensorflow", "pytest-xdist": "xdist"}
+    installed = set()
+    for extra in re.search(r"\[(.*)\]", all_of).group(1).split(","):
+        for requirement in extras[extra.strip()]:
+            package = re.match(r"[A-Za-z0-9_.-]+", requirement).group(0)
+            if package != "pytest":   # pytest runs the suite: it cannot skip for itself
+                installed.add(import_names.get(package, package.replace("-", "_")))
+    assert installed and installed <= conftest.REQUIRED_PACKAGES, installed - conftest.REQUIRED_PACKAGES
