@@ -405,7 +405,7 @@ def test_a_failure_inside_the_loop_leaves_the_model_usable(rng):
         def __getitem__(self, index):
             return x[..., :3]
 
-    with pytest.raises(ValueError, match=r"\(batch, time, 5\)"):
+    with pytest.raises(ValueError, match="(batch, time, 5)|(None, None, 5)"):
         model.predict(Wrong(), verbose=0)
     np.testing.assert_allclose(model.predict(x, verbose=0), before, atol=1e-6)
 
