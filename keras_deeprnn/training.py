@@ -38,6 +38,7 @@ Checkpoints hold the classes registered by `keras_deeprnn.metrics` and
 """
 
 import dataclasses
+import errno
 import importlib.util
 import json
 import math
@@ -68,7 +69,7 @@ from keras_deeprnn.models import presets
 from keras_deeprnn.tasks import TASKS
 from keras_deeprnn.tasks import FrameNLLLoss  # noqa: F401  (old import path)
 from keras_deeprnn.tasks import MusicTask  # noqa: F401  (old import path)
-from keras_deeprnn.tasks import Task  # noqa: F401  (old import path)
+from keras_deeprnn.tasks import Task
 from keras_deeprnn.tasks import get_task
 from keras_deeprnn.tasks.paper import PAPER_MUSIC_COLUMNS  # noqa: F401  (old import path)
 from keras_deeprnn.tasks.paper import PAPER_MUSIC_NLL  # noqa: F401  (old import path)
@@ -405,7 +406,8 @@ def evaluate(model_or_path, *, task=None, dataset=None, split="test", limit=None
                          tokenization=_saved_tokenization(saved),
                          seq_len=saved.get("seq_len", TrainConfig.seq_len),
                          cache_dir=cache_dir, progress=progress).validate()
-    if task_state is None and saved and dataset != saved.get("dataset"):
+    keeps_state = type(TASKS[task]).saved_state is not Task.saved_state
+    if task_state is None and keeps_state and saved and dataset != saved.get("dataset"):
         # A run saved before runs kept their task state: its own data gives it.
         own = dataclasses.replace(config, dataset=saved.get("dataset"), limit=own_limit)
         task_state = TASKS[task].saved_state(TASKS[task].load_data(own))
@@ -571,7 +573,10 @@ class _RunLock:
         self.stream = open(self.path, "a+", encoding="utf-8")
         try:
             _lock_file(self.stream)
-        except OSError:
+        except OSError as err:
+            if err.errno not in _LOCK_HELD:
+                self.stream.close()
+                raise
             self.stream.seek(0)
             holder = self.stream.read().strip() or "unknown"
             self.stream.close()
@@ -589,6 +594,11 @@ class _RunLock:
         _unlock_file(self.stream)
         self.stream.close()
         return False
+
+
+# What a lock held by another process reads as: flock's EWOULDBLOCK (EAGAIN),
+# msvcrt's EACCES or EDEADLOCK.
+_LOCK_HELD = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}
 
 
 def _lock_file(stream):
