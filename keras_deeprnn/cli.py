@@ -134,6 +134,9 @@ def _add_train(commands):
     fit = train.add_argument_group("optimisation")
     fit.add_argument("--epochs", type=int, default=d.epochs)
     fit.add_argument("--batch-size", type=int, default=d.batch_size)
+    fit.add_argument("--bucket", action="store_true",
+                     help="music: batch pieces of similar length together, so wide batches "
+                          "(--batch-size 32 on a GPU) waste little padding")
     fit.add_argument("--max-len", type=int, default=d.max_len,
                      help="train on windows of this many steps (default: whole pieces)")
     fit.add_argument("--optimizer", choices=training.OPTIMIZERS, default=d.optimizer,

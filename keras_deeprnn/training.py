@@ -138,6 +138,9 @@ class TrainConfig(_ModelFields):
     # Small batches: on JSB-sized data, more updates per epoch beat wider
     # batches (2 pieces reach a given NLL in about half the epochs of 8).
     batch_size: int = 2
+    # Music: batches of pieces of similar length, so wide batches (a GPU's)
+    # waste little padding.
+    bucket: bool = False
     # Language modelling (task="lm"): characters or words, and the window of
     # truncated backpropagation through time.
     tokenization: str = "char"
@@ -173,6 +176,7 @@ class TrainConfig(_ModelFields):
         _checks.one_of("task", self.task, TASKS)
         _checks.one_of("optimizer", self.optimizer, OPTIMIZERS)
         _checks.one_of("tokenization", self.tokenization, ("char", "word"))
+        _checks.boolean("bucket", self.bucket)
         architecture = presets.get(self.architecture)
         architecture.resolve(**self.depth_kwargs())
         for name in ("pieces", "batch_size", "epochs", "patience", "lr_patience", "seq_len"):
@@ -327,8 +331,8 @@ def _train_locked(config, task, run_dir, started, callbacks):
         if config.tensorboard:
             extra.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR)))
         model.fit(
-            _fit_input(train_batches),
-            validation_data=_fit_input(task.batches(data["valid"], config, training=False)),
+            fit_input(train_batches),
+            validation_data=fit_input(task.batches(data["valid"], config, training=False)),
             epochs=config.epochs, initial_epoch=state["epoch"],
             verbose=_verbosity(config),
             shuffle=False,  # the batches shuffle themselves, from a seed
@@ -774,8 +778,8 @@ def _optimizer(config):
     return keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm)
 
 
-def _fit_input(batches):
-    """`batches` as `fit` should get it on this backend.
+def fit_input(batches):
+    """`batches` (a task's `PyDataset`) as `fit` should get it on this backend.
 
     On TensorFlow, Keras turns a PyDataset into a `tf.data` pipeline whose
     shapes are fixed by the first two batches, and batches of other lengths
@@ -802,6 +806,9 @@ def _fit_input(batches):
 
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
+
+
+_fit_input = fit_input  # the old private name
 
 
 def _check_same_run(saved, config, run_dir):

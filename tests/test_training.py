@@ -299,3 +299,26 @@ def test_saved_piece_reads_back_as_the_same_roll(tmp_path):
         pitches = [p.midi for n in music21.converter.parse(str(path)).flatten().notes
                    for p in n.pitches]
         assert pitches and all(21 <= p <= 108 for p in pitches)
+
+
+def test_bucketed_batches_resume_in_the_uninterrupted_order(music_cache):
+    config = tiny_config("unused", music_cache, limit=8, max_len=None, bucket=True)
+    task = training.get_task("music")
+    pieces = task.load_data(config)["train"]
+    whole = task.batches(pieces, config, training=True)
+    assert whole.bucket and not task.batches(pieces, config, training=False).bucket
+    whole.on_epoch_end()
+    resumed = task.batches(pieces, config, training=True, epoch=1)
+    for index in range(len(whole)):
+        for expected, got in zip(whole[index], resumed[index]):
+            np.testing.assert_array_equal(expected, got)
+    # Pieces of similar length share a batch: no more padding than unsorted.
+    plain = task.batches(pieces, tiny_config("unused", music_cache, limit=8, max_len=None),
+                         training=True)
+
+    def padding(batches):
+        return sum(float((1 - batches[i][2]).sum()) for i in range(len(batches)))
+
+    assert padding(task.batches(pieces, config, training=True)) <= padding(plain)
+    with pytest.raises(ValueError, match="`bucket` must be True or False"):
+        tiny_config("unused", music_cache, bucket="yes").validate()

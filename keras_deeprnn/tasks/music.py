@@ -119,6 +119,7 @@ class MusicTask(base.Task):
             split, config.batch_size, shuffle=training, seed=config.seed,
             max_len=config.max_len if training else None,
             pad_to_multiple_of=self.pad_to_multiple_of,
+            bucket=bool(getattr(config, "bucket", False)) and training,
         )
         # A run resumed at `epoch` reads the pieces in the order the
         # uninterrupted run would: the shuffles it would have drawn so far.
