@@ -7,6 +7,10 @@ Python float; `predict(x)` returns the output as a NumPy array.
 
 * `torch_trainer`: `torch.nn.RNN`/`torch.nn.LSTM` with `num_layers` and a
   `Linear` readout, the usual PyTorch loop.
+* `torch_eager_trainer`: the equations of each keras-deeprnn architecture
+  written by hand as an eager PyTorch loop over time (input projections
+  before the loop, as the library does), `torch.optim.Adam`: what a
+  PyTorch user would write for a cell `torch.nn` does not have.
 * `jax_trainer`: the equations of each keras-deeprnn architecture (as in the
   cells' docstrings) written with `jax.lax.scan`, the state-independent input
   projections computed before the scan, the whole step under `jax.jit`.
@@ -17,21 +21,19 @@ import numpy as np
 from workload import NOTES
 
 
-def torch_trainer(kind, num_layers, units, seed=0):
+def _torch_device(device):
+    return "cuda" if device == "gpu" else "cpu"
+
+
+def _adam_trainer(params, forward, device):
+    """`(train_step, predict)` of a PyTorch `forward` as `DeepRNNModel.compile`
+    trains: Adam 1e-3, gradient norm clipped at 1, binary cross-entropy."""
     import torch
 
-    torch.manual_seed(seed)
-    rnn_class = {"RNN": torch.nn.RNN, "LSTM": torch.nn.LSTM}[kind]
-    rnn = rnn_class(NOTES, units, num_layers=num_layers, batch_first=True)
-    head = torch.nn.Linear(units, NOTES)
-    params = [*rnn.parameters(), *head.parameters()]
     optimizer = torch.optim.Adam(params, lr=1e-3)
 
-    def forward(x):
-        return torch.sigmoid(head(rnn(x)[0]))
-
     def train_step(x, y):
-        x, y = torch.as_tensor(x), torch.as_tensor(y)
+        x, y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
         optimizer.zero_grad(set_to_none=True)
         loss = torch.nn.functional.binary_cross_entropy(forward(x), y)
         loss.backward()
@@ -41,9 +43,125 @@ def torch_trainer(kind, num_layers, units, seed=0):
 
     def predict(x):
         with torch.no_grad():
-            return forward(torch.as_tensor(x)).numpy()
+            return forward(torch.as_tensor(x, device=device)).cpu().numpy()
 
     return train_step, predict
+
+
+def torch_trainer(kind, num_layers, units, seed=0, device="cpu"):
+    import torch
+
+    torch.manual_seed(seed)
+    rnn_class = {"RNN": torch.nn.RNN, "LSTM": torch.nn.LSTM}[kind]
+    device = _torch_device(device)
+    rnn = rnn_class(NOTES, units, num_layers=num_layers, batch_first=True).to(device)
+    head = torch.nn.Linear(units, NOTES).to(device)
+
+    def forward(x):
+        return torch.sigmoid(head(rnn(x)[0]))
+
+    return _adam_trainer([*rnn.parameters(), *head.parameters()], forward, device)
+
+
+def torch_eager_forward(name, p, x):
+    """`jax_forward`'s equations as an eager PyTorch loop; `p` holds tensors."""
+    import torch
+
+    sig, tanh = torch.sigmoid, torch.tanh
+    steps = x.shape[1]
+
+    def loop(step, state, projected):
+        outputs = []
+        for t in range(steps):
+            state, h = step(state, projected[:, t])
+            outputs.append(h)
+        return torch.stack(outputs, dim=1)
+
+    if name in ("rnn", "srnn"):
+        h = x
+        for lv in p["levels"]:
+            W = lv["W"]
+            h0 = torch.zeros(x.shape[0], W.shape[0], dtype=x.dtype, device=x.device)
+            h = loop(lambda h, q, W=W: (tanh(q + h @ W),) * 2, h0, h @ lv["U"] + lv["b"])
+    elif name in ("dts_rnn", "dots_rnn"):
+        n = p["W"].shape[0]
+
+        def step(h, q):
+            r = h @ p["W"]
+            z = tanh(q[:, :n] + r[:, :n])
+            for i, (T, Tb) in enumerate(zip(p["T"], p["Tb"])):
+                z = z @ T + Tb
+                if i < len(p["T"]) - 1:
+                    z = tanh(z)
+            h = tanh(z + q[:, n:] + r[:, n:])
+            return h, h
+
+        bias = torch.cat([p["b"], torch.zeros_like(p["b"])])
+        h0 = torch.zeros(x.shape[0], n, dtype=x.dtype, device=x.device)
+        h = loop(step, h0, x @ p["U"] + bias)
+    elif name == "deep_lstm":
+        h = x
+        for lv in p["levels"]:
+            def step(state, g, R=lv["R"]):
+                h, c = state
+                i, f, u, o = (g + h @ R).chunk(4, dim=1)
+                c = sig(f) * c + sig(i) * tanh(u)
+                h = sig(o) * tanh(c)
+                return (h, c), h
+
+            zeros = torch.zeros(x.shape[0], lv["R"].shape[0], dtype=x.dtype, device=x.device)
+            h = loop(step, (zeros, zeros), h @ lv["K"] + lv["b"])
+    else:  # dg_lstm: every level in one loop, as DepthGatedLSTMCell
+        levels, n = p["levels"], p["levels"][0]["R"].shape[0]
+
+        def level(gates, c_low, h_prev, c_prev, lv):
+            r, w = h_prev @ lv["R"], lv["w"]
+            gi, gf, gd, gu, go = gates.chunk(5, dim=1)
+            ri, rf, ru, ro = r.chunk(4, dim=1)
+            i = sig(gi + ri + c_prev * w[0])
+            f = sig(gf + rf + c_prev * w[1])
+            d = sig(gd + c_prev * w[2] + c_low * w[3])
+            c = d * c_low + f * c_prev + i * tanh(gu + ru)
+            return sig(go + ro + c * w[4]) * tanh(c), c
+
+        def step(states, q):
+            gates, c_low, new = q[:, : 5 * n], q[:, 5 * n :], []
+            for k, lv in enumerate(levels):
+                if k:
+                    gates, c_low = h @ lv["K"] + lv["b"], c
+                h, c = level(gates, c_low, *states[k], lv)
+                new.append((h, c))
+            return new, h
+
+        zeros = torch.zeros(x.shape[0], n, dtype=x.dtype, device=x.device)
+        bottom = levels[0]
+        h = loop(step, [(zeros, zeros) for _ in levels],
+                 x @ bottom["K"] + torch.cat([bottom["b"], torch.zeros(n, dtype=x.dtype, device=x.device)]))
+    for V, c in p["out_hidden"]:
+        h = tanh(h @ V + c)
+    return sig(h @ p["V"] + p["c"])
+
+
+def torch_eager_trainer(name, units, seed=0, device="cpu", **depth):
+    import torch
+
+    device = _torch_device(device)
+    tensors = []
+
+    def leaf(a):
+        t = torch.tensor(a, device=device, requires_grad=True)
+        tensors.append(t)
+        return t
+
+    def to_torch(tree):
+        if isinstance(tree, dict):
+            return {k: to_torch(v) for k, v in tree.items()}
+        if isinstance(tree, (list, tuple)):
+            return type(tree)(to_torch(v) for v in tree)
+        return leaf(tree)
+
+    params = to_torch(jax_params(name, units, seed=seed, **depth))
+    return _adam_trainer(tensors, lambda x: torch_eager_forward(name, params, x), device)
 
 
 # --- JAX: parameters, one recurrent function per architecture, Adam ---------

@@ -19,13 +19,21 @@ For a model spec the answer holds:
   pass, gradients, optimizer slots, plus what compilation allocates.
 
 `impl` picks the model: `deeprnn` (`keras_deeprnn.build_model`),
-`keras_layers` (Keras's SimpleRNN/LSTM stacked), `torch_nn`, `jax_scan`
-(`references.py`); `matmul` measures the machine's matmul throughput.
+`keras_layers` (Keras's SimpleRNN/LSTM stacked), `torch_nn`, `torch_eager`,
+`jax_scan` (`references.py`); `matmul` measures the machine's matmul
+throughput; `devices` answers which accelerators the backend sees.
+
+The environment sets the rest: `KDR_BENCH_THREADS` (threads per backend,
+applied here to PyTorch and TensorFlow; `run.py` sets OpenMP's and XLA's
+through their own variables before the backend is imported) and
+`KDR_BENCH_DEVICE` (`gpu`: the hand-written PyTorch peers run on CUDA; the
+Keras backends and JAX place work on the GPU by themselves).
 """
 
 import ctypes
 import gc
 import json
+import os
 import sys
 import time
 
@@ -58,15 +66,56 @@ def keras_trainer(spec):
     return (lambda x, y: float(model.train_on_batch(x, y))), model.predict_on_batch
 
 
+DEVICE = os.environ.get("KDR_BENCH_DEVICE", "cpu")
+
+
 def make_trainer(spec):
     if spec["impl"] in ("deeprnn", "keras_layers"):
         return keras_trainer(spec)
     import references
 
     if spec["impl"] == "torch_nn":
-        return references.torch_trainer(*workload.TORCH_NN[spec["arch"]], spec["units"])
+        return references.torch_trainer(*workload.TORCH_NN[spec["arch"]], spec["units"], device=DEVICE)
     arch, depth = workload.depth_of(spec["arch"], spec.get("depth"))
+    if spec["impl"] == "torch_eager":
+        return references.torch_eager_trainer(arch, spec["units"], device=DEVICE, **depth)
     return references.jax_trainer(arch, spec["units"], **depth)
+
+
+def set_threads():
+    """Threads per backend from `KDR_BENCH_THREADS`, before any work runs:
+    idle intra-op threads of PyTorch and TensorFlow spin on a shared machine."""
+    threads = os.environ.get("KDR_BENCH_THREADS")
+    if not threads:
+        return
+    backend = os.environ.get("KERAS_BACKEND")
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(int(threads))
+        torch.set_num_interop_threads(int(threads))
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+
+
+def devices(spec):
+    """The accelerators this worker's backend sees, as `{"gpus": [...]}`."""
+    backend = os.environ.get("KERAS_BACKEND")
+    if backend == "torch":
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        return {"gpus": [torch.cuda.get_device_name(i) for i in range(count)]}
+    if backend == "jax":
+        import jax
+
+        return {"gpus": [str(d) for d in jax.devices() if d.platform == "gpu"]}
+    import tensorflow as tf
+
+    return {"gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
 
 
 def timed(fn, steps, repeats):
@@ -155,10 +204,12 @@ def measure_matmul(spec):
 
 
 def main():
+    set_threads()
     for line in sys.stdin:
         spec = json.loads(line)
         try:
-            result = measure_matmul(spec) if spec["impl"] == "matmul" else measure_model(spec)
+            measure = {"matmul": measure_matmul, "devices": devices}.get(spec["impl"], measure_model)
+            result = measure(spec)
         except Exception as error:  # reported per spec; the run goes on
             result = {"error": f"{type(error).__name__}: {error}"}
         print("RESULT " + json.dumps(result), flush=True)

@@ -24,7 +24,39 @@ def test_quick_run_writes_every_file(tmp_path):
     assert main and all(r["backend"] == backend for r in main)
     for r in main:
         assert {"train_fps", "infer_fps", "first_step_s", "peak_rss_mb"} <= set(r), r.get("error")
+    # The dispatch-bound table: its own batch and one thread per backend, with
+    # the hand-written eager PyTorch loop beside the torch backend.
+    dispatch = [r for r in results["records"] if "dispatch" in r["groups"]]
+    assert {r["impl"] for r in dispatch} >= {"deeprnn"}
+    assert all(r["threads"] == 1 and r["batch"] != main[0].get("batch") for r in dispatch)
+    assert all("train_s" in r for r in dispatch), [r.get("error") for r in dispatch]
+    if backend == "torch":
+        assert {"torch_eager", "torch_nn"} <= {r["impl"] for r in dispatch}
+        assert any(t["target"].startswith("PyTorch, dispatch-bound") for t in results["targets"])
     markdown = (tmp_path / "cpu.md").read_text()
     assert "Training frames per second" in markdown and "## Targets" in markdown
+    assert "## Dispatch-bound: batch 2, 6 frames, 8 units, 1 thread per backend" in markdown
     assert (tmp_path / "cpu_fps.png").stat().st_size > 0
     assert (tmp_path / "cpu_scaling.png").stat().st_size > 0
+
+
+def test_gpu_mode_refuses_without_a_gpu_and_runs_its_plan_on_the_cpu_when_asked(tmp_path):
+    backend = keras.backend.backend()
+    env = dict(os.environ, MPLBACKEND="Agg")
+    command = [sys.executable, str(RUN), "--device", "gpu", "--quick", "--backends", backend,
+               "--out", str(tmp_path)]
+    plain = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    if plain.returncode == 0:  # a GPU is there: the table ran on it
+        results = json.loads((tmp_path / "gpu.json").read_text())
+        assert results["machine"]["device"].startswith("GPU: ")
+    else:
+        assert "--device gpu: no GPU found" in plain.stderr and "--allow-cpu" in plain.stderr
+        assert not (tmp_path / "gpu.json").exists()
+        subprocess.run(command + ["--allow-cpu"], check=True, timeout=600, env=env)
+        results = json.loads((tmp_path / "gpu.json").read_text())
+        assert results["machine"]["device"].startswith("CPU (GPU mode checked on the CPU")
+    settings = results["machine"]["settings"]
+    assert settings["device_mode"] == "gpu" and settings["batch"] == 4
+    records = [r for r in results["records"] if r["impl"] == "deeprnn"]
+    assert records and all(r["backend"] == backend and "train_s" in r for r in records)
+    assert "keras-deeprnn on " in (tmp_path / "gpu.md").read_text()
