@@ -1,0 +1,131 @@
+"""The reproduction scripts' `--quick` modes run end to end, and their reports say what the runs did.
+
+Each script is run as a user would (a subprocess, tiny settings); the
+checks read the report back and set it against the runs' own files: the
+configuration chosen on validation, the test figures of the chosen runs
+only, means and gaps to the paper, and totals that a second call, finding
+every run done, keeps.
+"""
+
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import reproduce_music  # noqa: E402
+
+
+def _run(script, tmp_path, *args):
+    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(),
+               KERAS_DEEPRNN_CACHE=str(tmp_path / "cache"))
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), "--quick", "--quiet",
+         "--runs-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results"), *args],
+        check=True, env=env, cwd=tmp_path, timeout=900,
+    )
+    return tmp_path / "results"
+
+
+def _jsb_like_pickle(path):
+    """A small file in the shape of Boulanger-Lewandowski's JSB pickle, NumPy ints and all."""
+    rng = np.random.default_rng(0)
+
+    def piece():
+        return [tuple(np.sort(rng.choice(np.arange(43, 97), rng.integers(1, 5), replace=False)))
+                # At most 16 frames: one padded length, one compiled step.
+                for _ in range(rng.integers(8, 16))]
+
+    import pickle
+
+    data = {split: [piece() for _ in range(count)]
+            for split, count in (("train", 8), ("valid", 6), ("test", 6))}
+    path.write_bytes(pickle.dumps(data, protocol=4))
+    return path
+
+
+@pytest.mark.slow
+def test_jsb_quick_report_matches_its_runs(tmp_path):
+    pickle_path = _jsb_like_pickle(tmp_path / "chorales.pickle")
+    results = _run("reproduce_music.py", tmp_path, "--jsb", str(pickle_path))
+    summary = json.loads((results / "jsb_reproduction_quick.json").read_text())
+    table = (results / "jsb_reproduction_quick.md").read_text()
+
+    assert [r["model"] for r in summary["rows"]] == [
+        "RNN", "DT(S)-RNN", "DOT(S)-RNN", "sRNN (2 levels)"]
+    assert [r["paper_nll"] for r in summary["rows"]] == [8.338, 8.278, 8.437, 8.367]
+    assert summary["best"]["paper_nll"] == 7.92
+    search = summary["search"]
+    runs = tmp_path / "runs-quick" / "jsb"
+    for row in [*summary["rows"], summary["best"]]:
+        # Test figures come from the chosen configuration's runs, one per seed.
+        on_disk = [json.loads((runs / row["key"] / f"seed{seed}" / "result.json").read_text())
+                   for seed in summary["seeds"]]
+        assert row["seeds"] == summary["seeds"]
+        assert row["test_nll"] == [r["test"]["nll"] for r in on_disk]
+        assert row["mean"] == pytest.approx(statistics.fmean(row["test_nll"]))
+        assert row["gap"] == pytest.approx(row["mean"] - row["paper_nll"])
+        assert f"{row['mean']:.3f} ± {row['std']:.3f}" in table
+        verdict = "matched" if row["gap"] <= 0 else f"falls short by {row['gap']:.3f} nats"
+        assert f"**{row['model']}**: {verdict}" in table
+    # Each paper row's choice is its lowest validation NLL; the best is the lowest of all.
+    for row in summary["rows"]:
+        own = [t for t in search if t["row"] == row["model"]]
+        assert min(own, key=lambda t: t["valid_nll"])["key"] == row["key"]
+    assert min(search, key=lambda t: t["valid_nll"])["key"] == summary["best"]["key"]
+    assert sum(t["chosen"] for t in search) == len({r["key"] for r in
+                                                    [*summary["rows"], summary["best"]]})
+    assert "Smoke run" in table and "## Model selection" in table
+    assert table.count("\n| ") >= 2 + 6 + 2 + len(search)
+    assert (results / "jsb_reproduction_quick.png").stat().st_size > 10_000
+
+    # The totals are the runs' own epoch times: a second call, which finds
+    # every run done and trains nothing, reports the same.
+    trained = sum(json.loads(p.read_text())["train_time_s"] for p in runs.rglob("result.json"))
+    assert summary["budget"]["training_seconds"] == pytest.approx(trained, abs=0.2)
+    assert summary["budget"]["runs"] == len(list(runs.rglob("result.json")))
+    again = json.loads((_run("reproduce_music.py", tmp_path, "--jsb", str(pickle_path))
+                        / "jsb_reproduction_quick.json").read_text())
+    assert again["budget"]["training_seconds"] == summary["budget"]["training_seconds"]
+    assert again["rows"] == summary["rows"]
+
+
+@pytest.mark.slow
+def test_lm_quick_report_matches_its_runs(tmp_path):
+    results = _run("reproduce_lm.py", tmp_path)
+    summary = json.loads((results / "lm_reproduction.json").read_text())
+    table = (results / "lm_reproduction.md").read_text()
+    rows = summary["rows"]
+    assert [r["architecture"] for r in rows] == ["rnn", "dts_rnn", "dots_rnn", "srnn"]
+    assert [r["paper_ptb_bits_per_character"] for r in rows] == [1.414, 1.409, 1.386, 1.412]
+    for row in rows:
+        result = json.loads((pathlib.Path(row["run_dir"]) / "result.json").read_text())
+        assert row["bits_per_character"] == result["test"]["bits_per_character"]
+        # Perplexity per character is 2 to the bits.
+        assert row["perplexity"] == pytest.approx(2 ** row["bits_per_character"], rel=1e-4)
+        assert f"| {row['model']} | abc_folk | {row['bits_per_character']:.3f} |" in table
+    total = sum(r["train_time_s"] for r in rows)
+    assert summary["training_seconds"] == pytest.approx(total, abs=0.2)
+    assert f"{total / 60:.1f} minutes of training in all" in table
+    assert "Quick run" in table and "split is by whole tune" in table
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "give either --jsb PATH"),
+    (["--imitations", "--jsb", "x.pickle"], "give either --jsb PATH"),
+    (["--jsb", "no/such/file.pickle"], "--jsb must be the path"),
+    (["--jsb", "x.pickle", "--worker", "2/2"], "expected K/N with 0 <= K < N"),
+])
+def test_music_script_refuses_bad_flags(argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        reproduce_music.main(argv)
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
