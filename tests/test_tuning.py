@@ -20,6 +20,8 @@ from keras_deeprnn import ARCHITECTURES  # noqa: E402
 from keras_deeprnn import cli  # noqa: E402
 from keras_deeprnn import tuning  # noqa: E402
 from keras_deeprnn.data import piano_roll_batches  # noqa: E402
+from keras_deeprnn.tasks import get_task  # noqa: E402
+from keras_deeprnn.training import TrainConfig  # noqa: E402
 from keras_deeprnn.tuning import SEARCH_SPACE  # noqa: E402
 from keras_deeprnn.tuning import TUNERS  # noqa: E402
 from keras_deeprnn.tuning import check_chief_address  # noqa: E402
@@ -327,6 +329,15 @@ def test_run_search_goes_on_after_failed_trials_with_any_budget(tmp_path, monkey
             run_search(directory=tmp_path, max_trials=5, max_params=10_000, budget_mode=mode)
         assert made["max_consecutive_failed_trials"] > 5, mode
         assert made["hypermodel"].budget_mode == mode
+    # Trials are built, compiled and scored as `train` does for the music task.
+    task = get_task("music")
+    hypermodel = made["hypermodel"]
+    assert hypermodel.task is task and made["objective"].name == task.monitor
+    expected = task.build_model_kwargs(TrainConfig(), None)
+    assert (hypermodel.input_dim, hypermodel.output_dim, hypermodel.output_activation) == (
+        expected["input_dim"], expected["output_dim"], expected["output_activation"])
+    assert all(hypermodel.fixed[k] == v for k, v in expected.items()
+               if k not in ("input_dim", "output_dim", "output_activation"))
 
 
 @pytest.mark.parametrize("tuner_name", ["hyperband", "bayesian"])

@@ -67,7 +67,7 @@ def run_search(
     data = task.load_data(config)
     train = task.batches(data["train"], config, training=True)    # (x, y, mask)
     valid = task.batches(data["valid"], config, training=False)
-    tuner = Tuner(DeepRNNHyperModel(architectures, max_params=...,
+    tuner = Tuner(DeepRNNHyperModel(architectures, max_params=..., task=task,  # loss, metrics
                                     **task.build_model_kwargs(config, data)),
                   objective=Objective(task.monitor, "min"), ...)   # val_frame_nll
     tuner.search(train, validation_data=valid, epochs=epochs,
@@ -176,7 +176,7 @@ def run_search(
         output_dim=model_kwargs.pop("output_dim"),
         output_activation=model_kwargs.pop("output_activation"),
         max_params=max_params, budget_mode=budget_mode, fixed={**model_kwargs, **(fixed or {})},
-        distribute=distribute, dtype_policy=dtype_policy,
+        distribute=distribute, dtype_policy=dtype_policy, task=task,
     )
     options = dict(
         hypermodel=hypermodel,
