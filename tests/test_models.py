@@ -383,12 +383,12 @@ def test_a_bad_call_leaves_the_model_usable(bad, rng):
     # (Keras's own input check answers a direct call with (None, None, 5).)
     expected = "at least one time step" if bad == "no_steps" else "(batch, time, 5)|(None, None, 5)"
     for call in (lambda: model.predict(wrong, verbose=0), lambda: model(wrong),
-                 lambda: model.evaluate(wrong, wrong, verbose=0)):
+                 lambda: model.evaluate(wrong, (wrong > 0).astype("float32"), verbose=0)):
         model.compile()
         with pytest.raises(ValueError, match=expected):
             call()
     np.testing.assert_allclose(model.predict(x, verbose=0), before, atol=1e-6)
-    model.fit(x, x, epochs=1, verbose=0)
+    model.fit(x, (x > 0).astype("float32"), epochs=1, verbose=0)
     assert np.isfinite(model.predict(x, verbose=0)).all()
 
 
