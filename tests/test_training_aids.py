@@ -43,9 +43,11 @@ def test_sparse_initializer_in_a_saved_model(tmp_path, rng):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
 
-def _constant_noise(monkeypatch, value):
+def _constant_noise(monkeypatch, z):
+    # Every standard-normal number drawn is z: the noise is mean + stddev * z,
+    # so a layer that passes the wrong stddev shifts its kernels wrongly.
     def fake_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-        return ops.full(shape, value, dtype=dtype or "float32")
+        return ops.full(shape, mean + stddev * z, dtype=dtype or "float32")
 
     monkeypatch.setattr(keras.random, "normal", fake_normal)
 
@@ -57,12 +59,12 @@ def test_weight_noise_perturbs_kernels_not_biases(layer_cls, monkeypatch, rng):
     layer = layer_cls(cell, return_sequences=True)
     x = rng.normal(size=(2, 4, 2))
     clean = ops.convert_to_numpy(layer(x.astype("float32"), training=False))
-    _constant_noise(monkeypatch, 0.1)
+    _constant_noise(monkeypatch, 2.0)
     noisy = ops.convert_to_numpy(layer(x.astype("float32"), training=True))
     w = weights_of(cell)
     kw = dict(num_transition_layers=2, shortcut=True)
     np.testing.assert_allclose(clean, ref.dt_sequence(x, w, 3, **kw), atol=1e-5)
-    shifted = {k: v + 0.1 if "kernel" in k else v for k, v in w.items()}
+    shifted = {k: v + 0.075 * 2.0 if "kernel" in k else v for k, v in w.items()}
     np.testing.assert_allclose(noisy, ref.dt_sequence(x, shifted, 3, **kw), atol=1e-5)
 
 
@@ -70,10 +72,10 @@ def test_weight_noise_in_deep_output_and_dg_lstm(monkeypatch, rng):
     head = layers.DeepOutput(2, num_layers=1, hidden_units=3, weight_noise=0.5)
     x = rng.normal(size=(2, 3)).astype("float32")
     clean = ops.convert_to_numpy(head(x))
-    _constant_noise(monkeypatch, 0.2)
+    _constant_noise(monkeypatch, 0.4)
     noisy = ops.convert_to_numpy(head(x, training=True))
     w = weights_of(head)
-    shifted = {k: v + 0.2 if "kernel" in k else v for k, v in w.items()}
+    shifted = {k: v + 0.5 * 0.4 if "kernel" in k else v for k, v in w.items()}
     np.testing.assert_allclose(clean, ref.mlp(x, w, [3, 2], ["tanh", "linear"]), atol=1e-5)
     np.testing.assert_allclose(noisy, ref.mlp(x, shifted, [3, 2], ["tanh", "linear"]), atol=1e-5)
     dg = cells.DepthGatedLSTMCell(2, num_layers=2, weight_noise=0.1)
