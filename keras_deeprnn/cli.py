@@ -167,7 +167,8 @@ def _add_train(commands):
                        help="also write Keras's TensorBoard logs to RUN_DIR/tensorboard "
                             "(needs tensorflow and tensorboard, whatever the backend)")
     files.add_argument("--quiet", action="store_true",
-                       help="no progress output (without a terminal: one line per epoch)")
+                       help="no progress output (otherwise: progress bars in a terminal, one "
+                            "line per epoch in a log file)")
     train.set_defaults(run=_run_train)
 
 
@@ -288,8 +289,8 @@ def _print_result(result):
 
 # `train` flags that `tune` reads as they are; every model flag (MODEL_FIELDS)
 # holds its setting fixed, and the other `train` flags are refused.
-_TUNE_SHARED = ("task", "dataset", "limit", "epochs", "batch_size", "max_len", "patience",
-                "seed", "cache_dir", "quiet")
+_TUNE_SHARED = ("task", "dataset", "limit", "epochs", "batch_size", "max_len", "bucket",
+                "patience", "seed", "cache_dir", "quiet")
 # Search dimensions with a `train` flag: searched unless the flag is given.
 _TUNE_DIMENSION_FLAGS = ("learning_rate", "clipnorm")
 
@@ -385,7 +386,7 @@ def _run_tune(args):
         directory=args.directory, project_name=project_name, limit=args.limit,
         architectures=architectures, max_params=args.max_params,
         overwrite=args.overwrite, distribute=args.distribute, budget_mode=args.budget_mode,
-        fixed=fixed, batch_size=args.batch_size, max_len=args.max_len,
+        fixed=fixed, batch_size=args.batch_size, max_len=args.max_len, bucket=args.bucket,
         patience=args.patience, seed=args.seed, cache_dir=args.cache_dir,
         dtype_policy=args.dtype_policy, verbose=verbose,
     )

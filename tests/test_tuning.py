@@ -474,7 +474,8 @@ def test_tune_shares_the_train_flags_and_defaults(monkeypatch):
     assert (train.units, train.dropout, train.output_dropout) == (
         main_job.units, main_job.dropout, main_job.output_dropout)
     received = tune_arguments(monkeypatch, [])
-    for name in ("epochs", "batch_size", "max_len", "patience", "seed", "limit", "cache_dir"):
+    for name in ("epochs", "batch_size", "max_len", "bucket", "patience", "seed", "limit",
+                 "cache_dir"):
         assert received[name] == getattr(train, name), name
     assert received["dataset"] == "jsb_chorales" and received["tuner"] == "random"
     assert received["project_name"] == "jsb_chorales_random"
@@ -487,10 +488,11 @@ def test_tune_model_flags_hold_settings_fixed(monkeypatch):
     received = tune_arguments(monkeypatch, [
         "--tuner", "hyperband", "--units", "64", "--layer-norm", "--learning-rate", "0.003",
         "--fixed", "output_hidden_activation=maxout", "--fixed", "dropout=0.2",
-        "--architecture", "srnn", "--batch-size", "4", "--quiet"])
+        "--architecture", "srnn", "--batch-size", "4", "--bucket", "--quiet"])
     assert received["fixed"] == {"units": 64, "layer_norm": True, "learning_rate": 0.003,
                                  "output_hidden_activation": "maxout", "dropout": 0.2}
     assert received["architectures"] == "srnn" and received["batch_size"] == 4
+    assert received["bucket"] is True
     assert received["project_name"] == "jsb_chorales_hyperband" and received["verbose"] == 0
 
 

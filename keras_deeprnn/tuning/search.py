@@ -49,6 +49,7 @@ def run_search(
     fixed=None,
     batch_size=16,
     max_len=None,
+    bucket=False,
     patience=3,
     seed=0,
     cache_dir=None,
@@ -114,6 +115,8 @@ def run_search(
         fixed: `{name: value}` settings held fixed (see `DeepRNNHyperModel`).
         batch_size, max_len: of the training batches (`max_len`: windows of
             that many frames; validation reads whole pieces, as `train` does).
+        bucket: training batches of pieces of similar length (less padding
+            in large batches; `TrainConfig.bucket`).
         patience: early stopping patience, in epochs.
         seed: seed of the tuner's draws and of the batch order (an int >= 0).
         cache_dir: cache of parsed scores (`load_music`).
@@ -166,7 +169,7 @@ def run_search(
     # === Tuner ===
     task = get_task("music")
     config = TrainConfig(task=task.name, dataset=dataset, limit=limit, cache_dir=cache_dir,
-                         batch_size=batch_size, max_len=max_len, seed=seed,
+                         batch_size=batch_size, max_len=max_len, bucket=bucket, seed=seed,
                          progress=verbose > 0)
     # The music model's input and output do not depend on the data, which
     # the chief never loads.
