@@ -20,3 +20,13 @@ def test_backend_rnn_has_the_signature_the_library_calls():
     for name in ("step_function", "inputs", "initial_states", "go_backwards", "mask",
                  "unroll", "input_length", "zero_output_for_mask", "return_all_outputs"):
         assert name in params, name
+
+
+def test_autocast_scope_sets_and_restores_the_dtype():
+    outer = _keras_private.get_autocast_scope()
+    with _keras_private.AutocastScope("float16"):
+        assert _keras_private.get_autocast_scope().dtype == "float16"
+        with _keras_private.AutocastScope(None):
+            # a scope with no dtype: variables read in it are not cast
+            assert _keras_private.get_autocast_scope().dtype is None
+    assert _keras_private.get_autocast_scope() is outer
