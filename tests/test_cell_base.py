@@ -156,12 +156,14 @@ def test_learned_initial_state(x):
     np.testing.assert_allclose(np_(layer(x)), toy_reference(x, cell, h0=h0), atol=1e-5)
 
 
-def test_project_inputs_runs_in_the_cells_dtype(x):
-    # A float16 RNN around a float32 cell: the hoisted projection must see the
-    # cell's dtype, as a call through the cell's __call__ would.
+@pytest.mark.parametrize("dtype", ["float16", "mixed_float16"])
+def test_steps_run_in_the_cells_dtype(dtype, x):
+    # A float16 RNN around a float32 cell: DeepRNN calls project_inputs and
+    # recurrent_step directly, and they must see the cell's dtype (inputs and
+    # variables), as a call through the cell's __call__ would.
     for make in (lambda: ToyCell(N), lambda: cells.DeepTransitionCell(N, num_transition_layers=2,
                                                                       shortcut=True)):
-        layer = layers.DeepRNN(make(), return_sequences=True, dtype="float16")
+        layer = layers.DeepRNN(make(), return_sequences=True, dtype=dtype)
         y = layer(x)
         assert keras.backend.standardize_dtype(y.dtype) == "float16"
         reference = keras.layers.RNN(layer.cell, return_sequences=True)(x)

@@ -22,8 +22,10 @@ from keras import ops
 
 from keras_deeprnn import _checks
 # keras.layers.RNN primes and resets dropout masks only for instances of this
-# class, which has no public path.
+# class, which has no public path; nor have Keras's autocast scopes.
+from keras_deeprnn._keras_private import AutocastScope
 from keras_deeprnn._keras_private import DropoutRNNCell
+from keras_deeprnn._keras_private import get_autocast_scope
 from keras_deeprnn.layers.regularization import RandomDraws
 from keras_deeprnn.layers.regularization import WeightNoise
 
@@ -296,17 +298,26 @@ def _checked_build(build):
     return wrapper
 
 
-def _in_compute_dtype(project_inputs):
-    """`project_inputs` on inputs cast to the cell's compute dtype, as
-    `Layer.__call__` casts them: `DeepRNN` calls it directly, with the
-    sequence in the RNN layer's dtype, which need not be the cell's."""
+def _as_layer_call(method, cast_inputs):
+    """A step method, run in the cell's dtype as `Layer.__call__` runs `call`.
 
-    @functools.wraps(project_inputs)
+    `DeepRNN` calls `project_inputs` and `recurrent_step` directly, inside
+    the RNN layer's autocast scope and on tensors of the RNN layer's dtype,
+    neither of which need be the cell's (a `float16` or `mixed_float16` RNN
+    around a `float32` cell): the inputs are cast to the cell's compute
+    dtype and its variables read in that dtype, as a call would.
+    """
+
+    @functools.wraps(method)
     def wrapper(self, inputs, *args, **kwargs):
-        dtype = getattr(inputs, "dtype", None)
-        if dtype is None or keras.backend.standardize_dtype(dtype) != self.compute_dtype:
-            inputs = ops.cast(inputs, self.compute_dtype)
-        return project_inputs(self, inputs, *args, **kwargs)
+        dtype = self.compute_dtype
+        if cast_inputs and keras.backend.standardize_dtype(inputs.dtype) != dtype:
+            inputs = ops.cast(inputs, dtype)
+        scope = get_autocast_scope()
+        if (scope.dtype == dtype) if scope is not None else (dtype == self.variable_dtype):
+            return method(self, inputs, *args, **kwargs)
+        with AutocastScope(dtype):
+            return method(self, inputs, *args, **kwargs)
 
     return wrapper
 
@@ -327,10 +338,11 @@ class DeepCell(CellRegularization, keras.layers.Layer):
             self.recurrent_kernel = self.add_weight(shape=(self.units, self.units),
                                                     name="recurrent_kernel")
         def project_inputs(self, inputs, training=False):    # x_t only, any rank
-            return self.apply_input_dropout(inputs, training) @ self.noisy(self.kernel, training)
+            x = self.apply_input_dropout(inputs, training)
+            return ops.matmul(x, self.noisy(self.kernel, training))
         def recurrent_step(self, projected, states, training=False):
             h_prev = self.apply_recurrent_dropout(states[0], training)
-            h = ops.tanh(projected + h_prev @ self.noisy(self.recurrent_kernel, training))
+            h = ops.tanh(projected + ops.matmul(h_prev, self.noisy(self.recurrent_kernel, training)))
             return h, [h]
     ```
 
@@ -338,7 +350,8 @@ class DeepCell(CellRegularization, keras.layers.Layer):
 
     - `call(inputs, states, training)` = `recurrent_step(project_inputs(inputs))`;
       `keras_deeprnn.layers.DeepRNN` runs `project_inputs` on the whole
-      sequence at once instead, cast to the cell's compute dtype.
+      sequence at once instead; both run in the cell's compute dtype, as
+      a call would, whatever the RNN layer's dtype.
     - `state_size = output_size = units` (one state `h`; a cell with more
       sets `state_size` in its constructor) and `get_initial_state`: zeros
       of every state, the first starting at the learned vector
@@ -397,7 +410,9 @@ class DeepCell(CellRegularization, keras.layers.Layer):
         if "build" in vars(cls):
             cls.build = _checked_build(vars(cls)["build"])
         if "project_inputs" in vars(cls):
-            cls.project_inputs = _in_compute_dtype(vars(cls)["project_inputs"])
+            cls.project_inputs = _as_layer_call(vars(cls)["project_inputs"], cast_inputs=True)
+        if "recurrent_step" in vars(cls):
+            cls.recurrent_step = _as_layer_call(vars(cls)["recurrent_step"], cast_inputs=False)
 
     def project_inputs(self, inputs, training=False):
         """Everything of a step that reads only `x_t` (any leading axes)."""
