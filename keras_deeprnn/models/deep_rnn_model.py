@@ -33,7 +33,7 @@ class DeepRNNModel(keras.Model):
     Every recurrent level is a `keras_deeprnn.layers.DeepRNN`, which computes
     the input projections of the whole sequence outside the time loop;
     `deep_gru`/`deep_lstm` use Keras's own (fused) GRU and LSTM layers
-    (`FusedLSTM`: Keras's LSTM, with PyTorch's fused kernel on the CPU too). The
+    (`FusedGRU`, `FusedLSTM`: Keras's, with PyTorch's fused kernels on the CPU too). The
     deep input and deep output run on the whole sequence, outside the loop.
     With `bidirectional=True` each level runs forwards and backwards and the
     next level reads both (the deep bidirectional RNN of Dive into Deep

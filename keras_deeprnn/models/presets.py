@@ -34,6 +34,7 @@ from keras_deeprnn.cells import HighwayTransitionCell
 from keras_deeprnn.cells import StateResetCell
 from keras_deeprnn.cells import ZoneoutCell
 from keras_deeprnn.layers import DeepRNN
+from keras_deeprnn.layers import FusedGRU
 from keras_deeprnn.layers import FusedLSTM
 
 DEPTH_DEFAULTS = {
@@ -261,8 +262,7 @@ DEPTH_GATED_LSTM = CellFactory(
 # Keras's own layers: fused when nothing needs the step, their cells otherwise.
 GRU = CellFactory(
     "gru", lambda units, depth, options, cell_args: keras.layers.GRUCell(units, **cell_args),
-    make_layer=lambda units, cell_args, **rnn_args: keras.layers.GRU(units, **cell_args,
-                                                                     **rnn_args))
+    make_layer=lambda units, cell_args, **rnn_args: FusedGRU(units, **cell_args, **rnn_args))
 LSTM = CellFactory(
     "lstm", lambda units, depth, options, cell_args: keras.layers.LSTMCell(units, **cell_args),
     make_layer=lambda units, cell_args, **rnn_args: FusedLSTM(units, **cell_args, **rnn_args))
