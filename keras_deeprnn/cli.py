@@ -30,6 +30,7 @@ import keras
 
 from keras_deeprnn import _checks
 from keras_deeprnn import initializers
+from keras_deeprnn import pretrained
 from keras_deeprnn import training
 from keras_deeprnn.data import music as music_data
 from keras_deeprnn.data import text as text_data
@@ -488,11 +489,16 @@ def _run_evaluate(args):
 def _add_generate(commands):
     generate = commands.add_parser(
         "generate", help="sample a piece from a trained model",
-        description="Sample a piano roll frame by frame from a run dir or a .keras file "
-                    "and write it as MIDI, MusicXML and a PNG piano roll.",
+        description="Sample a piano roll frame by frame from a run dir, a .keras file or "
+                    "a model that ships with the package (--pretrained jsb), and write it "
+                    "as MIDI, MusicXML and a PNG piano roll.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    generate.add_argument("model", help="a run dir or a .keras file")
+    generate.add_argument("model", nargs="?", default=None,
+                          help="a run dir or a .keras file (or give --pretrained)")
+    generate.add_argument("--pretrained", choices=list(pretrained.PRETRAINED), default=None,
+                          help="sample from a model that ships with the package instead: "
+                               "jsb, a DOT(S)-RNN trained on the built-in chorales")
     generate.add_argument("--frames", type=int, default=64,
                           help="length of the piece, prime included")
     generate.add_argument("--temperature", type=float, default=1.0)
@@ -508,7 +514,8 @@ def _add_generate(commands):
     generate.add_argument("--cache-dir", default=None)
     generate.add_argument("--seed", type=int, default=None)
     generate.add_argument("--out", default=None,
-                          help="path prefix of the files (default RUN_DIR/sample)")
+                          help="path prefix of the files (default RUN_DIR/sample; "
+                               "NAME-sample in the current folder for --pretrained NAME)")
     generate.add_argument("--prime", default=None,
                           help="language models: text to continue (--frames counts the "
                                "new tokens)")
@@ -518,7 +525,16 @@ def _add_generate(commands):
 def _run_generate(args):
     _positive("--frames", args.frames)
     _positive_number("--temperature", args.temperature)
-    model, saved = training.load_trained_model(args.model)
+    if (args.model is None) == (args.pretrained is None):
+        raise ValueError(
+            "Give either a run dir or .keras file, or --pretrained NAME. Received: "
+            f"model={args.model!r}, --pretrained={args.pretrained!r}"
+        )
+    if args.pretrained is not None:
+        model, record = pretrained.load(args.pretrained)
+        saved = {"task": "music", "dataset": record["settings"]["dataset"]}
+    else:
+        model, saved = training.load_trained_model(args.model)
     if saved.get("task") == "lm":
         return _generate_text(model, saved, args)
     dataset = args.dataset or saved.get("dataset", _DEFAULTS.dataset)
@@ -536,6 +552,8 @@ def _run_generate(args):
                                    prime=prime, seed=args.seed)
     if args.out is not None:
         prefix = pathlib.Path(args.out)
+    elif args.pretrained is not None:
+        prefix = pathlib.Path(f"{args.pretrained}-sample")
     elif pathlib.Path(args.model).is_dir():
         prefix = pathlib.Path(args.model) / "sample"
     else:

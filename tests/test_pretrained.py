@@ -51,3 +51,26 @@ def test_packing_round_trips():
     assert len(back) == 3
     for a, b in zip(rolls, back):
         np.testing.assert_array_equal(a, b)
+
+
+def test_generate_from_the_command_line_needs_no_training(tmp_path, capsys):
+    pytest.importorskip("music21")
+    from keras_deeprnn import cli
+
+    prefix = tmp_path / "chorale"
+    assert cli.main(["generate", "--pretrained", "jsb", "--frames", "8", "--seed", "0",
+                     "--out", str(prefix)]) == 0
+    written = capsys.readouterr().out
+    for suffix in (".mid", ".png"):
+        assert (tmp_path / f"chorale{suffix}").stat().st_size > 0
+        assert f"chorale{suffix}" in written
+
+
+@pytest.mark.parametrize("argv", [["generate"], ["generate", "runs/x", "--pretrained", "jsb"]])
+def test_generate_wants_exactly_one_model(argv, capsys):
+    from keras_deeprnn import cli
+
+    with pytest.raises(SystemExit) as exit_info:  # the CLI's one-line error, status 2
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    assert "--pretrained" in capsys.readouterr().err
