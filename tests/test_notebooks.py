@@ -1,5 +1,7 @@
 """The notebooks run top to bottom, in their quick mode, under the current backend."""
 
+import json
+import math
 import os
 import pathlib
 
@@ -43,10 +45,20 @@ def music_cache(tmp_path_factory):
 
 
 def test_polyphonic_music_notebook_runs(tmp_path, music_cache, monkeypatch):
-    text = _text(_execute("polyphonic_music.ipynb", tmp_path, monkeypatch, music_cache))
-    assert f"on {BACKEND}" in text
+    outputs = _execute("polyphonic_music.ipynb", tmp_path, monkeypatch, music_cache)
+    assert f"on {BACKEND}" in _text(outputs)
     for name in ("rnn/result.json", "dots_rnn/result.json", "sample.mid", "sample.png"):
         assert (tmp_path / "runs" / "notebook" / name).is_file(), name
+    # The table the notebook shows holds the figures its runs computed: a
+    # finite, positive test NLL per frame and a frame accuracy in [0, 1]
+    # (one epoch on four chorales in quick mode: no bound on how good).
+    table = "".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
+    for name in ("rnn", "dots_rnn"):
+        result = json.loads((tmp_path / "runs" / "notebook" / name / "result.json").read_text())
+        nll, accuracy = result["test"]["nll"], result["test"]["frame_accuracy"]
+        assert math.isfinite(nll) and nll > 0 and 0 <= accuracy <= 1, (name, nll, accuracy)
+        row = f"| {name} | {result['parameters']:,} | {result['epochs_run']} | {nll:.3f} | {accuracy:.3f} |"
+        assert row in table, (row, table)
 
 
 @pytest.mark.slow
