@@ -392,6 +392,11 @@ def plot_learning_curves(summary, path):
     axes = figure.add_subplot()
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
     finals = [*summary["rows"], summary["best"]]
+    if any(row["key"] == summary["best"]["key"] for row in summary["rows"]):
+        # The best is one of the rows: its curves are drawn already.
+        finals = summary["rows"]
+        axes.axhline(summary["best"]["paper_nll"], color="black", linestyle="--", linewidth=0.7,
+                     label=f"paper's best, {summary['best']['paper_model']}")
     for colour, row in zip(colours, finals):
         for index, curve in enumerate(row["curves"]):
             axes.plot(range(1, len(curve["valid"]) + 1), curve["valid"], color=colour,
