@@ -4,8 +4,9 @@
     python scripts/study_regularisers.py --quick    # smoke run, a minute
 
 Every variant is trained on the built-in `jsb_chorales` with the settings of
-`reproduce_music.py` (the paper's plain rows scaled to a CPU) and a parameter
-budget equal to that of the baseline DOT(S)-RNN with 128 units: where a
+`reproduce_music.py --imitations` (the paper's plain rows scaled to a CPU)
+and a parameter budget equal to that of the baseline DOT(S)-RNN with 128
+units: where a
 variant adds parameters (layer norm's gains and biases) or shapes them
 differently (RHN), its width is the largest whose model fits the budget,
 found by the tuner's own bisection (`DeepRNNHyperModel.derive_units`). Each
