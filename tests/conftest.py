@@ -27,7 +27,7 @@ BACKEND = keras.backend.backend()
 # Every package `pip install .[all]` provides whose absence a test may skip on.
 REQUIRED_PACKAGES = {
     "music21", "matplotlib", "tqdm", "keras_tuner", "sklearn", "scipy", "nbclient",
-    "nbformat", "ipykernel", "tensorflow", "jax", "torch", "xdist",
+    "nbformat", "ipykernel", "tensorflow", "jax", "torch", "xdist", "tensorboard",
 }
 
 
