@@ -12,8 +12,9 @@ over these 3-4 units is small, a rounding error grows by up to
 1 / sqrt(1e-3) ~ 32 per normalised layer, so the layer-norm case is held
 to 512 u worst and 32 u mean. Measured on the CPU, the largest errors are
 about 6 u (about 275 u with layer norm, on TensorFlow), the largest mean
-1.4 u (21 u with layer norm on TensorFlow, 2.4 u on JAX and torch). Variables stay float32 under the mixed
-policies; the reference reads them in float64.
+1.4 u (21 u with layer norm on TensorFlow, 2.4 u on JAX and torch).
+Variables stay float32 under the mixed policies; the reference reads them
+in float64.
 """
 
 import keras
