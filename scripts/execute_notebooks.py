@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import pathlib
+import re
 import sys
 import tempfile
 import time
@@ -48,18 +49,49 @@ def _shrink_png(data):
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+# Lines a reader gains nothing from: native libraries' start-up chatter and
+# the notebook's missing progress widget.
+NOISE = ("WARNING: All log messages before absl::InitializeLog()", "I0000 ", "W0000 ",
+         "TqdmWarning", "from .autonotebook import tqdm")
+PROGRESS = re.compile(r"\d+%\|")
+BAR = re.compile(r"[^\]]*?\d+%\|[^\]]*\]")
+
+
+def _readable(text):
+    """A stream as a terminal would leave it: redraws collapsed, noise dropped."""
+    lines = [line.split("\r")[-1] for line in text.split("\n")]
+    kept = []
+    for line in lines:
+        if any(noise in line for noise in NOISE):
+            continue
+        bars = BAR.findall(line)
+        if len(bars) > 1:  # redraws saved without their carriage returns
+            line = bars[-1]
+        if kept and PROGRESS.search(line) and PROGRESS.search(kept[-1]):
+            kept[-1] = line  # the bar's latest state replaces the one before
+        else:
+            kept.append(line)
+    return "\n".join(kept[-MAX_STREAM_LINES:])
+
+
 def _tidy(notebook):
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
+        merged = []
         for output in cell.get("outputs", []):
-            if output.output_type == "stream":
-                # Progress redraws end in carriage returns: keep what a reader sees.
-                lines = [line.split("\r")[-1] for line in output.text.split("\n")]
-                output.text = "\n".join(lines[-MAX_STREAM_LINES:])
             png = output.get("data", {}).get("image/png")
             if png:
                 output["data"]["image/png"] = _shrink_png(png)
+            if (output.output_type == "stream" and merged
+                    and merged[-1].output_type == "stream" and merged[-1].name == output.name):
+                merged[-1].text += output.text
+            else:
+                merged.append(output)
+        for output in merged:
+            if output.output_type == "stream":
+                output.text = _readable(output.text)
+        cell.outputs = [o for o in merged if o.output_type != "stream" or o.text.strip()]
 
 
 def execute(name):
@@ -90,10 +122,19 @@ def execute(name):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="notebooks to run (default: all)")
+    parser.add_argument("--tidy-only", action="store_true",
+                        help="only tidy the outputs already saved (no run)")
     args = parser.parse_args(argv)
     if os.environ.get("KDR_NOTEBOOK_QUICK"):
         sys.exit("Unset KDR_NOTEBOOK_QUICK: the committed notebooks show full runs.")
     names = args.names or sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    if args.tidy_only:
+        for name in names:
+            path = NOTEBOOKS / name
+            notebook = nbformat.read(path, as_version=4)
+            _tidy(notebook)
+            nbformat.write(notebook, path)
+        return
     for name in names:
         execute(name)
 
