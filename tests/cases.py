@@ -1,7 +1,7 @@
 """Every cell configuration under test, each with its NumPy reference.
 
 A case makes a fresh cell and knows how to compute the cell's output
-sequence in NumPy from the cell's own weights (design/paper.md equations).
+sequence in NumPy from the cell's own weights (the equations of its class docstring).
 """
 
 import dataclasses

@@ -1,4 +1,4 @@
-"""NumPy versions of the equations in design/paper.md, in float64.
+"""NumPy versions of each cell's equations (its class docstring and the README's tables), in float64.
 
 Each function takes weights as NumPy arrays named as in the cells'
 docstrings, so a test can feed a layer's own weights and compare.
@@ -22,7 +22,7 @@ def layer_norm(a, gamma, beta, epsilon=1e-3):
 
 
 def dt_step(x, h, w, num_transition_layers, shortcut, activation="tanh", transition_activation=None):
-    """One step of DT / DT(S) (paper.md: deep transition, with shortcuts).
+    """One step of DT / DT(S) (Pascanu et al. 2014: deep transition, with shortcuts).
 
     With `ln_gamma_l`/`ln_beta_l` among the weights, each layer's summed
     pre-activation is layer-normalised before its activation.
