@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
-from keras.src import tree
+from keras import tree
 
 from cases import CASE_IDS
 from cases import CASES

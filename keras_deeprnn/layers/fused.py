@@ -3,7 +3,7 @@
 import keras
 from keras import activations
 from keras import ops
-from keras.src import tree
+from keras import tree
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
