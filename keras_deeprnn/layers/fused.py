@@ -27,35 +27,15 @@ class FusedLSTM(keras.layers.LSTM):
     ```
     """
 
-    def _torch_kernel_applies(self, mask):
-        cell = self.cell
-        return (
-            keras.backend.backend() == "torch"
-            and mask is None
-            and not self.recurrent_dropout
-            and not self.unroll
-            and self.use_cudnn in ("auto", True)
-            and cell.activation in (activations.tanh, ops.tanh)
-            and cell.recurrent_activation in (activations.sigmoid, ops.sigmoid)
-        )
-
     def inner_loop(self, sequences, initial_state, mask, training=False):
-        if tree.is_nested(mask):
-            mask = mask[0]
-        if not self._torch_kernel_applies(mask):
-            return super().inner_loop(sequences, initial_state, mask, training=training)
-        if training and self.dropout:
-            # Keras's per-sequence input dropout, as in LSTM.inner_loop.
-            dp_mask = self.cell.get_dropout_mask(sequences[:, 0, :])
-            sequences = sequences * ops.expand_dims(dp_mask, axis=1)
-        return _torch_lstm(
-            sequences, initial_state[0], initial_state[1], self.cell,
-            return_sequences=self.return_sequences, go_backwards=self.go_backwards,
-        )
+        return _fused_inner_loop(self, keras.layers.LSTM, sequences, initial_state, mask,
+                                 training, _torch_lstm)
 
 
-def _torch_lstm(inputs, h0, c0, cell, return_sequences, go_backwards):
+def _torch_lstm(inputs, initial_state, cell, return_sequences, go_backwards):
     import torch
+
+    h0, c0 = initial_state[0], initial_state[1]
 
     dtype = inputs.dtype
     kernel = ops.cast(cell.kernel, dtype)
@@ -107,38 +87,15 @@ class FusedGRU(keras.layers.GRU):
     ```
     """
 
-    def _torch_kernel_applies(self, mask):
-        cell = self.cell
-        return (
-            keras.backend.backend() == "torch"
-            and mask is None
-            and cell.reset_after
-            and not self.recurrent_dropout
-            and not self.unroll
-            and self.use_cudnn in ("auto", True)
-            and cell.activation in (activations.tanh, ops.tanh)
-            and cell.recurrent_activation in (activations.sigmoid, ops.sigmoid)
-        )
-
     def inner_loop(self, sequences, initial_state, mask, training=False):
-        if tree.is_nested(mask):
-            mask = mask[0]
-        if not self._torch_kernel_applies(mask):
-            return super().inner_loop(sequences, initial_state, mask, training=training)
-        if tree.is_nested(initial_state):
-            initial_state = initial_state[0]
-        if training and self.dropout:
-            # Keras's per-sequence input dropout, as in GRU.inner_loop.
-            dp_mask = self.cell.get_dropout_mask(sequences[:, 0, :])
-            sequences = sequences * ops.expand_dims(dp_mask, axis=1)
-        return _torch_gru(
-            sequences, initial_state, self.cell,
-            return_sequences=self.return_sequences, go_backwards=self.go_backwards,
-        )
+        return _fused_inner_loop(self, keras.layers.GRU, sequences, initial_state, mask,
+                                 training, _torch_gru)
 
 
-def _torch_gru(inputs, h0, cell, return_sequences, go_backwards):
+def _torch_gru(inputs, initial_state, cell, return_sequences, go_backwards):
     import torch
+
+    h0 = initial_state[0] if tree.is_nested(initial_state) else initial_state
 
     dtype = inputs.dtype
 
@@ -167,3 +124,31 @@ def _torch_gru(inputs, h0, cell, return_sequences, go_backwards):
     if not return_sequences:
         outputs = last.unsqueeze(1)
     return last, outputs, [h_n.squeeze(0)]
+
+
+def _torch_kernel_applies(layer, mask):
+    """Whether torch's fused kernel computes what `layer`'s arguments ask for."""
+    cell = layer.cell
+    return (
+        keras.backend.backend() == "torch"
+        and mask is None
+        and getattr(cell, "reset_after", True)
+        and not layer.recurrent_dropout
+        and not layer.unroll
+        and layer.use_cudnn in ("auto", True)
+        and cell.activation in (activations.tanh, ops.tanh)
+        and cell.recurrent_activation in (activations.sigmoid, ops.sigmoid)
+    )
+
+
+def _fused_inner_loop(layer, keras_class, sequences, initial_state, mask, training, kernel):
+    if tree.is_nested(mask):
+        mask = mask[0]
+    if not _torch_kernel_applies(layer, mask):
+        return keras_class.inner_loop(layer, sequences, initial_state, mask, training=training)
+    if training and layer.dropout:
+        # Keras's per-sequence input dropout, as in its LSTM and GRU inner loops.
+        dp_mask = layer.cell.get_dropout_mask(sequences[:, 0, :])
+        sequences = sequences * ops.expand_dims(dp_mask, axis=1)
+    return kernel(sequences, initial_state, layer.cell,
+                  return_sequences=layer.return_sequences, go_backwards=layer.go_backwards)
