@@ -8,31 +8,18 @@ every run done, keeps.
 """
 
 import json
-import os
 import pathlib
 import statistics
-import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
+from script_runs import run_quick
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import reproduce_music  # noqa: E402
-
-
-def _run(script, tmp_path, *args):
-    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(),
-               KERAS_DEEPRNN_CACHE=str(tmp_path / "cache"))
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / script), "--quick", "--quiet",
-         "--runs-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results"), *args],
-        check=True, env=env, cwd=tmp_path, timeout=900,
-    )
-    return tmp_path / "results"
 
 
 def _jsb_like_pickle(path):
@@ -55,7 +42,7 @@ def _jsb_like_pickle(path):
 @pytest.mark.slow
 def test_jsb_quick_report_matches_its_runs(tmp_path):
     pickle_path = _jsb_like_pickle(tmp_path / "chorales.pickle")
-    results = _run("reproduce_music.py", tmp_path, "--jsb", str(pickle_path))
+    results = run_quick("reproduce_music.py", tmp_path, "--jsb", str(pickle_path))
     summary = json.loads((results / "jsb_reproduction_quick.json").read_text())
     table = (results / "jsb_reproduction_quick.md").read_text()
 
@@ -92,7 +79,7 @@ def test_jsb_quick_report_matches_its_runs(tmp_path):
     trained = sum(json.loads(p.read_text())["train_time_s"] for p in runs.rglob("result.json"))
     assert summary["budget"]["training_seconds"] == pytest.approx(trained, abs=0.2)
     assert summary["budget"]["runs"] == len(list(runs.rglob("result.json")))
-    again = json.loads((_run("reproduce_music.py", tmp_path, "--jsb", str(pickle_path))
+    again = json.loads((run_quick("reproduce_music.py", tmp_path, "--jsb", str(pickle_path))
                         / "jsb_reproduction_quick.json").read_text())
     assert again["budget"]["training_seconds"] == summary["budget"]["training_seconds"]
     assert again["rows"] == summary["rows"]
@@ -100,7 +87,7 @@ def test_jsb_quick_report_matches_its_runs(tmp_path):
 
 @pytest.mark.slow
 def test_lm_quick_report_matches_its_runs(tmp_path):
-    results = _run("reproduce_lm.py", tmp_path)
+    results = run_quick("reproduce_lm.py", tmp_path)
     summary = json.loads((results / "lm_reproduction.json").read_text())
     table = (results / "lm_reproduction.md").read_text()
     rows = summary["rows"]

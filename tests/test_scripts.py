@@ -1,31 +1,14 @@
 """The study and reproduction scripts run end to end (tiny settings) and write their reports."""
 
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
-import keras
 import pytest
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _run(script, tmp_path, *args):
-    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(),
-               KERAS_DEEPRNN_CACHE=str(tmp_path / "cache"))
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / script), "--quick", "--quiet",
-         "--runs-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results"), *args],
-        check=True, env=env, cwd=tmp_path, timeout=900,
-    )
-    return tmp_path / "results"
+from script_runs import run_quick
 
 
 @pytest.mark.slow
 def test_regulariser_study_matches_budgets_and_reports(tmp_path):
-    results = _run("study_regularisers.py", tmp_path)
+    results = run_quick("study_regularisers.py", tmp_path)
     summary = json.loads((results / "regulariser_study_quick.json").read_text())
     rows = summary["variants"]
     assert [r["variant"] for r in rows][0] == "DOT(S)-RNN (paper)"
