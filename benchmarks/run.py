@@ -45,7 +45,8 @@ CUDA and the scan on the GPU. Without a GPU it stops with a message;
     python benchmarks/run.py --device gpu       # the GPU table (needs a CUDA GPU)
     python benchmarks/run.py --quick            # a tiny run, to check the harness
 
-Writes `<out>/<name>.json`, `<name>.md`, `<name>_fps.png`, `<name>_scaling.png`.
+Writes `<out>/<name>.json`, `<name>.md`, `<name>_fps.png` and, when the run has
+scaling points, `<name>_scaling.png`.
 """
 
 import argparse
@@ -306,9 +307,11 @@ def main():
     _write_atomically(out / f"{name}.json", lambda p: p.write_text(json.dumps(results, indent=1)))
     _write_atomically(out / f"{name}.md", lambda p: p.write_text(report.markdown(results)))
     _write_atomically(out / f"{name}_fps.png", lambda p: report.plot_fps(results, p))
-    _write_atomically(out / f"{name}_scaling.png", lambda p: report.plot_scaling(results, p))
-    print(f"wrote {out}/{name}.json, .md, _fps.png, _scaling.png "
-          f"in {info['wall_s'] / 60:.1f} min", flush=True)
+    written = [".json", ".md", "_fps.png"]
+    if report.has_scaling(results):  # a dispatch-only run has no scaling points
+        _write_atomically(out / f"{name}_scaling.png", lambda p: report.plot_scaling(results, p))
+        written.append("_scaling.png")
+    print(f"wrote {out}/{name}{', '.join(written)} in {info['wall_s'] / 60:.1f} min", flush=True)
 
 
 def _write_atomically(path, write):

@@ -60,3 +60,23 @@ def test_gpu_mode_refuses_without_a_gpu_and_runs_its_plan_on_the_cpu_when_asked(
     records = [r for r in results["records"] if r["impl"] == "deeprnn"]
     assert records and all(r["backend"] == backend and "train_s" in r for r in records)
     assert "keras-deeprnn on " in (tmp_path / "gpu.md").read_text()
+
+
+def test_dispatch_only_run_reports_its_table_and_no_empty_sections(tmp_path):
+    backend = keras.backend.backend()
+    subprocess.run(
+        [sys.executable, str(RUN), "--quick", "--table", "dispatch", "--backends", backend,
+         "--out", str(tmp_path)],
+        check=True, timeout=600, env=dict(os.environ, MPLBACKEND="Agg"),
+    )
+    results = json.loads((tmp_path / "cpu_dispatch.json").read_text())
+    assert results["records"] and all(set(r["groups"]) == {"dispatch"} for r in results["records"])
+    markdown = (tmp_path / "cpu_dispatch.md").read_text()
+    assert "## Dispatch-bound: batch 2, 6 frames, 8 units, 1 thread per backend" in markdown
+    # Sections fed only by the main table or the scaling points are left out,
+    # not printed empty, and there is no blank scaling figure.
+    for section in ("## Against the peers", "## Ratios of training time", "## Scaling",
+                    "Training frames per second\n"):
+        assert section not in markdown
+    assert (tmp_path / "cpu_dispatch_fps.png").stat().st_size > 0
+    assert not (tmp_path / "cpu_dispatch_scaling.png").exists()
