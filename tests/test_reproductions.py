@@ -70,6 +70,14 @@ def test_jsb_quick_report_matches_its_runs(tmp_path):
     assert min(search, key=lambda t: t["valid_nll"])["key"] == summary["best"]["key"]
     assert sum(t["chosen"] for t in search) == len({r["key"] for r in
                                                     [*summary["rows"], summary["best"]]})
+    # A trial that names a schedule trains with it; the others with the defaults.
+    for trial in search:
+        config = json.loads((runs / trial["key"] / "seed0" / "result.json").read_text())["config"]
+        expected = 2 if trial["configuration"].endswith("batches of 2") else summary["settings"][
+            "batch_size"]
+        assert config["batch_size"] == expected, trial["key"]
+    assert any(t["configuration"].endswith("batches of 2") for t in search)
+    assert any(t["row"] == "candidate" for t in search)
     assert "Smoke run" in table and "## Model selection" in table
     assert table.count("\n| ") >= 2 + 6 + 2 + len(search)
     assert (results / "jsb_reproduction_quick.png").stat().st_size > 10_000
@@ -116,3 +124,45 @@ def test_music_script_refuses_bad_flags(argv, message, capsys):
         reproduce_music.main(argv)
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def _result(run_dir, epochs_run, stopped_early):
+    run_dir.mkdir(parents=True)
+    (run_dir / "result.json").write_text(json.dumps(
+        {"epochs_run": epochs_run, "stopped_early": stopped_early}))
+
+
+def test_a_run_that_reached_a_lower_epoch_cap_is_unfinished_under_a_higher_one(tmp_path):
+    from keras_deeprnn import training
+
+    def config(name, epochs):
+        return training.TrainConfig(run_dir=str(tmp_path / name), epochs=epochs)
+
+    _result(tmp_path / "capped", 100, False)
+    _result(tmp_path / "stopped", 60, True)
+    assert reproduce_music._finished(config("capped", 100))
+    assert not reproduce_music._finished(config("capped", 200))
+    assert reproduce_music._finished(config("stopped", 200))
+    assert not reproduce_music._finished(config("absent", 1))
+
+
+def test_a_worker_takes_on_runs_that_no_other_worker_holds(tmp_path, monkeypatch):
+    from keras_deeprnn import training
+
+    configs = [training.TrainConfig(run_dir=str(tmp_path / f"run{i}"), epochs=1)
+               for i in range(5)]
+    trained = []
+
+    def fake_train(config):
+        if config.run_dir.endswith("run3"):  # another worker holds its lock
+            _result(pathlib.Path(config.run_dir), 1, False)  # ... and finishes it
+            raise training.RunDirBusy("busy")
+        trained.append(pathlib.Path(config.run_dir).name)
+        _result(pathlib.Path(config.run_dir), 1, False)
+
+    _result(tmp_path / "run2", 1, False)  # done before this worker started
+    monkeypatch.setattr(training, "train", fake_train)
+    reproduce_music._run_share(configs, 0, 2, "search")
+    # Its own share (0, 2, 4) first, then the others' runs (1, 3) still open;
+    # the finished run 2 and the held run 3 are not trained again.
+    assert trained == ["run0", "run4", "run1"]
