@@ -58,6 +58,7 @@ def test_jsb_quick_report_matches_its_runs(tmp_path):
                    for seed in summary["seeds"]]
         assert row["seeds"] == summary["seeds"]
         assert row["test_nll"] == [r["test"]["nll"] for r in on_disk]
+        assert row["train_time_s"] == [r["train_time_s"] for r in on_disk]
         assert row["mean"] == pytest.approx(statistics.fmean(row["test_nll"]))
         assert row["gap"] == pytest.approx(row["mean"] - row["paper_nll"])
         assert f"{row['mean']:.3f} ± {row['std']:.3f}" in table
