@@ -222,39 +222,7 @@ def markdown(results):
         lines.append(_table(*_main_rows(records, metric, digits)))
     lines.append(_dispatch_tables(records))
 
-    if has_main:
-        lines.append("## Against the peers: training frames per second\n")
-        seq_len, rows = info_seq_len(records), []
-        for units in sorted({r["units"] for r in records if "main" in r["groups"]}):
-            for arch in workload.ARCHS:
-                get = lambda impl, b: find(records, impl, b, arch, units, seq_len)  # noqa: E731
-                cells = [get("deeprnn", "jax"), get("jax_scan", "jax"), get("deeprnn", "torch"),
-                         get("torch_nn", "torch"), get("torch_eager", "torch"),
-                         *(get("keras_layers", b) for b in BACKEND_TITLES)]
-                if not any(cells):
-                    continue
-                floor = next((c["floor_fps"] for c in cells if c and "floor_fps" in c), None)
-                best = max([c["train_fps"] for c in (get("deeprnn", b) for b in BACKEND_TITLES) if c],
-                           default=None)
-                rows.append([arch, units] + [_fmt(c["train_fps"] if c else None) for c in cells]
-                            + [_fmt(floor), _fmt(100 * best / floor if best and floor else None, 0)])
-        lines.append(_table(["architecture", "units", "keras-deeprnn JAX", "lax.scan", "keras-deeprnn PyTorch",
-                             "torch.nn", "eager PyTorch loop", "Keras layers TF", "Keras layers JAX", "Keras layers PyTorch",
-                             "floor", "best backend, % of floor"], rows))
-
-        lines.append("## Ratios of training time per step (lower is better for keras-deeprnn)\n")
-        pairs = [("JAX / lax.scan", ("deeprnn", "jax"), ("jax_scan", "jax")),
-                 ("PyTorch / torch.nn", ("deeprnn", "torch"), ("torch_nn", "torch")),
-                 ("PyTorch / eager loop", ("deeprnn", "torch"), ("torch_eager", "torch")),
-                 ("PyTorch / JAX", ("deeprnn", "torch"), ("deeprnn", "jax")),
-                 ("torch.nn / lax.scan", ("torch_nn", "torch"), ("jax_scan", "jax")),
-                 ("TensorFlow / JAX", ("deeprnn", "tensorflow"), ("deeprnn", "jax"))]
-        pairs += [(f"{BACKEND_TITLES[b]}: / Keras layers", ("deeprnn", b), ("keras_layers", b))
-                  for b in BACKEND_TITLES]
-        table = {name: ratio(records, a, b) for name, a, b in pairs}
-        keys = sorted({k for v in table.values() for k in v}, key=lambda k: (k[1], list(workload.ARCHS).index(k[0])))
-        lines.append(_table(["architecture", "units"] + [p[0] for p in pairs],
-                            [[a, u] + [_fmt(table[p[0]].get((a, u)), 2) for p in pairs] for a, u in keys]))
+    lines.append(_peer_tables(records))
 
     lines.append("## Targets\n")
     lines.append("Worst ratio of median wall-clock times per training step (the judged figure); for "
@@ -283,6 +251,47 @@ def markdown(results):
         lines.append("## Scaling\n")
         lines.append(scaling)
     return "\n".join(lines)
+
+
+def _peer_tables(records):
+    """Frames per second beside the peers, and the ratios of step times, of the
+    main table; empty for a run without it (`--table dispatch`)."""
+    if not any("main" in r["groups"] for r in records):
+        return ""
+    out = []
+    out.append("## Against the peers: training frames per second\n")
+    seq_len, rows = info_seq_len(records), []
+    for units in sorted({r["units"] for r in records if "main" in r["groups"]}):
+        for arch in workload.ARCHS:
+            get = lambda impl, b: find(records, impl, b, arch, units, seq_len)  # noqa: E731
+            cells = [get("deeprnn", "jax"), get("jax_scan", "jax"), get("deeprnn", "torch"),
+                     get("torch_nn", "torch"), get("torch_eager", "torch"),
+                     *(get("keras_layers", b) for b in BACKEND_TITLES)]
+            if not any(cells):
+                continue
+            floor = next((c["floor_fps"] for c in cells if c and "floor_fps" in c), None)
+            best = max([c["train_fps"] for c in (get("deeprnn", b) for b in BACKEND_TITLES) if c],
+                       default=None)
+            rows.append([arch, units] + [_fmt(c["train_fps"] if c else None) for c in cells]
+                        + [_fmt(floor), _fmt(100 * best / floor if best and floor else None, 0)])
+    out.append(_table(["architecture", "units", "keras-deeprnn JAX", "lax.scan", "keras-deeprnn PyTorch",
+                       "torch.nn", "eager PyTorch loop", "Keras layers TF", "Keras layers JAX", "Keras layers PyTorch",
+                       "floor", "best backend, % of floor"], rows))
+
+    out.append("## Ratios of training time per step (lower is better for keras-deeprnn)\n")
+    pairs = [("JAX / lax.scan", ("deeprnn", "jax"), ("jax_scan", "jax")),
+             ("PyTorch / torch.nn", ("deeprnn", "torch"), ("torch_nn", "torch")),
+             ("PyTorch / eager loop", ("deeprnn", "torch"), ("torch_eager", "torch")),
+             ("PyTorch / JAX", ("deeprnn", "torch"), ("deeprnn", "jax")),
+             ("torch.nn / lax.scan", ("torch_nn", "torch"), ("jax_scan", "jax")),
+             ("TensorFlow / JAX", ("deeprnn", "tensorflow"), ("deeprnn", "jax"))]
+    pairs += [(f"{BACKEND_TITLES[b]}: / Keras layers", ("deeprnn", b), ("keras_layers", b))
+              for b in BACKEND_TITLES]
+    table = {name: ratio(records, a, b) for name, a, b in pairs}
+    keys = sorted({k for v in table.values() for k in v}, key=lambda k: (k[1], list(workload.ARCHS).index(k[0])))
+    out.append(_table(["architecture", "units"] + [p[0] for p in pairs],
+                      [[a, u] + [_fmt(table[p[0]].get((a, u)), 2) for p in pairs] for a, u in keys]))
+    return "\n".join(out)
 
 
 def _dispatch_tables(records):

@@ -245,13 +245,11 @@ def _run_share(configs, worker, workers, step):
     takes on the others' runs that are neither finished nor being trained (a
     run dir's lock says which are), so no worker idles while runs are left.
     """
-    own = [c for index, c in enumerate(configs) if index % workers == worker]
-    others = [c for index, c in enumerate(configs) if index % workers != worker]
-    for config in own + others:
+    for index in sorted(range(len(configs)), key=lambda i: i % workers != worker):
+        config = configs[index]
         if _finished(config):
             continue
-        print(f"\n=== [{step} {configs.index(config) + 1}/{len(configs)}] {config.run_dir} ===",
-              flush=True)
+        print(f"\n=== [{step} {index + 1}/{len(configs)}] {config.run_dir} ===", flush=True)
         try:
             training.train(config)
         except training.RunDirBusy:
@@ -408,14 +406,11 @@ def jsb_report(summary):
                   f"{units} units with *{aids}*" + (f" on *{schedule[0]}*" if schedule else "")
                   for units, aids, *schedule in grid)
                           for a, grid in summary["search_space"]["grid"].items())
-              + " (" + "; ".join(f"*{k}*: " + ", ".join(f"{a}={v}" for a, v in o.items())
-                                 for k, o in summary["search_space"]["aids"].items()) + ")"
+              + " (" + _named_settings(summary["search_space"]["aids"]) + ")"
               + "; depth as the paper's rows define it (DT(S)/DOT(S): one intermediate "
               "transition layer, DOT(S): one intermediate tanh output layer; sRNN: 2 "
               "levels)"
-              + ("; " + "; ".join(f"*{k}*: " + ", ".join(f"{a}={v}" for a, v in o.items())
-                                  for k, o in summary["search_space"].get("schedules", {}).items())
-                 if summary["search_space"].get("schedules") else "")
+              + "; " + _named_settings(summary["search_space"]["schedules"])
               + (f"; plus {len(summary['search_space']['candidates'])} candidates beyond the "
                  "paper's rows (below)" if summary["search_space"]["candidates"] else
                  "; no candidates beyond the paper's rows")
@@ -456,6 +451,12 @@ def jsb_report(summary):
               "- The paper reports one run per model; here each figure is a mean over "
               f"{len(seeds)} seeds, with its spread.", ""]
     return "\n".join(lines)
+
+
+def _named_settings(named):
+    """`*name*: key=value, ...; ...` for a mapping of names to settings."""
+    return "; ".join(f"*{name}*: " + ", ".join(f"{k}={v}" for k, v in settings.items())
+                     for name, settings in named.items())
 
 
 def plot_learning_curves(summary, path):
@@ -633,8 +634,7 @@ def report(results, quick, baselines=None):
     settings = QUICK if quick else SETTINGS
     lines += ["", f"Training time in all: {sum(r['train_time_s'] for r in results) / 60:.1f} "
               "minutes (the sum of the runs' epoch times).", "", "## Settings", "",
-              "Every run, unless its configuration names another schedule: "
-              + ", ".join(f"{k}={v}" for k, v in settings.items())
+              "Every run: " + ", ".join(f"{k}={v}" for k, v in settings.items())
               + "; Adam with gradient-norm clipping at 1; learning rate halved after "
               "`lr_patience` epochs without a better validation NLL; early stopping on it; "
               "test score with the best validation epoch's weights, over every frame of "
