@@ -267,9 +267,7 @@ def _finish_language_model(result, config, args):
 
 def _print_result(result):
     test, paper = result["test"], result["paper"]
-    print(f"\nTest NLL: {test['nll']:.3f} nats per frame, frame accuracy "
-          f"{test['frame_accuracy']:.3f} ({test['pieces']} pieces, {test['frames']} frames), "
-          f"best epoch {result['best_epoch']} of {result['epochs_run']}"
+    print(f"\nTest {generation.describe_scores(test)}, best epoch {result['best_epoch']} of {result['epochs_run']}"
           f"{' (stopped early)' if result['stopped_early'] else ''}.")
     if paper:
         print(f"Paper, {paper['model']} on {paper['dataset']}: {paper['nll']:.3f}. "
@@ -480,9 +478,7 @@ def _run_evaluate(args):
         print(f"{args.split}: {scores['bits_per_token']:.3f} bits per token, perplexity "
               f"{scores['perplexity']:.2f} ({scores['tokens']:,} tokens)")
     else:
-        print(f"{args.split} NLL: {scores['nll']:.3f} nats per frame, frame accuracy "
-              f"{scores['frame_accuracy']:.3f} ({scores['pieces']} pieces, "
-              f"{scores['frames']} frames)")
+        print(f"{args.split} {generation.describe_scores(scores)}")
     return 0
 
 

@@ -649,7 +649,7 @@ def counting_roll(frames):
 
 
 def test_pad_batch_shifts_by_one_frame_and_masks_padding():
-    x, y, mask = music.pad_batch([counting_roll(3), counting_roll(6)])
+    x, y, mask = music.pad_batch([counting_roll(3), counting_roll(6)], start_frame=False)
     assert x.shape == y.shape == (2, 5, 88) and mask.shape == (2, 5)
     assert x.dtype == y.dtype == mask.dtype == np.float32
     np.testing.assert_array_equal(mask, [[1, 1, 0, 0, 0], [1, 1, 1, 1, 1]])
@@ -660,12 +660,67 @@ def test_pad_batch_shifts_by_one_frame_and_masks_padding():
     assert not x[0, 2:].any() and not y[0, 2:].any()
 
 
+def test_pad_batch_predicts_the_first_frame_from_a_silent_start_frame():
+    x, y, mask = music.pad_batch([counting_roll(3), counting_roll(6)])
+    # Every frame of a piece is a target: T steps for T frames.
+    assert x.shape == y.shape == (2, 6, 88)
+    np.testing.assert_array_equal(mask, [[1, 1, 1, 0, 0, 0], [1] * 6])
+    assert not x[:, 0].any()
+    np.testing.assert_array_equal(x[1, 1:], counting_roll(5))
+    np.testing.assert_array_equal(y[1], counting_roll(6))
+    np.testing.assert_array_equal(y[0, :3], counting_roll(3))
+    np.testing.assert_array_equal(x[0, 1:3], counting_roll(2))
+    assert not x[0, 3:].any() and not y[0, 3:].any()
+    # A one-frame piece still has its frame to predict.
+    _, y, mask = music.pad_batch([counting_roll(1)])
+    assert mask.tolist() == [[1.0]] and y[0, 0, 0] == 1
+
+
+def test_piano_roll_batches_score_every_frame_and_window_after_the_start_frame():
+    pieces = [counting_roll(n) for n in (3, 4, 5, 6, 7)] + [counting_roll(1)]
+    batches = music.piano_roll_batches(pieces, batch_size=2, seed=3)
+    steps = sorted(int(n) for i in range(len(batches)) for n in batches[i][2].sum(axis=1))
+    assert steps == [1, 3, 4, 5, 6, 7]
+    batches = music.piano_roll_batches([counting_roll(10)], batch_size=8, shuffle=False,
+                                       max_len=4)
+    x, y, weights = batches[0]
+    # [silent, 0..9] in windows of 5 frames overlapping by one: 10 targets, each once.
+    np.testing.assert_array_equal(weights.sum(axis=1), [4, 4, 2])
+    assert not x[0, 0].any()
+    targets = np.argmax(y, axis=-1)[weights > 0]
+    inputs = np.argmax(x, axis=-1)[weights > 0][1:]
+    assert targets.tolist() == list(range(10)) and inputs.tolist() == list(range(9))
+
+
+def test_padded_lengths_form_a_short_ladder_with_bounded_padding():
+    lengths = [music.padded_length(n) for n in range(0, 6001)]
+    assert lengths[:17] == [16] * 17 and lengths[17] == 24
+    ladder = sorted(set(lengths))
+    assert ladder[:8] == [16, 24, 32, 48, 64, 96, 128, 192]
+    for n in range(17, 6001):
+        assert n <= lengths[n] <= 1.5 * n
+        assert lengths[n] == min(size for size in ladder if size >= n)
+    # Nottingham's pieces run from 40 to 1,793 frames: a dozen shapes.
+    assert len({music.padded_length(n) for n in range(40, 1794)}) == 12
+    rng = np.random.default_rng(0)
+    pieces = [counting_roll(int(n) % 88 + 1) for n in rng.integers(1, 88, 30)]
+    shapes = {x.shape[1] for x, _, _ in music.piano_roll_batches(pieces, 3, ladder=True)}
+    assert shapes <= set(ladder)
+    _, _, mask = music.pad_batch([counting_roll(20)], ladder=True)
+    assert mask.shape == (1, 24) and mask.sum() == 20
+    with pytest.raises(ValueError, match="`ladder` must be True or False"):
+        music.pad_batch([counting_roll(2)], ladder=1)
+    with pytest.raises(ValueError, match="`start_frame` must be True or False"):
+        music.piano_roll_batches([counting_roll(2)], 1, start_frame="no")
+
+
 def test_pad_batch_cuts_and_rounds():
-    x, y, mask = music.pad_batch([counting_roll(3), counting_roll(20)], max_len=7)
+    x, y, mask = music.pad_batch([counting_roll(3), counting_roll(20)], max_len=7,
+                                 start_frame=False)
     assert x.shape == (2, 7, 88)
     np.testing.assert_array_equal(mask.sum(axis=1), [2, 7])
     np.testing.assert_array_equal(y[1], counting_roll(8)[1:])
-    x, _, mask = music.pad_batch([counting_roll(6)], pad_to_multiple_of=4)
+    x, _, mask = music.pad_batch([counting_roll(6)], pad_to_multiple_of=4, start_frame=False)
     assert x.shape == (1, 8, 88)
     np.testing.assert_array_equal(mask, [[1, 1, 1, 1, 1, 0, 0, 0]])
 
@@ -683,7 +738,7 @@ def test_pad_batch_rejects_bad_input():
 
 def test_piano_roll_batches_cover_every_piece_once_per_epoch():
     pieces = [counting_roll(n) for n in (3, 4, 5, 6, 7)] + [counting_roll(1)]
-    batches = music.piano_roll_batches(pieces, batch_size=2, seed=3)
+    batches = music.piano_roll_batches(pieces, batch_size=2, seed=3, start_frame=False)
     assert isinstance(batches, keras.utils.PyDataset)
     assert len(batches) == 3  # the one-frame piece has nothing to predict
 
@@ -699,7 +754,7 @@ def test_piano_roll_batches_cover_every_piece_once_per_epoch():
 
     first = epoch_lengths()
     assert sorted(first) == [2, 3, 4, 5, 6]
-    again = music.piano_roll_batches(pieces, batch_size=2, seed=3)
+    again = music.piano_roll_batches(pieces, batch_size=2, seed=3, start_frame=False)
     np.testing.assert_array_equal(again[0][0], batches[0][0])
     orders = {tuple(first)}
     for _ in range(4):
@@ -712,7 +767,7 @@ def test_piano_roll_batches_cover_every_piece_once_per_epoch():
 
 def test_piano_roll_batches_without_shuffle_keep_order_and_split_long_pieces():
     batches = music.piano_roll_batches(
-        [counting_roll(10)], batch_size=8, shuffle=False, max_len=4
+        [counting_roll(10)], batch_size=8, shuffle=False, max_len=4, start_frame=False
     )
     x, y, weights = batches[0]
     # Windows of 5 frames overlapping by one: 9 transitions, each once.
@@ -730,8 +785,9 @@ def padded_steps(batches):
 def test_bucketed_batches_pad_less_and_read_every_piece_once_per_epoch():
     lengths = np.random.default_rng(0).permutation(np.arange(2, 62))
     pieces = [counting_roll(n) for n in lengths]
-    plain = music.piano_roll_batches(pieces, batch_size=8, seed=1)
-    bucketed = music.piano_roll_batches(pieces, batch_size=8, seed=1, bucket=True)
+    plain = music.piano_roll_batches(pieces, batch_size=8, seed=1, start_frame=False)
+    bucketed = music.piano_roll_batches(pieces, batch_size=8, seed=1, bucket=True,
+                                        start_frame=False)
     assert len(bucketed) == len(plain) == 8
     first_epoch = [weights for _, _, weights in bucketed]
     orders = set()
@@ -745,10 +801,11 @@ def test_bucketed_batches_pad_less_and_read_every_piece_once_per_epoch():
         plain.on_epoch_end()
     assert len(orders) == 3  # the order of the batches is redrawn
     # Same seed, same batches; no shuffle: shortest pieces first.
-    again = music.piano_roll_batches(pieces, batch_size=8, seed=1, bucket=True)
+    again = music.piano_roll_batches(pieces, batch_size=8, seed=1, bucket=True,
+                                     start_frame=False)
     for weights, (_, _, again_weights) in zip(first_epoch, again):
         np.testing.assert_array_equal(weights, again_weights)
-    fixed = music.piano_roll_batches(pieces, 8, shuffle=False, bucket=True)
+    fixed = music.piano_roll_batches(pieces, 8, shuffle=False, bucket=True, start_frame=False)
     assert [int(w.sum(axis=1).max()) + 1 for _, _, w in fixed] == list(range(9, 62, 8)) + [61]
     with pytest.raises(ValueError, match="`bucket` must be True or False"):
         music.piano_roll_batches(pieces, 8, bucket="yes")
@@ -759,7 +816,9 @@ def test_piano_roll_batches_reject_bad_arguments():
     with pytest.raises(ValueError, match=expected):
         music.piano_roll_batches([counting_roll(3)], 0)
     with pytest.raises(ValueError, match="two or more frames"):
-        music.piano_roll_batches([counting_roll(1)], 2)
+        music.piano_roll_batches([counting_roll(1)], 2, start_frame=False)
+    with pytest.raises(ValueError, match="one or more frames"):
+        music.piano_roll_batches([counting_roll(0)], 2)
 
 
 # ---------------------------------------------------------------------------

@@ -1,7 +1,25 @@
 """Next-frame batches of piano rolls for `model.fit`.
 
-A model reads frames `0..T-2` of a piece and predicts frames `1..T-1` with
-88 independent sigmoids; `keras_deeprnn.metrics.frame_nll` scores it.
+A model predicts every frame of a piece from the frames before it, with 88
+independent sigmoids; `keras_deeprnn.metrics.frame_nll` scores it. The first
+frame is predicted too, from the model's initial state: the input at step 0
+is a silent frame (`start_frame=True`, the default), so a piece of `T`
+frames gives `T` time steps:
+
+```
+inputs   0     roll[0]  roll[1] ... roll[T-2]
+targets  roll[0] roll[1] roll[2] ... roll[T-1]
+```
+
+This is how Boulanger-Lewandowski et al. (2012), whose data sets the paper
+uses, ask for the measure to be taken: the average over every time step of
+the test pieces. With `start_frame=False` the model reads frames `0..T-2`
+and predicts `1..T-1` (`T - 1` steps, the first frame never scored), the
+convention of the TCN benchmark (Bai, Kolter and Koltun 2018).
+
+Padded lengths come from a short geometric ladder (`padded_length`: 16, 24,
+32, 48, 64, 96, ...), so however long the pieces, a compiled train step sees
+about a dozen distinct shapes, and padding never adds more than half.
 """
 
 import math
@@ -13,12 +31,39 @@ from keras_deeprnn import _checks
 from keras_deeprnn.data.rolls import NUM_NOTES
 from keras_deeprnn.data.rolls import _as_roll
 
+# The shortest padded length; above it, lengths `2**k` and `1.5 * 2**k`.
+SHORTEST_PADDED_LENGTH = 16
 
-def pad_batch(pieces, max_len=None, *, pad_to_multiple_of=None):
+
+def padded_length(steps):
+    """The padded length of a batch whose longest piece has `steps` time steps.
+
+    The smallest length of the ladder 16, 24, 32, 48, 64, 96, 128, ... (each
+    `2**k` or `1.5 * 2**k`) that holds `steps`: at most 50 % padding, and 15
+    shapes up to 2,048 steps.
+
+    Example:
+
+    >>> [padded_length(n) for n in (1, 16, 17, 25, 100, 1788)]
+    [16, 16, 24, 32, 128, 2048]
+    """
+    _checks.non_negative_int("steps", steps)
+    length = SHORTEST_PADDED_LENGTH
+    while length < steps:
+        half_step = length // 2 if length & (length - 1) == 0 else length // 3
+        length += half_step
+    return length
+
+
+def pad_batch(pieces, max_len=None, *, pad_to_multiple_of=None, start_frame=True,
+              ladder=False):
     """Next-frame inputs, targets and mask for a batch of piano rolls.
 
-    For a piece of `T` frames the inputs are frames `0..T-2` and the targets
-    frames `1..T-1`, so it contributes `T - 1` time steps. Shorter pieces are
+    With `start_frame=True` (the default) a piece of `T` frames gives `T`
+    time steps: the input at step 0 is a silent frame and the target is
+    frame 0, then the inputs are frames `0..T-2` and the targets `1..T-1`.
+    With `start_frame=False` the inputs are frames `0..T-2` and the targets
+    `1..T-1`, so the piece gives `T - 1` steps. Shorter pieces are
     zero-padded at the end to the longest one.
 
     Args:
@@ -27,6 +72,10 @@ def pad_batch(pieces, max_len=None, *, pad_to_multiple_of=None):
             is cut off).
         pad_to_multiple_of: round the time axis up to a multiple of this, so
             that a compiled train step sees few distinct shapes.
+        start_frame: whether the first frame is predicted from a silent
+            input frame (see the module's docstring).
+        ladder: pad the time axis to `padded_length` of the longest piece
+            (after `pad_to_multiple_of`, if both are given).
 
     Returns:
         `(x, y, mask)`: float32 arrays of shapes `(batch, time, 88)`,
@@ -35,14 +84,19 @@ def pad_batch(pieces, max_len=None, *, pad_to_multiple_of=None):
 
     Example:
 
-    >>> x, y, mask = pad_batch([np.eye(88)[:3], np.eye(88)[:5]])
+    >>> x, y, mask = pad_batch([np.eye(88)[:3], np.eye(88)[:5]], start_frame=False)
     >>> x.shape, mask.tolist()
     ((2, 4, 88), [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    >>> x, y, mask = pad_batch([np.eye(88)[:3]])
+    >>> mask.tolist(), float(x[0, 0].sum()), int(y[0, 0].argmax())
+    ([[1.0, 1.0, 1.0]], 0.0, 0)
     """
     if max_len is not None:
         _checks.positive_int("max_len", max_len)
     if pad_to_multiple_of is not None:
         _checks.positive_int("pad_to_multiple_of", pad_to_multiple_of)
+    _checks.boolean("start_frame", start_frame)
+    _checks.boolean("ladder", ladder)
     if isinstance(pieces, np.ndarray) and pieces.ndim == 2:
         raise ValueError(
             "pad_batch: pieces must be a sequence of (frames, 88) arrays; "
@@ -53,12 +107,16 @@ def pad_batch(pieces, max_len=None, *, pad_to_multiple_of=None):
     ]
     if not rolls:
         raise ValueError("pad_batch: pieces is empty; expected at least one piece.")
+    if start_frame:
+        rolls = [with_start_frame(roll) for roll in rolls]
     steps = [max(len(roll) - 1, 0) for roll in rolls]
     if max_len is not None:
         steps = [min(step, max_len) for step in steps]
     time = max(steps)
     if pad_to_multiple_of is not None:
         time = max(1, math.ceil(time / pad_to_multiple_of)) * pad_to_multiple_of
+    if ladder:
+        time = padded_length(time)
     x = np.zeros((len(rolls), time, NUM_NOTES), np.float32)
     y = np.zeros_like(x)
     mask = np.zeros((len(rolls), time), np.float32)
@@ -69,6 +127,11 @@ def pad_batch(pieces, max_len=None, *, pad_to_multiple_of=None):
     return x, y, mask
 
 
+def with_start_frame(roll):
+    """`roll` after one silent frame: the input from which frame 0 is predicted."""
+    return np.concatenate([np.zeros((1, roll.shape[1]), roll.dtype), roll])
+
+
 class PianoRollBatches(keras.utils.PyDataset):
     """Padded next-frame batches of piano rolls for `model.fit`.
 
@@ -77,7 +140,11 @@ class PianoRollBatches(keras.utils.PyDataset):
     metrics passed as `weighted_metrics`) ignores the padding. With
     `max_len`, a long piece is cut into consecutive windows of `max_len + 1`
     frames that overlap by one frame, so every frame-to-frame transition is
-    trained on exactly once. Pieces of fewer than two frames are left out.
+    trained on exactly once. With `start_frame` (the default) each piece
+    first gets a silent frame in front, so its first frame is predicted too
+    (see `pad_batch`); without it, pieces of fewer than two frames are left
+    out. With `ladder`, the time axis of each batch is padded to
+    `padded_length`, so there are few distinct shapes to compile.
     With `shuffle`, the order of pieces is redrawn after every epoch from a
     generator seeded with `seed`.
 
@@ -97,7 +164,7 @@ class PianoRollBatches(keras.utils.PyDataset):
 
     >>> batches = PianoRollBatches([np.eye(88)[:9]] * 5, batch_size=2)
     >>> len(batches), [a.shape for a in batches[0]]
-    (3, [(2, 8, 88), (2, 8, 88), (2, 8)])
+    (3, [(2, 9, 88), (2, 9, 88), (2, 9)])
     """
 
     def __init__(
@@ -110,6 +177,8 @@ class PianoRollBatches(keras.utils.PyDataset):
         max_len=None,
         pad_to_multiple_of=None,
         bucket=False,
+        start_frame=True,
+        ladder=False,
         **kwargs,
     ):
         _checks.positive_int("batch_size", batch_size)
@@ -119,6 +188,8 @@ class PianoRollBatches(keras.utils.PyDataset):
             _checks.positive_int("pad_to_multiple_of", pad_to_multiple_of)
         _checks.non_negative_int("seed", seed)
         _checks.boolean("bucket", bucket)
+        _checks.boolean("start_frame", start_frame)
+        _checks.boolean("ladder", ladder)
         super().__init__(**kwargs)
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -126,9 +197,13 @@ class PianoRollBatches(keras.utils.PyDataset):
         self.max_len = max_len
         self.pad_to_multiple_of = pad_to_multiple_of
         self.bucket = bool(bucket)
+        self.start_frame = bool(start_frame)
+        self.ladder = bool(ladder)
         self.pieces = []
         for i, piece in enumerate(pieces):
             roll = _as_roll(piece, f"piano_roll_batches: pieces[{i}]")
+            if self.start_frame and len(roll):
+                roll = with_start_frame(roll)
             if len(roll) < 2:
                 continue
             if max_len is None:
@@ -137,10 +212,12 @@ class PianoRollBatches(keras.utils.PyDataset):
                 for start in range(0, len(roll) - 1, max_len):
                     self.pieces.append(roll[start : start + max_len + 1])
         if not self.pieces:
+            needed = "one or more frames" if self.start_frame else (
+                "two or more frames, since without start_frame a model predicts "
+                "each frame from the one before")
             raise ValueError(
-                "piano_roll_batches: pieces holds no piece of two or more "
-                "frames; expected at least one, since a model predicts each "
-                "frame from the one before."
+                f"piano_roll_batches: pieces holds no piece of {needed}; "
+                "expected at least one."
             )
         self._lengths = np.array([len(piece) for piece in self.pieces])
         self._rng = np.random.default_rng(self.seed)
@@ -166,9 +243,12 @@ class PianoRollBatches(keras.utils.PyDataset):
                 f"PianoRollBatches: index {index} is out of range for "
                 f"{len(self)} batches."
             )
+        # The start frame, if any, is already in front of each piece.
         return pad_batch(
             [self.pieces[i] for i in self._batches[index]],
             pad_to_multiple_of=self.pad_to_multiple_of,
+            start_frame=False,
+            ladder=self.ladder,
         )
 
     def on_epoch_end(self):
@@ -177,7 +257,8 @@ class PianoRollBatches(keras.utils.PyDataset):
 
 
 def piano_roll_batches(
-    pieces, batch_size, *, shuffle=True, seed=0, max_len=None, bucket=False, **kwargs
+    pieces, batch_size, *, shuffle=True, seed=0, max_len=None, bucket=False,
+    start_frame=True, ladder=False, **kwargs
 ):
     """`(x, y, sample_weight)` batches of piano rolls, ready for `model.fit`.
 
@@ -195,5 +276,7 @@ def piano_roll_batches(
         seed=seed,
         max_len=max_len,
         bucket=bucket,
+        start_frame=start_frame,
+        ladder=ladder,
         **kwargs,
     )

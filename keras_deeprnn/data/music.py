@@ -2,9 +2,10 @@
 
 A piece is a float32 NumPy array of shape `(frames, 88)`: column `k` is the
 piano key with MIDI number `21 + k` (A0 .. C8) and holds 1 while that key
-sounds at the start of the frame, 0 otherwise. A model reads frames `0..T-2`
-and predicts frames `1..T-1` with 88 independent sigmoids (`pad_batch`,
-`piano_roll_batches`); `keras_deeprnn.metrics.frame_nll` scores it.
+sounds at the start of the frame, 0 otherwise. A model predicts every frame
+from the frames before it with 88 independent sigmoids, the first from a
+silent start frame (`pad_batch`, `piano_roll_batches`);
+`keras_deeprnn.metrics.frame_nll` scores it.
 
 `load_music` returns `{"train": [...], "valid": [...], "test": [...]}` from
 three kinds of source:
@@ -21,6 +22,11 @@ three kinds of source:
   tuples, dicts, numbers, strings and NumPy integer scalars (as plain ints,
   without NumPy) and refuses everything else before it runs
   (`keras_deeprnn.data.pickles`).
+* The same four sets in their MATLAB form (`JSB_Chorales.mat`,
+  `Nottingham.mat`, `MuseData.mat`, `Piano_midi.mat`: `traindata`,
+  `validdata`, `testdata`, each a cell array of `(frames, 88)` rolls), read
+  with `scipy.io.loadmat` after checking their layout
+  (`keras_deeprnn.data.matlab`).
 * A folder of MIDI, MusicXML, ABC or Humdrum files, searched recursively.
 
 How a score becomes a roll (built-in names and folders):
@@ -65,7 +71,9 @@ import pathlib
 from keras_deeprnn import _checks
 from keras_deeprnn.data.batching import PianoRollBatches
 from keras_deeprnn.data.batching import pad_batch
+from keras_deeprnn.data.batching import padded_length
 from keras_deeprnn.data.batching import piano_roll_batches
+from keras_deeprnn.data.batching import with_start_frame
 from keras_deeprnn.data.cache import CACHE_ENV
 from keras_deeprnn.data.cache import CACHE_FORMAT_VERSION
 from keras_deeprnn.data.cache import _cache_root
@@ -77,6 +85,8 @@ from keras_deeprnn.data.catalogue import MUSIC_EXTENSIONS
 from keras_deeprnn.data.catalogue import _builtin_files
 from keras_deeprnn.data.catalogue import _fingerprint
 from keras_deeprnn.data.catalogue import _folder_files
+from keras_deeprnn.data.matlab import MATLAB_EXTENSIONS
+from keras_deeprnn.data.matlab import load_matlab
 from keras_deeprnn.data.pickles import PICKLE_EXTENSIONS
 from keras_deeprnn.data.pickles import _load_pickle
 from keras_deeprnn.data.rolls import DEFAULT_FRAME_QUARTER_LENGTH
@@ -111,22 +121,22 @@ def load_music(
 
     Args:
         name_or_path: a key of `MUSIC_DATASETS`, the path of a
-            Boulanger-Lewandowski `.pickle`, or a folder of `.mid`, `.midi`,
+            Boulanger-Lewandowski `.pickle` or `.mat` file, or a folder of `.mid`, `.midi`,
             `.mxl`, `.musicxml`, `.xml`, `.abc` or `.krn` files (searched
             recursively; where any of `train/`, `valid/`, `test/` exists,
             only those subfolders are read, each giving its split).
         cache_dir: folder for the built rolls. Defaults to
             `$KERAS_DEEPRNN_CACHE`, else `~/.cache/keras_deeprnn`. Pickles
-            load fast and are not cached.
+            and `.mat` files load fast and are not cached.
         progress: show a progress bar while parsing scores.
         limit: parse at most this many files (for quick runs), still split
             as described above. It caps each split instead in a folder with
-            split subfolders, and for a pickle keeps the first `limit`
-            pieces of each split.
+            split subfolders, and for a pickle or `.mat` file keeps the
+            first `limit` pieces of each split.
         frame_quarter_length: frame length in quarter notes. Defaults to
             `FRAME_QUARTER_LENGTHS[name]` for a built-in name and to 0.5 (an
-            eighth note) for a folder. A pickle's frames are fixed, so it
-            must stay `None` there.
+            eighth note) for a folder. The frames of a pickle or `.mat`
+            file are fixed, so it must stay `None` there.
 
     Returns:
         `{"train": [...], "valid": [...], "test": [...]}`, each a list of
@@ -135,8 +145,9 @@ def load_music(
     Raises:
         ValueError: unknown name or missing path, bad arguments, a pickle
             that is not in the expected format or references any global, a
-            source that yields no piece.
-        ImportError: music21 is needed and not installed.
+            `.mat` file of another layout, a source that yields no piece.
+        ImportError: music21 (scores) or SciPy (`.mat` files) is needed and
+            not installed.
 
     Example:
 
@@ -171,13 +182,16 @@ def load_music(
             f"{type(name_or_path).__name__}."
         )
     path = pathlib.Path(name_or_path).expanduser()
-    if path.is_file() and path.suffix.lower() in PICKLE_EXTENSIONS:
+    suffix = path.suffix.lower()
+    if path.is_file() and suffix in PICKLE_EXTENSIONS + MATLAB_EXTENSIONS:
         if frame_quarter_length is not None:
             raise ValueError(
-                "load_music: frame_quarter_length must be None for a pickle, "
-                "whose frames are already sampled; received "
+                f"load_music: frame_quarter_length must be None for a {suffix} "
+                "file, whose frames are already sampled; received "
                 f"frame_quarter_length={frame_quarter_length!r} with {path}."
             )
+        if suffix in MATLAB_EXTENSIONS:
+            return load_matlab(path, limit=limit)
         return _load_pickle(path, limit=limit)
     if path.is_dir():
         root = path.resolve()
@@ -196,14 +210,14 @@ def load_music(
     if path.is_file():
         raise ValueError(
             f"load_music: name_or_path={str(name_or_path)!r} is a file but "
-            f"not a pickle; expected a file ending in {PICKLE_EXTENSIONS} or "
-            "a folder of score files."
+            "neither a pickle nor a MATLAB file; expected a file ending in "
+            f"{PICKLE_EXTENSIONS + MATLAB_EXTENSIONS} or a folder of score files."
         )
     raise ValueError(
         f"load_music: name_or_path={name_or_path!r} is neither a built-in "
         f"data set ({', '.join(sorted(MUSIC_DATASETS))}) nor an existing "
         "path; expected one of those names, the path of a "
-        "Boulanger-Lewandowski .pickle, or a folder of MIDI/MusicXML/ABC/"
+        "Boulanger-Lewandowski .pickle or .mat file, or a folder of MIDI/MusicXML/ABC/"
         "Humdrum files."
     )
 

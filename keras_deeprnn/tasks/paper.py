@@ -15,15 +15,19 @@ PAPER_MUSIC_NLL = {
         "Nottingham": 2.95, "JSB Chorales": 7.92, "MuseData": 6.59,
     },
 }
-# Built-in sets imitate the paper's; the original pickles are the real thing.
+# Built-in sets imitate the paper's; the original files (pickles or their
+# MATLAB form, known by their usual names) are the real thing.
 PAPER_MUSIC_COLUMNS = {
     "jsb_chorales": ("JSB Chorales", True),
     "folk_tunes": ("Nottingham", True),
     "classical_polyphony": ("MuseData", True),
-    "jsb_chorales.pickle": ("JSB Chorales", False),
-    "nottingham.pickle": ("Nottingham", False),
-    "musedata.pickle": ("MuseData", False),
+    **{f"{stem}{suffix}": (column, False)
+       for stem, column in (("jsb_chorales", "JSB Chorales"), ("nottingham", "Nottingham"),
+                            ("musedata", "MuseData"))
+       for suffix in (".pickle", ".pkl", ".mat")},
 }
+# The best row of the paper's music table, and its figure per data set.
+PAPER_MUSIC_BEST = "DOT(S)-RNN with Lp units and dropout"
 # Penn Treebank test set: bits per character and word perplexity (the paper
 # gives no word figure for RNN and DT(S)-RNN).
 PAPER_PTB_BITS_PER_CHARACTER = {
