@@ -60,6 +60,7 @@ else:
     import fcntl
 
 from keras_deeprnn import _checks
+from keras_deeprnn import compilation
 from keras_deeprnn import initializers
 from keras_deeprnn.data import music as music_data
 from keras_deeprnn.layers import units as units_lib
@@ -283,6 +284,7 @@ def train(config, *, callbacks=None):
         _check_tensorboard()
     run_dir = config.resolved_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
+    compilation.enable_persistent_cache(config.cache_dir)
     with _RunLock(run_dir):
         _remove_stale_temporaries(run_dir)
         return _train_locked(config, task, run_dir, started, callbacks)
@@ -394,6 +396,7 @@ def evaluate(model_or_path, *, task=None, dataset=None, split="test", limit=None
     if task is not None:
         _checks.one_of("task", task, TASKS)
     _checks.one_of("split", split, music_data.SPLITS)
+    compilation.enable_persistent_cache(cache_dir)
     saved, task_state = {}, None
     if isinstance(model_or_path, keras.Model):
         model = model_or_path
