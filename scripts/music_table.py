@@ -1,0 +1,424 @@
+"""The paper's music table on its own data: four models, four data sets, searched by KerasTuner.
+
+    python scripts/music_table.py --data-dir DIR --worker 0/2 &     # the study, on two cores
+    python scripts/music_table.py --data-dir DIR --worker 1/2
+    python scripts/music_table.py --data-dir DIR --report-only      # report what is finished
+    python scripts/music_table.py --data-dir DIR --quick            # smoke run, tiny models
+
+`DIR` holds Boulanger-Lewandowski's four piano-roll sets in their MATLAB form
+(`JSB_Chorales.mat`, `Nottingham.mat`, `MuseData.mat`, `Piano_midi.mat`);
+`--datasets` picks some. For each data set, in that order:
+
+1. **Search.** For each of the paper's rows (RNN, DT(S)-RNN, DOT(S)-RNN, a
+   2-level sRNN) a KerasTuner random search (`DeepRNNHyperModel`, the
+   project's tuner, objective the validation NLL) over width and the paper's
+   aids (weight noise, dropout, the deep output's dropout and units) and the
+   learning rate; and for the collection's best, searches over the
+   collection's other models and regularisers (`CANDIDATES`: Lp units,
+   zoneout, GRU and LSTM stacks). JSB Chorales is searched widely
+   (`SPACES`); the larger sets around what won on JSB Chorales
+   (`around_winner`), since a run there costs ten to twenty times as much.
+2. **Finals.** The best trial of each row (and the best of all searches for
+   the collection's best) is trained from scratch with seeds 0, 1 and 2 on
+   the full schedule (`FINAL_TRAINING`: learning rate halved on plateaus,
+   early stopping, the best validation epoch's weights) and scored once on
+   the test split, over every time step (the paper's measure) and without
+   each piece's first frame (the `T - 1` convention).
+
+Every search and final run is a job. A finished job leaves a small record
+(`results/music_table/<set>/<job>.json`: the trials, or the run's scores and
+learning curve), written atomically and committed with the results, so a
+later call, on this machine or another, skips it; an interrupted job resumes
+from its run folder (`--runs-dir`) when that is still there. `--worker K/N`
+workers share the jobs through lock files, each taking the next job that is
+ready (a data set's finals wait for its searches, the larger sets' searches
+for JSB Chorales'), and the last to finish writes `results/music_table.md`,
+`.json` and `.png` (`music_table_report.py`). `--report-only` writes them
+from the records at any time, marking what is still to run.
+
+`--quick`: 6-unit models, one or two epochs, 3 pieces per split, 2 trials per
+search, 2 seeds: a check that everything runs, with meaningless numbers.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import pathlib
+import sys
+import time
+
+if os.name != "nt":
+    import fcntl
+
+import keras
+import keras_tuner
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import music_table_report  # noqa: E402
+
+from keras_deeprnn import training  # noqa: E402
+from keras_deeprnn.initializers import SparseInitializer  # noqa: E402
+from keras_deeprnn.tasks import get_task  # noqa: E402
+from keras_deeprnn.tuning.hypermodel import DeepRNNHyperModel  # noqa: E402
+from keras_deeprnn.tuning.search import TUNERS  # noqa: E402
+
+# Data set key: (file in --data-dir, the paper's column or None).
+DATASETS = {"jsb": ("JSB_Chorales.mat", "JSB Chorales"),
+            "nottingham": ("Nottingham.mat", "Nottingham"),
+            "musedata": ("MuseData.mat", "MuseData"),
+            "piano_midi": ("Piano_midi.mat", None)}
+ROWS = {"rnn": "RNN", "dts_rnn": "DT(S)-RNN", "dots_rnn": "DOT(S)-RNN", "srnn": "sRNN (2 levels)"}
+# Row or candidate key: (architecture, fixed hyperparameters).
+MODELS = {"rnn": ("rnn", {}), "dts_rnn": ("dts_rnn", {}),
+          "dots_rnn": ("dots_rnn", {}), "srnn": ("srnn", {"num_layers": 2}),
+          "dots_rnn_lp": ("dots_rnn", {"output_hidden_activation": "lp"}),
+          "dts_rnn_zoneout": ("dts_rnn", {}),
+          "deep_gru": ("deep_gru", {}), "deep_lstm": ("deep_lstm", {})}
+CANDIDATES = ("dots_rnn_lp", "dts_rnn_zoneout", "deep_gru", "deep_lstm")
+# The paper's sizes (100-400 units) and aids, the learning rate around Adam's usual.
+_COMMON = {"units": [100, 150, 200, 300, 400], "dropout": [0.0, 0.2, 0.4],
+           "learning_rate": [5e-4, 1e-3, 2e-3]}
+SPACES = {
+    "rnn": {**_COMMON, "weight_noise": [0.0, 0.075]},
+    "dts_rnn": {**_COMMON, "weight_noise": [0.0, 0.075]},
+    "dots_rnn": {**_COMMON, "weight_noise": [0.0, 0.075], "output_dropout": [0.0, 0.5],
+                 "output_hidden_activation": ["tanh", "maxout"]},
+    "srnn": {**_COMMON, "weight_noise": [0.0, 0.075]},
+    # The paper's best recipe (Lp units, dropout on the deep output) with zoneout.
+    "dots_rnn_lp": {"units": [150, 200, 300], "dropout": [0.0, 0.2],
+                    "output_dropout": [0.3, 0.5], "zoneout": [0.0, 0.1],
+                    "learning_rate": [1e-3, 2e-3]},
+    "dts_rnn_zoneout": {"units": [150, 200, 300], "dropout": [0.2, 0.3],
+                        "zoneout": [0.1, 0.2], "learning_rate": [1e-3, 2e-3]},
+    "deep_gru": {"units": [100, 200, 300], "num_layers": [1, 2], "dropout": [0.2, 0.4],
+                 "learning_rate": [1e-3, 2e-3]},
+    "deep_lstm": {"units": [100, 200, 300], "num_layers": [1, 2], "dropout": [0.2, 0.4],
+                  "learning_rate": [1e-3, 2e-3]},
+}
+TRIALS = {"jsb": {**{row: 8 for row in ROWS}, **{c: 5 for c in CANDIDATES}}}
+TRIALS_AROUND_WINNER = 2
+# Batches of 2 pieces won every row of the earlier JSB study.
+SEARCH_TRAINING = {"jsb": dict(batch_size=2, epochs=150, patience=6)}
+SEARCH_TRAINING_LARGE = dict(batch_size=2, epochs=40, patience=4)
+FINAL_TRAINING = {"jsb": dict(batch_size=2, epochs=200, patience=10, lr_patience=4)}
+FINAL_TRAINING_LARGE = dict(batch_size=2, epochs=100, patience=6, lr_patience=3)
+SEEDS = (0, 1, 2)
+QUICK = dict(limit=3, units=[6], trials=2, seeds=(0, 1),
+             search=dict(batch_size=2, epochs=1, patience=1),
+             final=dict(batch_size=2, epochs=2, patience=1, lr_patience=1))
+# Tuner dimensions that are not `build_model` arguments, and widths that
+# must follow `units` (the hypermodel would fix them at its default).
+_OPTIMIZER = ("learning_rate", "clipnorm")
+_TIED_WIDTHS = ("transition_units", "output_units")
+WAIT_SECONDS = 20
+
+
+class StudyHyperModel(DeepRNNHyperModel):
+    """`DeepRNNHyperModel` whose intermediate widths follow `units`, as in `train`."""
+
+    def declare(self, hp):
+        config = super().declare(hp)
+        for name in _TIED_WIDTHS:
+            config.pop(name, None)
+        return config
+
+
+def around_winner(values, space):
+    """A small space about the JSB winner's `values`: its settings, and a
+    width one step wider, and the other dropout, of the JSB space."""
+    near = {}
+    for name, choices in space.items():
+        if name not in values:
+            continue
+        value = values[name]
+        if name == "units":
+            wider = [u for u in choices if u > value][:1]
+            near[name] = [value, *wider]
+        elif name == "dropout" and len(choices) > 1:
+            others = sorted((c for c in choices if c != value), key=lambda c: abs(c - value))
+            near[name] = [value, others[0]]
+        else:
+            near[name] = [value]
+    return near
+
+
+class Study:
+    """The jobs of the study and how to run, record and report them."""
+
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.datasets = list(args.datasets)
+        suffix = "-quick" if self.quick else ""
+        self.runs = pathlib.Path(args.runs_dir + suffix)
+        self.results = pathlib.Path(args.results_dir)
+        self.records = self.results / f"music_table{suffix}"
+        self.seeds = QUICK["seeds"] if self.quick else SEEDS
+
+    # --- Jobs -----------------------------------------------------------
+
+    def path(self, dataset):
+        return self.args.data_dir / DATASETS[dataset][0]
+
+    def record_path(self, dataset, job):
+        return self.records / dataset / f"{job}.json"
+
+    def record(self, dataset, job):
+        path = self.record_path(dataset, job)
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def space(self, dataset, key):
+        if self.quick:
+            return {"units": QUICK["units"], "dropout": [0.0, 0.2], "learning_rate": [3e-3]}
+        if dataset == "jsb":
+            return SPACES[key]
+        winner = self.record("jsb", f"search-{key}")
+        return around_winner(winner["best"]["values"], SPACES[key])
+
+    def trials(self, dataset, key):
+        if self.quick:
+            return QUICK["trials"]
+        return TRIALS["jsb"][key] if dataset == "jsb" else TRIALS_AROUND_WINNER
+
+    def search_settings(self, dataset):
+        if self.quick:
+            return QUICK["search"]
+        return SEARCH_TRAINING.get(dataset, SEARCH_TRAINING_LARGE)
+
+    def final_settings(self, dataset):
+        if self.quick:
+            return QUICK["final"]
+        return FINAL_TRAINING.get(dataset, FINAL_TRAINING_LARGE)
+
+    def jobs(self):
+        """`(dataset, job, ready)` for every job, in the order they run."""
+        jobs = []
+        jsb_searched = all(self.record("jsb", f"search-{k}") for k in MODELS)
+        for dataset in self.datasets:
+            needs_jsb = dataset != "jsb" and not self.quick
+            searches = [f"search-{key}" for key in MODELS]
+            for job in searches:
+                jobs.append((dataset, job, jsb_searched or not needs_jsb))
+            searched = all(self.record(dataset, job) for job in searches)
+            for key in self.finalists(dataset) if searched else MODELS:
+                for seed in self.seeds:
+                    jobs.append((dataset, f"final-{key}-seed{seed}", searched))
+        return jobs
+
+    def finalists(self, dataset):
+        """The four rows, and the candidate that won the search if one did."""
+        best = self.best_search(dataset)
+        return [*ROWS, *([best] if best not in ROWS else [])]
+
+    def best_search(self, dataset):
+        scored = {key: self.record(dataset, f"search-{key}")["best"]["score"] for key in MODELS}
+        return min(scored, key=scored.get)
+
+    # --- Running --------------------------------------------------------
+
+    def run_job(self, dataset, job):
+        started = time.time()
+        if job.startswith("search-"):
+            record = self.search(dataset, job.removeprefix("search-"))
+        else:
+            key, seed = job.removeprefix("final-").rsplit("-seed", 1)
+            record = self.final(dataset, key, int(seed))
+        record["job_seconds_this_call"] = round(time.time() - started, 1)
+        _write_json(self.record_path(dataset, job), record)
+        keras.backend.clear_session()
+
+    def search(self, dataset, key):
+        architecture, fixed = MODELS[key]
+        task = get_task("music")
+        settings = self.search_settings(dataset)
+        config = training.TrainConfig(dataset=str(self.path(dataset)), seed=0,
+                                      batch_size=settings["batch_size"],
+                                      limit=QUICK["limit"] if self.quick else None,
+                                      progress=not self.args.quiet)
+        data = task.load_data(config)
+        hypermodel = StudyHyperModel(
+            [architecture], **_io(task, config, data), task=task,
+            fixed={"masking": False, "recurrent_initializer": SparseInitializer()})
+        space = self.space(dataset, key)
+        hp = keras_tuner.HyperParameters()
+        for name, values in space.items():
+            if hypermodel.where(name) or name in _OPTIMIZER:
+                hp.Choice(name, values)
+        for name, value in {"clipnorm": 1.0, **fixed}.items():
+            hp.Fixed(name, value)
+        keras.utils.set_random_seed(0)
+        tuner = TUNERS["random"](
+            hypermodel, objective=keras_tuner.Objective(task.monitor, "min"),
+            max_trials=self.trials(dataset, key), hyperparameters=hp, tune_new_entries=False,
+            directory=str(self.runs / dataset), project_name=f"search-{key}", seed=1,
+            overwrite=False)
+        tuner.search(
+            training.fit_input(task.batches(data["train"], config, training=True)),
+            validation_data=training.fit_input(task.batches(data["valid"], config,
+                                                            training=False)),
+            epochs=settings["epochs"], shuffle=False, verbose=0 if self.args.quiet else 2,
+            callbacks=[keras.callbacks.EarlyStopping(task.monitor, mode="min",
+                                                     patience=settings["patience"])])
+        tuner.save()
+        trials = []
+        chosen_names = set(space) | set(fixed) | {"clipnorm"}
+        for trial in tuner.oracle.trials.values():
+            if trial.score is None:
+                continue
+            metrics = trial.metrics.metrics
+            trials.append(dict(
+                trial=trial.trial_id, score=float(trial.score), best_epoch=trial.best_step + 1,
+                values={k: v for k, v in trial.hyperparameters.values.items()
+                        if k in chosen_names},
+                parameters=int(metrics["num_params"].get_last_value())
+                if "num_params" in metrics else None,
+                fit_seconds=round(metrics["fit_seconds"].get_last_value(), 1)
+                if "fit_seconds" in metrics else None))
+        if not trials:
+            raise RuntimeError(f"The search {dataset}/{key} finished no trial.")
+        best = min(trials, key=lambda t: t["score"])
+        return dict(kind="search", dataset=dataset, key=key, architecture=architecture,
+                    space=space, fixed=fixed, settings=settings,
+                    max_trials=self.trials(dataset, key), trials=trials, best=best,
+                    backend=keras.backend.backend())
+
+    def final_config(self, dataset, key, seed):
+        architecture, _ = MODELS[key]
+        values = dict(self.record(dataset, f"search-{key}")["best"]["values"])
+        settings = dict(self.final_settings(dataset))
+        settings["learning_rate"] = values.pop("learning_rate")
+        settings["clipnorm"] = values.pop("clipnorm")
+        return training.TrainConfig(
+            dataset=str(self.path(dataset)), architecture=architecture, seed=seed,
+            recurrent_initializer="sparse", progress=not self.args.quiet,
+            limit=QUICK["limit"] if self.quick else None,
+            run_dir=str(self.runs / dataset / f"final-{key}" / f"seed{seed}"),
+            **settings, **values)
+
+    def final(self, dataset, key, seed):
+        config = self.final_config(dataset, key, seed)
+        result = training.train(config)
+        state = json.loads((pathlib.Path(config.run_dir) / training.STATE_FILE).read_text())
+        history = state["history"]
+        return dict(kind="final", dataset=dataset, key=key, seed=seed,
+                    test=result["test"], paper=result["paper"],
+                    best_valid=result["best_valid"], best_epoch=result["best_epoch"],
+                    epochs_run=result["epochs_run"], stopped_early=result["stopped_early"],
+                    parameters=result["parameters"], train_time_s=result["train_time_s"],
+                    config={k: v for k, v in result["config"].items()
+                            if k not in ("run_dir", "cache_dir", "progress", "dataset")},
+                    curves={"valid": history.get("val_frame_nll", []),
+                            "train": history.get("frame_nll", [])},
+                    backend=result["backend"], keras_version=result["keras_version"])
+
+    def work(self, worker, workers):
+        """Take ready jobs no other worker holds until none is left."""
+        self.records.mkdir(parents=True, exist_ok=True)
+        while True:
+            todo = [(d, j, ready) for d, j, ready in self.jobs() if not self.record(d, j)]
+            if not todo:
+                return
+            ready = [(d, j) for d, j, ok in todo if ok]
+            ours = sorted(range(len(ready)), key=lambda i: i % workers != worker)
+            ran = False
+            for index in ours:
+                dataset, job = ready[index]
+                with _claim(self.runs / ".claims" / f"{dataset}-{job}") as claimed:
+                    if not claimed or self.record(dataset, job):
+                        continue
+                    print(f"\n=== [{dataset}] {job} (worker {worker}/{workers}) ===",
+                          flush=True)
+                    self.run_job(dataset, job)
+                    ran = True
+                    break  # readiness may have changed: look again
+            if not ran:
+                print(f"Waiting: {len(todo)} jobs left, none free for worker {worker}",
+                      flush=True)
+                time.sleep(WAIT_SECONDS)
+
+    def report(self, seconds):
+        summary = music_table_report.summarise(self, seconds)
+        name = "music_table_quick" if self.quick else "music_table"
+        _write_json(self.results / f"{name}.json", summary)
+        _write_text(self.results / f"{name}.md", music_table_report.markdown(summary))
+        music_table_report.plot(summary, self.results / f"{name}.png")
+        print(f"Wrote {self.results / name}.md, .json and .png", flush=True)
+
+
+def _write_json(path, value):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_text(path, json.dumps(value, indent=1) + "\n")
+
+
+def _write_text(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    training._atomic(lambda temporary: pathlib.Path(temporary).write_text(text), path)
+
+
+def _io(task, config, data):
+    kwargs = dict(task.build_model_kwargs(config, data))
+    return {key: kwargs[key] for key in ("input_dim", "output_dim", "output_activation")}
+
+
+@contextlib.contextmanager
+def _claim(path):
+    """Hold `path`'s lock while the job runs; yields whether it was free."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as stream:
+        try:
+            fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(stream, fcntl.LOCK_UN)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=pathlib.Path, required=True, metavar="DIR",
+                        help="folder of JSB_Chorales.mat, Nottingham.mat, MuseData.mat, "
+                             "Piano_midi.mat")
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS),
+                        help="which data sets (default: all four, in this order)")
+    parser.add_argument("--worker", default="0/1", type=_worker, metavar="K/N",
+                        help="this is worker K of N sharing the jobs (default: 0/1)")
+    parser.add_argument("--runs-dir", default="runs/music_table",
+                        help="run folders and searches (default: runs/music_table)")
+    parser.add_argument("--results-dir", default="results",
+                        help="the report and the job records (default: results)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: report the finished jobs")
+    parser.add_argument("--quick", action="store_true", help="tiny models, a smoke run")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    missing = [DATASETS[d][0] for d in args.datasets
+               if not (args.data_dir / DATASETS[d][0]).is_file()]
+    if missing:
+        parser.error(f"--data-dir {args.data_dir} lacks {', '.join(missing)}; expected the "
+                     "MATLAB piano-roll files of the chosen --datasets")
+    started = time.time()
+    study = Study(args)
+    if not args.report_only:
+        study.work(*args.worker)
+    study.report(time.time() - started)
+    return 0
+
+
+def _worker(text):
+    try:
+        worker, workers = (int(part) for part in text.split("/"))
+    except ValueError:
+        worker = workers = -1
+    if not 0 <= worker < workers:
+        raise argparse.ArgumentTypeError(
+            f"expected K/N with 0 <= K < N (e.g. 0/2); received {text!r}")
+    return worker, workers
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""The report of `music_table.py`: a summary of the job records, as JSON, Markdown and a plot."""
+
+import hashlib
+import os
+import statistics
+
+import keras
+
+from keras_deeprnn.tasks.paper import PAPER_MUSIC_BEST
+from keras_deeprnn.tasks.paper import PAPER_MUSIC_NLL
+
+
+def summarise(study, seconds):
+    """Everything the report shows, from the records alone (nothing is re-run)."""
+    import music_table as table
+
+    datasets, budget = {}, {"searches": 0, "trials": 0, "finals": 0, "seconds": 0.0}
+    pending = []
+    for dataset in study.datasets:
+        file, column = table.DATASETS[dataset]
+        searches = {}
+        for key in table.MODELS:
+            record = study.record(dataset, f"search-{key}")
+            if record is None:
+                pending.append(f"{dataset}: search-{key}")
+                continue
+            searches[key] = record
+            budget["searches"] += 1
+            budget["trials"] += len(record["trials"])
+            budget["seconds"] += sum(t["fit_seconds"] or 0.0 for t in record["trials"])
+        complete = len(searches) == len(table.MODELS)
+        finalists = study.finalists(dataset) if complete else list(table.ROWS)
+        best_key = study.best_search(dataset) if complete else None
+        rows = []
+        for key in finalists:
+            seeds = []
+            for seed in study.seeds:
+                record = study.record(dataset, f"final-{key}-seed{seed}")
+                if record is None:
+                    pending.append(f"{dataset}: final-{key}-seed{seed}")
+                    continue
+                seeds.append(record)
+                budget["finals"] += 1
+                budget["seconds"] += record["train_time_s"]
+            rows.append(_row(key, column, seeds, searches.get(key), study.seeds,
+                             best=key == best_key))
+        datasets[dataset] = dict(
+            file=file, column=column, sha256=_sha256(study.path(dataset)), rows=rows,
+            best=best_key, searches=searches,
+            paper_best=PAPER_MUSIC_NLL[PAPER_MUSIC_BEST][column] if column else None)
+    budget["seconds"] = round(budget["seconds"], 1)
+    return dict(quick=study.quick, backend=keras.backend.backend(),
+                keras_version=keras.__version__, seeds=list(study.seeds), datasets=datasets,
+                pending=pending, budget=budget, cpu_count=os.cpu_count(),
+                this_invocation_seconds=round(seconds, 1),
+                settings=dict(search={d: study.search_settings(d) for d in study.datasets},
+                              final={d: study.final_settings(d) for d in study.datasets}))
+
+
+def _row(key, column, seeds, search, all_seeds, *, best):
+    import music_table as table
+
+    name = table.ROWS.get(key, key)
+    paper = PAPER_MUSIC_NLL[name][column] if key in table.ROWS and column else None
+    test = [r["test"]["nll"] for r in seeds]
+    later = [r["test"]["nll_without_first_frame"] for r in seeds]
+    row = dict(key=key, model=name, paper_nll=paper, best_of_collection=best,
+               seeds=[r["seed"] for r in seeds], complete=len(seeds) == len(all_seeds),
+               test_nll=test, valid_nll=[r["best_valid"] for r in seeds],
+               nll_without_first_frame=later,
+               chosen=search["best"]["values"] if search else None,
+               parameters=seeds[0]["parameters"] if seeds else None,
+               epochs=[r["epochs_run"] for r in seeds], best_epochs=[r["best_epoch"] for r in seeds],
+               train_time_s=[r["train_time_s"] for r in seeds],
+               curves=[r["curves"] for r in seeds])
+    if test:
+        row.update(mean=statistics.fmean(test),
+                   std=statistics.stdev(test) if len(test) > 1 else 0.0,
+                   mean_without_first_frame=statistics.fmean(later))
+        row["gap"] = row["mean"] - paper if paper is not None else None
+    return row
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cell(row):
+    if not row.get("test_nll"):
+        return "not yet run"
+    text = f"{row['mean']:.3f} ± {row['std']:.3f}"
+    if not row["complete"]:
+        text += f" (seeds {row['seeds']} only)"
+    return text
+
+
+def markdown(summary):
+    """The Markdown report of `summarise`'s summary."""
+    import music_table as table
+
+    lines = ["# The music table of Pascanu et al. (2013) on the paper's data", ""]
+    if summary["quick"]:
+        lines += ["**Smoke run (`--quick`): tiny models, one or two epochs, 3 pieces per "
+                  "split. The numbers mean nothing.**", ""]
+    if summary["pending"]:
+        lines += [f"**Unfinished: {len(summary['pending'])} jobs still to run** (the study "
+                  "resumes where it stopped; the list is at the end). Cells marked *not yet "
+                  "run* have no figure yet.", ""]
+    lines += [
+        "Test negative log-likelihood per frame (nats, lower is better), the mean ± standard "
+        f"deviation over seeds {summary['seeds']}, averaged over every time step of the test "
+        "pieces: the first frame of a piece is predicted from the model's initial state, as "
+        "the data sets' authors ask. Configurations were chosen on the validation split by "
+        "KerasTuner searches; the test split was scored once per final run. The paper's "
+        "figure follows in brackets.", ""]
+    names = list(summary["datasets"])
+    header = ["model", *[summary["datasets"][d]["column"] or f"{d} (not in the paper)"
+                         for d in names]]
+    lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for key in table.ROWS:
+        cells = [table.ROWS[key]]
+        for dataset in names:
+            info = summary["datasets"][dataset]
+            row = next((r for r in info["rows"] if r["key"] == key), None)
+            cell = _cell(row) if row else "not yet run"
+            if row and row.get("paper_nll") is not None:
+                cell += f" ({row['paper_nll']:.3f})"
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
+    cells = ["collection's best"]
+    for dataset in names:
+        info = summary["datasets"][dataset]
+        row = next((r for r in info["rows"] if r["best_of_collection"]), None)
+        cell = f"{_cell(row)}, {row['model']}" if row else "not yet chosen"
+        if info["paper_best"] is not None:
+            cell += f" ({info['paper_best']:.2f}, {PAPER_MUSIC_BEST})"
+        cells.append(cell)
+    lines += ["| " + " | ".join(cells) + " |", ""]
+
+    for dataset in names:
+        lines += _dataset_section(summary["datasets"][dataset], dataset, summary)
+    budget = summary["budget"]
+    lines += ["## Budget", "",
+              f"{budget['searches']} searches ({budget['trials']} trials) and "
+              f"{budget['finals']} final runs, {budget['seconds'] / 60:.1f} minutes of training "
+              "in all (the sum of every trial's and run's fit time, kept in the job records, so "
+              "a later call that finds the jobs done reports the same); backend "
+              f"{summary['backend']}, Keras {summary['keras_version']}, one thread per worker "
+              f"on a machine with {summary['cpu_count']} cores. The call that wrote this "
+              f"report took {summary['this_invocation_seconds'] / 60:.1f} minutes.", "",
+              "## Settings", ""]
+    for dataset in names:
+        search, final = summary["settings"]["search"][dataset], summary["settings"]["final"][
+            dataset]
+        lines.append(f"- {dataset}: searches {_settings(search)}; finals {_settings(final)}.")
+    lines += ["", "Every model: Adam with gradient-norm clipping at 1, sparse initialisation of "
+              "the recurrent weights (the paper's: 20 inputs per unit, largest singular value "
+              "1); finals halve the learning rate after `lr_patience` epochs without a better "
+              "validation NLL, stop early after `patience`, and are scored with the best "
+              "validation epoch's weights. Searches stop each trial early after `patience` "
+              "epochs and keep its best validation NLL.", "",
+              "## Differences from the paper", "",
+              "- Adam on batches of 2 pieces instead of SGD, and capped epochs, so the study "
+              "runs on 2 CPU cores.",
+              "- Searches of a few trials per row (widest on JSB Chorales) instead of the "
+              "paper's per-model search.",
+              "- Each figure is a mean over seeds, with its spread; the paper reports one run.",
+              ""]
+    if summary["pending"]:
+        lines += ["## Still to run", "", ", ".join(summary["pending"]), ""]
+    return "\n".join(lines)
+
+
+def _dataset_section(info, dataset, summary):
+    lines = [f"## {info['column'] or dataset}: `{info['file']}` (sha256 {info['sha256'][:16]}…)",
+             "", "| model | paper | ours, mean ± std | per seed | ours − paper | without first "
+             "frames (T − 1) | chosen configuration | parameters | epochs (best) | minutes per "
+             "run |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in info["rows"]:
+        model = row["model"] + (" (collection's best)" if row["best_of_collection"] else "")
+        if not row["test_nll"]:
+            lines.append(f"| {model} | {_num(row['paper_nll'])} | not yet run | | | | "
+                         f"{_values(row['chosen'])} | | | |")
+            continue
+        gap = "" if row["gap"] is None else f"{row['gap']:+.3f}"
+        lines.append(
+            f"| {model} | {_num(row['paper_nll'])} | {_cell(row)} "
+            f"| {', '.join(f'{v:.3f}' for v in row['test_nll'])} | {gap} "
+            f"| {row['mean_without_first_frame']:.3f} | {_values(row['chosen'])} "
+            f"| {row['parameters']:,} "
+            f"| {', '.join(f'{e} ({b})' for e, b in zip(row['epochs'], row['best_epochs']))} "
+            f"| {', '.join(f'{t / 60:.1f}' for t in row['train_time_s'])} |")
+    if info["paper_best"] is not None:
+        lines.append(f"| paper's best: {PAPER_MUSIC_BEST} | {info['paper_best']:.2f} | | | | | "
+                     "| | | |")
+    lines += ["", "Searches (KerasTuner random search, objective the validation NLL):", ""]
+    for key, record in info["searches"].items():
+        best = record["best"]
+        lines.append(f"- **{key}** ({record['architecture']}; fixed {_values(record['fixed'])}): "
+                     f"{len(record['trials'])} of {record['max_trials']} trials over "
+                     f"{_space(record['space'])}; best validation NLL {best['score']:.3f} "
+                     f"with {_values(best['values'])}.")
+    return lines + [""]
+
+
+def _num(value):
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _values(values):
+    if not values:
+        return "-"
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in values.items())
+
+
+def _space(space):
+    return "; ".join(f"{k} in {v}" for k, v in space.items())
+
+
+def _settings(settings):
+    return ", ".join(f"{k}={v}" for k, v in settings.items())
+
+
+def plot(summary, path):
+    """Validation NLL per epoch of each finalist's first seed, one panel per data set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    names = list(summary["datasets"])
+    figure, axes = pyplot.subplots(1, len(names), figsize=(4.5 * len(names), 3.6),
+                                   squeeze=False)
+    for axis, dataset in zip(axes[0], names):
+        info = summary["datasets"][dataset]
+        for row in info["rows"]:
+            if row["curves"]:
+                valid = row["curves"][0]["valid"]
+                axis.plot(range(1, len(valid) + 1), valid, label=row["model"])
+        for row in info["rows"]:
+            if row.get("paper_nll") is not None:
+                axis.axhline(row["paper_nll"], color="grey", linewidth=0.6, linestyle=":")
+        axis.set_title(info["column"] or dataset)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel("validation NLL (nats per frame)")
+        if any(row["curves"] for row in info["rows"]):
+            axis.legend(fontsize=7)
+    figure.tight_layout()
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+    figure.savefig(temporary, dpi=110)
+    pyplot.close(figure)
+    os.replace(temporary, path)
