@@ -1,0 +1,159 @@
+"""`scripts/music_table.py`: jobs, readiness, claims, records and the report they make.
+
+The end-to-end check runs the study's quick mode on small `.mat` files made
+here, with the models cut to one paper row and one candidate so that it
+takes a minute, and sets the report against the job records: the finals'
+test figures, their means, the validation choice of the collection's best,
+the `T - 1` figure beside each, and totals that a second call keeps.
+"""
+
+import argparse
+import json
+import pathlib
+import statistics
+import sys
+
+import numpy as np
+import pytest
+
+scipy_io = pytest.importorskip("scipy.io")
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import music_table  # noqa: E402
+
+FILES = [file for file, _ in music_table.DATASETS.values()]
+
+
+def write_sets(folder, pieces=3, frames=(9, 15)):
+    """Four small `.mat` files in the layout of Boulanger-Lewandowski's."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in FILES:
+        contents = {}
+        for name in ("traindata", "validdata", "testdata"):
+            cells = np.empty((1, pieces), dtype=object)
+            for i in range(pieces):
+                cells[0, i] = (rng.random((int(rng.integers(*frames)), 88)) < 0.05).astype(
+                    np.uint8)
+            contents[name] = cells
+        scipy_io.savemat(str(folder / file), contents)
+    return folder
+
+
+def args_for(tmp_path, *extra):
+    parser_args = ["--data-dir", str(tmp_path / "data"), "--runs-dir", str(tmp_path / "runs"),
+                   "--results-dir", str(tmp_path / "results"), "--quiet", *extra]
+    return parser_args
+
+
+def test_around_winner_keeps_the_winner_and_adds_one_wider_width_and_the_nearest_dropout():
+    space = music_table.SPACES["dots_rnn"]
+    winner = {"units": 200, "dropout": 0.2, "weight_noise": 0.075, "learning_rate": 1e-3,
+              "output_dropout": 0.5, "output_hidden_activation": "maxout", "clipnorm": 1.0}
+    near = music_table.around_winner(winner, space)
+    assert near == {"units": [200, 300], "dropout": [0.2, 0.0], "learning_rate": [1e-3],
+                    "weight_noise": [0.075], "output_dropout": [0.5],
+                    "output_hidden_activation": ["maxout"]}
+    assert music_table.around_winner({**winner, "units": 400}, space)["units"] == [400]
+
+
+class Records(music_table.Study):
+    """A study whose records are a dict: for readiness checks without training."""
+
+    def __init__(self, args, records):
+        super().__init__(args)
+        self.fake = records
+
+    def record(self, dataset, job):
+        return self.fake.get((dataset, job))
+
+
+def test_finals_wait_for_their_searches_and_large_sets_wait_for_jsb(tmp_path):
+    args = argparse.Namespace(
+        data_dir=tmp_path, datasets=["jsb", "nottingham"], runs_dir=str(tmp_path / "r"),
+        results_dir=str(tmp_path / "o"), quick=False, quiet=True)
+    searched = {("jsb", f"search-{k}"): {"best": {"score": 9.0 - i, "values": {}}}
+                for i, k in enumerate(music_table.MODELS)}
+    study = Records(args, {})
+    ready = {(d, j): ok for d, j, ok in study.jobs()}
+    assert ready[("jsb", "search-rnn")] and not ready[("nottingham", "search-rnn")]
+    assert not ready[("jsb", "final-rnn-seed0")]
+    study = Records(args, searched)
+    jobs = study.jobs()
+    ready = {(d, j): ok for d, j, ok in jobs}
+    assert ready[("nottingham", "search-rnn")] and ready[("jsb", "final-srnn-seed2")]
+    # The candidate with the lowest validation score joins the four rows.
+    last = list(music_table.MODELS)[-1]
+    finals = {j for d, j, _ in jobs if d == "jsb" and j.startswith("final-")}
+    assert finals == {f"final-{k}-seed{s}" for k in [*music_table.ROWS, last]
+                      for s in music_table.SEEDS}
+    assert not ready[("nottingham", "final-rnn-seed0")]
+
+
+def test_a_claimed_job_is_left_to_its_holder(tmp_path):
+    path = tmp_path / "claims" / "jsb-search-rnn"
+    with music_table._claim(path) as first:
+        assert first
+        with music_table._claim(path) as second:
+            assert not second
+    with music_table._claim(path) as again:
+        assert again
+
+
+@pytest.mark.slow
+def test_quick_study_reports_what_its_records_hold(tmp_path, monkeypatch, capsys):
+    write_sets(tmp_path / "data")
+    monkeypatch.setattr(music_table, "MODELS", {"rnn": ("rnn", {}),
+                                                "deep_gru": ("deep_gru", {})})
+    monkeypatch.setattr(music_table, "ROWS", {"rnn": "RNN"})
+    monkeypatch.setattr(music_table, "CANDIDATES", ("deep_gru",))
+    assert music_table.main(args_for(tmp_path, "--quick", "--datasets", "jsb")) == 0
+    results = tmp_path / "results"
+    summary = json.loads((results / "music_table_quick.json").read_text())
+    assert summary["pending"] == [] and summary["quick"]
+    info = summary["datasets"]["jsb"]
+    records = results / "music_table-quick" / "jsb"
+    searches = {k: json.loads((records / f"search-{k}.json").read_text())
+                for k in ("rnn", "deep_gru")}
+    for record in searches.values():
+        assert len(record["trials"]) == music_table.QUICK["trials"]
+        assert record["best"]["score"] == min(t["score"] for t in record["trials"])
+    best = min(searches, key=lambda k: searches[k]["best"]["score"])
+    assert info["best"] == best
+    keys = [row["key"] for row in info["rows"]]
+    assert keys == ["rnn"] + ([best] if best != "rnn" else [])
+    for row in info["rows"]:
+        finals = [json.loads((records / f"final-{row['key']}-seed{s}.json").read_text())
+                  for s in music_table.QUICK["seeds"]]
+        assert row["test_nll"] == [f["test"]["nll"] for f in finals]
+        assert row["nll_without_first_frame"] == [
+            f["test"]["nll_without_first_frame"] for f in finals]
+        assert row["mean"] == pytest.approx(statistics.fmean(row["test_nll"]))
+        assert row["chosen"] == searches[row["key"]]["best"]["values"]
+        assert finals[0]["test"]["frames"] == info_frames(tmp_path / "data" / "JSB_Chorales.mat")
+        assert row["best_of_collection"] == (row["key"] == best)
+    rnn = info["rows"][0]
+    assert rnn["paper_nll"] == 8.338 and rnn["gap"] == pytest.approx(rnn["mean"] - 8.338)
+    report = (results / "music_table_quick.md").read_text()
+    assert f"{rnn['mean']:.3f} ± {rnn['std']:.3f} (8.338)" in report
+    assert (results / "music_table_quick.png").stat().st_size > 0
+    # A second call finds every job done: it trains nothing and keeps the totals.
+    capsys.readouterr()
+    assert music_table.main(args_for(tmp_path, "--quick", "--datasets", "jsb")) == 0
+    assert "===" not in capsys.readouterr().out
+    again = json.loads((results / "music_table_quick.json").read_text())
+    assert again["budget"] == summary["budget"] and again["budget"]["seconds"] > 0
+
+
+def info_frames(path):
+    contents = scipy_io.loadmat(str(path))
+    return sum(len(piece) for piece in contents["testdata"].reshape(-1))
+
+
+def test_the_study_refuses_a_folder_without_the_files(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    with pytest.raises(SystemExit):
+        music_table.main(args_for(tmp_path, "--datasets", "jsb", "nottingham"))
+    assert "lacks JSB_Chorales.mat, Nottingham.mat" in capsys.readouterr().err
