@@ -46,6 +46,8 @@ def summarise(study, seconds):
                              best=key == best_key))
         datasets[dataset] = dict(
             file=file, column=column, sha256=_sha256(study.path(dataset)), rows=rows,
+            note_frequency_nll=note_frequency_nll(study.path(dataset),
+                                                  table.QUICK["limit"] if study.quick else None),
             best=best_key, searches=searches,
             paper_best=PAPER_MUSIC_NLL[PAPER_MUSIC_BEST][column] if column else None)
     budget["seconds"] = round(budget["seconds"], 1)
@@ -79,6 +81,22 @@ def _row(key, column, seeds, search, all_seeds, *, best):
                    mean_without_first_frame=statistics.fmean(later))
         row["gap"] = row["mean"] - paper if paper is not None else None
     return row
+
+
+def note_frequency_nll(path, limit=None):
+    """Test NLL of a model with no past: each note at its training frequency.
+
+    Probabilities are clipped to `[1e-7, 1 - 1e-7]`, as `frame_nll` clips.
+    """
+    import numpy as np
+
+    from keras_deeprnn.data import load_music
+    from keras_deeprnn.metrics import frame_nll
+
+    data = load_music(path, limit=limit)
+    rate = np.concatenate(data["train"]).mean(axis=0)
+    test = np.concatenate(data["test"])
+    return frame_nll(np.broadcast_to(rate, test.shape), test)
 
 
 def _sha256(path):
@@ -197,6 +215,8 @@ def _dataset_section(info, dataset, summary):
     if info["paper_best"] is not None:
         lines.append(f"| paper's best: {PAPER_MUSIC_BEST} | {info['paper_best']:.2f} | | | | | "
                      "| | | |")
+    lines.append(f"| note frequencies, no model | - | {info['note_frequency_nll']:.3f} | | | | "
+                 "each note at its training frequency | 88 | | |")
     lines += ["", "Searches (KerasTuner random search, objective the validation NLL):", ""]
     for key, record in info["searches"].items():
         best = record["best"]
