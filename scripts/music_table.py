@@ -97,7 +97,8 @@ SPACES = {
     "deep_lstm": {"units": [100, 200, 300], "num_layers": [1, 2], "dropout": [0.2, 0.4],
                   "learning_rate": [1e-3, 2e-3]},
 }
-TRIALS = {"jsb": {**{row: 8 for row in ROWS}, **{c: 5 for c in CANDIDATES}}}
+# Sized to finish on 2 shared cores within a working day, searches first.
+TRIALS = {"jsb": {**{row: 6 for row in ROWS}, **{c: 3 for c in CANDIDATES}}}
 TRIALS_AROUND_WINNER = 2
 # Batches of 2 pieces won every row of the earlier JSB study.
 SEARCH_TRAINING = {"jsb": dict(batch_size=2, epochs=150, patience=6)}
