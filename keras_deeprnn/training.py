@@ -67,13 +67,8 @@ from keras_deeprnn.models import build_model
 from keras_deeprnn.models import options
 from keras_deeprnn.models import presets
 from keras_deeprnn.tasks import TASKS
-from keras_deeprnn.tasks import FrameNLLLoss  # noqa: F401  (old import path)
-from keras_deeprnn.tasks import MusicTask  # noqa: F401  (old import path)
 from keras_deeprnn.tasks import Task
 from keras_deeprnn.tasks import get_task
-from keras_deeprnn.tasks.paper import PAPER_MUSIC_COLUMNS  # noqa: F401  (old import path)
-from keras_deeprnn.tasks.paper import PAPER_MUSIC_NLL  # noqa: F401  (old import path)
-from keras_deeprnn.tasks.paper import paper_row as _paper_music_row  # noqa: F401
 
 STATE_FILE = "state.json"
 RESULT_FILE = "result.json"
@@ -161,15 +156,6 @@ class TrainConfig(_ModelFields):
     progress: bool = True
     # Keras's TensorBoard logs in RUN_DIR/tensorboard (needs tensorflow).
     tensorboard: bool = False
-    # The old name of `tokenization`, accepted for one release ("level" means
-    # a level of the stack everywhere else).
-    level: dataclasses.InitVar[str | None] = None
-
-    def __post_init__(self, level):
-        if level is not None:
-            warnings.warn("TrainConfig(level=...) is deprecated: use tokenization=... "
-                          "('char' or 'word').", DeprecationWarning, stacklevel=3)
-            self.tokenization = level
 
     def validate(self):
         """Check every field; raises `ValueError` naming the first bad one."""
@@ -806,9 +792,6 @@ def fit_input(batches):
 
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
-
-
-_fit_input = fit_input  # the old private name
 
 
 def _check_same_run(saved, config, run_dir):

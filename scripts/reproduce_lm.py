@@ -34,7 +34,7 @@ import time
 
 import keras
 
-from keras_deeprnn import language
+from keras_deeprnn.tasks import language
 from keras_deeprnn import training
 
 ARCHITECTURES = ("rnn", "dts_rnn", "dots_rnn", "srnn")

@@ -300,12 +300,3 @@ def test_deep_output_cell_rebuilds_from_its_serialized_form(x):
     copy.set_weights(layer.get_weights())
     np.testing.assert_allclose(np_(copy(x)), y, atol=1e-6)
 
-
-def test_old_mixin_name_still_imports_and_warns():
-    with pytest.warns(DeprecationWarning, match="DeepCell"):
-        class Old(cells.SequenceDropoutMixin, keras.layers.Layer):
-            pass
-    old = Old()
-    old.set_regularization({"dropout": 0.1, "recurrent_dropout": 0.0, "weight_noise": 0.0,
-                            "recurrent_weight_dropout": 0.0}, seed=1)
-    assert old.regularization_config()["dropout"] == 0.1

@@ -5,7 +5,6 @@ import dataclasses
 import math
 import pathlib
 import re
-import warnings
 
 import keras
 import numpy as np
@@ -97,18 +96,6 @@ def test_model_config_train_fields_and_flags_come_from_the_options():
     args = vars(cli.build_parser().parse_args(["train"]))
     assert {name: args[name] for name in train_options} == {
         name: fields[name] for name in train_options}
-
-
-def test_cell_kind_is_a_deprecated_alias_of_the_factory():
-    row = kdr.ARCHITECTURES["dg_lstm"]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert row.cell == row.cell_factory.kind == "dg_lstm"
-    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
-    assert row.cell_factory.levels_in_one_cell
-    with pytest.warns(DeprecationWarning):
-        old = kdr.models.Architecture("old", "highway", "t", "e", row.fixed, row.defaults)
-    assert old.cell_factory is kdr.ARCHITECTURES["rhn"].cell_factory
 
 
 @pytest.mark.parametrize("name", NAMES)

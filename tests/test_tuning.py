@@ -516,8 +516,8 @@ def test_tune_refuses_flags_it_cannot_honour(monkeypatch, capsys, argv, message)
     assert message in capsys.readouterr().err
 
 
-def test_the_module_entry_point_is_the_tune_command():
-    result = subprocess.run([sys.executable, "-m", "keras_deeprnn.tuning", "--help"],
+def test_the_module_entry_point_runs_the_tune_command():
+    result = subprocess.run([sys.executable, "-m", "keras_deeprnn", "tune", "--help"],
                             capture_output=True, text=True, timeout=300,
                             env=dict(os.environ, KERAS_BACKEND=BACKEND))
     assert result.returncode == 0, result.stderr[-2000:]

@@ -343,11 +343,3 @@ def searched():
     """The options the tuner searches, in declaration order."""
     return {name: option for name, option in OPTIONS.items() if option.search is not None}
 
-
-def get(name):
-    if name not in OPTIONS:
-        raise ValueError(
-            f"Unknown model option. Received: {name!r}; expected one of: "
-            f"architecture, {', '.join(OPTIONS)}."
-        )
-    return OPTIONS[name]

@@ -21,7 +21,6 @@ kdr.build_model("toy_rnn", input_dim=3, output_dim=3)
 import dataclasses
 import types
 import typing
-import warnings
 
 import keras
 
@@ -119,23 +118,8 @@ class Architecture:
     search: typing.Mapping = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        if isinstance(self.cell_factory, str):
-            # The old rows named their cell by a kind string.
-            warnings.warn("An `Architecture` takes a `CellFactory`; a kind string is "
-                          "deprecated.", DeprecationWarning, stacklevel=3)
-            kinds = {f.kind: f for f in (TRANSITION, TRANSITION_LSTM, HIGHWAY, GATED_FEEDBACK,
-                                         DEPTH_GATED_LSTM, GRU, LSTM)}
-            _checks.one_of("cell_factory", self.cell_factory, kinds)
-            object.__setattr__(self, "cell_factory", kinds[self.cell_factory])
         for field in ("fixed", "defaults", "search"):
             object.__setattr__(self, field, types.MappingProxyType(dict(getattr(self, field))))
-
-    @property
-    def cell(self):
-        """Deprecated: the cell's kind string; use `cell_factory.kind`."""
-        warnings.warn("`Architecture.cell` is deprecated; use `Architecture.cell_factory` "
-                      "(`.kind` for the name).", DeprecationWarning, stacklevel=2)
-        return self.cell_factory.kind
 
     @property
     def free(self):

@@ -77,7 +77,7 @@ class LanguageModelTask(base.Task):
     default_dataset = DEFAULT_DATASET
 
     def load_data(self, config, *, saved=None):
-        tokenization = _tokenization(config)
+        tokenization = config.tokenization
         corpus = load_corpus(config.dataset, tokenization)
         vocabulary = list(corpus.vocabulary)
         streams = {split: corpus[split] for split in SPLITS}
@@ -114,7 +114,7 @@ class LanguageModelTask(base.Task):
     def batches(self, split, config, *, training, epoch=0):
         # Never shuffled: the windows must follow each other for the state
         # to carry, whatever `training` says.
-        needed = config.batch_size * (_seq_len(config) + 1)
+        needed = config.batch_size * (config.seq_len + 1)
         if len(split) < needed:
             raise ValueError(
                 f"The {'train' if training else 'valid'} split of dataset="
@@ -122,7 +122,7 @@ class LanguageModelTask(base.Task):
                 f"expected at least batch_size * (seq_len + 1) = {needed} for one batch. "
                 "Lower `batch_size` or `seq_len`, or raise `limit`."
             )
-        return text_data.lm_batches(split, config.batch_size, _seq_len(config))
+        return text_data.lm_batches(split, config.batch_size, config.seq_len)
 
     def build_model_kwargs(self, config, data):
         size = len(data["vocabulary"])
@@ -143,12 +143,12 @@ class LanguageModelTask(base.Task):
         bits = score_tokens(model, split)
         result = {"bits_per_token": bits, "perplexity": 2.0 ** bits,
                   "nll": bits * math.log(2.0), "tokens": int(len(split) - 1)}
-        if _tokenization(config) == "char":
+        if config.tokenization == "char":
             result["bits_per_character"] = bits
         return result
 
     def paper_figure(self, config):
-        level = _tokenization(config)
+        level = config.tokenization
         row = _paper_row(config)
         table = paper.PAPER_PTB_BITS_PER_CHARACTER if level == "char" else paper.PAPER_PTB_WORD_PERPLEXITY
         if row is None or row not in table:
@@ -359,14 +359,6 @@ def _twin(model, **overrides):
             f"{config.get('vocab_size')!r}"
         )
     return model.stateful_copy(**overrides)
-
-
-def _tokenization(config):
-    return config.tokenization
-
-
-def _seq_len(config):
-    return config.seq_len
 
 
 def _paper_row(config):

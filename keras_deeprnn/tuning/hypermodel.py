@@ -16,10 +16,6 @@ from keras_deeprnn.tuning.distribute import distribution_scope
 from keras_deeprnn.tuning.distribute import num_replicas
 
 BUDGET_MODES = ("skip", "derive")
-HIDDEN_UNITS = list(options_lib.HIDDEN_UNITS)
-_WIDTH = options_lib.WIDTH_SEARCH
-WIDTH_RANGE = dict(min_value=_WIDTH.low, max_value=_WIDTH.high, step=_WIDTH.step,
-                   sampling=_WIDTH.sampling)
 # The largest `units` a derived width may reach; far beyond any budget here.
 MAX_DERIVED_UNITS = 2**16
 
