@@ -36,6 +36,7 @@ import numpy as np
 
 from keras_deeprnn import _checks
 from keras_deeprnn.data import text as text_data
+from keras_deeprnn.data import text_batches
 from keras_deeprnn.data import SPLITS
 from keras_deeprnn.data import PTB_FILES
 from keras_deeprnn.metrics import language as language_metrics
@@ -122,7 +123,7 @@ class LanguageModelTask(base.Task):
                 f"expected at least batch_size * (seq_len + 1) = {needed} for one batch. "
                 "Lower `batch_size` or `seq_len`, or raise `limit`."
             )
-        return text_data.lm_batches(split, config.batch_size, config.seq_len)
+        return text_batches.lm_batches(split, config.batch_size, config.seq_len)
 
     def build_model_kwargs(self, config, data):
         size = len(data["vocabulary"])
@@ -137,7 +138,7 @@ class LanguageModelTask(base.Task):
         return [language_metrics.BitsPerToken(), language_metrics.Perplexity()]
 
     def callbacks(self):
-        return [text_data.ResetStatesAtEpochStart()]
+        return [text_batches.ResetStatesAtEpochStart()]
 
     def evaluate(self, model, split, config):
         bits = score_tokens(model, split)
@@ -200,7 +201,7 @@ def load_corpus(dataset=DEFAULT_DATASET, tokenization=DEFAULT_TOKENIZATION):
     corpus.vocabulary_size
     ```
     """
-    text_data._check_level(tokenization)
+    text_data._check_tokenization(tokenization)
     path = pathlib.Path(str(dataset)).expanduser()
     ptb_names = {name for names in PTB_FILES.values() for name in names}
     if path.is_dir() and any((path / name).is_file() for name in ptb_names):
@@ -255,7 +256,7 @@ def score_tokens(model, tokens, *, window=EVAL_WINDOW):
             f"{tokens.shape}"
         )
     twin = _twin(model, output_activation="softmax")
-    text_data.reset_stateful_layers(twin)
+    text_batches.reset_stateful_layers(twin)
     inputs, targets = tokens[:-1], tokens[1:]
     window = min(window, len(inputs))
     probabilities = []
@@ -331,7 +332,7 @@ def sample_text(model, vocabulary, num_tokens, *, temperature=1.0, prime=None, s
             f"The model predicts {twin.output_shape[-1]} tokens, but the vocabulary holds "
             f"{len(vocabulary)}. Pass the vocabulary the model was trained on."
         )
-    text_data.reset_stateful_layers(twin)
+    text_batches.reset_stateful_layers(twin)
     rng = np.random.default_rng(seed)
     # The whole prime in one call: the state after it is what counts.
     feed = np.array([[index[token] for token in prime]], np.int32)
