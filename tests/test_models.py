@@ -379,6 +379,34 @@ def test_a_bad_call_leaves_the_model_usable(bad, rng):
     assert np.isfinite(model.predict(x, verbose=0)).all()
 
 
+ENTRY_POINTS = ("fit", "fit_validation", "evaluate", "predict", "train_on_batch",
+                "test_on_batch", "predict_on_batch")
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_every_entry_point_checks_its_data_before_keras_runs(entry, rng):
+    model = small("dt_rnn")
+    model.compile()
+    x = rng.normal(size=(2, 4, D)).astype("float32")
+    y = (x > 0).astype("float32")
+    wrong = x[..., :3]
+    before = model.predict(x, verbose=0)
+    calls = {
+        "fit": lambda: model.fit(wrong, y[..., :3], verbose=0),
+        "fit_validation": lambda: model.fit(x, y, validation_data=(wrong, y), verbose=0),
+        "evaluate": lambda: model.evaluate(wrong, y[..., :3], verbose=0),
+        "predict": lambda: model.predict(wrong, verbose=0),
+        "train_on_batch": lambda: model.train_on_batch(wrong, y[..., :3]),
+        "test_on_batch": lambda: model.test_on_batch(wrong, y[..., :3]),
+        "predict_on_batch": lambda: model.predict_on_batch(wrong),
+    }
+    # Our own message, which only the check before Keras's loop gives.
+    with pytest.raises(ValueError, match=r"must have shape \(batch, time, 5\)\. "
+                                         r"Received: shape=\(2, 4, 3\)"):
+        calls[entry]()
+    np.testing.assert_allclose(model.predict(x, verbose=0), before, atol=1e-6)
+
+
 def test_a_failure_inside_the_loop_leaves_the_model_usable(rng):
     # A dataset is only checked when traced; the variables must survive that too.
     model = small("dt_rnn")
