@@ -29,6 +29,7 @@ import sys
 import keras
 
 from keras_deeprnn import _checks
+from keras_deeprnn import _files
 from keras_deeprnn import initializers
 from keras_deeprnn import pretrained
 from keras_deeprnn import training
@@ -583,7 +584,7 @@ def _generate_text(model, saved, args):
         pathlib.Path(args.model) / "sample" if pathlib.Path(args.model).is_dir()
         else pathlib.Path(args.model).with_suffix(""))
     path = prefix.with_name(prefix.name + ".txt")
-    path.write_text((args.prime or "") + text, encoding="utf-8")
+    _files.write_text(path, (args.prime or "") + text)
     print(f"Sampled {args.frames} tokens (temperature {args.temperature}), wrote {path}:")
     print((args.prime or "") + text)
     return 0

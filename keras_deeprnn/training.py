@@ -45,10 +45,8 @@ import math
 import os
 import pathlib
 import random
-import re
 import sys
 import time
-import uuid
 import warnings
 
 import keras
@@ -60,6 +58,7 @@ else:
     import fcntl
 
 from keras_deeprnn import _checks
+from keras_deeprnn import _files
 from keras_deeprnn import initializers
 from keras_deeprnn.data import music as music_data
 from keras_deeprnn.layers import units as units_lib
@@ -80,8 +79,6 @@ LOCK_FILE = ".lock"
 TENSORBOARD_DIR = "tensorboard"
 _STATE_KEYS = ("epoch", "best", "best_epoch", "checkpoint", "best_weights", "history",
                "stopped_early", "train_time_s", "callbacks", "config")
-# The temporaries `_atomic` writes: ".NAME.PID-HEX.tmpSUFFIX".
-_TEMPORARY = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.tmp")
 OPTIMIZERS = ("adam", "sgd")
 
 # build_model's options that a run sets (declared with `train=True` in
@@ -270,7 +267,8 @@ def train(config, *, callbacks=None):
     run_dir = config.resolved_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     with _RunLock(run_dir):
-        _remove_stale_temporaries(run_dir)
+        # Only ever under the run dir's lock, when no save of ours is in flight.
+        _files.remove_stale_temporaries(run_dir)
         return _train_locked(config, task, run_dir, started, callbacks)
 
 
@@ -331,7 +329,7 @@ def _train_locked(config, task, run_dir, started, callbacks):
 
     if state["best_weights"] is not None:
         _load_best_weights(model, run_dir, state)
-    _atomic(lambda path: model.save(path), run_dir / MODEL_FILE)
+    _files.write_atomically(run_dir / MODEL_FILE, model.save)
     test = task.evaluate(model, data["test"], config)
     result = {
         "task": task.name,
@@ -493,9 +491,9 @@ class _RunKeeper(keras.callbacks.Callback):
         if state["best"] is None or current < state["best"]:
             state["best"], state["best_epoch"] = current, epoch + 1
             state["best_weights"] = f"best-epoch{epoch + 1:03d}.weights.h5"
-            _atomic(self.model.save_weights, self.run_dir / state["best_weights"])
+            _files.write_atomically(self.run_dir / state["best_weights"], self.model.save_weights)
         state["checkpoint"] = f"checkpoint-epoch{epoch + 1:03d}.keras"
-        _atomic(self.model.save, self.run_dir / state["checkpoint"])
+        _files.write_atomically(self.run_dir / state["checkpoint"], self.model.save)
         state["epoch"] = epoch + 1
         state["stopped_early"] = bool(self.model.stop_training)
         state["train_time_s"] += time.time() - self.epoch_started
@@ -685,14 +683,6 @@ def _load_best_weights(model, run_dir, state):
                          "train again, or use another run dir.") from err
 
 
-def _remove_stale_temporaries(run_dir):
-    """Delete the temporaries of saves killed mid-write (only ever called
-    under the run dir's lock, when no save of ours is in flight)."""
-    for path in pathlib.Path(run_dir).iterdir():
-        if _TEMPORARY.match(path.name) and path.is_file():
-            path.unlink(missing_ok=True)
-
-
 def _random_state(model):
     """Every random state that `fit` moves: the model's seed generators and
     the NumPy and Python generators."""
@@ -857,33 +847,10 @@ def _first_line(err):
     return text[0] if text else type(err).__name__
 
 
-def _atomic(save, path):
-    """`save(temporary path)`, then move the file into place in one step."""
-    path = pathlib.Path(path)
-    # Keras picks the format from the suffix, so the temporary keeps it.
-    suffix = ".weights.h5" if path.name.endswith(".weights.h5") else path.suffix
-    temporary = path.parent / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{suffix}"
-    try:
-        save(str(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        # The save's own error is the one to report, not a failed clean-up
-        # (in a read-only folder, say).
-        try:
-            temporary.unlink(missing_ok=True)
-        except OSError:
-            pass
-        raise
-
-
 def _write_json(path, value):
     text = json.dumps(_finite_or_none(value), indent=2, sort_keys=False, allow_nan=False)
 
-    def save(temporary):
-        with open(temporary, "w", encoding="utf-8") as stream:
-            stream.write(text + "\n")
-
-    _atomic(save, path)
+    _files.write_text(path, text + "\n")
 
 
 def _read_json(path, *, missing_ok=True, damaged_ok=False):
@@ -916,10 +883,7 @@ def _truncate_csv(path, epochs):
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     kept = "".join(lines[: epochs + 1])
 
-    def save(temporary):
-        pathlib.Path(temporary).write_text(kept, encoding="utf-8")
-
-    _atomic(save, path)
+    _files.write_text(path, kept)
 
 
 def _plot_learning_curve(history, task, best_epoch, paper, path):
@@ -945,6 +909,6 @@ def _plot_learning_curve(history, task, best_epoch, paper, path):
     axes.set_ylabel(f"{task.measure[0]} ({task.measure[1]})")
     axes.legend()
     figure.tight_layout()
-    _atomic(lambda temporary: figure.savefig(temporary, format="png"), path)
+    _files.write_atomically(path, lambda temporary: figure.savefig(temporary, format="png"))
     return path
 

@@ -2,6 +2,7 @@
 
 import csv
 import glob
+import io
 import json
 import math
 import os
@@ -10,6 +11,7 @@ import warnings
 
 from keras_tuner.engine.trial import Trial
 
+from keras_deeprnn import _files
 from keras_deeprnn.models import ARCHITECTURES
 from keras_deeprnn.tuning.search import TUNER_LOG_DIR
 
@@ -92,14 +94,15 @@ def report(directory, project_name, out_dir=None, objective="val_frame_nll"):
     out.mkdir(parents=True, exist_ok=True)
     extra = sorted({k for r in rows for k in r["hyperparameters"]} - set(COLUMNS))
     csv_path = out / "trials.csv"
-    with open(csv_path, "w", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow([*COLUMNS, *extra])
-        for row in rows:
-            writer.writerow([_cell(row.get(c)) for c in COLUMNS]
-                            + [_cell(row["hyperparameters"].get(k)) for k in extra])
-    md_path = out / "trials.md"
-    md_path.write_text(_markdown(rows, objective, project))
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow([*COLUMNS, *extra])
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in COLUMNS]
+                        + [_cell(row["hyperparameters"].get(k)) for k in extra])
+    _files.write_atomically(csv_path, lambda temporary: pathlib.Path(temporary).write_text(
+        table.getvalue(), encoding="utf-8", newline=""))
+    md_path = _files.write_text(out / "trials.md", _markdown(rows, objective, project))
     plots = []
     if done:
         plots.append(_plot(done, "depth", "depth (nonlinear layers from x_t to y_t)",
@@ -204,5 +207,4 @@ def _plot(rows, key, label, objective, path, log_x):
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
     figure.tight_layout()
-    figure.savefig(path, format="png")
-    return path
+    return _files.write_atomically(path, lambda temporary: figure.savefig(temporary, format="png"))
