@@ -61,7 +61,6 @@ from keras_deeprnn import _checks
 from keras_deeprnn import _files
 from keras_deeprnn import initializers
 from keras_deeprnn.data import music as music_data
-from keras_deeprnn.layers import units as units_lib
 from keras_deeprnn.models import build_model
 from keras_deeprnn.models import options
 from keras_deeprnn.models import presets
@@ -160,30 +159,18 @@ class TrainConfig(_ModelFields):
         _checks.one_of("optimizer", self.optimizer, OPTIMIZERS)
         _checks.one_of("tokenization", self.tokenization, ("char", "word"))
         _checks.boolean("bucket", self.bucket)
-        architecture = presets.get(self.architecture)
-        architecture.resolve(**self.depth_kwargs())
-        for name in ("pieces", "batch_size", "epochs", "patience", "lr_patience", "seq_len"):
+        presets.get(self.architecture).resolve(**self.depth_kwargs())
+        # The model fields follow their options' rules, the ones build_model applies.
+        for name in options.TRAIN_FIELDS:
+            option, value = options.OPTIONS[name], getattr(self, name)
+            per_level = option.per_level and isinstance(value, (list, tuple))
+            for one in value if per_level else [value]:
+                option.check(name, one)
+        for name in ("batch_size", "epochs", "patience", "lr_patience", "seq_len"):
             _checks.positive_int(name, getattr(self, name))
-        for width in self.units if isinstance(self.units, (list, tuple)) else [self.units]:
-            _checks.positive_int("units", width)
-        for name in ("limit", "max_len", "input_units", "transition_units", "output_units"):
+        for name in ("limit", "max_len"):
             _checks.optional_positive_int(name, getattr(self, name))
-        for name in ("dropout", "recurrent_dropout", "output_dropout", "momentum",
-                     "recurrent_weight_dropout", "zoneout"):
-            _checks.rate(name, getattr(self, name))
-        _checks.non_negative_finite("weight_noise", self.weight_noise)
-        if self.recurrent_initializer != "sparse":
-            try:
-                keras.initializers.get(self.recurrent_initializer)
-            except ValueError:
-                raise ValueError(
-                    "`recurrent_initializer` must be a Keras initializer name or 'sparse' "
-                    f"(the paper's). Received: recurrent_initializer="
-                    f"{self.recurrent_initializer!r}") from None
-        for name in ("activation", "transition_activation", "input_activation",
-                     "output_hidden_activation"):
-            if getattr(self, name) is not None:
-                units_lib.resolve(name, getattr(self, name))
+        _checks.rate("momentum", self.momentum)
         _checks.positive_finite("learning_rate", self.learning_rate)
         if self.clipnorm is not None:
             _checks.positive_finite("clipnorm", self.clipnorm)

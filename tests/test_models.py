@@ -98,6 +98,24 @@ def test_model_config_train_fields_and_flags_come_from_the_options():
         name: fields[name] for name in train_options}
 
 
+def _refused(check, name, value):
+    try:
+        check(name, value)
+    except (ValueError, TypeError):
+        return True
+    return False
+
+
+@pytest.mark.parametrize("name", [n for n, option in OPTIONS.items() if option.train])
+def test_train_config_refuses_what_the_option_refuses(name):
+    option = OPTIONS[name]
+    bad = next(v for v in (-1, 1.5, float("inf"), "wobbly", [1]) if _refused(option.check, name, v))
+    value = [bad] if option.per_level else bad
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        training.TrainConfig(**{name: value}).validate()
+    training.TrainConfig(**{name: option.default} if option.default is not None else {}).validate()
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_fit_with_dropout_then_save_and_load(name, tmp_path, rng):
     noise = 0.05 if supports(name, "weight_noise") else 0.0

@@ -115,7 +115,7 @@ def check_regularization(dropout, recurrent_dropout, weight_noise, recurrent_wei
     return {
         "dropout": _checks.rate("dropout", dropout),
         "recurrent_dropout": _checks.rate("recurrent_dropout", recurrent_dropout),
-        "weight_noise": _checks.non_negative_float("weight_noise", weight_noise),
+        "weight_noise": _checks.non_negative_finite("weight_noise", weight_noise),
         "recurrent_weight_dropout": _checks.rate("recurrent_weight_dropout", recurrent_weight_dropout),
     }
 

@@ -167,8 +167,8 @@ def _initializer(name, value):
         keras.initializers.get(value)
     except (ValueError, TypeError):
         raise ValueError(
-            f"`{name}` must be a Keras initializer (a name, a config or an instance). "
-            f"Received: {name}={value!r}") from None
+            f"`{name}` must be a Keras initializer (a name, a config or an instance) or "
+            f"'sparse' (the paper's). Received: {name}={value!r}") from None
     return value
 
 
