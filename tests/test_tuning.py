@@ -138,7 +138,8 @@ def test_every_free_depth_argument_is_a_dimension():
 def expected_active(row):
     """The dimensions a row should have, from what its cell supports and the
     depth arguments it leaves free (`ACTIVE` spells them out for the built-in rows)."""
-    supports, free = row.cell_factory.supports, set(row.defaults)
+    factory, free = row.cell_factory, set(row.defaults)
+    supports = factory.cell_options | factory.capabilities
     active = set(EVERYWHERE)
     active |= {name for name in NOISE | {"layer_norm", "trainable_initial_state"}
                if name in supports}

@@ -276,9 +276,9 @@ class _Plan:
         args = {name: self.given[name] for name in presets.CELL_ARGUMENTS}
         args.update(dropout=self.levels["dropout"][level],
                     recurrent_dropout=self.levels["recurrent_dropout"][level])
-        for name in self.architecture.cell_factory.supports:
+        for name in self.architecture.cell_factory.cell_options:
             # Only what is set, so a cell without such an argument still works.
-            if name in OPTIONS and OPTIONS[name].is_set(self.given[name]):
+            if OPTIONS[name].is_set(self.given[name]):
                 args[name] = self.given[name]
         return args
 
