@@ -39,6 +39,7 @@ from keras_deeprnn.models import ARCHITECTURES
 from keras_deeprnn.models import options
 from keras_deeprnn.tasks import language
 from keras_deeprnn.tasks import music
+from keras_deeprnn.tasks.paper import PAPER_MUSIC_COLUMNS
 
 _DEFAULTS = training.TrainConfig()
 _BACKEND_NOTE = (
@@ -595,7 +596,7 @@ def _run_datasets(args):
     print(f"Built-in music data sets (built from the music21 corpus on first use, "
           f"cached in {cache}):\n")
     for name, description in music_data.MUSIC_DATASETS.items():
-        column = training.PAPER_MUSIC_COLUMNS[name][0]
+        column = PAPER_MUSIC_COLUMNS[name][0]
         print(f"{name}  (imitates {column}; one frame per "
               f"{music_data.FRAME_QUARTER_LENGTHS[name]} quarter notes)")
         print(f"    {description}\n")

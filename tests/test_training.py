@@ -173,7 +173,7 @@ def test_the_loss_is_the_papers_measure():
     y = (rng.random((3, 5, 88)) < 0.1).astype("float32")
     mask = np.ones((3, 5), "float32")
     mask[0, 3:] = 0
-    loss = training.FrameNLLLoss()(y, p, sample_weight=mask)
+    loss = music_task.FrameNLLLoss()(y, p, sample_weight=mask)
     np.testing.assert_allclose(float(loss), frame_nll(p, y, mask), rtol=1e-5)
 
 
@@ -192,7 +192,7 @@ def test_the_loss_is_the_papers_measure():
 )
 def test_paper_figures(dataset, architecture, changes, figure):
     config = training.TrainConfig(dataset=dataset, architecture=architecture, **changes)
-    found = training.MusicTask().paper_figure(config)
+    found = music_task.MusicTask().paper_figure(config)
     assert (found and found["nll"]) == figure
     if found:
         assert found["imitation"] == (not dataset.endswith(".pickle"))
