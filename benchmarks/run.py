@@ -315,7 +315,11 @@ def main():
 
 
 def _write_atomically(path, write):
-    """`write(tmp)` then rename: a reader never sees half a file."""
+    """`write(tmp)` then rename: a reader never sees half a file.
+
+    `keras_deeprnn._files.write_atomically` does the same for the package and
+    its scripts; this process launches the backends' workers and must not
+    import Keras itself, which importing the package would."""
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # the suffix names the format
     write(tmp)
     os.replace(tmp, path)

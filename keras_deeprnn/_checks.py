@@ -44,12 +44,6 @@ def optional_positive_int(name, value):
     return None if value is None else positive_int(name, value)
 
 
-def non_negative_float(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
-        raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
-    return float(value)
-
-
 def positive_finite(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) \
             or not math.isfinite(value) or not value > 0:

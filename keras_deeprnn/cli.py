@@ -29,6 +29,7 @@ import sys
 import keras
 
 from keras_deeprnn import _checks
+from keras_deeprnn import _files
 from keras_deeprnn import initializers
 from keras_deeprnn import pretrained
 from keras_deeprnn import training
@@ -37,7 +38,8 @@ from keras_deeprnn.data import text as text_data
 from keras_deeprnn.models import ARCHITECTURES
 from keras_deeprnn.models import options
 from keras_deeprnn.tasks import language
-from keras_deeprnn.tasks import music as generation
+from keras_deeprnn.tasks import music
+from keras_deeprnn.tasks.paper import PAPER_MUSIC_COLUMNS
 
 _DEFAULTS = training.TrainConfig()
 _BACKEND_NOTE = (
@@ -123,8 +125,6 @@ def _add_train(commands):
                            "tokens of each split) for quick runs")
     what.add_argument("--tokenization", choices=("char", "word"), default=d.tokenization,
                       help="lm only: tokens are characters or words")
-    what.add_argument("--level", choices=("char", "word"), dest="tokenization",
-                      default=argparse.SUPPRESS, help="deprecated spelling of --tokenization")
     what.add_argument("--seq-len", type=int, default=d.seq_len,
                       help="lm only: window of truncated backpropagation, in tokens")
     shape = train.add_argument_group("depth and width (None: the architecture's default)")
@@ -227,11 +227,11 @@ def _run_train(args):
     _print_result(result)
     if args.generate_frames:
         model, _ = training.load_trained_model(result["files"]["run_dir"])
-        roll = generation.sample_piece(model, args.generate_frames,
+        roll = music.sample_piece(model, args.generate_frames,
                                        temperature=args.temperature, seed=config.seed)
-        paths = generation.save_piece(
+        paths = music.save_piece(
             roll, pathlib.Path(result["files"]["run_dir"]) / "generated",
-            frame_quarter_length=generation.frame_quarter_length_of(config.dataset),
+            frame_quarter_length=music.frame_quarter_length_of(config.dataset),
             title=f"{config.architecture} on {config.dataset}, temperature {args.temperature}",
         )
         print(f"Generated piece ({args.generate_frames} frames, "
@@ -267,7 +267,7 @@ def _finish_language_model(result, config, args):
 
 def _print_result(result):
     test, paper = result["test"], result["paper"]
-    print(f"\nTest {generation.describe_scores(test)}, best epoch {result['best_epoch']} of {result['epochs_run']}"
+    print(f"\nTest {music.describe_scores(test)}, best epoch {result['best_epoch']} of {result['epochs_run']}"
           f"{' (stopped early)' if result['stopped_early'] else ''}.")
     if paper:
         print(f"Paper, {paper['model']} on {paper['dataset']}: {paper['nll']:.3f}. "
@@ -478,7 +478,7 @@ def _run_evaluate(args):
         print(f"{args.split}: {scores['bits_per_token']:.3f} bits per token, perplexity "
               f"{scores['perplexity']:.2f} ({scores['tokens']:,} tokens)")
     else:
-        print(f"{args.split} {generation.describe_scores(scores)}")
+        print(f"{args.split} {music.describe_scores(scores)}")
     return 0
 
 
@@ -544,7 +544,7 @@ def _run_generate(args):
             raise ValueError(f"`--prime-from` names piece {index} of the {split} split, "
                              f"which has {len(pieces)} pieces (0..{len(pieces) - 1}).")
         prime = pieces[index][: args.prime_frames]
-    roll = generation.sample_piece(model, args.frames, temperature=args.temperature,
+    roll = music.sample_piece(model, args.frames, temperature=args.temperature,
                                    prime=prime, seed=args.seed)
     if args.out is not None:
         prefix = pathlib.Path(args.out)
@@ -555,8 +555,8 @@ def _run_generate(args):
     else:
         prefix = pathlib.Path(args.model).with_suffix("").with_name(
             pathlib.Path(args.model).stem + "-sample")
-    paths = generation.save_piece(
-        roll, prefix, frame_quarter_length=generation.frame_quarter_length_of(dataset),
+    paths = music.save_piece(
+        roll, prefix, frame_quarter_length=music.frame_quarter_length_of(dataset),
         title=f"sample, temperature {args.temperature}")
     opening = "" if prime is None else f", opening {len(prime)} from {dataset} {args.prime_from}"
     print(f"Sampled {args.frames} frames ({int(roll.sum())} note-frames{opening}). Wrote:")
@@ -581,7 +581,7 @@ def _generate_text(model, saved, args):
         pathlib.Path(args.model) / "sample" if pathlib.Path(args.model).is_dir()
         else pathlib.Path(args.model).with_suffix(""))
     path = prefix.with_name(prefix.name + ".txt")
-    path.write_text((args.prime or "") + text, encoding="utf-8")
+    _files.write_text(path, (args.prime or "") + text)
     print(f"Sampled {args.frames} tokens (temperature {args.temperature}), wrote {path}:")
     print((args.prime or "") + text)
     return 0
@@ -592,7 +592,7 @@ def _run_datasets(args):
     print(f"Built-in music data sets (built from the music21 corpus on first use, "
           f"cached in {cache}):\n")
     for name, description in music_data.MUSIC_DATASETS.items():
-        column = training.PAPER_MUSIC_COLUMNS[name][0]
+        column = PAPER_MUSIC_COLUMNS[name][0]
         print(f"{name}  (imitates {column}; one frame per "
               f"{music_data.FRAME_QUARTER_LENGTHS[name]} quarter notes)")
         print(f"    {description}\n")
@@ -625,16 +625,6 @@ def _dataset(value):
         f"{', '.join(text_data.EMBEDDED_CORPORA)} for --task lm), a .pickle file, a text "
         f"file or a folder; received {value!r}, which is none of these"
     )
-
-
-def _units(value):
-    try:
-        widths = [int(part) for part in value.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a width like 128, or one per level like 200,100; received {value!r}"
-        ) from None
-    return widths[0] if len(widths) == 1 else widths
 
 
 def _piece_reference(value):

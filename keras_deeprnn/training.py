@@ -45,10 +45,8 @@ import math
 import os
 import pathlib
 import random
-import re
 import sys
 import time
-import uuid
 import warnings
 
 import keras
@@ -60,21 +58,16 @@ else:
     import fcntl
 
 from keras_deeprnn import _checks
+from keras_deeprnn import _files
 from keras_deeprnn import compilation
 from keras_deeprnn import initializers
 from keras_deeprnn.data import music as music_data
-from keras_deeprnn.layers import units as units_lib
 from keras_deeprnn.models import build_model
 from keras_deeprnn.models import options
 from keras_deeprnn.models import presets
 from keras_deeprnn.tasks import TASKS
-from keras_deeprnn.tasks import FrameNLLLoss  # noqa: F401  (old import path)
-from keras_deeprnn.tasks import MusicTask  # noqa: F401  (old import path)
 from keras_deeprnn.tasks import Task
 from keras_deeprnn.tasks import get_task
-from keras_deeprnn.tasks.paper import PAPER_MUSIC_COLUMNS  # noqa: F401  (old import path)
-from keras_deeprnn.tasks.paper import PAPER_MUSIC_NLL  # noqa: F401  (old import path)
-from keras_deeprnn.tasks.paper import paper_row as _paper_music_row  # noqa: F401
 
 STATE_FILE = "state.json"
 RESULT_FILE = "result.json"
@@ -86,8 +79,6 @@ LOCK_FILE = ".lock"
 TENSORBOARD_DIR = "tensorboard"
 _STATE_KEYS = ("epoch", "best", "best_epoch", "checkpoint", "best_weights", "history",
                "stopped_early", "train_time_s", "callbacks", "config")
-# The temporaries `_atomic` writes: ".NAME.PID-HEX.tmpSUFFIX".
-_TEMPORARY = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.tmp")
 OPTIMIZERS = ("adam", "sgd")
 
 # build_model's options that a run sets (declared with `train=True` in
@@ -162,15 +153,6 @@ class TrainConfig(_ModelFields):
     progress: bool = True
     # Keras's TensorBoard logs in RUN_DIR/tensorboard (needs tensorflow).
     tensorboard: bool = False
-    # The old name of `tokenization`, accepted for one release ("level" means
-    # a level of the stack everywhere else).
-    level: dataclasses.InitVar[str | None] = None
-
-    def __post_init__(self, level):
-        if level is not None:
-            warnings.warn("TrainConfig(level=...) is deprecated: use tokenization=... "
-                          "('char' or 'word').", DeprecationWarning, stacklevel=3)
-            self.tokenization = level
 
     def validate(self):
         """Check every field; raises `ValueError` naming the first bad one."""
@@ -178,30 +160,18 @@ class TrainConfig(_ModelFields):
         _checks.one_of("optimizer", self.optimizer, OPTIMIZERS)
         _checks.one_of("tokenization", self.tokenization, ("char", "word"))
         _checks.boolean("bucket", self.bucket)
-        architecture = presets.get(self.architecture)
-        architecture.resolve(**self.depth_kwargs())
-        for name in ("pieces", "batch_size", "epochs", "patience", "lr_patience", "seq_len"):
+        presets.get(self.architecture).resolve(**self.depth_kwargs())
+        # The model fields follow their options' rules, the ones build_model applies.
+        for name in options.TRAIN_FIELDS:
+            option, value = options.OPTIONS[name], getattr(self, name)
+            per_level = option.per_level and isinstance(value, (list, tuple))
+            for one in value if per_level else [value]:
+                option.check(name, one)
+        for name in ("batch_size", "epochs", "patience", "lr_patience", "seq_len"):
             _checks.positive_int(name, getattr(self, name))
-        for width in self.units if isinstance(self.units, (list, tuple)) else [self.units]:
-            _checks.positive_int("units", width)
-        for name in ("limit", "max_len", "input_units", "transition_units", "output_units"):
+        for name in ("limit", "max_len"):
             _checks.optional_positive_int(name, getattr(self, name))
-        for name in ("dropout", "recurrent_dropout", "output_dropout", "momentum",
-                     "recurrent_weight_dropout", "zoneout"):
-            _checks.rate(name, getattr(self, name))
-        _checks.non_negative_finite("weight_noise", self.weight_noise)
-        if self.recurrent_initializer != "sparse":
-            try:
-                keras.initializers.get(self.recurrent_initializer)
-            except ValueError:
-                raise ValueError(
-                    "`recurrent_initializer` must be a Keras initializer name or 'sparse' "
-                    f"(the paper's). Received: recurrent_initializer="
-                    f"{self.recurrent_initializer!r}") from None
-        for name in ("activation", "transition_activation", "input_activation",
-                     "output_hidden_activation"):
-            if getattr(self, name) is not None:
-                units_lib.resolve(name, getattr(self, name))
+        _checks.rate("momentum", self.momentum)
         _checks.positive_finite("learning_rate", self.learning_rate)
         if self.clipnorm is not None:
             _checks.positive_finite("clipnorm", self.clipnorm)
@@ -286,7 +256,8 @@ def train(config, *, callbacks=None):
     run_dir.mkdir(parents=True, exist_ok=True)
     compilation.enable_persistent_cache(config.cache_dir)
     with _RunLock(run_dir):
-        _remove_stale_temporaries(run_dir)
+        # Only ever under the run dir's lock, when no save of ours is in flight.
+        _files.remove_stale_temporaries(run_dir)
         return _train_locked(config, task, run_dir, started, callbacks)
 
 
@@ -347,7 +318,7 @@ def _train_locked(config, task, run_dir, started, callbacks):
 
     if state["best_weights"] is not None:
         _load_best_weights(model, run_dir, state)
-    _atomic(lambda path: model.save(path), run_dir / MODEL_FILE)
+    _files.write_atomically(run_dir / MODEL_FILE, model.save)
     test = task.evaluate(model, data["test"], config)
     result = {
         "task": task.name,
@@ -510,9 +481,9 @@ class _RunKeeper(keras.callbacks.Callback):
         if state["best"] is None or current < state["best"]:
             state["best"], state["best_epoch"] = current, epoch + 1
             state["best_weights"] = f"best-epoch{epoch + 1:03d}.weights.h5"
-            _atomic(self.model.save_weights, self.run_dir / state["best_weights"])
+            _files.write_atomically(self.run_dir / state["best_weights"], self.model.save_weights)
         state["checkpoint"] = f"checkpoint-epoch{epoch + 1:03d}.keras"
-        _atomic(self.model.save, self.run_dir / state["checkpoint"])
+        _files.write_atomically(self.run_dir / state["checkpoint"], self.model.save)
         state["epoch"] = epoch + 1
         state["stopped_early"] = bool(self.model.stop_training)
         state["train_time_s"] += time.time() - self.epoch_started
@@ -702,14 +673,6 @@ def _load_best_weights(model, run_dir, state):
                          "train again, or use another run dir.") from err
 
 
-def _remove_stale_temporaries(run_dir):
-    """Delete the temporaries of saves killed mid-write (only ever called
-    under the run dir's lock, when no save of ours is in flight)."""
-    for path in pathlib.Path(run_dir).iterdir():
-        if _TEMPORARY.match(path.name) and path.is_file():
-            path.unlink(missing_ok=True)
-
-
 def _random_state(model):
     """Every random state that `fit` moves: the model's seed generators and
     the NumPy and Python generators."""
@@ -811,9 +774,6 @@ def fit_input(batches):
     return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
 
 
-_fit_input = fit_input  # the old private name
-
-
 def _check_same_run(saved, config, run_dir):
     current = config.to_dict()
     saved = dict(saved)
@@ -877,33 +837,10 @@ def _first_line(err):
     return text[0] if text else type(err).__name__
 
 
-def _atomic(save, path):
-    """`save(temporary path)`, then move the file into place in one step."""
-    path = pathlib.Path(path)
-    # Keras picks the format from the suffix, so the temporary keeps it.
-    suffix = ".weights.h5" if path.name.endswith(".weights.h5") else path.suffix
-    temporary = path.parent / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{suffix}"
-    try:
-        save(str(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        # The save's own error is the one to report, not a failed clean-up
-        # (in a read-only folder, say).
-        try:
-            temporary.unlink(missing_ok=True)
-        except OSError:
-            pass
-        raise
-
-
 def _write_json(path, value):
     text = json.dumps(_finite_or_none(value), indent=2, sort_keys=False, allow_nan=False)
 
-    def save(temporary):
-        with open(temporary, "w", encoding="utf-8") as stream:
-            stream.write(text + "\n")
-
-    _atomic(save, path)
+    _files.write_text(path, text + "\n")
 
 
 def _read_json(path, *, missing_ok=True, damaged_ok=False):
@@ -936,10 +873,7 @@ def _truncate_csv(path, epochs):
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     kept = "".join(lines[: epochs + 1])
 
-    def save(temporary):
-        pathlib.Path(temporary).write_text(kept, encoding="utf-8")
-
-    _atomic(save, path)
+    _files.write_text(path, kept)
 
 
 def _plot_learning_curve(history, task, best_epoch, paper, path):
@@ -965,6 +899,6 @@ def _plot_learning_curve(history, task, best_epoch, paper, path):
     axes.set_ylabel(f"{task.measure[0]} ({task.measure[1]})")
     axes.legend()
     figure.tight_layout()
-    _atomic(lambda temporary: figure.savefig(temporary, format="png"), path)
+    _files.write_atomically(path, lambda temporary: figure.savefig(temporary, format="png"))
     return path
 

@@ -107,15 +107,15 @@ def execute(name):
     _tidy(notebook)
     import keras  # the versions the outputs were made with
 
+    from keras_deeprnn import _files
+
     notebook.metadata["keras_deeprnn"] = {
         "code_sha256": code_digest(notebook),
         "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
         "keras": keras.__version__,
         "seconds": round(time.time() - start, 1),
     }
-    tmp = path.with_suffix(".ipynb.tmp")
-    nbformat.write(notebook, tmp)
-    os.replace(tmp, path)
+    _files.write_atomically(path, lambda temporary: nbformat.write(notebook, temporary))
     print(f"{name}: executed in {time.time() - start:.0f} s", flush=True)
 
 

@@ -13,11 +13,11 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
 import keras
 import numpy as np
 
+from keras_deeprnn import _files
 from keras_deeprnn import pretrained
 from keras_deeprnn.data.music import load_music
 from keras_deeprnn.training import TrainConfig, load_trained_model, train
@@ -26,20 +26,6 @@ from keras_deeprnn.training import TrainConfig, load_trained_model, train
 # 150 epochs: at the main job's 60 it is still improving.
 SETTINGS = {"architecture": "dots_rnn", "dataset": "jsb_chorales", "units": 64, "epochs": 150,
             "seed": 0}
-
-
-def _atomic_write(path, write):
-    # The temporary name keeps the real suffix: Keras picks the format by it.
-    directory, name = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=name)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would keep the file from other users
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def main(argv=None):
@@ -55,8 +41,8 @@ def main(argv=None):
     entry = pretrained.get("jsb")
     rolls = load_music(SETTINGS["dataset"])["test"]
     packed = pretrained.pack_rolls(rolls)
-    _atomic_write(str(entry.test_file), lambda p: np.savez_compressed(p, **packed))
-    _atomic_write(str(entry.model_file), model.save)
+    _files.write_atomically(entry.test_file, lambda p: np.savez_compressed(p, **packed))
+    _files.write_atomically(entry.model_file, model.save)
     nll = pretrained.score(keras.models.load_model(entry.model_file, compile=False),
                            pretrained.test_rolls("jsb"))
     record = {
@@ -75,8 +61,7 @@ def main(argv=None):
         "backend": keras.backend.backend(),
         "keras": keras.__version__,
     }
-    _atomic_write(str(entry.record_file),
-                  lambda p: open(p, "w").write(json.dumps(record, indent=1) + "\n"))
+    _files.write_text(entry.record_file, json.dumps(record, indent=1) + "\n")
     size = os.path.getsize(entry.model_file)
     print(f"jsb: test NLL {nll:.4f} on {record['test_frames']} frames; {size / 1024:.0f} kB")
 

@@ -58,6 +58,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import music_table_report  # noqa: E402
 
+from keras_deeprnn import _files  # noqa: E402
 from keras_deeprnn import training  # noqa: E402
 from keras_deeprnn.initializers import SparseInitializer  # noqa: E402
 from keras_deeprnn.tasks import get_task  # noqa: E402
@@ -349,13 +350,12 @@ class Study:
 
 
 def _write_json(path, value):
-    path.parent.mkdir(parents=True, exist_ok=True)
     _write_text(path, json.dumps(value, indent=1) + "\n")
 
 
 def _write_text(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
-    training._atomic(lambda temporary: pathlib.Path(temporary).write_text(text), path)
+    _files.write_text(path, text)
 
 
 def _io(task, config, data):

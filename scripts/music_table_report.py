@@ -6,6 +6,7 @@ import statistics
 
 import keras
 
+from keras_deeprnn import _files
 from keras_deeprnn.tasks.paper import PAPER_MUSIC_BEST
 from keras_deeprnn.tasks.paper import PAPER_MUSIC_NLL
 
@@ -271,7 +272,5 @@ def plot(summary, path):
         if any(row["curves"] for row in info["rows"]):
             axis.legend(fontsize=7)
     figure.tight_layout()
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    figure.savefig(temporary, dpi=110)
+    _files.write_atomically(path, lambda temporary: figure.savefig(temporary, dpi=110))
     pyplot.close(figure)
-    os.replace(temporary, path)

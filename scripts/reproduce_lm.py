@@ -34,8 +34,9 @@ import time
 
 import keras
 
-from keras_deeprnn import language
+from keras_deeprnn import _files
 from keras_deeprnn import training
+from keras_deeprnn.tasks import language
 
 ARCHITECTURES = ("rnn", "dts_rnn", "dots_rnn", "srnn")
 # One epoch: the four runs share 2 CPU cores with other work; on idle cores
@@ -123,8 +124,7 @@ def report(results, settings, quick, seconds, results_dir):
                "keras_version": keras.__version__, "settings": settings,
                "training_seconds": round(sum(r["train_time_s"] for r in rows), 1),
                "this_invocation_seconds": round(seconds, 1), "rows": rows}
-    (results_dir / "lm_reproduction.json").write_text(json.dumps(summary, indent=2) + "\n",
-                                                     encoding="utf-8")
+    _files.write_text(results_dir / "lm_reproduction.json", json.dumps(summary, indent=2) + "\n")
     lines = [
         "# Character-level language modelling: Pascanu et al. (2013), section 5",
         "",
@@ -171,7 +171,7 @@ def report(results, settings, quick, seconds, results_dir):
         "settings.",
         "",
     ]
-    (results_dir / "lm_reproduction.md").write_text("\n".join(lines), encoding="utf-8")
+    _files.write_text(results_dir / "lm_reproduction.md", "\n".join(lines))
     print(f"Wrote {results_dir / 'lm_reproduction.md'} and {results_dir / 'lm_reproduction.json'}")
 
 

@@ -17,26 +17,19 @@ that everything runs, with meaningless numbers.
 
 import argparse
 import json
-import os
 import pathlib
 import sys
 import time
 
 import keras
 
+from keras_deeprnn import _files
 from keras_deeprnn import training
 from keras_deeprnn.data import music as music_data
 
 ARCHITECTURES = ("rnn", "dts_rnn", "dots_rnn", "srnn")
 TITLES = {"rnn": "RNN", "dts_rnn": "DT(S)-RNN", "dots_rnn": "DOT(S)-RNN",
           "srnn": "sRNN (2 levels)"}
-
-
-def _atomic_text(path, text):
-    path = pathlib.Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 # --- The music21-built imitations -------------------------------------------
@@ -87,8 +80,8 @@ def reproduce_imitations(args):
     out = pathlib.Path(args.results_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = imitation_summary(results, args.quick, baselines, time.time() - started)
-    _atomic_text(out / f"{name}.json", json.dumps(summary, indent=2) + "\n")
-    _atomic_text(out / f"{name}.md", report(results, args.quick, baselines))
+    _files.write_text(out / f"{name}.json", json.dumps(summary, indent=2) + "\n")
+    _files.write_text(out / f"{name}.md", report(results, args.quick, baselines))
     print(f"\nWrote {out / (name + '.md')} and {out / (name + '.json')}")
     return 0
 

@@ -31,6 +31,7 @@ import keras
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from reproduce_music import SETTINGS  # noqa: E402  (the same training settings)
 
+from keras_deeprnn import _files  # noqa: E402
 from keras_deeprnn import training  # noqa: E402
 from keras_deeprnn.tuning import DeepRNNHyperModel  # noqa: E402
 
@@ -109,9 +110,9 @@ def main(argv=None):
                "training_seconds": training_seconds(rows),
                "this_invocation_seconds": round(time.time() - started, 1),
                "variants": rows}
-    (out / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / f"{name}.md").write_text(report(rows, budget, settings, args.quick,
-                                           summary["training_seconds"]))
+    _files.write_text(out / f"{name}.json", json.dumps(summary, indent=2) + "\n")
+    _files.write_text(out / f"{name}.md", report(rows, budget, settings, args.quick,
+                                                 summary["training_seconds"]))
     plot(rows, out / f"{name}.png")
     print(f"\nWrote {out / (name + '.md')}, .json and .png")
     return 0
@@ -234,9 +235,7 @@ def plot(rows, path):
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    tmp.replace(path)
+    _files.write_atomically(path, lambda temporary: fig.savefig(temporary, dpi=120))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from backend_grad import value_and_grads
 from keras_deeprnn import cells
 from keras_deeprnn import layers
 from keras_deeprnn.cells import DeepCell
+from keras_deeprnn.models import OPTIONS
 
 D, N = 3, 4
 
@@ -301,11 +302,36 @@ def test_deep_output_cell_rebuilds_from_its_serialized_form(x):
     np.testing.assert_allclose(np_(copy(x)), y, atol=1e-6)
 
 
-def test_old_mixin_name_still_imports_and_warns():
-    with pytest.warns(DeprecationWarning, match="DeepCell"):
-        class Old(cells.SequenceDropoutMixin, keras.layers.Layer):
-            pass
-    old = Old()
-    old.set_regularization({"dropout": 0.1, "recurrent_dropout": 0.0, "weight_noise": 0.0,
-                            "recurrent_weight_dropout": 0.0}, seed=1)
-    assert old.regularization_config()["dropout"] == 0.1
+
+# The same rule for a regularisation argument wherever it is taken: the model
+# option, every cell of the table and the deep input and output layers.
+PROBES = (-0.1, 0.0, 0.3, 0.99, 1.0, 2.5, float("inf"), float("nan"), True, "0.1", None)
+RULED_CELLS = (cells.DeepTransitionCell, cells.DeepTransitionLSTMCell,
+               cells.HighwayTransitionCell, cells.GatedFeedbackCell, cells.DepthGatedLSTMCell)
+
+
+def _refuses(make):
+    try:
+        make()
+    except (ValueError, TypeError):
+        return True
+    return False
+
+
+@pytest.mark.parametrize("name", ["dropout", "recurrent_dropout", "weight_noise",
+                                  "recurrent_weight_dropout"])
+def test_cells_refuse_what_the_options_refuse(name):
+    expected = {value: _refuses(lambda: OPTIONS[name].check(name, value)) for value in PROBES}
+    assert expected[float("inf")] and not expected[0.3]  # the probes tell rules apart
+    for cell_class in RULED_CELLS:
+        got = {value: _refuses(lambda: cell_class(N, **{name: value})) for value in PROBES}
+        assert got == expected, cell_class.__name__
+
+
+@pytest.mark.parametrize("layer_class", [layers.DeepInput, layers.DeepOutput])
+@pytest.mark.parametrize("name, option", [("weight_noise", "weight_noise"),
+                                          ("dropout", "output_dropout")])
+def test_the_feed_forward_layers_refuse_what_the_options_refuse(layer_class, name, option):
+    expected = {value: _refuses(lambda: OPTIONS[option].check(option, value)) for value in PROBES}
+    got = {value: _refuses(lambda: layer_class(N, **{name: value})) for value in PROBES}
+    assert got == expected

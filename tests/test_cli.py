@@ -77,7 +77,7 @@ def test_evaluate_prints_the_same_score_as_the_run(trained, capsys):
         (["train", "--bidirectional"], "a backward RNN would read"),
         (["train", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
         (["train", "--units", "many"], "or one per level like 200,100"),
-        (["train", "--recurrent-initializer", "wobbly"], "must be a Keras initializer name"),
+        (["train", "--recurrent-initializer", "wobbly"], "must be a Keras initializer"),
         (["train", "--architecture", "rnn", "--num-layers", "2"], "fixes `num_layers`"),
         (["train", "--dropout", "1.5"], "`dropout` must be a float in [0, 1)"),
         (["train", "--momentum", "0.9"], "applies to `optimizer='sgd'` only"),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from keras_deeprnn import cli
-from keras_deeprnn import language
+from keras_deeprnn.tasks import language
 from keras_deeprnn import training
 
 ROOT = pathlib.Path(__file__).parent.parent

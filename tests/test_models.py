@@ -5,7 +5,6 @@ import dataclasses
 import math
 import pathlib
 import re
-import warnings
 
 import keras
 import numpy as np
@@ -99,16 +98,22 @@ def test_model_config_train_fields_and_flags_come_from_the_options():
         name: fields[name] for name in train_options}
 
 
-def test_cell_kind_is_a_deprecated_alias_of_the_factory():
-    row = kdr.ARCHITECTURES["dg_lstm"]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert row.cell == row.cell_factory.kind == "dg_lstm"
-    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
-    assert row.cell_factory.levels_in_one_cell
-    with pytest.warns(DeprecationWarning):
-        old = kdr.models.Architecture("old", "highway", "t", "e", row.fixed, row.defaults)
-    assert old.cell_factory is kdr.ARCHITECTURES["rhn"].cell_factory
+def _refused(check, name, value):
+    try:
+        check(name, value)
+    except (ValueError, TypeError):
+        return True
+    return False
+
+
+@pytest.mark.parametrize("name", [n for n, option in OPTIONS.items() if option.train])
+def test_train_config_refuses_what_the_option_refuses(name):
+    option = OPTIONS[name]
+    bad = next(v for v in (-1, 1.5, float("inf"), "wobbly", [1]) if _refused(option.check, name, v))
+    value = [bad] if option.per_level else bad
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        training.TrainConfig(**{name: value}).validate()
+    training.TrainConfig(**{name: option.default} if option.default is not None else {}).validate()
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -390,6 +395,34 @@ def test_a_bad_call_leaves_the_model_usable(bad, rng):
     np.testing.assert_allclose(model.predict(x, verbose=0), before, atol=1e-6)
     model.fit(x, (x > 0).astype("float32"), epochs=1, verbose=0)
     assert np.isfinite(model.predict(x, verbose=0)).all()
+
+
+ENTRY_POINTS = ("fit", "fit_validation", "evaluate", "predict", "train_on_batch",
+                "test_on_batch", "predict_on_batch")
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_every_entry_point_checks_its_data_before_keras_runs(entry, rng):
+    model = small("dt_rnn")
+    model.compile()
+    x = rng.normal(size=(2, 4, D)).astype("float32")
+    y = (x > 0).astype("float32")
+    wrong = x[..., :3]
+    before = model.predict(x, verbose=0)
+    calls = {
+        "fit": lambda: model.fit(wrong, y[..., :3], verbose=0),
+        "fit_validation": lambda: model.fit(x, y, validation_data=(wrong, y), verbose=0),
+        "evaluate": lambda: model.evaluate(wrong, y[..., :3], verbose=0),
+        "predict": lambda: model.predict(wrong, verbose=0),
+        "train_on_batch": lambda: model.train_on_batch(wrong, y[..., :3]),
+        "test_on_batch": lambda: model.test_on_batch(wrong, y[..., :3]),
+        "predict_on_batch": lambda: model.predict_on_batch(wrong),
+    }
+    # Our own message, which only the check before Keras's loop gives.
+    with pytest.raises(ValueError, match=r"must have shape \(batch, time, 5\)\. "
+                                         r"Received: shape=\(2, 4, 3\)"):
+        calls[entry]()
+    np.testing.assert_allclose(model.predict(x, verbose=0), before, atol=1e-6)
 
 
 def test_a_failure_inside_the_loop_leaves_the_model_usable(rng):

@@ -174,7 +174,7 @@ def test_unknown_name_lists_the_valid_ones():
 def test_second_call_reads_the_cache(tmp_path, monkeypatch):
     first = load_quietly(FIXTURES, tmp_path)
     (cache_file,) = tmp_path.glob("music-*.npz")
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob(".*.tmp*"))
 
     def refuse(path):
         raise AssertionError(f"parsed {path} although a cache exists")
@@ -201,9 +201,9 @@ def test_corrupt_cache_is_rebuilt_with_a_warning(tmp_path):
 
 def test_temporaries_of_killed_writes_are_removed_once_stale(tmp_path):
     path = tmp_path / "music-set-0123.npz"
-    stale = tmp_path / ".music-set-0123-killed.tmp"
-    fresh = tmp_path / ".music-set-0123-writing.tmp"
-    other = tmp_path / ".music-other-0456-killed.tmp"
+    stale = tmp_path / ".music-set-0123.npz.999999-0123abcd.tmp.npz"
+    fresh = tmp_path / ".music-set-0123.npz.999998-4567cdef.tmp.npz"
+    other = tmp_path / ".music-other-0456.npz.999999-89abcdef.tmp.npz"
     for temporary in (stale, fresh, other):
         temporary.write_bytes(b"half a zip")
     two_hours_ago = time.time() - 2 * 3600
@@ -222,11 +222,11 @@ def test_failed_cleanup_does_not_hide_why_the_cache_was_not_written(tmp_path, mo
     def full_disk(source, target):
         raise OSError(28, "No space left on device")
 
-    def refuse(path):
+    def refuse(self, missing_ok=False):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(cache.os, "replace", full_disk)
-    monkeypatch.setattr(cache.os, "unlink", refuse)
+    monkeypatch.setattr(os, "replace", full_disk)
+    monkeypatch.setattr(pathlib.Path, "unlink", refuse)
     rolls = {"train": [c_major_roll()], "valid": [], "test": []}
     names = {"train": ["scale"], "valid": [], "test": []}
     with pytest.warns(UserWarning, match="No space left on device"):

@@ -205,7 +205,7 @@ def test_options_the_factory_supports_reach_the_cell(rng, tmp_path):
         "leaky_deep",
         lambda units, depth, options, cell_args: LeakyDeepCell(
             units, **{k: v for k, v in cell_args.items() if "initializer" not in k}),
-        supports={"weight_noise", "trainable_initial_state"})
+        cell_options={"weight_noise", "trainable_initial_state"})
     register_architecture("leaky_deep_rnn", factory, "leaky RNN", "")
     try:
         model = kdr.build_model("leaky_deep_rnn", input_dim=D, output_dim=D, units=4,
@@ -238,3 +238,9 @@ def test_registration_refuses_what_it_cannot_use():
     with pytest.raises(ValueError, match="num_hidden_layers"):
         register_architecture("bad_rnn", factory, "bad", "", free=("num_hidden_layers",))
     assert "bad_rnn" not in kdr.ARCHITECTURES
+    # A factory's cell options are options passed to the cell; a capability is not one.
+    with pytest.raises(ValueError, match=r"`cell_options` must name options .*"
+                                         r"not options: \['transition_mlp'\]"):
+        CellFactory("leaky", make_leaky_cell, cell_options={"weight_noise", "transition_mlp"})
+    with pytest.raises(ValueError, match="`capabilities` must be a collection of names"):
+        CellFactory("leaky", make_leaky_cell, capabilities="transition_mlp")

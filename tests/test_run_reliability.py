@@ -174,15 +174,3 @@ def test_json_files_never_hold_nan_or_infinity(tmp_path):
                                 "n": np.float32("-inf")})
     assert strict_json(path) == {"best": None, "history": {"loss": [1.0, None]}, "n": None}
 
-
-def test_a_failed_save_reports_its_own_error_not_the_cleanup(tmp_path, monkeypatch):
-    def save(temporary):
-        pathlib.Path(temporary).write_text("partial")
-        raise OSError(28, "No space left on device")
-
-    def unlink(self, missing_ok=False):
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(pathlib.Path, "unlink", unlink)
-    with pytest.raises(OSError, match="No space left on device"):
-        training._atomic(save, tmp_path / "file.json")

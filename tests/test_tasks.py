@@ -6,8 +6,6 @@ import pathlib
 import pytest
 
 from keras_deeprnn import cli
-from keras_deeprnn import generation
-from keras_deeprnn import language
 from keras_deeprnn import tasks
 from keras_deeprnn import training
 
@@ -53,25 +51,17 @@ def test_tasks_never_import_training_and_import_at_the_top(path):
     names, late = imports_of(path)
     assert not [name for name in names if name.startswith(("keras_deeprnn.training",
                                                              "keras_deeprnn.cli"))]
-    assert names == [name for name in names if name != "keras_deeprnn.language"]
     assert late == [], f"{path.name} imports inside a function or after a definition"
 
 
-@pytest.mark.parametrize("name", ["training.py", "language.py", "generation.py", "cli.py"])
-def test_the_old_modules_import_the_package_at_the_top(name):
+@pytest.mark.parametrize("name", ["training.py", "cli.py"])
+def test_the_top_modules_import_the_package_at_the_top(name):
     _, late = imports_of(PACKAGE / name)
     # Only optional, heavy dependencies wait for the function that needs them
     # (TensorFlow's input pipeline, matplotlib, the tuner); a module of this
     # package imported late would be hiding an import cycle.
     ours = [module for module in late if module.startswith("keras_deeprnn")]
     assert ours in ([], ["keras_deeprnn.tuning"])
-
-
-def test_old_import_paths_still_work():
-    assert language.LanguageModelTask is tasks.LanguageModelTask
-    assert generation.sample_piece is tasks.music.sample_piece
-    assert training.MusicTask is tasks.MusicTask and training.Task is tasks.Task
-    assert language.PTB_FILES is tasks.language.PTB_FILES
 
 
 def test_a_task_registered_from_outside_reaches_training_and_the_cli():
@@ -88,8 +78,3 @@ def test_a_task_registered_from_outside_reaches_training_and_the_cli():
     with pytest.raises(ValueError, match="must be a Task instance"):
         tasks.register("music")
 
-
-def test_the_old_level_name_is_accepted_with_a_warning():
-    with pytest.warns(DeprecationWarning, match="use tokenization"):
-        config = training.TrainConfig(task="lm", level="word")
-    assert config.tokenization == "word" and "level" not in config.to_dict()

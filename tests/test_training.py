@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from keras_deeprnn import build_model
-from keras_deeprnn import generation
 from keras_deeprnn import training
 from keras_deeprnn.tasks import music as music_task
 from keras_deeprnn.data import music
@@ -174,7 +173,7 @@ def test_the_loss_is_the_papers_measure():
     y = (rng.random((3, 5, 88)) < 0.1).astype("float32")
     mask = np.ones((3, 5), "float32")
     mask[0, 3:] = 0
-    loss = training.FrameNLLLoss()(y, p, sample_weight=mask)
+    loss = music_task.FrameNLLLoss()(y, p, sample_weight=mask)
     np.testing.assert_allclose(float(loss), frame_nll(p, y, mask), rtol=1e-5)
 
 
@@ -193,7 +192,7 @@ def test_the_loss_is_the_papers_measure():
 )
 def test_paper_figures(dataset, architecture, changes, figure):
     config = training.TrainConfig(dataset=dataset, architecture=architecture, **changes)
-    found = training.MusicTask().paper_figure(config)
+    found = music_task.MusicTask().paper_figure(config)
     assert (found and found["nll"]) == figure
     if found:
         assert found["imitation"] == (not dataset.endswith(".pickle"))
@@ -226,15 +225,15 @@ def test_sample_piece_keeps_the_prime_and_draws_binary_frames():
     model = tiny_music_model()
     prime = np.zeros((3, 88), "float32")
     prime[:, [39, 43, 46]] = 1
-    roll = generation.sample_piece(model, 10, prime=prime, seed=3)
+    roll = music_task.sample_piece(model, 10, prime=prime, seed=3)
     assert roll.shape == (10, 88) and roll.dtype == np.float32
     assert set(np.unique(roll)) <= {0.0, 1.0}
     np.testing.assert_array_equal(roll[:3], prime)
-    np.testing.assert_array_equal(roll, generation.sample_piece(model, 10, prime=prime, seed=3))
+    np.testing.assert_array_equal(roll, music_task.sample_piece(model, 10, prime=prime, seed=3))
     # Near zero temperature every note follows its more likely side.
-    cold = generation.sample_piece(model, 6, temperature=1e-6, prime=prime, seed=0)
+    cold = music_task.sample_piece(model, 6, temperature=1e-6, prime=prime, seed=0)
     np.testing.assert_array_equal(
-        cold, generation.sample_piece(model, 6, temperature=1e-6, prime=prime, seed=99))
+        cold, music_task.sample_piece(model, 6, temperature=1e-6, prime=prime, seed=99))
 
 
 @pytest.mark.parametrize(
@@ -248,13 +247,13 @@ def test_sample_piece_keeps_the_prime_and_draws_binary_frames():
 )
 def test_sample_piece_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        generation.sample_piece(tiny_music_model(), **kwargs)
+        music_task.sample_piece(tiny_music_model(), **kwargs)
 
 
 def test_sample_piece_needs_a_sigmoid_music_model():
     model = build_model("rnn", input_dim=88, output_dim=10, units=4, output_activation="softmax")
     with pytest.raises(ValueError, match="88 notes with sigmoids"):
-        generation.sample_piece(model, 4)
+        music_task.sample_piece(model, 4)
 
 
 def midi_roll(path, frame_quarter_length):
@@ -289,9 +288,9 @@ def midi_roll(path, frame_quarter_length):
 
 def test_saved_piece_reads_back_as_the_same_roll(tmp_path):
     music21 = pytest.importorskip("music21")
-    roll = generation.sample_piece(tiny_music_model(), 24, seed=5)
+    roll = music_task.sample_piece(tiny_music_model(), 24, seed=5)
     roll[-1, 40] = 1  # a sounding last frame, so the length survives the MIDI file
-    paths = generation.save_piece(roll, tmp_path / "out" / "piece", frame_quarter_length=0.5)
+    paths = music_task.save_piece(roll, tmp_path / "out" / "piece", frame_quarter_length=0.5)
     assert sorted(p.name for p in paths.values()) == ["piece.mid", "piece.musicxml", "piece.png"]
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
     np.testing.assert_array_equal(midi_roll(paths["midi"], 0.5), roll)

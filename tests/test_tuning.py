@@ -3,6 +3,7 @@ and repeat, reports of partial searches, the chief's address and the
 `keras-deeprnn tune` command line."""
 
 import ast
+import importlib
 import json
 import os
 import pathlib
@@ -18,6 +19,7 @@ kt = pytest.importorskip("keras_tuner")
 
 from keras_deeprnn import ARCHITECTURES  # noqa: E402
 from keras_deeprnn import cli  # noqa: E402
+from keras_deeprnn import models as kdr_models  # noqa: E402
 from keras_deeprnn import tuning  # noqa: E402
 from keras_deeprnn.data import piano_roll_batches  # noqa: E402
 from keras_deeprnn.tasks import get_task  # noqa: E402
@@ -136,7 +138,8 @@ def test_every_free_depth_argument_is_a_dimension():
 def expected_active(row):
     """The dimensions a row should have, from what its cell supports and the
     depth arguments it leaves free (`ACTIVE` spells them out for the built-in rows)."""
-    supports, free = row.cell_factory.supports, set(row.defaults)
+    factory, free = row.cell_factory, set(row.defaults)
+    supports = factory.cell_options | factory.capabilities
     active = set(EVERYWHERE)
     active |= {name for name in NOISE | {"layer_norm", "trainable_initial_state"}
                if name in supports}
@@ -516,8 +519,8 @@ def test_tune_refuses_flags_it_cannot_honour(monkeypatch, capsys, argv, message)
     assert message in capsys.readouterr().err
 
 
-def test_the_module_entry_point_is_the_tune_command():
-    result = subprocess.run([sys.executable, "-m", "keras_deeprnn.tuning", "--help"],
+def test_the_module_entry_point_runs_the_tune_command():
+    result = subprocess.run([sys.executable, "-m", "keras_deeprnn", "tune", "--help"],
                             capture_output=True, text=True, timeout=300,
                             env=dict(os.environ, KERAS_BACKEND=BACKEND))
     assert result.returncode == 0, result.stderr[-2000:]
@@ -692,3 +695,39 @@ def test_the_tuning_modules_import_each_other_without_a_cycle():
         if module not in state:
             visit(module, [module])
     assert graph["keras_deeprnn.tuning.report"] == {"keras_deeprnn.tuning.search"}
+
+
+def _toy_row(free):
+    factory = kdr_models.CellFactory(
+        "toy", lambda units, depth, options, cell_args: keras.layers.SimpleRNNCell(units))
+    return kdr_models.register_architecture("toy_rnn", factory, "toy", "", free=free)
+
+
+def test_the_search_space_in_words_follows_the_rows():
+    hypermodel = importlib.import_module("keras_deeprnn.tuning.hypermodel")
+    try:
+        _toy_row(free=("num_output_layers",))
+        lines = hypermodel.describe_dimensions(["rnn", "toy_rnn"]).splitlines()
+    finally:
+        ARCHITECTURES.pop("toy_rnn")
+    where = {line.split()[0]: line.split("# ")[-1] for line in lines if "# " in line}
+    # The toy cell supports no option; its row leaves the deep output free.
+    assert where["weight_noise"] == where["layer_norm"] == "rnn"
+    assert where["num_output_layers"] == where["output_dropout"] == "toy_rnn"
+    assert "num_layers" not in where and "units Int 16..1024, x2 steps" in lines
+    # The built-in table is what the class docstring shows.
+    assert hypermodel.describe_dimensions().replace("\n", "\n    ") in DeepRNNHyperModel.__doc__
+
+
+def test_the_report_columns_are_the_depth_arguments_the_rows_leave_free():
+    report_module = importlib.import_module("keras_deeprnn.tuning.report")
+    assert report_module.depth_arguments() == (
+        "num_input_layers", "num_transition_layers", "num_output_layers", "num_layers",
+        "skip_connections", "residual_connections")
+    try:
+        _toy_row(free=("shortcut",))
+        assert "shortcut" in report_module.depth_arguments()
+        assert "shortcut" in report_module.columns()
+    finally:
+        ARCHITECTURES.pop("toy_rnn")
+    assert "shortcut" not in report_module.columns()

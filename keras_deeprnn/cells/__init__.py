@@ -1,7 +1,6 @@
 """RNN cells: the transition operator ⊕ in all its depths, and its stacks."""
 
 from keras_deeprnn.cells.base import DeepCell
-from keras_deeprnn.cells.base import SequenceDropoutMixin  # deprecated alias of the old mixin
 from keras_deeprnn.cells.deep_output import DeepOutputCell
 from keras_deeprnn.cells.deep_transition import DeepTransitionCell
 from keras_deeprnn.cells.depth_gated_lstm import DepthGatedLSTMCell

@@ -15,7 +15,6 @@ Two facts of Keras 3.15 shape this module:
 
 import functools
 import inspect
-import warnings
 
 import keras
 from keras import ops
@@ -116,7 +115,7 @@ def check_regularization(dropout, recurrent_dropout, weight_noise, recurrent_wei
     return {
         "dropout": _checks.rate("dropout", dropout),
         "recurrent_dropout": _checks.rate("recurrent_dropout", recurrent_dropout),
-        "weight_noise": _checks.non_negative_float("weight_noise", weight_noise),
+        "weight_noise": _checks.non_negative_finite("weight_noise", weight_noise),
         "recurrent_weight_dropout": _checks.rate("recurrent_weight_dropout", recurrent_weight_dropout),
     }
 
@@ -212,36 +211,6 @@ class CellRegularization(WeightNoise, DropoutRNNCell):
         self.get_recurrent_dropout_mask(state)
         mask = self.cached_draw("recurrent_dropout")
         return state * mask[:, start : start + state.shape[-1]]
-
-
-class SequenceDropoutMixin(CellRegularization):
-    """Deprecated: subclass `DeepCell` instead, which also supplies `call`,
-    the initial state, the feature check and `get_config`.
-
-    Kept for one release for cells written against it: a subclass sets
-    `seed_generator` and the regularisation arguments through
-    `set_regularization(check_regularization(...), seed)`.
-    """
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        warnings.warn(
-            f"{cls.__name__}: SequenceDropoutMixin is deprecated; subclass "
-            "keras_deeprnn.cells.DeepCell instead.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-
-    def set_regularization(self, regularization, seed):
-        """Store `check_regularization`'s values and the seed of every draw."""
-        for key, value in regularization.items():
-            setattr(self, key, value)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def regularization_config(self):
-        keys = ("dropout", "recurrent_dropout", "weight_noise", "recurrent_weight_dropout", "seed")
-        return {key: getattr(self, key) for key in keys}
 
 
 def _constructor_arguments(cls):

@@ -5,7 +5,8 @@ the rest), `catalogue` (built-in sets and folders of scores), `scores`
 (music21 parsing), `cache`, `pickles` (Boulanger-Lewandowski pickles, read
 without running their code), `rolls` (the piano-roll format), `batching`,
 `writers` (MIDI, MusicXML, PNG), `splits` (the split names and the fixed
-order that assigns them) and `text` (language-modelling token streams).
+order that assigns them), `text` (language-modelling token streams) and
+`text_batches` (their windows for a stateful model).
 
 Nothing here imports music21 until a function that needs it is called.
 """
@@ -19,6 +20,6 @@ from keras_deeprnn.data.text import PTB_FILES
 from keras_deeprnn.data.text import abc_folk_tunes
 from keras_deeprnn.data.text import load_ptb
 from keras_deeprnn.data.text import load_text
-from keras_deeprnn.data.text import ResetStatesAtEpochStart
 from keras_deeprnn.data.text import TextCorpus
-from keras_deeprnn.data.text import lm_batches
+from keras_deeprnn.data.text_batches import ResetStatesAtEpochStart
+from keras_deeprnn.data.text_batches import lm_batches

@@ -11,16 +11,13 @@ folder is `cache_dir`, else `$KERAS_DEEPRNN_CACHE`, else
 `~/.cache/keras_deeprnn`.
 """
 
-import contextlib
-import glob
 import os
 import pathlib
-import tempfile
-import time
 import warnings
 
 import numpy as np
 
+from keras_deeprnn import _files
 from keras_deeprnn.data.rolls import NUM_NOTES
 from keras_deeprnn.data.splits import SPLITS
 
@@ -84,39 +81,14 @@ def _write_cache(path, key, result, names):
             else np.zeros((0, NUM_NOTES), np.uint8)
         )
         arrays[f"{split}_names"] = np.array(names[split], dtype=str)
-    temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temporaries(path)
-        handle, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp"
-        )
-        with os.fdopen(handle, "wb") as stream:
-            np.savez_compressed(stream, **arrays)
-        # mkstemp makes the file private; a shared cache must stay readable.
-        os.chmod(temporary, 0o644)
-        # Readers see either the old file or the complete new one.
-        os.replace(temporary, path)
+        _files.remove_stale_temporaries(path.parent, of=path.name,
+                                        older_than=STALE_TEMPORARY_SECONDS)
+        _files.write_atomically(path, lambda temporary: np.savez_compressed(temporary, **arrays))
     except OSError as err:
-        if temporary is not None:
-            # A failed cleanup must not hide the error that made it needed.
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
         warnings.warn(
             f"load_music: could not write the cache file {path} ({err}); "
             "the data will be parsed again next time.",
             stacklevel=4,
         )
-
-
-def _remove_stale_temporaries(path):
-    """Delete temporaries of `path` left by writers killed mid-write.
-
-    Only those older than `STALE_TEMPORARY_SECONDS`: a younger one may be
-    another process's write in progress.
-    """
-    now = time.time()
-    for temporary in path.parent.glob(f".{glob.escape(path.stem)}-*.tmp"):
-        with contextlib.suppress(OSError):
-            if now - temporary.stat().st_mtime > STALE_TEMPORARY_SECONDS:
-                temporary.unlink()

@@ -1,10 +1,10 @@
 """Piano rolls out: a music21 score, MIDI, MusicXML and a PNG picture."""
 
-import pathlib
 import warnings
 
 import numpy as np
 
+from keras_deeprnn import _files
 from keras_deeprnn.data.rolls import DEFAULT_FRAME_QUARTER_LENGTH
 from keras_deeprnn.data.rolls import HIGHEST_NOTE
 from keras_deeprnn.data.rolls import LOWEST_NOTE
@@ -53,21 +53,20 @@ def roll_to_stream(
 
 def write_midi(roll, path, frame_quarter_length=DEFAULT_FRAME_QUARTER_LENGTH):
     """Write a piano roll as a one-track MIDI file; returns the path."""
-    path = pathlib.Path(path)
-    roll_to_stream(roll, frame_quarter_length).write("midi", fp=str(path))
-    return path
+    stream = roll_to_stream(roll, frame_quarter_length)
+    return _files.write_atomically(path, lambda temporary: stream.write("midi", fp=temporary))
 
 
 def write_musicxml(roll, path, frame_quarter_length=DEFAULT_FRAME_QUARTER_LENGTH):
     """Write a piano roll as MusicXML (notes merged into chords); returns the path."""
-    path = pathlib.Path(path)
     score = roll_to_stream(roll, frame_quarter_length)
     # Overlapping notes in one part have no clean notation; chordify splits
     # them into successive chords joined by ties.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        score.chordify().write("musicxml", fp=str(path))
-    return path
+        chords = score.chordify()
+        return _files.write_atomically(
+            path, lambda temporary: chords.write("musicxml", fp=temporary))
 
 
 def plot_piano_roll(roll, path, *, frame_quarter_length=None, title=None):
@@ -106,6 +105,4 @@ def plot_piano_roll(roll, path, *, frame_quarter_length=None, title=None):
     if title:
         axes.set_title(title)
     figure.tight_layout()
-    path = pathlib.Path(path)
-    figure.savefig(path, format="png")
-    return path
+    return _files.write_atomically(path, lambda temporary: figure.savefig(temporary, format="png"))

@@ -32,7 +32,7 @@ class _FeedForward(WeightNoise, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.weight_noise = _checks.non_negative_float("weight_noise", weight_noise)
+        self.weight_noise = _checks.non_negative_finite("weight_noise", weight_noise)
         self._widths = list(widths)
         self._activations = list(activations)
         self.pieces = pieces

@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import functools
 import inspect
 import types
 
@@ -13,6 +14,22 @@ from keras_deeprnn.models import options as options_lib
 from keras_deeprnn.models import presets
 
 OPTIONS = options_lib.OPTIONS
+
+
+def _entry_point(run):
+    """`run` (a `keras.Model` method that takes data) with the data checked
+    first, and the model left usable on JAX if it fails (`_reattached_on_error`)."""
+
+    @functools.wraps(run)
+    def entry_point(self, x=None, *args, **kwargs):
+        self._check_data(x)
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, (list, tuple)) and validation:
+            self._check_data(validation[0])
+        with _reattached_on_error(self):
+            return run(self, x, *args, **kwargs)
+
+    return entry_point
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
@@ -125,38 +142,12 @@ class DeepRNNModel(keras.Model):
     # Keras 3.15 detaches the variables' values while fit/evaluate/predict
     # run, and an error raised inside the traced step left them detached, the
     # model broken for good ('NoneType' object is not callable).
-
-    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
-        self._check_data(x)
-        if isinstance(validation_data, (list, tuple)) and validation_data:
-            self._check_data(validation_data[0])
-        with _reattached_on_error(self):
-            return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
-
-    def evaluate(self, x=None, *args, **kwargs):
-        self._check_data(x)
-        with _reattached_on_error(self):
-            return super().evaluate(x, *args, **kwargs)
-
-    def predict(self, x, *args, **kwargs):
-        self._check_data(x)
-        with _reattached_on_error(self):
-            return super().predict(x, *args, **kwargs)
-
-    def train_on_batch(self, x, *args, **kwargs):
-        self._check_data(x)
-        with _reattached_on_error(self):
-            return super().train_on_batch(x, *args, **kwargs)
-
-    def test_on_batch(self, x, *args, **kwargs):
-        self._check_data(x)
-        with _reattached_on_error(self):
-            return super().test_on_batch(x, *args, **kwargs)
-
-    def predict_on_batch(self, x):
-        self._check_data(x)
-        with _reattached_on_error(self):
-            return super().predict_on_batch(x)
+    fit = _entry_point(keras.Model.fit)
+    evaluate = _entry_point(keras.Model.evaluate)
+    predict = _entry_point(keras.Model.predict)
+    train_on_batch = _entry_point(keras.Model.train_on_batch)
+    test_on_batch = _entry_point(keras.Model.test_on_batch)
+    predict_on_batch = _entry_point(keras.Model.predict_on_batch)
 
     def _check_data(self, x):
         """`_check_inputs` for arrays and tensors; datasets and generators are
@@ -285,9 +276,9 @@ class _Plan:
         args = {name: self.given[name] for name in presets.CELL_ARGUMENTS}
         args.update(dropout=self.levels["dropout"][level],
                     recurrent_dropout=self.levels["recurrent_dropout"][level])
-        for name in self.architecture.cell_factory.supports:
+        for name in self.architecture.cell_factory.cell_options:
             # Only what is set, so a cell without such an argument still works.
-            if name in OPTIONS and OPTIONS[name].is_set(self.given[name]):
+            if OPTIONS[name].is_set(self.given[name]):
                 args[name] = self.given[name]
         return args
 

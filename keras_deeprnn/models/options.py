@@ -167,8 +167,8 @@ def _initializer(name, value):
         keras.initializers.get(value)
     except (ValueError, TypeError):
         raise ValueError(
-            f"`{name}` must be a Keras initializer (a name, a config or an instance). "
-            f"Received: {name}={value!r}") from None
+            f"`{name}` must be a Keras initializer (a name, a config or an instance) or "
+            f"'sparse' (the paper's). Received: {name}={value!r}") from None
     return value
 
 
@@ -343,11 +343,3 @@ def searched():
     """The options the tuner searches, in declaration order."""
     return {name: option for name, option in OPTIONS.items() if option.search is not None}
 
-
-def get(name):
-    if name not in OPTIONS:
-        raise ValueError(
-            f"Unknown model option. Received: {name!r}; expected one of: "
-            f"architecture, {', '.join(OPTIONS)}."
-        )
-    return OPTIONS[name]

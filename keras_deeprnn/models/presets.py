@@ -21,7 +21,6 @@ kdr.build_model("toy_rnn", input_dim=3, output_dim=3)
 import dataclasses
 import types
 import typing
-import warnings
 
 import keras
 
@@ -36,6 +35,7 @@ from keras_deeprnn.cells import ZoneoutCell
 from keras_deeprnn.layers import DeepRNN
 from keras_deeprnn.layers import FusedGRU
 from keras_deeprnn.layers import FusedLSTM
+from keras_deeprnn.models.options import OPTIONS
 
 DEPTH_DEFAULTS = {
     "num_input_layers": 0,
@@ -46,8 +46,8 @@ DEPTH_DEFAULTS = {
     "skip_connections": False,
     "residual_connections": False,
 }
-# What every cell's constructor takes, beside `units`; the options a cell
-# factory `supports` are added when they are set.
+# What every cell's constructor takes, beside `units`; the `cell_options` of
+# a cell factory are added when they are set.
 CELL_ARGUMENTS = ("seed", "kernel_initializer", "recurrent_initializer", "dropout",
                   "recurrent_dropout")
 
@@ -60,17 +60,23 @@ class CellFactory:
     level: `units` its width, `depth` the resolved depth arguments, `options`
     the model's option values (read-only), `cell_args` the keyword arguments
     a cell takes (`seed`, `kernel_initializer`, `recurrent_initializer`, this
-    level's `dropout` and `recurrent_dropout`, and each option of `supports`
+    level's `dropout` and `recurrent_dropout`, and each of `cell_options`
     that is set). The cell is run by `keras_deeprnn.layers.DeepRNN` (with
     zoneout and state resets wrapped around it when asked for).
+
+    An option's `where` can name both kinds of what a factory offers: its
+    `cell_options` and its `capabilities`.
 
     Attributes:
         kind: a short name of the cell, for messages.
         make_cell: see above.
-        supports: the capabilities an option's `where` can name:
-            `"weight_noise"`, `"recurrent_weight_dropout"`, `"layer_norm"`,
-            `"trainable_initial_state"` (cell arguments of that name) and
-            `"transition_mlp"` (⊕ is an MLP with its own width and activation).
+        cell_options: options of `OPTIONS` that the cell takes as keyword
+            arguments of the same name: `"weight_noise"`,
+            `"recurrent_weight_dropout"`, `"layer_norm"`,
+            `"trainable_initial_state"`.
+        capabilities: what the cell is, beyond its arguments:
+            `"transition_mlp"` (⊕ is an MLP with its own width and activation,
+            so `transition_units` and `transition_activation` exist).
         levels_in_one_cell: the cell steps all `num_layers` levels together
             (one recurrent layer, one width).
         make_layer: optional `make_layer(units, cell_args, name, **rnn_args)`,
@@ -80,12 +86,24 @@ class CellFactory:
 
     kind: str
     make_cell: typing.Callable
-    supports: frozenset = frozenset()
+    cell_options: frozenset = frozenset()
+    capabilities: frozenset = frozenset()
     levels_in_one_cell: bool = False
     make_layer: typing.Callable | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "supports", frozenset(self.supports))
+        for field in ("cell_options", "capabilities"):
+            given = getattr(self, field)
+            if isinstance(given, str):
+                raise ValueError(f"`{field}` must be a collection of names, not one string. "
+                                 f"Received: {field}={given!r}")
+            object.__setattr__(self, field, frozenset(given))
+        unknown = sorted(self.cell_options - set(OPTIONS))
+        if unknown:
+            raise ValueError(
+                "`cell_options` must name options of keras_deeprnn.models.OPTIONS, which "
+                f"are passed to the cell. Received: cell_options={sorted(self.cell_options)}; "
+                f"not options: {unknown}")
 
     def layer(self, units, depth, options, cell_args, rnn_args, name, zoneout=0.0,
               state_resets=False):
@@ -119,31 +137,19 @@ class Architecture:
     search: typing.Mapping = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        if isinstance(self.cell_factory, str):
-            # The old rows named their cell by a kind string.
-            warnings.warn("An `Architecture` takes a `CellFactory`; a kind string is "
-                          "deprecated.", DeprecationWarning, stacklevel=3)
-            kinds = {f.kind: f for f in (TRANSITION, TRANSITION_LSTM, HIGHWAY, GATED_FEEDBACK,
-                                         DEPTH_GATED_LSTM, GRU, LSTM)}
-            _checks.one_of("cell_factory", self.cell_factory, kinds)
-            object.__setattr__(self, "cell_factory", kinds[self.cell_factory])
         for field in ("fixed", "defaults", "search"):
             object.__setattr__(self, field, types.MappingProxyType(dict(getattr(self, field))))
-
-    @property
-    def cell(self):
-        """Deprecated: the cell's kind string; use `cell_factory.kind`."""
-        warnings.warn("`Architecture.cell` is deprecated; use `Architecture.cell_factory` "
-                      "(`.kind` for the name).", DeprecationWarning, stacklevel=2)
-        return self.cell_factory.kind
 
     @property
     def free(self):
         return tuple(self.defaults)
 
     def has(self, requirement):
-        """Whether this row has a depth argument free or a capability of that name."""
-        return requirement in self.defaults or requirement in self.cell_factory.supports
+        """Whether this row has a depth argument free, or a cell option or
+        capability of its cell factory, of that name."""
+        factory = self.cell_factory
+        return requirement in self.defaults or requirement in factory.cell_options \
+            or requirement in factory.capabilities
 
     def supports(self, option):
         """Whether `option` (an `options.Option`) exists on this row."""
@@ -239,26 +245,28 @@ _NOISE = ("weight_noise", "recurrent_weight_dropout")
 
 TRANSITION = CellFactory(
     "transition", _transition_cell(DeepTransitionCell),
-    supports={*_NOISE, "layer_norm", "trainable_initial_state", "transition_mlp"})
+    cell_options={*_NOISE, "layer_norm", "trainable_initial_state"},
+    capabilities={"transition_mlp"})
 TRANSITION_LSTM = CellFactory(
     "transition_lstm", _transition_cell(DeepTransitionLSTMCell),
-    supports={*_NOISE, "layer_norm", "trainable_initial_state", "transition_mlp"})
+    cell_options={*_NOISE, "layer_norm", "trainable_initial_state"},
+    capabilities={"transition_mlp"})
 HIGHWAY = CellFactory(
     "highway",
     lambda units, depth, options, cell_args: HighwayTransitionCell(
         units, num_transition_layers=depth["num_transition_layers"],
         activation=options["activation"], **cell_args),
-    supports={*_NOISE, "trainable_initial_state"})
+    cell_options={*_NOISE, "trainable_initial_state"})
 GATED_FEEDBACK = CellFactory(
     "gated_feedback",
     lambda units, depth, options, cell_args: GatedFeedbackCell(
         units, num_layers=depth["num_layers"], activation=options["activation"], **cell_args),
-    supports=_NOISE, levels_in_one_cell=True)
+    cell_options=_NOISE, levels_in_one_cell=True)
 DEPTH_GATED_LSTM = CellFactory(
     "dg_lstm",
     lambda units, depth, options, cell_args: DepthGatedLSTMCell(
         units, num_layers=depth["num_layers"], **cell_args),
-    supports=_NOISE, levels_in_one_cell=True)
+    cell_options=_NOISE, levels_in_one_cell=True)
 # Keras's own layers: fused when nothing needs the step, their cells otherwise.
 GRU = CellFactory(
     "gru", lambda units, depth, options, cell_args: keras.layers.GRUCell(units, **cell_args),

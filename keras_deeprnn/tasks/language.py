@@ -36,6 +36,7 @@ import numpy as np
 
 from keras_deeprnn import _checks
 from keras_deeprnn.data import text as text_data
+from keras_deeprnn.data import text_batches
 from keras_deeprnn.data import SPLITS
 from keras_deeprnn.data import PTB_FILES
 from keras_deeprnn.metrics import language as language_metrics
@@ -77,7 +78,7 @@ class LanguageModelTask(base.Task):
     default_dataset = DEFAULT_DATASET
 
     def load_data(self, config, *, saved=None):
-        tokenization = _tokenization(config)
+        tokenization = config.tokenization
         corpus = load_corpus(config.dataset, tokenization)
         vocabulary = list(corpus.vocabulary)
         streams = {split: corpus[split] for split in SPLITS}
@@ -114,7 +115,7 @@ class LanguageModelTask(base.Task):
     def batches(self, split, config, *, training, epoch=0):
         # Never shuffled: the windows must follow each other for the state
         # to carry, whatever `training` says.
-        needed = config.batch_size * (_seq_len(config) + 1)
+        needed = config.batch_size * (config.seq_len + 1)
         if len(split) < needed:
             raise ValueError(
                 f"The {'train' if training else 'valid'} split of dataset="
@@ -122,7 +123,7 @@ class LanguageModelTask(base.Task):
                 f"expected at least batch_size * (seq_len + 1) = {needed} for one batch. "
                 "Lower `batch_size` or `seq_len`, or raise `limit`."
             )
-        return text_data.lm_batches(split, config.batch_size, _seq_len(config))
+        return text_batches.lm_batches(split, config.batch_size, config.seq_len)
 
     def build_model_kwargs(self, config, data):
         size = len(data["vocabulary"])
@@ -137,18 +138,18 @@ class LanguageModelTask(base.Task):
         return [language_metrics.BitsPerToken(), language_metrics.Perplexity()]
 
     def callbacks(self):
-        return [text_data.ResetStatesAtEpochStart()]
+        return [text_batches.ResetStatesAtEpochStart()]
 
     def evaluate(self, model, split, config):
         bits = score_tokens(model, split)
         result = {"bits_per_token": bits, "perplexity": 2.0 ** bits,
                   "nll": bits * math.log(2.0), "tokens": int(len(split) - 1)}
-        if _tokenization(config) == "char":
+        if config.tokenization == "char":
             result["bits_per_character"] = bits
         return result
 
     def paper_figure(self, config):
-        level = _tokenization(config)
+        level = config.tokenization
         row = _paper_row(config)
         table = paper.PAPER_PTB_BITS_PER_CHARACTER if level == "char" else paper.PAPER_PTB_WORD_PERPLEXITY
         if row is None or row not in table:
@@ -200,7 +201,7 @@ def load_corpus(dataset=DEFAULT_DATASET, tokenization=DEFAULT_TOKENIZATION):
     corpus.vocabulary_size
     ```
     """
-    text_data._check_level(tokenization)
+    text_data._check_tokenization(tokenization)
     path = pathlib.Path(str(dataset)).expanduser()
     ptb_names = {name for names in PTB_FILES.values() for name in names}
     if path.is_dir() and any((path / name).is_file() for name in ptb_names):
@@ -255,7 +256,7 @@ def score_tokens(model, tokens, *, window=EVAL_WINDOW):
             f"{tokens.shape}"
         )
     twin = _twin(model, output_activation="softmax")
-    text_data.reset_stateful_layers(twin)
+    text_batches.reset_stateful_layers(twin)
     inputs, targets = tokens[:-1], tokens[1:]
     window = min(window, len(inputs))
     probabilities = []
@@ -331,7 +332,7 @@ def sample_text(model, vocabulary, num_tokens, *, temperature=1.0, prime=None, s
             f"The model predicts {twin.output_shape[-1]} tokens, but the vocabulary holds "
             f"{len(vocabulary)}. Pass the vocabulary the model was trained on."
         )
-    text_data.reset_stateful_layers(twin)
+    text_batches.reset_stateful_layers(twin)
     rng = np.random.default_rng(seed)
     # The whole prime in one call: the state after it is what counts.
     feed = np.array([[index[token] for token in prime]], np.int32)
@@ -359,14 +360,6 @@ def _twin(model, **overrides):
             f"{config.get('vocab_size')!r}"
         )
     return model.stateful_copy(**overrides)
-
-
-def _tokenization(config):
-    return config.tokenization
-
-
-def _seq_len(config):
-    return config.seq_len
 
 
 def _paper_row(config):

@@ -35,6 +35,7 @@ import keras
 import numpy as np
 
 from keras_deeprnn import _checks
+from keras_deeprnn import _files
 
 DISTRIBUTIONS = ("data_parallel",)
 LOOPBACK = "127.0.0.1"
@@ -235,10 +236,8 @@ def signal_ready(project_dir):
     path = os.environ.get(READY_FILE_VARIABLE)
     if not path:
         return
-    path = pathlib.Path(path)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps({"project": str(project_dir), "pid": os.getpid()}))
-    os.replace(temporary, path)  # the launcher never reads half a file
+    # Atomically: the launcher never reads half a file.
+    _files.write_text(path, json.dumps({"project": str(project_dir), "pid": os.getpid()}))
 
 
 def free_port(host=LOOPBACK):

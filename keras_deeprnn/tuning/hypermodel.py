@@ -16,10 +16,6 @@ from keras_deeprnn.tuning.distribute import distribution_scope
 from keras_deeprnn.tuning.distribute import num_replicas
 
 BUDGET_MODES = ("skip", "derive")
-HIDDEN_UNITS = list(options_lib.HIDDEN_UNITS)
-_WIDTH = options_lib.WIDTH_SEARCH
-WIDTH_RANGE = dict(min_value=_WIDTH.low, max_value=_WIDTH.high, step=_WIDTH.step,
-                   sampling=_WIDTH.sampling)
 # The largest `units` a derived width may reach; far beyond any budget here.
 MAX_DERIVED_UNITS = 2**16
 
@@ -83,24 +79,13 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
     it (KerasTuner conditional hyperparameters): a DT(S)-RNN gets
     `num_transition_layers`, an sRNN `num_layers` and `skip_connections`, a
     conventional RNN neither. Every dimension has a stable name and a default
-    (`SEARCH_SPACE`):
+    (`SEARCH_SPACE`); where each exists follows from the rows of
+    `ARCHITECTURES` (what their cells support, the depth they leave free), as
+    they are on import (`describe_dimensions`):
 
     ```python
     architecture = Choice(architectures)               # default: the first
-    with conditional_scope("architecture", where each is free):
-        num_input_layers, input_activation             # di_rnn
-        num_transition_layers  Int 2..4                # dt/dts/dot/dots(_lstm), rhn
-        transition_units, transition_activation        # dt/dts/dot/dots(_lstm)
-        num_output_layers      Int 1..3                # do/dot/dots(_lstm), with
-        output_units, output_hidden_activation, output_dropout
-        num_layers             Int 2..4                # the stacks, gf_rnn, dg_lstm
-        skip_connections, residual_connections         # srnn, deep_gru, deep_lstm
-        weight_noise           0..0.1                  # all but deep_gru/deep_lstm
-        recurrent_weight_dropout 0..0.5                # all but deep_gru/deep_lstm
-        layer_norm             Boolean                 # rnn, dt/dts/do/dot/dots(_lstm)
-        trainable_initial_state Boolean                # those and rhn
-    units Int 16..1024 (x2), dropout 0..0.5, zoneout 0..0.3, learning_rate 1e-4..1e-2
-    (log), clipnorm
+    <the dimensions, from the rows>
     model = build_model(architecture, **active values)
     model.compile(Adam(learning_rate, clipnorm=clipnorm), weighted_metrics=[FrameNLL()])
     ```
@@ -390,6 +375,37 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
             output_activation=self.output_activation,
         )
 
+
+
+def describe_dimensions(architectures=None):
+    """The search space in lines of pseudo-code: the dimensions of some rows
+    under `conditional_scope`, each with the rows it exists on, then those of
+    every row (the class docstring shows it for the built-in rows).
+
+    ```python
+    print(describe_dimensions(["rnn", "srnn"]))
+    ```
+    """
+    names = list(ARCHITECTURES) if architectures is None else list(architectures)
+    everywhere, conditional = [], []
+    for name, (_, described, _) in SEARCH_SPACE.items():
+        if name == "architecture":
+            continue
+        rows = [a for a in names if _exists(name, ARCHITECTURES[a])]
+        if len(rows) == len(names):
+            everywhere.append(f"{name} {described}")
+        elif rows:
+            left_out = [a for a in names if a not in rows]
+            where = f"all but {', '.join(left_out)}" if len(left_out) < len(rows) \
+                else ", ".join(rows)
+            conditional.append(f"    {name:<25} {described:<26} # {where}")
+    lines = ['with conditional_scope("architecture", the rows where each exists):',
+             *conditional] if conditional else []
+    return "\n".join([*lines, *everywhere])
+
+
+DeepRNNHyperModel.__doc__ = DeepRNNHyperModel.__doc__.replace(
+    "<the dimensions, from the rows>", describe_dimensions().replace("\n", "\n    "))
 
 @contextlib.contextmanager
 def _dtype_policy(policy):

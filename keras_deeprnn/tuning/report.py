@@ -2,6 +2,7 @@
 
 import csv
 import glob
+import io
 import json
 import math
 import os
@@ -10,14 +11,25 @@ import warnings
 
 from keras_tuner.engine.trial import Trial
 
+from keras_deeprnn import _files
 from keras_deeprnn.models import ARCHITECTURES
+from keras_deeprnn.models.presets import DEPTH_DEFAULTS
 from keras_deeprnn.tuning.search import TUNER_LOG_DIR
 
-DEPTH_ARGUMENTS = ("num_input_layers", "num_transition_layers", "num_output_layers",
-                   "num_layers", "skip_connections", "residual_connections")
-COLUMNS = ("rank", "trial_id", "status", "architecture", "depth", *DEPTH_ARGUMENTS,
-           "units", "num_params", "objective", "best_epoch", "fit_seconds", "tuner_id", "note")
 MARKERS = "os^Dv<>PX*h"
+
+
+def depth_arguments():
+    """The depth arguments a search can vary: those some row of
+    `ARCHITECTURES` leaves free (rows registered later count too)."""
+    return tuple(key for key in DEPTH_DEFAULTS
+                 if any(key in row.defaults for row in ARCHITECTURES.values()))
+
+
+def columns():
+    """The report's columns, the free depth arguments among them."""
+    return ("rank", "trial_id", "status", "architecture", "depth", *depth_arguments(),
+            "units", "num_params", "objective", "best_epoch", "fit_seconds", "tuner_id", "note")
 
 
 def report(directory, project_name, out_dir=None, objective="val_frame_nll"):
@@ -90,16 +102,18 @@ def report(directory, project_name, out_dir=None, objective="val_frame_nll"):
 
     out = pathlib.Path(out_dir) if out_dir is not None else project / "report"
     out.mkdir(parents=True, exist_ok=True)
-    extra = sorted({k for r in rows for k in r["hyperparameters"]} - set(COLUMNS))
+    shown = columns()
+    extra = sorted({k for r in rows for k in r["hyperparameters"]} - set(shown))
     csv_path = out / "trials.csv"
-    with open(csv_path, "w", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow([*COLUMNS, *extra])
-        for row in rows:
-            writer.writerow([_cell(row.get(c)) for c in COLUMNS]
-                            + [_cell(row["hyperparameters"].get(k)) for k in extra])
-    md_path = out / "trials.md"
-    md_path.write_text(_markdown(rows, objective, project))
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow([*shown, *extra])
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in shown]
+                        + [_cell(row["hyperparameters"].get(k)) for k in extra])
+    _files.write_atomically(csv_path, lambda temporary: pathlib.Path(temporary).write_text(
+        table.getvalue(), encoding="utf-8", newline=""))
+    md_path = _files.write_text(out / "trials.md", _markdown(rows, objective, project, shown))
     plots = []
     if done:
         plots.append(_plot(done, "depth", "depth (nonlinear layers from x_t to y_t)",
@@ -116,7 +130,7 @@ def _row(trial, objective, runners):
     architecture = ARCHITECTURES.get(row["architecture"])
     if architecture is not None:
         depth = architecture.resolve(**{k: values.get(k) for k in architecture.defaults})
-        row.update({k: depth.get(k) for k in DEPTH_ARGUMENTS})
+        row.update({k: depth.get(k) for k in depth_arguments()})
         row["depth"] = (depth["num_input_layers"]
                         + depth["num_layers"] * depth["num_transition_layers"]
                         + depth["num_output_layers"] + 1)
@@ -171,8 +185,8 @@ def _cell(value):
     return str(value)
 
 
-def _markdown(rows, objective, project):
-    shown = [c for c in COLUMNS if any(r.get(c) is not None for r in rows) or c == "objective"]
+def _markdown(rows, objective, project, columns):
+    shown = [c for c in columns if any(r.get(c) is not None for r in rows) or c == "objective"]
     lines = [f"# Trials of `{project}`", "",
              f"{sum(r['rank'] is not None for r in rows)} completed of {len(rows)}; "
              f"`objective` is {objective} at the best epoch (lower is better).", "",
@@ -204,5 +218,4 @@ def _plot(rows, key, label, objective, path, log_x):
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
     figure.tight_layout()
-    figure.savefig(path, format="png")
-    return path
+    return _files.write_atomically(path, lambda temporary: figure.savefig(temporary, format="png"))

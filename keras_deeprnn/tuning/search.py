@@ -1,7 +1,6 @@
 """`run_search`: a KerasTuner search over deep RNNs on a music data set.
 
-Its command line is `keras-deeprnn tune` (`keras_deeprnn.cli`), also reached
-as `python -m keras_deeprnn.tuning`.
+Its command line is `keras-deeprnn tune` (`keras_deeprnn.cli`).
 """
 
 import json
@@ -16,7 +15,7 @@ import keras_tuner
 from keras_deeprnn import _checks
 from keras_deeprnn.tasks import get_task
 from keras_deeprnn.training import TrainConfig
-from keras_deeprnn.training import _fit_input as fit_input
+from keras_deeprnn.training import fit_input
 from keras_deeprnn.tuning.distribute import check_chief_address
 from keras_deeprnn.tuning.distribute import even_batches
 from keras_deeprnn.tuning.distribute import num_replicas

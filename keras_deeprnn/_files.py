@@ -1,0 +1,91 @@
+"""Files written in one step: a reader sees the old file or the whole new one.
+
+Every file the package, its scripts and its benchmarks write goes through
+`write_atomically`: `save` writes a temporary beside the target, which
+`os.replace` then moves into place. A writer killed mid-write leaves only a
+temporary, which `remove_stale_temporaries` finds by its name:
+
+```python
+write_text("results/table.md", markdown)
+write_atomically("runs/m.keras", model.save)             # any save(path) callable
+write_atomically("plot.png", lambda path: figure.savefig(path, format="png"))
+```
+"""
+
+import os
+import pathlib
+import re
+import time
+import uuid
+
+# ".NAME.PID-HEX.tmpSUFFIX": the file it will become, its writer, and the
+# suffix that Keras, NumPy and matplotlib read the format from.
+TEMPORARY = re.compile(r"^\.(?P<name>.+)\.\d+-[0-9a-f]{8}\.tmp")
+
+
+def temporary_for(path):
+    """A temporary's path for `path`: in its folder, keeping its suffix
+    (`.weights.h5` whole, which Keras asks for)."""
+    path = pathlib.Path(path)
+    suffix = ".weights.h5" if path.name.endswith(".weights.h5") else path.suffix
+    return path.parent / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{suffix}"
+
+
+def write_atomically(path, save):
+    """`save(temporary)` with a temporary path (a `str`), then move it to `path`.
+
+    On any error the temporary is removed and the error of `save` (or of the
+    move) is raised, not that of a failed clean-up. Returns `path`.
+
+    Example:
+
+    >>> import tempfile
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "hello.txt"
+    >>> _ = write_atomically(target, lambda temporary: open(temporary, "w").write("hi"))
+    >>> target.read_text(), [p.name for p in target.parent.iterdir()]
+    ('hi', ['hello.txt'])
+    """
+    path = pathlib.Path(path)
+    temporary = temporary_for(path)
+    try:
+        save(str(temporary))
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def write_text(path, text, encoding="utf-8"):
+    """`text` into `path`, atomically (`write_atomically`)."""
+    return write_atomically(
+        path, lambda temporary: pathlib.Path(temporary).write_text(text, encoding=encoding))
+
+
+def remove_stale_temporaries(folder, *, of=None, older_than=0.0):
+    """Delete the temporaries in `folder` that writers killed mid-write left.
+
+    Args:
+        folder: where to look.
+        of: only the temporaries of this file name (default: of any file).
+        older_than: only those not modified for this many seconds; a younger
+            one may be another process's write in progress.
+
+    Returns:
+        The number deleted.
+    """
+    now, removed = time.time(), 0
+    for path in pathlib.Path(folder).iterdir():
+        match = TEMPORARY.match(path.name)
+        if match is None or (of is not None and match["name"] != of):
+            continue
+        try:
+            if path.is_file() and now - path.stat().st_mtime >= older_than:
+                path.unlink()
+                removed += 1
+        except OSError:
+            pass  # gone already, or not ours to delete
+    return removed
