@@ -15,6 +15,7 @@ Two facts of Keras 3.15 shape this module:
 
 import functools
 import inspect
+import re
 import warnings
 
 import keras
@@ -265,11 +266,41 @@ def _serialize(value):
         return [_serialize(v) for v in value]
     if isinstance(value, keras.initializers.Initializer):
         return keras.initializers.serialize(value)
+    if isinstance(value, keras.regularizers.Regularizer):
+        return keras.regularizers.serialize(value)
+    if isinstance(value, keras.constraints.Constraint):
+        return keras.constraints.serialize(value)
     if isinstance(value, keras.layers.Layer):
         return keras.saving.serialize_keras_object(value)
     if callable(value):
         return keras.activations.serialize(value)
     return value
+
+
+_RECURRENT_KERNEL = re.compile(r"(^|_)recurrent_kernel(_\d+)?$")
+_KERNEL = re.compile(r"(^|_)kernel(_\d+)?$")
+_BIAS = re.compile(r"(^|_)bias(_\d+)?$")
+
+
+def weight_role(name):
+    """`"recurrent"`, `"kernel"`, `"bias"` or None: which of a cell's
+    `*_regularizer` / `*_constraint` arguments a weight of that name takes.
+
+    ```python
+    [weight_role(n) for n in ("recurrent_kernel_1", "input_kernel", "transition_kernel_0",
+                              "transition_bias_0", "peephole_0", "ln_gamma_0")]
+    # ["recurrent", "kernel", "kernel", "bias", None, None]
+    ```
+    """
+    if not isinstance(name, str):
+        return None
+    if _RECURRENT_KERNEL.search(name):
+        return "recurrent"
+    if _KERNEL.search(name):
+        return "kernel"
+    if _BIAS.search(name):
+        return "bias"
+    return None
 
 
 def _checked_build(build):
@@ -368,6 +399,19 @@ class DeepCell(CellRegularization, keras.layers.Layer):
       sequences, readable through `last_draws` and fixable through
       `fix_draws` (keys `dropout`, `recurrent_dropout`,
       `weight_noise/<name>`, `recurrent_weight_dropout/<name>`).
+    - Keras's weight penalties and projections (`add_weight`): a weight
+      named `recurrent_kernel*` takes `recurrent_regularizer` and
+      `recurrent_constraint`, any other `*kernel*` (`input_kernel`,
+      `kernel_{l}`, `transition_kernel_{i}`) `kernel_regularizer` and
+      `kernel_constraint`, a `bias*` or `*_bias_{i}` `bias_regularizer`
+      and `bias_constraint` (see `weight_role`); peepholes, layer-norm
+      gains and the learned `h_0` take none. The penalties are in
+      `layer.losses` (and a model's), the projections run after each
+      optimizer step, as for `keras.layers.LSTMCell`.
+
+    A cell takes no `activity_regularizer`: it runs inside the time loop,
+    where no loss can be added; give it to the sequence layer
+    (`keras.layers.RNN` or `DeepRNN`), which regularises the output.
 
     Args:
         units: width of the state `h`.
@@ -377,6 +421,22 @@ class DeepCell(CellRegularization, keras.layers.Layer):
         recurrent_weight_dropout: DropConnect rate on the recurrent kernels.
         trainable_initial_state: learn `h_0` instead of starting from zeros.
         seed: seed of every random draw of the cell.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: Keras
+            regularizers (`"l2"`, `keras.regularizers.L2(1e-4)`, ...) of the
+            input and feed-forward kernels, the recurrent kernels and the
+            biases.
+        kernel_constraint, recurrent_constraint, bias_constraint: Keras
+            constraints (`"max_norm"`, `keras.constraints.MaxNorm(3)`, ...)
+            of the same weights.
+
+    Example:
+
+    ```python
+    cell = DeepTransitionCell(32, kernel_regularizer=keras.regularizers.L2(1e-4),
+                              recurrent_constraint="max_norm")
+    model = keras.Sequential([keras.Input((None, 8)), keras.layers.RNN(cell)])
+    model.losses   # one L2 penalty per input and transition kernel
+    ```
     """
 
     def __init__(
@@ -388,15 +448,43 @@ class DeepCell(CellRegularization, keras.layers.Layer):
         recurrent_weight_dropout=0.0,
         trainable_initial_state=False,
         seed=None,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
         **kwargs,
     ):
         units = _checks.positive_int("units", units)
         regularization = check_regularization(
             dropout, recurrent_dropout, weight_noise, recurrent_weight_dropout
         )
+        if kwargs.get("activity_regularizer") is not None:
+            raise ValueError(
+                f"{type(self).__name__} takes no `activity_regularizer`: a cell is called "
+                "inside the time loop, where a loss cannot be added (Keras's own cells fail "
+                "there on JAX and TensorFlow). Give it to the sequence layer instead, "
+                "`keras.layers.RNN(cell, activity_regularizer=...)` or `DeepRNN(cell, "
+                "activity_regularizer=...)`, which regularises the output sequence. "
+                f"Received: activity_regularizer={kwargs['activity_regularizer']!r}"
+            )
+        kwargs.pop("activity_regularizer", None)
+        penalties = {
+            name: _checks.keras_object(name, value, keras.regularizers.get)
+            for name, value in (("kernel_regularizer", kernel_regularizer),
+                                ("recurrent_regularizer", recurrent_regularizer),
+                                ("bias_regularizer", bias_regularizer))
+        }
+        projections = {
+            name: _checks.keras_object(name, value, keras.constraints.get)
+            for name, value in (("kernel_constraint", kernel_constraint),
+                                ("recurrent_constraint", recurrent_constraint),
+                                ("bias_constraint", bias_constraint))
+        }
         super().__init__(**kwargs)
         self.units = units
-        for key, value in regularization.items():
+        for key, value in {**regularization, **penalties, **projections}.items():
             setattr(self, key, value)
         self.trainable_initial_state = bool(trainable_initial_state)
         self.seed = seed
@@ -413,6 +501,17 @@ class DeepCell(CellRegularization, keras.layers.Layer):
             cls.project_inputs = _as_layer_call(vars(cls)["project_inputs"], cast_inputs=True)
         if "recurrent_step" in vars(cls):
             cls.recurrent_step = _as_layer_call(vars(cls)["recurrent_step"], cast_inputs=False)
+
+    def add_weight(self, *args, **kwargs):
+        """`keras.layers.Layer.add_weight`, with the cell's regularizer and
+        constraint of the weight's role (`weight_role(name)`) unless given."""
+        role = weight_role(kwargs.get("name"))
+        if role is not None:
+            if kwargs.get("regularizer") is None:
+                kwargs["regularizer"] = getattr(self, f"{role}_regularizer", None)
+            if kwargs.get("constraint") is None:
+                kwargs["constraint"] = getattr(self, f"{role}_constraint", None)
+        return super().add_weight(*args, **kwargs)
 
     def project_inputs(self, inputs, training=False):
         """Everything of a step that reads only `x_t` (any leading axes)."""
