@@ -197,6 +197,8 @@ class TrainConfig(_ModelFields):
                     "`recurrent_initializer` must be a Keras initializer name or 'sparse' "
                     f"(the paper's). Received: recurrent_initializer="
                     f"{self.recurrent_initializer!r}") from None
+        for name in (*options.WEIGHT_ARGUMENTS, "activity_regularizer"):
+            options.OPTIONS[name].check(name, getattr(self, name))
         for name in ("activation", "transition_activation", "input_activation",
                      "output_hidden_activation"):
             if getattr(self, name) is not None:

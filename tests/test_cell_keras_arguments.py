@@ -3,12 +3,14 @@ projections after an optimizer step, the config, and the activation and bias
 arguments of the depth-gated, highway and gated-feedback cells."""
 
 import json
+import re
 
 import keras
 import numpy as np
 import pytest
 from keras import ops
 
+from keras_deeprnn import build_model
 from keras_deeprnn import cells
 from keras_deeprnn import layers
 from keras_deeprnn.cells.base import weight_role
@@ -220,3 +222,69 @@ def test_bias_initializer_of_highway_and_gated_feedback():
         config = type(cell).from_config(cell.get_config()).get_config()
         assert config["bias_initializer"]["class_name"] == "Ones"
         assert config["use_bias"] is True
+
+
+# --- the same arguments as model options --------------------------------------
+
+_RECURRENT = re.compile(r"(^|_)recurrent_kernel(_\d+)?$")
+_KERNEL = re.compile(r"(^|_)kernel(_\d+)?$")
+_BIAS = re.compile(r"(^|_)bias(_\d+)?$")
+
+
+@pytest.mark.parametrize("architecture", ["dots_rnn", "deep_lstm"])
+def test_model_options_penalise_every_weight_of_their_kind(architecture):
+    model = build_model(architecture, input_dim=INPUT_DIM, output_dim=2, units=UNITS,
+                        num_output_layers=1 if architecture == "dots_rnn" else None,
+                        kernel_regularizer="l2:0.01", recurrent_regularizer="l1:0.02",
+                        bias_regularizer=keras.regularizers.L2(0.03),
+                        activity_regularizer="l2:0.5")
+    for v in model.weights:  # nothing but biases and (recurrent) kernels in these models
+        assert _RECURRENT.search(v.name) or _KERNEL.search(v.name) or _BIAS.search(v.name), v.name
+    w = [(v.name, ops.convert_to_numpy(v).astype("float64")) for v in model.weights]
+    expected = (0.01 * sum(np.sum(a ** 2) for n, a in w if _KERNEL.search(n)
+                           and not _RECURRENT.search(n))
+                + 0.02 * sum(np.sum(np.abs(a)) for n, a in w if _RECURRENT.search(n))
+                + 0.03 * sum(np.sum(a ** 2) for n, a in w if _BIAS.search(n)))
+    x = np.random.default_rng(3).normal(size=(2, 5, INPUT_DIM)).astype("float32")
+    levels = [layer for layer in model.layers if layer.name.startswith("level_")]
+    for level in levels:  # each recurrent layer's output, as Keras divides by the batch
+        h = keras.Model(model.inputs, level.output)(x)
+        expected += 0.5 * np.sum(ops.convert_to_numpy(h).astype("float64") ** 2) / 2
+    model(x)
+    np.testing.assert_allclose(sum(float(ops.convert_to_numpy(l)) for l in model.losses),
+                               expected, rtol=1e-4)
+    # the config keeps them, so a saved model does too
+    clone = type(model).from_config(json.loads(json.dumps(model.get_config())))
+    assert clone.get_config()["bias_regularizer"]["class_name"] == "L2"
+    assert len(clone.losses) == len(model.trainable_weights)
+
+
+def test_model_constraint_options_project_after_a_step():
+    model = build_model("srnn", input_dim=INPUT_DIM, output_dim=2, units=UNITS, num_layers=2,
+                        recurrent_constraint="max_norm:0.1", kernel_constraint="non_neg")
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    rng = np.random.default_rng(4)
+    model.train_on_batch(rng.normal(size=(2, 5, INPUT_DIM)).astype("float32"),
+                         rng.normal(size=(2, 5, 2)).astype("float32"))
+    for v in model.weights:
+        value = ops.convert_to_numpy(v)
+        if _RECURRENT.search(v.name):
+            assert np.linalg.norm(value, axis=0).max() <= 0.1 + 1e-6, v.name
+        elif _KERNEL.search(v.name):
+            assert value.min() >= 0, v.name
+
+
+def test_the_command_line_and_train_config_take_them_as_other_options():
+    from keras_deeprnn import cli
+    from keras_deeprnn.training import TrainConfig
+
+    args = cli.build_parser().parse_args(["train", "--recurrent-regularizer", "l2:1e-4",
+                                          "--bias-constraint", "non_neg"])
+    assert args.recurrent_regularizer == "l2:1e-4" and args.bias_constraint == "non_neg"
+    config = TrainConfig(recurrent_regularizer="l2:1e-4").validate()
+    assert config.model_kwargs()["recurrent_regularizer"] == "l2:1e-4"
+    with pytest.raises(ValueError, match=r"`kernel_regularizer` as NAME:NUMBER.*"
+                                         r"Received: kernel_regularizer='l3:1'"):
+        TrainConfig(kernel_regularizer="l3:1").validate()
+    with pytest.raises(ValueError, match=r"`bias_constraint` must be a Keras constraint"):
+        build_model("rnn", input_dim=2, bias_constraint="l2")

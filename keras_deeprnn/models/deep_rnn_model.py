@@ -83,6 +83,12 @@ class DeepRNNModel(keras.Model):
         kernel_initializer, recurrent_initializer: of every recurrent level
             (`keras_deeprnn.initializers.SparseInitializer()` is the paper's
             sparse initialisation).
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        kernel_constraint, recurrent_constraint, bias_constraint: Keras's,
+            of every cell's weights of that kind and (but the recurrent ones)
+            of the deep input's and output's: a Keras name, config or
+            instance, or `"l2:1e-4"` / `"max_norm:3"`.
+        activity_regularizer: Keras's, of each recurrent layer's output.
         bidirectional: deep bidirectional RNN.
         return_sequences, stateful, batch_size, unroll: as in
             `keras.layers.RNN` (`stateful` needs `batch_size`).
@@ -284,7 +290,8 @@ class _Plan:
         """The keyword arguments of this level's cell (see `CellFactory`)."""
         args = {name: self.given[name] for name in presets.CELL_ARGUMENTS}
         args.update(dropout=self.levels["dropout"][level],
-                    recurrent_dropout=self.levels["recurrent_dropout"][level])
+                    recurrent_dropout=self.levels["recurrent_dropout"][level],
+                    **options_lib.weight_arguments(self.given))
         for name in self.architecture.cell_factory.supports:
             # Only what is set, so a cell without such an argument still works.
             if name in OPTIONS and OPTIONS[name].is_set(self.given[name]):
@@ -387,8 +394,10 @@ def _inputs(plan):
 
 
 def _noise(plan):
-    # The MLPs take weight noise as the cells do; absent, their own default.
-    return {"weight_noise": plan.weight_noise} if plan.weight_noise else {}
+    # The MLPs take weight noise, penalties and projections as the cells do;
+    # absent, their own defaults.
+    noise = {"weight_noise": plan.weight_noise} if plan.weight_noise else {}
+    return {**noise, **options_lib.weight_arguments(plan.given, recurrent=False)}
 
 
 def _deep_input(plan, features):
@@ -412,7 +421,10 @@ def _recurrent_levels(plan, features, reset_flags):
         layer = factory.layer(
             plan.levels["units"][level], depth, plan.given, plan.cell_args(level),
             dict(stateful=plan.stateful, unroll=plan.unroll,
-                 return_sequences=plan.return_sequences or not last),
+                 return_sequences=plan.return_sequences or not last,
+                 **({} if plan.activity_regularizer is None else {"activity_regularizer":
+                    options_lib.keras_weight_object("activity_regularizer",
+                                                    plan.activity_regularizer)})),
             name=f"level_{level}", zoneout=plan.levels["zoneout"][level],
             state_resets=plan.state_resets,
         )
@@ -478,6 +490,10 @@ def _reattached_on_error(model):
 def _serializable(value):
     if isinstance(value, keras.initializers.Initializer):
         return keras.initializers.serialize(value)
+    if isinstance(value, keras.regularizers.Regularizer):
+        return keras.regularizers.serialize(value)
+    if isinstance(value, keras.constraints.Constraint):
+        return keras.constraints.serialize(value)
     return value
 
 
