@@ -288,3 +288,20 @@ def test_the_command_line_and_train_config_take_them_as_other_options():
         TrainConfig(kernel_regularizer="l3:1").validate()
     with pytest.raises(ValueError, match=r"`bias_constraint` must be a Keras constraint"):
         build_model("rnn", input_dim=2, bias_constraint="l2")
+
+
+# --- the states beyond the recurrent one, as the cells package documents them ---
+
+
+def test_the_extra_state_of_a_deep_output_or_skip_stack_is_a_copy_of_the_output():
+    x = np.random.default_rng(5).normal(size=(2, 4, INPUT_DIM)).astype("float32")
+    stack = cells.StackedCells([cells.DeepTransitionCell(UNITS), cells.DeepTransitionCell(UNITS)],
+                               skip_connections=True)
+    out, *states = keras.layers.RNN(stack, return_state=True)(x)
+    assert len(states) == 3  # one list per level, then [y]
+    np.testing.assert_allclose(ops.convert_to_numpy(states[-1][0]), ops.convert_to_numpy(out))
+    head = cells.DeepOutputCell(cells.DeepTransitionLSTMCell(UNITS), layers.DeepOutput(2))
+    out, *states = keras.layers.RNN(head, return_state=True)(x)
+    assert len(states) == 3  # y, then the LSTM's h and c
+    np.testing.assert_allclose(ops.convert_to_numpy(states[0]), ops.convert_to_numpy(out))
+    assert [tuple(s.shape) for s in states[1:]] == [(2, UNITS), (2, UNITS)]
