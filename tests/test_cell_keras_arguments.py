@@ -13,7 +13,7 @@ from keras import ops
 from keras_deeprnn import build_model
 from keras_deeprnn import cells
 from keras_deeprnn import layers
-from keras_deeprnn.cells.base import weight_role
+from keras_deeprnn.cells.weight_arguments import weight_role
 
 UNITS, INPUT_DIM = 3, 2
 

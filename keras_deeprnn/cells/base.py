@@ -15,7 +15,6 @@ Two facts of Keras 3.15 shape this module:
 
 import functools
 import inspect
-import re
 import warnings
 
 import keras
@@ -28,6 +27,7 @@ from keras_deeprnn._keras_private import AutocastScope
 from keras_deeprnn._keras_private import DropoutRNNCell
 from keras_deeprnn._keras_private import get_autocast_scope
 from keras_deeprnn.layers.regularization import RandomDraws
+from keras_deeprnn.cells import weight_arguments
 from keras_deeprnn.layers.regularization import WeightNoise
 
 
@@ -277,32 +277,6 @@ def _serialize(value):
     return value
 
 
-_RECURRENT_KERNEL = re.compile(r"(^|_)recurrent_kernel(_\d+)?$")
-_KERNEL = re.compile(r"(^|_)kernel(_\d+)?$")
-_BIAS = re.compile(r"(^|_)bias(_\d+)?$")
-
-
-def weight_role(name):
-    """`"recurrent"`, `"kernel"`, `"bias"` or None: which of a cell's
-    `*_regularizer` / `*_constraint` arguments a weight of that name takes.
-
-    ```python
-    [weight_role(n) for n in ("recurrent_kernel_1", "input_kernel", "transition_kernel_0",
-                              "transition_bias_0", "peephole_0", "ln_gamma_0")]
-    # ["recurrent", "kernel", "kernel", "bias", None, None]
-    ```
-    """
-    if not isinstance(name, str):
-        return None
-    if _RECURRENT_KERNEL.search(name):
-        return "recurrent"
-    if _KERNEL.search(name):
-        return "kernel"
-    if _BIAS.search(name):
-        return "bias"
-    return None
-
-
 def _checked_build(build):
     """A cell's `build`, with the base class's work around it: the feature
     check before, the learned `h_0` after (unless the cell made it itself)."""
@@ -353,7 +327,7 @@ def _as_layer_call(method, cast_inputs):
     return wrapper
 
 
-class DeepCell(CellRegularization, keras.layers.Layer):
+class DeepCell(weight_arguments.WeightArguments, CellRegularization, keras.layers.Layer):
     """Base class of a keras-deeprnn cell: a subclass writes the equations only.
 
     A cell splits its step into what reads only the input and what reads
@@ -404,7 +378,7 @@ class DeepCell(CellRegularization, keras.layers.Layer):
       `recurrent_constraint`, any other `*kernel*` (`input_kernel`,
       `kernel_{l}`, `transition_kernel_{i}`) `kernel_regularizer` and
       `kernel_constraint`, a `bias*` or `*_bias_{i}` `bias_regularizer`
-      and `bias_constraint` (see `weight_role`); peepholes, layer-norm
+      and `bias_constraint` (`cells.weight_arguments`); peepholes, layer-norm
       gains and the learned `h_0` take none. The penalties are in
       `layer.losses` (and a model's), the projections run after each
       optimizer step, as for `keras.layers.LSTMCell`.
@@ -460,31 +434,14 @@ class DeepCell(CellRegularization, keras.layers.Layer):
         regularization = check_regularization(
             dropout, recurrent_dropout, weight_noise, recurrent_weight_dropout
         )
-        if kwargs.get("activity_regularizer") is not None:
-            raise ValueError(
-                f"{type(self).__name__} takes no `activity_regularizer`: a cell is called "
-                "inside the time loop, where a loss cannot be added (Keras's own cells fail "
-                "there on JAX and TensorFlow). Give it to the sequence layer instead, "
-                "`keras.layers.RNN(cell, activity_regularizer=...)` or `DeepRNN(cell, "
-                "activity_regularizer=...)`, which regularises the output sequence. "
-                f"Received: activity_regularizer={kwargs['activity_regularizer']!r}"
-            )
-        kwargs.pop("activity_regularizer", None)
-        penalties = {
-            name: _checks.keras_object(name, value, keras.regularizers.get)
-            for name, value in (("kernel_regularizer", kernel_regularizer),
-                                ("recurrent_regularizer", recurrent_regularizer),
-                                ("bias_regularizer", bias_regularizer))
-        }
-        projections = {
-            name: _checks.keras_object(name, value, keras.constraints.get)
-            for name, value in (("kernel_constraint", kernel_constraint),
-                                ("recurrent_constraint", recurrent_constraint),
-                                ("bias_constraint", bias_constraint))
-        }
+        keras_arguments = weight_arguments.checked(type(self).__name__, {
+            "kernel_regularizer": kernel_regularizer, "recurrent_regularizer": recurrent_regularizer,
+            "bias_regularizer": bias_regularizer, "kernel_constraint": kernel_constraint,
+            "recurrent_constraint": recurrent_constraint, "bias_constraint": bias_constraint,
+        }, kwargs)
         super().__init__(**kwargs)
         self.units = units
-        for key, value in {**regularization, **penalties, **projections}.items():
+        for key, value in {**regularization, **keras_arguments}.items():
             setattr(self, key, value)
         self.trainable_initial_state = bool(trainable_initial_state)
         self.seed = seed
@@ -501,17 +458,6 @@ class DeepCell(CellRegularization, keras.layers.Layer):
             cls.project_inputs = _as_layer_call(vars(cls)["project_inputs"], cast_inputs=True)
         if "recurrent_step" in vars(cls):
             cls.recurrent_step = _as_layer_call(vars(cls)["recurrent_step"], cast_inputs=False)
-
-    def add_weight(self, *args, **kwargs):
-        """`keras.layers.Layer.add_weight`, with the cell's regularizer and
-        constraint of the weight's role (`weight_role(name)`) unless given."""
-        role = weight_role(kwargs.get("name"))
-        if role is not None:
-            if kwargs.get("regularizer") is None:
-                kwargs["regularizer"] = getattr(self, f"{role}_regularizer", None)
-            if kwargs.get("constraint") is None:
-                kwargs["constraint"] = getattr(self, f"{role}_constraint", None)
-        return super().add_weight(*args, **kwargs)
 
     def project_inputs(self, inputs, training=False):
         """Everything of a step that reads only `x_t` (any leading axes)."""

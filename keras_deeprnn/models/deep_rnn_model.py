@@ -83,12 +83,8 @@ class DeepRNNModel(keras.Model):
         kernel_initializer, recurrent_initializer: of every recurrent level
             (`keras_deeprnn.initializers.SparseInitializer()` is the paper's
             sparse initialisation).
-        kernel_regularizer, recurrent_regularizer, bias_regularizer,
-        kernel_constraint, recurrent_constraint, bias_constraint: Keras's,
-            of every cell's weights of that kind and (but the recurrent ones)
-            of the deep input's and output's: a Keras name, config or
-            instance, or `"l2:1e-4"` / `"max_norm:3"`.
-        activity_regularizer: Keras's, of each recurrent layer's output.
+        *_regularizer, *_constraint: Keras's (also `"l2:1e-4"`, `"max_norm:3"`), of
+            every such weight of the cells, g and ▷; activity: each recurrent layer's.
         bidirectional: deep bidirectional RNN.
         return_sequences, stateful, batch_size, unroll: as in
             `keras.layers.RNN` (`stateful` needs `batch_size`).
@@ -394,8 +390,7 @@ def _inputs(plan):
 
 
 def _noise(plan):
-    # The MLPs take weight noise, penalties and projections as the cells do;
-    # absent, their own defaults.
+    # The MLPs take weight noise and Keras's weight arguments as the cells do.
     noise = {"weight_noise": plan.weight_noise} if plan.weight_noise else {}
     return {**noise, **options_lib.weight_arguments(plan.given, recurrent=False)}
 
@@ -422,9 +417,7 @@ def _recurrent_levels(plan, features, reset_flags):
             plan.levels["units"][level], depth, plan.given, plan.cell_args(level),
             dict(stateful=plan.stateful, unroll=plan.unroll,
                  return_sequences=plan.return_sequences or not last,
-                 **({} if plan.activity_regularizer is None else {"activity_regularizer":
-                    options_lib.keras_weight_object("activity_regularizer",
-                                                    plan.activity_regularizer)})),
+                 **options_lib.weight_arguments(plan.given, activity=True)),
             name=f"level_{level}", zoneout=plan.levels["zoneout"][level],
             state_resets=plan.state_resets,
         )
@@ -490,10 +483,8 @@ def _reattached_on_error(model):
 def _serializable(value):
     if isinstance(value, keras.initializers.Initializer):
         return keras.initializers.serialize(value)
-    if isinstance(value, keras.regularizers.Regularizer):
-        return keras.regularizers.serialize(value)
-    if isinstance(value, keras.constraints.Constraint):
-        return keras.constraints.serialize(value)
+    if isinstance(value, (keras.regularizers.Regularizer, keras.constraints.Constraint)):
+        return keras.saving.serialize_keras_object(value)
     return value
 
 

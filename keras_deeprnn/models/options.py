@@ -374,10 +374,12 @@ WEIGHT_ARGUMENTS = ("kernel_regularizer", "recurrent_regularizer", "bias_regular
 """The options every cell (and, but the recurrent ones, every MLP) takes as they are."""
 
 
-def weight_arguments(values, recurrent=True):
+def weight_arguments(values, recurrent=True, activity=False):
     """The Keras objects of the `WEIGHT_ARGUMENTS` set in `values` (a
-    mapping of option values); without the recurrent ones for an MLP."""
-    return {name: keras_weight_object(name, values[name]) for name in WEIGHT_ARGUMENTS
+    mapping of option values); without the recurrent ones for an MLP; with
+    `activity=True`, only `activity_regularizer` (a recurrent layer's)."""
+    names = ("activity_regularizer",) if activity else WEIGHT_ARGUMENTS
+    return {name: keras_weight_object(name, values[name]) for name in names
             if values.get(name) is not None and (recurrent or "recurrent" not in name)}
 
 

@@ -14,6 +14,7 @@ from keras_deeprnn.models import build_model
 from keras_deeprnn.models import options as options_lib
 from keras_deeprnn.tuning.distribute import distribution_scope
 from keras_deeprnn.tuning.distribute import num_replicas
+from keras_deeprnn.tuning.sizes import feature_widths
 
 BUDGET_MODES = ("skip", "derive")
 HIDDEN_UNITS = list(options_lib.HIDDEN_UNITS)
@@ -278,7 +279,7 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
         """
         if self.input_dim is not None and self.output_dim is not None:
             return
-        x_width, y_width = _feature_widths(x, y)
+        x_width, y_width = feature_widths(x, y)
         if self.input_dim is None:
             self.input_dim = x_width
         if self.output_dim is None:
@@ -449,39 +450,6 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
             output_dim=self.output_dim,
             output_activation=self.output_activation,
         )
-
-
-def _feature_widths(x, y):
-    """The last axis of the inputs and of the targets: of `x` and `y`, or of
-    the first `(x, y, ...)` batch of `x`."""
-    if y is None:
-        spec = getattr(x, "element_spec", None)  # tf.data: no batch needs reading
-        if spec is not None:
-            batch = spec
-        elif hasattr(x, "shape"):
-            raise ValueError("`adapt` needs the targets beside an array of inputs. Received: "
-                             f"an array of shape {tuple(x.shape)} and y=None")
-        elif hasattr(x, "__getitem__") and hasattr(x, "__len__"):
-            batch = x[0]
-        elif iter(x) is x:
-            raise ValueError(
-                "`adapt` cannot read the sizes from a one-shot iterator without using up "
-                f"its first batch. Received: x={x!r}; pass `input_dim=` and `output_dim=` "
-                "to DeepRNNHyperModel instead")
-        else:
-            batch = next(iter(x))
-        if not isinstance(batch, (list, tuple)) or len(batch) < 2:
-            raise ValueError("`adapt` expects batches of (x, y) or (x, y, sample_weight). "
-                             f"Received a batch of type {type(batch).__name__}")
-        x, y = batch[0], batch[1]
-    widths = []
-    for name, data in (("x", x), ("y", y)):
-        shape = getattr(data, "shape", None)
-        if shape is None or len(shape) < 1 or shape[-1] is None:
-            raise ValueError(f"`adapt` needs `{name}` with a known last axis (its features). "
-                             f"Received: {name} of shape {shape}")
-        widths.append(int(shape[-1]))
-    return widths
 
 
 @contextlib.contextmanager
