@@ -63,6 +63,7 @@ def test_hyperparameters_fix_dimensions_and_pass_model_arguments(tmp_path):
         assert config["recurrent_dropout"] == 0.25
         model = hypermodel.build(trial.hyperparameters)
         assert model.get_config()["recurrent_dropout"] == 0.25
+        assert model.get_config()["units"] == 6
 
 
 def test_run_search_hands_kerastuners_knobs_to_the_tuner(tmp_path, monkeypatch):
