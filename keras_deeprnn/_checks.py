@@ -65,3 +65,15 @@ def boolean(name, value):
     if not (isinstance(value, bool) or type(value).__name__ == "bool_"):
         raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
     return bool(value)
+
+
+def keras_object(name, value, get):
+    """`get(value)` (e.g. `keras.regularizers.get`), with an error naming
+    the argument when Keras does not know the value."""
+    try:
+        return get(value)
+    except (ValueError, TypeError):
+        kind = name.rsplit("_", 1)[-1]
+        raise ValueError(
+            f"`{name}` must be a Keras {kind} (a name such as 'l2' or 'max_norm', a config "
+            f"dict or an instance) or None. Received: {name}={value!r}") from None

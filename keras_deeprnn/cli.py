@@ -28,6 +28,7 @@ import sys
 
 import keras
 
+import keras_deeprnn
 from keras_deeprnn import _checks
 from keras_deeprnn import _files
 from keras_deeprnn import initializers
@@ -37,6 +38,7 @@ from keras_deeprnn.data import music as music_data
 from keras_deeprnn.data import text as text_data
 from keras_deeprnn.models import ARCHITECTURES
 from keras_deeprnn.models import options
+from keras_deeprnn.models import presets
 from keras_deeprnn.tasks import language
 from keras_deeprnn.tasks import music
 from keras_deeprnn.tasks.paper import PAPER_MUSIC_COLUMNS
@@ -83,6 +85,9 @@ def build_parser():
                     "on polyphonic music, score them, and sample new music.",
         epilog=_BACKEND_NOTE,
     )
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {keras_deeprnn.__version__}",
+                        help="print the version of keras-deeprnn and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(commands)
     _add_tune(commands)
@@ -92,6 +97,21 @@ def build_parser():
                                   description="List the built-in music data sets.")
     listing.set_defaults(run=_run_datasets)
     return parser
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows a flag's default once, after its help: not where the help
+    already says it in words, and not where there is none to show (None, an
+    unset switch, an empty list)."""
+
+    def _get_help_string(self, action):
+        # BooleanOptionalAction writes its own "(default: ...)" into the help.
+        text = (action.help or "").replace(" (default: %(default)s)", "")
+        default = action.default
+        if ("default" in text or not action.option_strings or default is argparse.SUPPRESS
+                or default is None or default is False or default == []):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 # ---------------------------------------------------------------------------
@@ -108,33 +128,37 @@ def _add_train(commands):
                     "checkpointing every epoch. With no arguments: the main job "
                     "(DOT(S)-RNN on jsb_chorales, a few minutes on a CPU). Re-running "
                     "with the same --run-dir resumes.",
-        epilog=_BACKEND_NOTE, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=_BACKEND_NOTE, formatter_class=_HelpFormatter,
     )
     what = train.add_argument_group("what to train")
     what.add_argument("--task", choices=list(training.TASKS), default=d.task,
                       help="music: next piano-roll frame; lm: next character or word")
-    what.add_argument("--architecture", choices=list(ARCHITECTURES), default=d.architecture)
+    what.add_argument("--architecture", choices=list(ARCHITECTURES), default=d.architecture,
+                      metavar="NAME",
+                      help=f"the deep RNN to build: {', '.join(ARCHITECTURES)}")
     what.add_argument("--dataset", type=_dataset, default=None,
                       help=f"music: a built-in name ({', '.join(music_data.MUSIC_DATASETS)}), "
-                           "a Boulanger-Lewandowski .pickle, or a folder of scores (default "
-                           f"{d.dataset}); lm: {', '.join(text_data.EMBEDDED_CORPORA)}, a text "
-                           "file, or a folder of Penn Treebank or .txt files (default "
-                           f"{language.DEFAULT_DATASET})")
+                           "a Boulanger-Lewandowski .pickle, or a folder of scores; lm: "
+                           f"{', '.join(text_data.EMBEDDED_CORPORA)}, a text file, or a folder "
+                           f"of Penn Treebank or .txt files (default: {d.dataset} for music, "
+                           f"{language.DEFAULT_DATASET} for lm)")
     what.add_argument("--limit", type=int, default=d.limit,
                       help="read only the first N files of the data set (lm: the first N "
-                           "tokens of each split) for quick runs")
+                           "tokens of each split) for quick runs (default: all)")
     what.add_argument("--tokenization", choices=("char", "word"), default=d.tokenization,
                       help="lm only: tokens are characters or words")
     what.add_argument("--seq-len", type=int, default=d.seq_len,
                       help="lm only: window of truncated backpropagation, in tokens")
-    shape = train.add_argument_group("depth and width (None: the architecture's default)")
+    shape = train.add_argument_group("the model")
     for name in options.TRAIN_FIELDS:
         _add_model_flag(shape, options.OPTIONS[name], getattr(d, name))
     shape.add_argument("--bidirectional", action=_Refuse, nargs=0,
                        help="refused: a backward RNN reads the frames it should predict")
     fit = train.add_argument_group("optimisation")
-    fit.add_argument("--epochs", type=int, default=d.epochs)
-    fit.add_argument("--batch-size", type=int, default=d.batch_size)
+    fit.add_argument("--epochs", type=int, default=d.epochs,
+                     help="most epochs (early stopping may end the run sooner)")
+    fit.add_argument("--batch-size", type=int, default=d.batch_size,
+                     help="sequences per batch (music: pieces; lm: parallel streams)")
     fit.add_argument("--bucket", action="store_true",
                      help="music: batch pieces of similar length together, so wide batches "
                           "(--batch-size 32 on a GPU) waste little padding")
@@ -142,7 +166,8 @@ def _add_train(commands):
                      help="train on windows of this many steps (default: whole pieces)")
     fit.add_argument("--optimizer", choices=training.OPTIMIZERS, default=d.optimizer,
                      help="the paper used sgd (try --learning-rate 0.05 --momentum 0.9)")
-    fit.add_argument("--learning-rate", type=float, default=d.learning_rate)
+    fit.add_argument("--learning-rate", type=float, default=d.learning_rate,
+                     help="the optimizer's starting learning rate")
     fit.add_argument("--momentum", type=float, default=d.momentum, help="sgd only")
     fit.add_argument("--clipnorm", type=float, default=d.clipnorm,
                      help="gradient-norm clipping (the paper's 1); 0 turns it off")
@@ -151,7 +176,9 @@ def _add_train(commands):
     fit.add_argument("--lr-patience", type=int, default=d.lr_patience,
                      help="epochs without a better validation NLL before halving the "
                           "learning rate")
-    fit.add_argument("--seed", type=int, default=d.seed)
+    fit.add_argument("--seed", type=int, default=d.seed,
+                     help="seed of the weights, the batches, every dropout mask and the "
+                          "sampled piece")
     files = train.add_argument_group("files and output")
     files.add_argument("--run-dir", default=None,
                        help="where checkpoints and results go (default "
@@ -176,12 +203,17 @@ def _add_train(commands):
 def _add_model_flag(group, option, default):
     """`--name-with-dashes` for a model option (`keras_deeprnn.models.OPTIONS`)."""
     flag = "--" + option.name.replace("_", "-")
+    help_text = option.help
+    if default is None and option.name in presets.DEPTH_DEFAULTS:
+        help_text += " (default: the architecture's)"
+    elif default is None and "default" not in help_text:
+        help_text += " (default: none)"
     if option.value_type is bool:
         group.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
-                           help=option.help)
+                           help=help_text)
         return
-    example = "200,100" if option.value_type is int else "0.1,0.2"
-    help_text = option.help + (f", e.g. {example}" if option.per_level else "")
+    if option.per_level:
+        help_text += ", e.g. " + ("200,100" if option.value_type is int else "0.1,0.2")
     group.add_argument(flag, type=_option_value(option), default=default, help=help_text)
 
 
@@ -302,13 +334,13 @@ def _add_tune(commands):
     _add_train(scratch)
     tune = commands.add_parser(
         "tune", parents=[scratch.choices["train"]], add_help=False,
-        conflict_handler="resolve", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        conflict_handler="resolve", formatter_class=_HelpFormatter,
         help="search architectures, depths and widths with KerasTuner, then report",
         description="Search the architectures (and each one's depth, width, regularisers "
                     "and learning rate) on a music data set with KerasTuner, scoring each "
                     "trial by its validation NLL, then write a report (a table of the "
-                    "trials and plots of NLL against depth and size). Every train flag "
-                    "works here with its train default; a model flag (--units 64, "
+                    "trials and plots of NLL against depth and size). The train flags that shape "
+                    "the data and the fit work here with their train defaults; a model flag (--units 64, "
                     "--layer-norm, --learning-rate 1e-3) holds that setting fixed instead "
                     "of searching it. Re-running with the same --directory and "
                     "--project-name resumes the search. Needs keras-tuner "
@@ -319,11 +351,13 @@ def _add_tune(commands):
     train_defaults = vars(scratch.choices["train"].parse_args([]))
     fixed_by_flag = [name for name in training.MODEL_FIELDS if name != "architecture"]
     read = {"run", "architecture", *_TUNE_SHARED, *fixed_by_flag, *_TUNE_DIMENSION_FLAGS}
+    train_only = {k: v for k, v in train_defaults.items() if k not in read}
     tune.set_defaults(
         architecture=None, **dict.fromkeys([*fixed_by_flag, *_TUNE_DIMENSION_FLAGS], None),
         # train-only flags and their defaults: given to tune, they are refused
-        tune_train_only={k: v for k, v in train_defaults.items() if k not in read},
+        tune_train_only=train_only,
     )
+    _tune_help(tune, train_only, fixed_by_flag)
     search = tune.add_argument_group("the search")
     search.add_argument("--tuner", default="random",
                         help="KerasTuner tuner: random, grid, bayesian (needs scikit-learn) "
@@ -334,7 +368,7 @@ def _add_tune(commands):
                         help="comma-separated names to search over (default: all; "
                              "--architecture NAME searches one)")
     search.add_argument("--max-params", type=int, default=None,
-                        help="parameter budget of every model")
+                        help="parameter budget of every model (default: none)")
     search.add_argument("--budget-mode", default="skip",
                         help="skip: trials over --max-params fail; derive: every width is "
                              "the largest that meets it")
@@ -343,8 +377,10 @@ def _add_tune(commands):
                              "--fixed num_layers=3 (repeatable)")
     search.add_argument("--distribute", default=None,
                         help="data_parallel: each trial on every local device (jax, "
-                             "tensorflow)")
-    search.add_argument("--dtype-policy", default=None, help="e.g. mixed_bfloat16")
+                             "tensorflow) (default: one device)")
+    search.add_argument("--dtype-policy", default=None,
+                        help="Keras dtype policy of every trial, e.g. mixed_bfloat16 "
+                             "(default: float32)")
     where = tune.add_argument_group("where the search is kept")
     where.add_argument("--directory", default="tuning_runs",
                        help="folder of searches; the search is DIRECTORY/PROJECT_NAME")
@@ -359,6 +395,30 @@ def _add_tune(commands):
                        help="0 silent, 1 progress bars, 2 one line per epoch and per trial "
                             "(default: 1 on a terminal, else 2; --quiet is 0)")
     tune.set_defaults(run=_run_tune)
+
+
+def _tune_help(tune, train_only, fixed_by_flag):
+    """`tune --help` lists what tune takes, each default as tune has it: the
+    train-only flags are hidden (still refused with a reason when given), and a
+    model flag not given is searched, or left at build_model's default."""
+    for action in tune._actions:  # argparse has no public way to walk a parser's flags
+        if action.dest in train_only or action.dest == "bidirectional":
+            action.help = argparse.SUPPRESS
+        elif action.dest == "architecture":
+            action.help = ("search this architecture only (default: every one; see "
+                           "--architectures)")
+        elif action.dest in _TUNE_DIMENSION_FLAGS:
+            action.help = f"{action.help}, held fixed (default: searched)"
+        elif action.dest in fixed_by_flag:
+            option = options.OPTIONS[action.dest]
+            base = action.help.split(" (default")[0]
+            if option.search is not None:
+                default = "searched"
+            elif option.default is None:
+                default = "the architecture's"
+            else:
+                default = option.default
+            action.help = f"{base}, held fixed (default: {default})"
 
 
 def _run_tune(args):
@@ -452,18 +512,22 @@ def _add_evaluate(commands):
         "evaluate", help="score a trained model on a data set split",
         description="Score a run dir (its best model) or a .keras file: NLL per frame "
                     "and frame accuracy over every frame of the split.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     evaluate.add_argument("model", help="a run dir or a .keras file")
     evaluate.add_argument("--task", choices=list(training.TASKS), default=None,
                           help="default: the run's own (music for a bare .keras)")
     evaluate.add_argument("--dataset", type=_dataset, default=None,
                           help="default: the run's own (jsb_chorales for a bare .keras)")
-    evaluate.add_argument("--split", choices=music_data.SPLITS, default="test")
+    evaluate.add_argument("--split", choices=music_data.SPLITS, default="test",
+                          help="the split to score")
     evaluate.add_argument("--limit", type=int, default=None,
                           help="default: the run's own when --dataset is not given")
-    evaluate.add_argument("--batch-size", type=int, default=16)
-    evaluate.add_argument("--cache-dir", default=None)
+    evaluate.add_argument("--batch-size", type=int, default=16,
+                          help="sequences per batch (the score does not depend on it)")
+    evaluate.add_argument("--cache-dir", default=None,
+                          help="built piano rolls (default $KERAS_DEEPRNN_CACHE, else "
+                               "~/.cache/keras_deeprnn)")
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
     evaluate.set_defaults(run=_run_evaluate)
 
@@ -488,33 +552,40 @@ def _add_generate(commands):
         description="Sample a piano roll frame by frame from a run dir, a .keras file or "
                     "a model that ships with the package (--pretrained jsb), and write it "
                     "as MIDI, MusicXML and a PNG piano roll.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     generate.add_argument("model", nargs="?", default=None,
                           help="a run dir or a .keras file (or give --pretrained)")
     generate.add_argument("--pretrained", choices=list(pretrained.PRETRAINED), default=None,
                           help="sample from a model that ships with the package instead: "
-                               "jsb, a DOT(S)-RNN trained on the built-in chorales")
+                               "jsb, a DOT(S)-RNN trained on the built-in chorales (default: "
+                               "none, sample from MODEL)")
     generate.add_argument("--frames", type=int, default=64,
                           help="length of the piece, prime included")
-    generate.add_argument("--temperature", type=float, default=1.0)
+    generate.add_argument("--temperature", type=float, default=1.0,
+                          help="sampling temperature: below 1 surer, above 1 wilder")
     generate.add_argument("--prime-from", default=None, metavar="[SPLIT:]INDEX",
                           help="open with the start of this piece of the data set, e.g. "
-                               "test:0")
+                               "test:0 (default: start from silence)")
     generate.add_argument("--prime-frames", type=int, default=8,
                           help="frames of that piece to open with")
     generate.add_argument("--dataset", type=_dataset, default=None,
                           help="data set of --prime-from and of the frame length "
                                "(default: the run's own)")
-    generate.add_argument("--limit", type=int, default=None)
-    generate.add_argument("--cache-dir", default=None)
-    generate.add_argument("--seed", type=int, default=None)
+    generate.add_argument("--limit", type=int, default=None,
+                          help="read only the first N files of that data set (default: the "
+                               "run's own when --dataset is not given)")
+    generate.add_argument("--cache-dir", default=None,
+                          help="built piano rolls (default $KERAS_DEEPRNN_CACHE, else "
+                               "~/.cache/keras_deeprnn)")
+    generate.add_argument("--seed", type=int, default=None,
+                          help="seed of the sampling (default: a different piece each time)")
     generate.add_argument("--out", default=None,
                           help="path prefix of the files (default RUN_DIR/sample; "
                                "NAME-sample in the current folder for --pretrained NAME)")
     generate.add_argument("--prime", default=None,
                           help="language models: text to continue (--frames counts the "
-                               "new tokens)")
+                               "new tokens; default: start from nothing)")
     generate.set_defaults(run=_run_generate)
 
 

@@ -35,6 +35,9 @@ from keras_deeprnn import _files  # noqa: E402
 from keras_deeprnn import training  # noqa: E402
 from keras_deeprnn.tuning import DeepRNNHyperModel  # noqa: E402
 
+# A piano roll's 88 notes in and out (the hypermodel otherwise reads them from the data).
+NOTES = dict(input_dim=88, output_dim=88)
+
 BASELINE = ("dots_rnn", {})
 # name: (architecture, build_model arguments beyond the settings)
 VARIANTS = {
@@ -64,10 +67,10 @@ def main(argv=None):
     name = "regulariser_study_quick" if args.quick else "regulariser_study"
 
     # The budget: the baseline's parameter count at the reproduction width.
-    counter = DeepRNNHyperModel([BASELINE[0]], output_activation="sigmoid")
+    counter = DeepRNNHyperModel([BASELINE[0]], **NOTES, output_activation="sigmoid")
     base_units = settings["units"]
     budget = counter.count_params(BASELINE[0], units=base_units)
-    hypermodel = DeepRNNHyperModel(list(dict.fromkeys(a for a, _ in VARIANTS.values())),
+    hypermodel = DeepRNNHyperModel(list(dict.fromkeys(a for a, _ in VARIANTS.values())), **NOTES,
                                    max_params=budget, budget_mode="derive")
     started, rows = time.time(), []
     for variant, (architecture, extra) in VARIANTS.items():

@@ -82,7 +82,8 @@ def _rhn_ref(cell, x, get=weights_of):
 
 
 def _gf(num_layers):
-    return lambda: cells.GatedFeedbackCell(UNITS, num_layers=num_layers)
+    return lambda: cells.GatedFeedbackCell(UNITS, num_layers=num_layers,
+                                           bias_initializer="random_normal")
 
 
 def _gf_ref(cell, x, get=weights_of):

@@ -8,7 +8,7 @@ every backend for full float32 matmuls: JAX's default matmul precision is
 "highest", PyTorch's and TensorFlow's TF32 switches are off. On a CPU these
 settings change nothing.
 
-Skips. A test that skips because a package of `pip install .[all]` is
+Skips. A test that skips because a package of `pip install .[all,test]` is
 missing is a broken install, not a passing run: with `CI=true` (as
 `.ci/run` sets) or `KDR_REQUIRE_ALL=1` such a skip is reported as a
 failure. Tests that belong to one backend carry `@pytest.mark.backend(name)`
@@ -24,7 +24,7 @@ import pytest
 
 BACKEND = keras.backend.backend()
 
-# Every package `pip install .[all]` provides whose absence a test may skip on.
+# Every package `pip install .[all,test]` provides whose absence a test may skip on.
 REQUIRED_PACKAGES = {
     "music21", "matplotlib", "tqdm", "keras_tuner", "sklearn", "scipy", "nbclient",
     "nbformat", "ipykernel", "tensorflow", "jax", "torch", "xdist", "tensorboard",
@@ -72,7 +72,7 @@ def _fail_required_skip(report):
     if package is not None:
         report.outcome = "failed"
         report.longrepr = (
-            f"skipped because {package!r} is missing, but `pip install .[all]` installs it "
+            f"skipped because {package!r} is missing, but `pip install .[all,test]` installs it "
             f"(CI=true makes this a failure). Original reason: {reason}"
         )
 

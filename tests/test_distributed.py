@@ -81,7 +81,8 @@ result["weight_difference"] = max(float(np.max(np.abs(a - b)))
                                   for a, b in zip(single.get_weights(), model.get_weights()))
 
 # The hypermodel's way: the distribution is set again inside build and fit.
-hypermodel = DeepRNNHyperModel(["srnn"], fixed={"units": 4}, distribute="data_parallel")
+hypermodel = DeepRNNHyperModel(["srnn"], input_dim=88, output_dim=88, fixed={"units": 4},
+                               distribute="data_parallel")
 hp = keras_tuner.HyperParameters()
 model = hypermodel.build(hp)
 history = hypermodel.fit(hp, model, batches, validation_data=batches, epochs=1, verbose=0)

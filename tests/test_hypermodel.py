@@ -11,6 +11,9 @@ from keras_deeprnn.tasks import get_task  # noqa: E402
 from keras_deeprnn.tuning import SEARCH_SPACE  # noqa: E402
 from keras_deeprnn.tuning import DeepRNNHyperModel  # noqa: E402
 
+# A piano roll's 88 notes in and out (the hypermodel otherwise reads them from the data).
+NOTES = dict(input_dim=88, output_dim=88)
+
 TINY = dict(units=4, transition_units=4, output_units=4, num_transition_layers=2,
             num_output_layers=1)
 
@@ -40,10 +43,10 @@ def test_a_dimension_exists_exactly_where_the_row_supports_the_option(architectu
 
 def test_trials_compile_with_the_task_loss_and_monitor():
     task = get_task("music")
-    hypermodel = DeepRNNHyperModel(["dots_rnn"], task=task, fixed=TINY)
+    hypermodel = DeepRNNHyperModel(["dots_rnn"], **NOTES, task=task, fixed=TINY)
     assert hypermodel.objective == task.monitor == "val_frame_nll"
     model = hypermodel.build(kt.HyperParameters())
     assert type(model.loss) is type(task.loss())
     # without a task: the model's default loss for notes
-    plain = DeepRNNHyperModel(["dots_rnn"], fixed=TINY).build(kt.HyperParameters())
+    plain = DeepRNNHyperModel(["dots_rnn"], **NOTES, fixed=TINY).build(kt.HyperParameters())
     assert plain.loss == "binary_crossentropy"

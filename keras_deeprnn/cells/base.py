@@ -26,6 +26,7 @@ from keras_deeprnn._keras_private import AutocastScope
 from keras_deeprnn._keras_private import DropoutRNNCell
 from keras_deeprnn._keras_private import get_autocast_scope
 from keras_deeprnn.layers.regularization import RandomDraws
+from keras_deeprnn.cells import weight_arguments
 from keras_deeprnn.layers.regularization import WeightNoise
 
 
@@ -234,6 +235,10 @@ def _serialize(value):
         return [_serialize(v) for v in value]
     if isinstance(value, keras.initializers.Initializer):
         return keras.initializers.serialize(value)
+    if isinstance(value, keras.regularizers.Regularizer):
+        return keras.regularizers.serialize(value)
+    if isinstance(value, keras.constraints.Constraint):
+        return keras.constraints.serialize(value)
     if isinstance(value, keras.layers.Layer):
         return keras.saving.serialize_keras_object(value)
     if callable(value):
@@ -291,7 +296,7 @@ def _as_layer_call(method, cast_inputs):
     return wrapper
 
 
-class DeepCell(CellRegularization, keras.layers.Layer):
+class DeepCell(weight_arguments.WeightArguments, CellRegularization, keras.layers.Layer):
     """Base class of a keras-deeprnn cell: a subclass writes the equations only.
 
     A cell splits its step into what reads only the input and what reads
@@ -337,6 +342,19 @@ class DeepCell(CellRegularization, keras.layers.Layer):
       sequences, readable through `last_draws` and fixable through
       `fix_draws` (keys `dropout`, `recurrent_dropout`,
       `weight_noise/<name>`, `recurrent_weight_dropout/<name>`).
+    - Keras's weight penalties and projections (`add_weight`): a weight
+      named `recurrent_kernel*` takes `recurrent_regularizer` and
+      `recurrent_constraint`, any other `*kernel*` (`input_kernel`,
+      `kernel_{l}`, `transition_kernel_{i}`) `kernel_regularizer` and
+      `kernel_constraint`, a `bias*` or `*_bias_{i}` `bias_regularizer`
+      and `bias_constraint` (`cells.weight_arguments`); peepholes, layer-norm
+      gains and the learned `h_0` take none. The penalties are in
+      `layer.losses` (and a model's), the projections run after each
+      optimizer step, as for `keras.layers.LSTMCell`.
+
+    A cell takes no `activity_regularizer`: it runs inside the time loop,
+    where no loss can be added; give it to the sequence layer
+    (`keras.layers.RNN` or `DeepRNN`), which regularises the output.
 
     Args:
         units: width of the state `h`.
@@ -346,6 +364,22 @@ class DeepCell(CellRegularization, keras.layers.Layer):
         recurrent_weight_dropout: DropConnect rate on the recurrent kernels.
         trainable_initial_state: learn `h_0` instead of starting from zeros.
         seed: seed of every random draw of the cell.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: Keras
+            regularizers (`"l2"`, `keras.regularizers.L2(1e-4)`, ...) of the
+            input and feed-forward kernels, the recurrent kernels and the
+            biases.
+        kernel_constraint, recurrent_constraint, bias_constraint: Keras
+            constraints (`"max_norm"`, `keras.constraints.MaxNorm(3)`, ...)
+            of the same weights.
+
+    Example:
+
+    ```python
+    cell = DeepTransitionCell(32, kernel_regularizer=keras.regularizers.L2(1e-4),
+                              recurrent_constraint="max_norm")
+    model = keras.Sequential([keras.Input((None, 8)), keras.layers.RNN(cell)])
+    model.losses   # one L2 penalty per input and transition kernel
+    ```
     """
 
     def __init__(
@@ -357,15 +391,26 @@ class DeepCell(CellRegularization, keras.layers.Layer):
         recurrent_weight_dropout=0.0,
         trainable_initial_state=False,
         seed=None,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
         **kwargs,
     ):
         units = _checks.positive_int("units", units)
         regularization = check_regularization(
             dropout, recurrent_dropout, weight_noise, recurrent_weight_dropout
         )
+        keras_arguments = weight_arguments.checked(type(self).__name__, {
+            "kernel_regularizer": kernel_regularizer, "recurrent_regularizer": recurrent_regularizer,
+            "bias_regularizer": bias_regularizer, "kernel_constraint": kernel_constraint,
+            "recurrent_constraint": recurrent_constraint, "bias_constraint": bias_constraint,
+        }, kwargs)
         super().__init__(**kwargs)
         self.units = units
-        for key, value in regularization.items():
+        for key, value in {**regularization, **keras_arguments}.items():
             setattr(self, key, value)
         self.trainable_initial_state = bool(trainable_initial_state)
         self.seed = seed

@@ -17,13 +17,16 @@ class DepthGatedLSTMCell(DeepCell):
     no lower cell, uses a linear projection of the input, `c_low = x_t @ W_x0`:
 
     ```python
-    i = sigmoid(x @ W_xi + h_prev @ W_hi + c_prev * w_ci + b_i)
-    f = sigmoid(x @ W_xf + h_prev @ W_hf + c_prev * w_cf + b_f)
-    d = sigmoid(x @ W_xd + c_prev * w_cd + c_low * w_ld + b_d)     # depth gate
-    c = d * c_low + f * c_prev + i * tanh(x @ W_xc + h_prev @ W_hc + b_c)
-    o = sigmoid(x @ W_xo + h_prev @ W_ho + c * w_co + b_o)
-    h = o * tanh(c)
+    σ, φ = recurrent_activation, activation            # sigmoid and tanh by default
+    i = σ(x @ W_xi + h_prev @ W_hi + c_prev * w_ci + b_i)
+    f = σ(x @ W_xf + h_prev @ W_hf + c_prev * w_cf + b_f)
+    d = σ(x @ W_xd + c_prev * w_cd + c_low * w_ld + b_d)     # depth gate
+    c = d * c_low + f * c_prev + i * φ(x @ W_xc + h_prev @ W_hc + b_c)
+    o = σ(x @ W_xo + h_prev @ W_ho + c * w_co + b_o)
+    h = o * φ(c)
     ```
+
+    With `use_bias=False` every `b` is zero (no `bias_{l}` weights).
 
     The output is the top level's `h`. States are one `[h, c]` pair per
     level, bottom first.
@@ -41,6 +44,10 @@ class DepthGatedLSTMCell(DeepCell):
     Args:
         units: width of every level's `h` and `c`.
         num_layers: the number of levels.
+        activation: `φ`, of the candidate memory and the output (`tanh`).
+        recurrent_activation: `σ`, of the gates (`sigmoid`).
+        use_bias: whether the gates and the candidate have biases.
+        unit_forget_bias: start `b_f` at 1 (added to `bias_initializer`).
         dropout: per-sequence dropout on every level's input (`x_t` at the
             bottom, `h^{l-1}_t` above: dropout between levels).
         recurrent_dropout: per-sequence dropout on each level's `h_prev`.
@@ -65,6 +72,9 @@ class DepthGatedLSTMCell(DeepCell):
         self,
         units,
         num_layers=2,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
         unit_forget_bias=True,
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
@@ -83,6 +93,9 @@ class DepthGatedLSTMCell(DeepCell):
             recurrent_weight_dropout=recurrent_weight_dropout, seed=seed, **kwargs,
         )
         self.num_layers = num_layers
+        self.activation = keras.activations.get(activation)
+        self.recurrent_activation = keras.activations.get(recurrent_activation)
+        self.use_bias = bool(use_bias)
         self.unit_forget_bias = unit_forget_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
@@ -127,6 +140,8 @@ class DepthGatedLSTMCell(DeepCell):
             )
             self.biases.append(
                 self.add_weight(shape=(5 * n,), initializer=self._bias_initializer, name=f"bias_{level}")
+                if self.use_bias
+                else None
             )
 
     def noisy_weights(self):
@@ -135,19 +150,23 @@ class DepthGatedLSTMCell(DeepCell):
     def project_inputs(self, inputs, training=False):
         """The bottom level's input terms for every gate, and `c_low = x W_x0`."""
         inputs = self.apply_input_dropout(inputs, training)
-        return ops.matmul(inputs, self.noisy(self.kernels[0], training)) + ops.pad(self.biases[0], [(0, self.units)])
+        projected = ops.matmul(inputs, self.noisy(self.kernels[0], training))
+        if self.biases[0] is None:
+            return projected
+        return projected + ops.pad(self.biases[0], [(0, self.units)])
 
     def _level(self, level, gates, c_low, h_prev, c_prev, training):
         n = self.units
         h_prev = self.apply_recurrent_dropout(h_prev, training, start=level * n)
         r = ops.matmul(h_prev, self.noisy(self.recurrent_kernels[level], training))
         w = self.noisy(self.peepholes[level], training)
-        i = ops.sigmoid(gates[:, :n] + r[:, :n] + c_prev * w[0])
-        f = ops.sigmoid(gates[:, n : 2 * n] + r[:, n : 2 * n] + c_prev * w[1])
-        d = ops.sigmoid(gates[:, 2 * n : 3 * n] + c_prev * w[2] + c_low * w[3])
-        c = d * c_low + f * c_prev + i * ops.tanh(gates[:, 3 * n : 4 * n] + r[:, 2 * n : 3 * n])
-        o = ops.sigmoid(gates[:, 4 * n :] + r[:, 3 * n :] + c * w[4])
-        return o * ops.tanh(c), c
+        sigma, phi = self.recurrent_activation, self.activation
+        i = sigma(gates[:, :n] + r[:, :n] + c_prev * w[0])
+        f = sigma(gates[:, n : 2 * n] + r[:, n : 2 * n] + c_prev * w[1])
+        d = sigma(gates[:, 2 * n : 3 * n] + c_prev * w[2] + c_low * w[3])
+        c = d * c_low + f * c_prev + i * phi(gates[:, 3 * n : 4 * n] + r[:, 2 * n : 3 * n])
+        o = sigma(gates[:, 4 * n :] + r[:, 3 * n :] + c * w[4])
+        return o * phi(c), c
 
     def recurrent_step(self, projected, states, training=False):
         n = self.units
@@ -156,7 +175,9 @@ class DepthGatedLSTMCell(DeepCell):
         for level in range(self.num_layers):
             if level > 0:
                 x = self.apply_input_dropout(h, training, start=self._input_dim + (level - 1) * n)
-                gates = ops.matmul(x, self.noisy(self.kernels[level], training)) + self.biases[level]
+                gates = ops.matmul(x, self.noisy(self.kernels[level], training))
+                if self.biases[level] is not None:
+                    gates = gates + self.biases[level]
                 c_low = c
             h_prev, c_prev = states[level]
             h, c = self._level(level, gates, c_low, h_prev, c_prev, training)

@@ -38,7 +38,8 @@ class GatedFeedbackCell(DeepCell):
     - `kernel_{j}`: `[W^{j-1→j} | w_g]`, `(d_j, n + N)`.
     - `recurrent_kernel_{j}`: `[U | u_g]`, `(N n, n + N)`; `U` stacks the
       `U^{i→j}` over the source levels `i`.
-    - `bias_{j}`: `[b | b_g]`, `(n + N,)`, zeros at the start.
+    - `bias_{j}`: `[b | b_g]`, `(n + N,)`, from `bias_initializer` (zeros);
+      none with `use_bias=False`.
 
     Weight noise applies to every `kernel_{j}` and `recurrent_kernel_{j}`,
     DropConnect (`recurrent_weight_dropout`) to every `recurrent_kernel_{j}`;
@@ -60,8 +61,10 @@ class GatedFeedbackCell(DeepCell):
         units,
         num_layers=2,
         activation="tanh",
+        use_bias=True,
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
         dropout=0.0,
         recurrent_dropout=0.0,
         weight_noise=0.0,
@@ -76,8 +79,10 @@ class GatedFeedbackCell(DeepCell):
         )
         self.num_layers = num_layers
         self.activation = keras.activations.get(activation)
+        self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
         self.state_size = [[units] for _ in range(num_layers)]
 
     @property
@@ -104,11 +109,14 @@ class GatedFeedbackCell(DeepCell):
             self.recurrent_kernels.append(self.add_weight(
                 shape=(N * n, n + N), initializer=self.recurrent_initializer,
                 name=f"recurrent_kernel_{j}"))
-            self.biases.append(self.add_weight(shape=(n + N,), initializer="zeros", name=f"bias_{j}"))
+            self.biases.append(self.add_weight(
+                shape=(n + N,), initializer=self.bias_initializer, name=f"bias_{j}")
+                if self.use_bias else None)
 
     def project_inputs(self, inputs, training=False):
         inputs = self.apply_input_dropout(inputs, training)
-        return ops.matmul(inputs, self.noisy(self.kernels[0], training)) + self.biases[0]
+        projected = ops.matmul(inputs, self.noisy(self.kernels[0], training))
+        return projected if self.biases[0] is None else projected + self.biases[0]
 
     def recurrent_step(self, projected, states, training=False):
         n, N = self.units, self.num_layers
@@ -119,7 +127,9 @@ class GatedFeedbackCell(DeepCell):
         for j in range(N):
             if j > 0:
                 x = self.apply_input_dropout(h, training, start=self._input_dim + (j - 1) * n)
-                x_terms = ops.matmul(x, self.noisy(self.kernels[j], training)) + self.biases[j]
+                x_terms = ops.matmul(x, self.noisy(self.kernels[j], training))
+                if self.biases[j] is not None:
+                    x_terms = x_terms + self.biases[j]
             kernel = self.noisy(self.recurrent_kernels[j], training)
             gates = ops.sigmoid(x_terms[:, n:] + ops.matmul(h_star, kernel[:, n:]))
             fed_back = ops.concatenate(

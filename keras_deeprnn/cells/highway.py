@@ -28,7 +28,9 @@ class HighwayTransitionCell(DeepCell):
     ```
 
     The transform-gate biases start at `transform_bias` (negative: carry by
-    default), which is what lets very deep transitions train. With
+    default; added to `bias_initializer`), which is what lets very deep
+    transitions train. With `use_bias=False` there are no `bias_{l}` (and so
+    no transform bias: the gates start half open). With
     `trainable_initial_state=True` the state starts at a learned vector.
 
     Weights (`n = units`, `d` input features):
@@ -53,8 +55,10 @@ class HighwayTransitionCell(DeepCell):
         num_transition_layers=3,
         activation="tanh",
         transform_bias=-2.0,
+        use_bias=True,
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
         dropout=0.0,
         recurrent_dropout=0.0,
         weight_noise=0.0,
@@ -72,12 +76,15 @@ class HighwayTransitionCell(DeepCell):
         self.num_transition_layers = num_transition_layers
         self.activation = keras.activations.get(activation)
         self.transform_bias = float(transform_bias)
+        self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
 
     def _bias_initializer(self, shape, dtype=None):
         n = self.units
-        return ops.concatenate(
+        bias = self.bias_initializer((2 * n,), dtype=dtype)
+        return bias + ops.concatenate(
             [ops.zeros((n,), dtype=dtype), ops.full((n,), self.transform_bias, dtype=dtype)]
         )
 
@@ -95,19 +102,25 @@ class HighwayTransitionCell(DeepCell):
         self.add_initial_state_weight()  # before the biases: saved files keep this order
         self.biases = [
             self.add_weight(shape=(2 * n,), initializer=self._bias_initializer, name=f"bias_{l}")
+            if self.use_bias
+            else None
             for l in range(self.num_transition_layers)
         ]
 
     def project_inputs(self, inputs, training=False):
         inputs = self.apply_input_dropout(inputs, training)
-        return ops.matmul(inputs, self.noisy(self.input_kernel, training)) + self.biases[0]
+        projected = ops.matmul(inputs, self.noisy(self.input_kernel, training))
+        return projected if self.biases[0] is None else projected + self.biases[0]
 
     def recurrent_step(self, projected, states, training=False):
         s = states[0] if isinstance(states, (list, tuple)) else states
         n = self.units
         for l, kernel in enumerate(self.recurrent_kernels):
             a = ops.matmul(self.apply_recurrent_dropout(s, training), self.noisy(kernel, training))
-            a = a + (projected if l == 0 else self.biases[l])
+            if l == 0:
+                a = a + projected
+            elif self.biases[l] is not None:
+                a = a + self.biases[l]
             t = ops.sigmoid(a[:, n:])
             s = self.activation(a[:, :n]) * t + s * (1.0 - t)
         return s, [s]

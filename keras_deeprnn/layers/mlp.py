@@ -15,7 +15,10 @@ class _FeedForward(WeightNoise, keras.layers.Layer):
     training call: `weight_noise/kernel_{k}` (added to `kernel_k`) and
     `dropout_{k}` (the mask multiplying layer `k`'s output, already scaled by
     `1 / (1 - dropout)`), readable through `last_draws`, fixable through
-    `fix_draws`.
+    `fix_draws`. `kernel_regularizer` / `bias_regularizer` penalise every
+    `kernel_k` / `bias_k` (in `losses`), `kernel_constraint` /
+    `bias_constraint` project them after each optimizer step, and
+    `activity_regularizer` (Keras's layer argument) penalises the output.
     """
 
     def __init__(
@@ -28,10 +31,25 @@ class _FeedForward(WeightNoise, keras.layers.Layer):
         use_bias=True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
         seed=None,
         **kwargs,
     ):
+        checked = {
+            name: _checks.keras_object(name, value, get)
+            for name, value, get in (
+                ("kernel_regularizer", kernel_regularizer, keras.regularizers.get),
+                ("bias_regularizer", bias_regularizer, keras.regularizers.get),
+                ("kernel_constraint", kernel_constraint, keras.constraints.get),
+                ("bias_constraint", bias_constraint, keras.constraints.get),
+            )
+        }
         super().__init__(**kwargs)
+        for name, value in checked.items():
+            setattr(self, name, value)
         self.weight_noise = _checks.non_negative_finite("weight_noise", weight_noise)
         self._widths = list(widths)
         self._activations = list(activations)
@@ -56,11 +74,15 @@ class _FeedForward(WeightNoise, keras.layers.Layer):
             columns = units_lib.width(activation, units, self.pieces)
             self.kernels.append(
                 self.add_weight(
-                    shape=(fan_in, columns), initializer=self.kernel_initializer, name=f"kernel_{i}"
+                    shape=(fan_in, columns), initializer=self.kernel_initializer,
+                    regularizer=self.kernel_regularizer, constraint=self.kernel_constraint,
+                    name=f"kernel_{i}",
                 )
             )
             self.biases.append(
-                self.add_weight(shape=(columns,), initializer=self.bias_initializer, name=f"bias_{i}")
+                self.add_weight(shape=(columns,), initializer=self.bias_initializer,
+                                regularizer=self.bias_regularizer,
+                                constraint=self.bias_constraint, name=f"bias_{i}")
                 if self.use_bias
                 else None
             )
@@ -109,6 +131,10 @@ class _FeedForward(WeightNoise, keras.layers.Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            **{name: keras.regularizers.serialize(getattr(self, name))
+               for name in ("kernel_regularizer", "bias_regularizer")},
+            **{name: keras.constraints.serialize(getattr(self, name))
+               for name in ("kernel_constraint", "bias_constraint")},
             "seed": self.seed,
             **super().get_config(),
         }

@@ -100,6 +100,8 @@ class DeepRNNModel(keras.Model):
         kernel_initializer, recurrent_initializer: of every recurrent level
             (`keras_deeprnn.initializers.SparseInitializer()` is the paper's
             sparse initialisation).
+        *_regularizer, *_constraint: Keras's (also `"l2:1e-4"`, `"max_norm:3"`), of
+            every such weight of the cells, g and ▷; activity: each recurrent layer's.
         bidirectional: deep bidirectional RNN.
         return_sequences, stateful, batch_size, unroll: as in
             `keras.layers.RNN` (`stateful` needs `batch_size`).
@@ -275,7 +277,8 @@ class _Plan:
         """The keyword arguments of this level's cell (see `CellFactory`)."""
         args = {name: self.given[name] for name in presets.CELL_ARGUMENTS}
         args.update(dropout=self.levels["dropout"][level],
-                    recurrent_dropout=self.levels["recurrent_dropout"][level])
+                    recurrent_dropout=self.levels["recurrent_dropout"][level],
+                    **options_lib.weight_arguments(self.given))
         for name in self.architecture.cell_factory.cell_options:
             # Only what is set, so a cell without such an argument still works.
             if OPTIONS[name].is_set(self.given[name]):
@@ -378,8 +381,9 @@ def _inputs(plan):
 
 
 def _noise(plan):
-    # The MLPs take weight noise as the cells do; absent, their own default.
-    return {"weight_noise": plan.weight_noise} if plan.weight_noise else {}
+    # The MLPs take weight noise and Keras's weight arguments as the cells do.
+    noise = {"weight_noise": plan.weight_noise} if plan.weight_noise else {}
+    return {**noise, **options_lib.weight_arguments(plan.given, recurrent=False)}
 
 
 def _deep_input(plan, features):
@@ -403,7 +407,8 @@ def _recurrent_levels(plan, features, reset_flags):
         layer = factory.layer(
             plan.levels["units"][level], depth, plan.given, plan.cell_args(level),
             dict(stateful=plan.stateful, unroll=plan.unroll,
-                 return_sequences=plan.return_sequences or not last),
+                 return_sequences=plan.return_sequences or not last,
+                 **options_lib.weight_arguments(plan.given, activity=True)),
             name=f"level_{level}", zoneout=plan.levels["zoneout"][level],
             state_resets=plan.state_resets,
         )
@@ -469,6 +474,8 @@ def _reattached_on_error(model):
 def _serializable(value):
     if isinstance(value, keras.initializers.Initializer):
         return keras.initializers.serialize(value)
+    if isinstance(value, (keras.regularizers.Regularizer, keras.constraints.Constraint)):
+        return keras.saving.serialize_keras_object(value)
     return value
 
 

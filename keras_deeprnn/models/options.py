@@ -176,6 +176,43 @@ def _anything(name, value):
     return value
 
 
+# `name:number`, the command line's way to give a Keras regularizer or
+# constraint its strength: `l2:1e-4`, `max_norm:3`.
+_SHORT_FORMS = {
+    "regularizer": {"l1": ("L1", "l1"), "l2": ("L2", "l2")},
+    "constraint": {"max_norm": ("MaxNorm", "max_value")},
+}
+
+
+def keras_weight_object(name, value):
+    """The Keras regularizer or constraint `value` names (kind from `name`'s
+    ending), or None: a Keras name (`"l2"`, `"max_norm"`), a config dict, an
+    instance, or the short form `"l2:1e-4"` / `"max_norm:3"`.
+
+    ```python
+    keras_weight_object("kernel_regularizer", "l2:1e-4")   # keras.regularizers.L2(1e-4)
+    ```
+    """
+    kind = name.rsplit("_", 1)[-1]
+    get = keras.regularizers.get if kind == "regularizer" else keras.constraints.get
+    if isinstance(value, str) and ":" in value:
+        key, _, number = value.partition(":")
+        forms = _SHORT_FORMS[kind]
+        try:
+            class_name, argument = forms[key.strip()]
+            value = {"class_name": class_name, "config": {argument: float(number)}}
+        except (KeyError, ValueError):
+            raise ValueError(
+                f"`{name}` as NAME:NUMBER takes NAME in {sorted(forms)} and a number, e.g. "
+                f"{next(iter(forms))}:0.001. Received: {name}={value!r}") from None
+    return _checks.keras_object(name, value, get)
+
+
+def _weight_object(name, value):
+    keras_weight_object(name, value)
+    return value
+
+
 def _seed(name, value):
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
         raise ValueError(f"`{name}` must be an integer or None. Received: {name}={value!r}")
@@ -222,7 +259,7 @@ OPTIONS = _declare(
            where=("num_transition_layers", "transition_mlp"), search=WIDTH_SEARCH,
            train=True, annotation=OptionalInt),
     Option("transition_activation", None, _optional(_activation),
-           "phi_l of the transition's inner layers (None: activation)",
+           "phi_l of the transition's inner layers (default: activation)",
            where=("num_transition_layers", "transition_mlp"),
            search=Search("choice", "tanh", values=("tanh", "relu")), train=True,
            annotation=typing.Optional[str]),
@@ -296,6 +333,21 @@ OPTIONS = _declare(
            annotation=bool),
     Option("state_resets", False, _checks.boolean,
            "a second input `resets` (batch, time): 1 where a new sequence starts"),
+    # --- Keras's weight and output penalties, and weight projections ---
+    *(Option(name, None, _optional(_weight_object), help_text, train=True,
+             annotation=typing.Optional[str])
+      for name, help_text in (
+          ("kernel_regularizer", "Keras regularizer of every input and feed-forward kernel "
+                                 "(cells, g and the deep output), e.g. l2 or l2:1e-4"),
+          ("recurrent_regularizer", "Keras regularizer of every recurrent kernel, e.g. l2:1e-4"),
+          ("bias_regularizer", "Keras regularizer of every bias, e.g. l1:1e-5"),
+          ("activity_regularizer", "Keras regularizer of each recurrent layer's output "
+                                   "sequence, e.g. l2:1e-5"),
+          ("kernel_constraint", "Keras constraint of every input and feed-forward kernel, "
+                                "e.g. max_norm:3"),
+          ("recurrent_constraint", "Keras constraint of every recurrent kernel, e.g. max_norm:3"),
+          ("bias_constraint", "Keras constraint of every bias, e.g. non_neg"),
+      )),
     # --- initialisation ---
     Option("kernel_initializer", "glorot_uniform", _initializer,
            "initializer of every recurrent level's input kernels"),
@@ -316,6 +368,20 @@ OPTIONS = _declare(
     Option("seed", None, _seed, "seed of every dropout mask and noise draw"),
 )
 """`name: Option` for every argument of `DeepRNNModel` but `architecture`."""
+
+WEIGHT_ARGUMENTS = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+                    "kernel_constraint", "recurrent_constraint", "bias_constraint")
+"""The options every cell (and, but the recurrent ones, every MLP) takes as they are."""
+
+
+def weight_arguments(values, recurrent=True, activity=False):
+    """The Keras objects of the `WEIGHT_ARGUMENTS` set in `values` (a
+    mapping of option values); without the recurrent ones for an MLP; with
+    `activity=True`, only `activity_regularizer` (a recurrent layer's)."""
+    names = ("activity_regularizer",) if activity else WEIGHT_ARGUMENTS
+    return {name: keras_weight_object(name, values[name]) for name in names
+            if values.get(name) is not None and (recurrent or "recurrent" not in name)}
+
 
 TRAIN_FIELDS = tuple(name for name, option in OPTIONS.items() if option.train)
 """The options that are also `TrainConfig` fields and `train` flags."""

@@ -13,10 +13,12 @@ per architecture, only the depth and width arguments it leaves free.
 * `distribution_scope("data_parallel")`: one trial on every local device.
 * `launch_local(N, argv)`: a chief and N workers on 127.0.0.1.
 
-The command line is `keras-deeprnn tune` (`python -m keras_deeprnn tune`).
-It takes every flag of `keras-deeprnn train`, with the
-same defaults: a model flag (`--units 64`, `--layer-norm`) holds that
-setting fixed instead of searching it. Small search and its report:
+The command line is `keras-deeprnn tune` (`python -m keras_deeprnn tune`
+is the same command). It takes the flags of `keras-deeprnn train` that shape
+the data and the fit, with the same defaults, and every model flag: a model
+flag (`--units 64`, `--layer-norm`) holds that setting fixed instead of
+searching it (`tune --help` lists only these; the other `train` flags are
+refused, with the reason). Small search and its report:
 
 ```
 keras-deeprnn tune --dataset jsb_chorales --tuner random \\

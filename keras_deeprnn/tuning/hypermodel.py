@@ -14,6 +14,7 @@ from keras_deeprnn.models import build_model
 from keras_deeprnn.models import options as options_lib
 from keras_deeprnn.tuning.distribute import distribution_scope
 from keras_deeprnn.tuning.distribute import num_replicas
+from keras_deeprnn.tuning.sizes import feature_widths
 
 BUDGET_MODES = ("skip", "derive")
 # The largest `units` a derived width may reach; far beyond any budget here.
@@ -105,6 +106,22 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
 
     Every trial also records the metrics `num_params` and `fit_seconds`
     (wall time of `fit`), which `keras_deeprnn.tuning.report` tabulates.
+    A tuner of `keras_deeprnn.tuning.TUNERS` made without `objective=`
+    minimises the hypermodel's `objective` (the task's validation measure);
+    give a stock KerasTuner tuner `objective=hypermodel.objective`.
+
+    KerasTuner's own knobs work as with any hypermodel: a tuner's
+    `hyperparameters=` (a `keras_tuner.HyperParameters`) overrides the
+    dimensions it names, and with `tune_new_entries=False` the others stay
+    at their defaults; an entry that is a `build_model` argument but not a
+    dimension (`hp.Fixed("recurrent_dropout", 0.2)`) is passed to
+    `build_model`. A tuner's `max_model_size=` fails oversized trials as
+    `max_params` does with `budget_mode="skip"`.
+
+    `input_dim` and `output_dim` left at `None` come from the data: the
+    tuners of `keras_deeprnn.tuning.TUNERS` read them from the first batch
+    of `search`'s training data (`adapt`); call `adapt(x, y)` yourself
+    before a stock KerasTuner tuner's `search`.
 
     KerasTuner clears the Keras session before each trial, so the dtype
     policy and the distribution are set inside `build` and `fit`.
@@ -112,15 +129,22 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
     Args:
         architectures: names from `ARCHITECTURES` to search over (default
             all, in table order).
-        input_dim, output_dim: features per step in and out (88 notes).
+        input_dim, output_dim: features per step in and out; `None`: from
+            the data (see `adapt`).
         output_activation: `ψ_0`; with `"sigmoid"` the objective is
             `val_frame_nll`, otherwise `val_loss` (see `objective`).
-        max_params: parameter budget, or `None` for none.
+        max_params: parameter budget, or `None` for none. With
+            `budget_mode="skip"` it is KerasTuner's `max_model_size`; it is
+            here for `"derive"`, which KerasTuner has no counterpart of.
         budget_mode: `"skip"` or `"derive"` (needs `max_params`).
-        fixed: `{name: value}`. A name of `SEARCH_SPACE` becomes a
-            `Fixed` hyperparameter (recorded in every trial where it
-            exists); any other `build_model` argument (`recurrent_dropout`,
-            `recurrent_initializer`, ...) is passed through unchanged.
+        fixed: `{name: value}`, the short form of a tuner's
+            `hyperparameters=` of `Fixed` entries: a name of `SEARCH_SPACE`
+            becomes a `Fixed` hyperparameter (recorded in every trial where
+            it exists, and only there: a `Fixed` entry of `hyperparameters=`
+            is in every trial); any other `build_model` argument is passed
+            through. What it adds: the names are checked here, at once,
+            against the search space and `build_model`'s arguments, and
+            values that are not JSON (an initializer instance) are allowed.
         distribute: `None` or `"data_parallel"` (see `distribution_scope`).
         dtype_policy: e.g. `"mixed_float16"`, set for each model built.
         task: a `keras_deeprnn.tasks.Task`; trials then compile with its
@@ -134,8 +158,11 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
     import keras_tuner
     hypermodel = DeepRNNHyperModel(["rnn", "dts_rnn", "srnn"], max_params=50_000,
                                    budget_mode="derive")
-    tuner = keras_tuner.RandomSearch(hypermodel, objective=keras_tuner.Objective(
-        "val_frame_nll", "min"), max_trials=20, directory="runs")
+    hypermodel.adapt(train_batches)          # input and output sizes from the data
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("dropout", 0.2)
+    tuner = TUNERS["random"](hypermodel, hyperparameters=hp, max_trials=20,
+                             directory="runs")   # objective: val_frame_nll, minimised
     tuner.search(train_batches, validation_data=valid_batches, epochs=10)
     ```
 
@@ -146,8 +173,8 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
     def __init__(
         self,
         architectures=None,
-        input_dim=88,
-        output_dim=88,
+        input_dim=None,
+        output_dim=None,
         output_activation="sigmoid",
         max_params=None,
         budget_mode="skip",
@@ -173,8 +200,8 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
             _checks.one_of("architectures", architecture, ARCHITECTURES)
         if len(set(architectures)) != len(architectures):
             raise ValueError(f"`architectures` has duplicates. Received: {architectures!r}")
-        _checks.positive_int("input_dim", input_dim)
-        _checks.positive_int("output_dim", output_dim)
+        _checks.optional_positive_int("input_dim", input_dim)
+        _checks.optional_positive_int("output_dim", output_dim)
         _checks.optional_positive_int("max_params", max_params)
         _checks.one_of("budget_mode", budget_mode, BUDGET_MODES)
         if budget_mode == "derive" and max_params is None:
@@ -221,6 +248,28 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
             return self.task.monitor
         return "val_frame_nll" if self.output_activation == "sigmoid" else "val_loss"
 
+    def adapt(self, x, y=None):
+        """Take `input_dim` and `output_dim` (those left at `None`) from data.
+
+        `x` is what `fit` takes: an array with `y` beside it, or batches of
+        `(x, y[, sample_weight])` (a `keras.utils.PyDataset`, a `tf.data`
+        dataset, a torch `DataLoader`, a list). A one-shot iterator cannot
+        be read twice: give the sizes instead.
+
+        ```python
+        hypermodel = DeepRNNHyperModel(["rnn", "srnn"])
+        hypermodel.adapt(np.zeros((32, 50, 12)), np.zeros((32, 50, 12)))
+        hypermodel.input_dim, hypermodel.output_dim      # (12, 12)
+        ```
+        """
+        if self.input_dim is not None and self.output_dim is not None:
+            return
+        x_width, y_width = feature_widths(x, y)
+        if self.input_dim is None:
+            self.input_dim = x_width
+        if self.output_dim is None:
+            self.output_dim = y_width
+
     def where(self, name):
         """The architectures (of those searched) in which dimension `name` exists."""
         return [a for a in self.architectures if _exists(name, ARCHITECTURES[a])]
@@ -247,6 +296,11 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
             if value is not None:
                 config[name] = value
         config.update({k: v for k, v in self.fixed.items() if k not in self.dimensions()})
+        # Entries of a tuner's `hyperparameters=` that are model arguments.
+        for name, value in hp.values.items():
+            if (name in _MODEL_ARGUMENTS and name not in config and name not in _SET_BY_HYPERMODEL
+                    and name not in self.dimensions() and hp.is_active(name)):
+                config[name] = value
         return config
 
     def build(self, hp):
@@ -368,6 +422,13 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
             return declare()
 
     def _model_arguments(self, config):
+        if self.input_dim is None or self.output_dim is None:
+            raise ValueError(
+                "DeepRNNHyperModel does not know its input and output sizes yet. Received: "
+                f"input_dim={self.input_dim!r}, output_dim={self.output_dim!r}; expected "
+                "them from the data: search with a tuner of keras_deeprnn.tuning.TUNERS, call "
+                "`hypermodel.adapt(x, y)` before `search`, or pass `input_dim=` and `output_dim=`"
+            )
         return dict(
             config,
             input_dim=self.input_dim,

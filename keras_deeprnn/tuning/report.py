@@ -9,6 +9,7 @@ import os
 import pathlib
 import warnings
 
+from keras_tuner.engine.hyperparameters import Fixed
 from keras_tuner.engine.trial import Trial
 
 from keras_deeprnn import _files
@@ -44,9 +45,11 @@ def report(directory, project_name, out_dir=None, objective="val_frame_nll"):
       first, then running, failed and invalid ones by id. Columns: the
       architecture, its depth arguments (the trial's values, or the
       architecture's own where they are not searched), `depth`, `units`,
-      `num_params`, the objective at the best epoch, the epoch, the wall
-      time of `fit`, the process that ran it (`tuner_id`, from the tuner
-      logs) and, in the CSV, every other hyperparameter.
+      `num_params`, the objective at the best epoch, the epoch (counted
+      from 1, as `train` counts), the wall time of `fit`, the process that
+      ran it (`tuner_id`, from the tuner logs), then every other searched
+      dimension (the regularisers, the learning rate, ...; in the CSV
+      every other hyperparameter, `Fixed` ones too).
     * `objective_vs_depth.png` and `objective_vs_params.png`, one marker
       per completed trial and a colour per architecture (when any trial has
       completed).
@@ -113,7 +116,9 @@ def report(directory, project_name, out_dir=None, objective="val_frame_nll"):
                         + [_cell(row["hyperparameters"].get(k)) for k in extra])
     _files.write_atomically(csv_path, lambda temporary: pathlib.Path(temporary).write_text(
         table.getvalue(), encoding="utf-8", newline=""))
-    md_path = _files.write_text(out / "trials.md", _markdown(rows, objective, project, shown))
+    searched = [k for k in extra if any(k in r["searched"] for r in rows)]
+    md_path = _files.write_text(out / "trials.md",
+                                _markdown(rows, objective, project, shown, searched))
     plots = []
     if done:
         plots.append(_plot(done, "depth", "depth (nonlinear layers from x_t to y_t)",
@@ -139,7 +144,12 @@ def _row(trial, objective, runners):
     if value is None and metrics.exists(objective):
         value = metrics.get_best_value(objective)
     row["objective"] = _number(value)
-    row["best_epoch"] = trial.best_step if value is not None else None
+    # KerasTuner's step is the epoch's index; `train` and Keras's logs count from 1.
+    row["best_epoch"] = trial.best_step + 1 if value is not None and trial.best_step is not None \
+        else None
+    hps = trial.hyperparameters
+    row["searched"] = [hp.name for hp in hps.space
+                       if not isinstance(hp, Fixed) and hps.is_active(hp)]
     for key in ("num_params", "units", "fit_seconds"):
         row[key] = _number(metrics.get_last_value(key)) if metrics.exists(key) else None
     if row["units"] is None:
@@ -185,8 +195,11 @@ def _cell(value):
     return str(value)
 
 
-def _markdown(rows, objective, project, columns):
+def _markdown(rows, objective, project, columns, searched=()):
     shown = [c for c in columns if any(r.get(c) is not None for r in rows) or c == "objective"]
+    at = shown.index("num_params") if "num_params" in shown else shown.index("objective")
+    shown[at:at] = searched
+    rows = [{**r["hyperparameters"], **r} if searched else r for r in rows]
     lines = [f"# Trials of `{project}`", "",
              f"{sum(r['rank'] is not None for r in rows)} completed of {len(rows)}; "
              f"`objective` is {objective} at the best epoch (lower is better).", "",

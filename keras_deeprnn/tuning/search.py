@@ -56,6 +56,10 @@ def run_search(
     executions_per_trial=1,
     dtype_policy=None,
     verbose=None,
+    hyperparameters=None,
+    tune_new_entries=True,
+    allow_new_entries=True,
+    max_model_size=None,
 ):
     """Search deep RNN architectures on a polyphonic music data set.
 
@@ -124,6 +128,9 @@ def run_search(
         dtype_policy: e.g. `"mixed_float16"`.
         verbose: 0 silent, 1 KerasTuner's progress bars, 2 one line per epoch
             and per trial; default 1 when standard output is a terminal, else 2.
+        hyperparameters, tune_new_entries, allow_new_entries, max_model_size:
+            KerasTuner's, given to the tuner as they are (see
+            `DeepRNNHyperModel` for how they meet `fixed` and `max_params`).
 
     Returns:
         The tuner, e.g. for `tuner.get_best_hyperparameters()`.
@@ -170,13 +177,13 @@ def run_search(
     config = TrainConfig(task=task.name, dataset=dataset, limit=limit, cache_dir=cache_dir,
                          batch_size=batch_size, max_len=max_len, bucket=bucket, seed=seed,
                          progress=verbose > 0)
-    # The music model's input and output do not depend on the data, which
-    # the chief never loads.
+    # The input and output sizes come from the training data, which the
+    # chief never loads (and needs not: it builds no model).
     model_kwargs = dict(task.build_model_kwargs(config, None))
+    model_kwargs.pop("input_dim", None)
+    model_kwargs.pop("output_dim", None)
     hypermodel = DeepRNNHyperModel(
-        architectures, input_dim=model_kwargs.pop("input_dim"),
-        output_dim=model_kwargs.pop("output_dim"),
-        output_activation=model_kwargs.pop("output_activation"),
+        architectures, output_activation=model_kwargs.pop("output_activation"),
         max_params=max_params, budget_mode=budget_mode, fixed={**model_kwargs, **(fixed or {})},
         distribute=distribute, dtype_policy=dtype_policy, task=task,
     )
@@ -188,6 +195,10 @@ def run_search(
         overwrite=overwrite,
         seed=1 + seed * _SEED_SPREAD,
         executions_per_trial=executions_per_trial,
+        hyperparameters=hyperparameters,
+        tune_new_entries=tune_new_entries,
+        allow_new_entries=allow_new_entries,
+        max_model_size=max_model_size,
     )
     if max_params is not None:
         # Trials over the budget (or, deriving, with no width that meets it)
@@ -277,6 +288,12 @@ class _TrialLog:
     """Appends each trial's start and end to `tuner_logs/<tuner_id>.jsonl`, so
     which process ran which trial (and for how long) is on record."""
 
+    def __init__(self, hypermodel=None, objective=None, *args, **kwargs):
+        # A DeepRNNHyperModel knows what to minimise: the task's validation measure.
+        if objective is None and isinstance(getattr(hypermodel, "objective", None), str):
+            objective = keras_tuner.Objective(hypermodel.objective, "min")
+        super().__init__(hypermodel, objective, *args, **kwargs)
+
     def _populate_initial_space(self):
         # KerasTuner discovers a conditional space by building a model for
         # every branch. A DeepRNNHyperModel declares its whole space without
@@ -297,6 +314,14 @@ class _TrialLog:
         # TensorBoard callback, and tensorflow-cpu 2.21 does not install it.
         if any(type(callback).__name__ == "TensorBoard" for callback in callbacks):
             super()._configure_tensorboard_dir(callbacks, trial, execution)
+
+    def search(self, *fit_args, **fit_kwargs):
+        # A DeepRNNHyperModel without sizes takes them from the training data.
+        adapt = getattr(self.hypermodel, "adapt", None)
+        x = fit_args[0] if fit_args else fit_kwargs.get("x")
+        if adapt is not None and x is not None:
+            adapt(x, fit_args[1] if len(fit_args) > 1 else fit_kwargs.get("y"))
+        return super().search(*fit_args, **fit_kwargs)
 
     def on_search_begin(self):
         super().on_search_begin()
@@ -346,8 +371,9 @@ class _TrialLog:
 def _with_trial_log(tuner_class):
     doc = (f"`keras_tuner.{tuner_class.__name__}` that appends each trial's start and end to "
            f"`<project>/{TUNER_LOG_DIR}/<tuner id>.jsonl`, discovers a `DeepRNNHyperModel`'s "
-           "space from its declarations alone, and imports tensorboard only for a "
-           "TensorBoard callback.")
+           "space from its declarations alone, reads its input and output sizes from the "
+           "training data, minimises its `objective` unless told otherwise, and imports "
+           "tensorboard only for a TensorBoard callback.")
     return type(tuner_class.__name__, (_TrialLog, tuner_class),
                 {"__doc__": doc, "__module__": __name__})
 
