@@ -61,7 +61,9 @@ else:
 
 from keras_deeprnn import _checks
 from keras_deeprnn import initializers
+from keras_deeprnn import run_folder
 from keras_deeprnn.data import music as music_data
+from keras_deeprnn.data import text as text_data
 from keras_deeprnn.layers import units as units_lib
 from keras_deeprnn.models import build_model
 from keras_deeprnn.models import options
@@ -88,6 +90,10 @@ _STATE_KEYS = ("epoch", "best", "best_epoch", "checkpoint", "best_weights", "his
 # The temporaries `_atomic` writes: ".NAME.PID-HEX.tmpSUFFIX".
 _TEMPORARY = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.tmp")
 OPTIMIZERS = ("adam", "sgd")
+# The files of a run that are opened by name (checkpoints are checked as
+# the state names them).
+_RUN_FILE_NAMES = (STATE_FILE, PREVIOUS_STATE_FILE, HISTORY_FILE, MODEL_FILE, RESULT_FILE,
+                   CURVE_FILE, LOCK_FILE, TENSORBOARD_DIR)
 
 # build_model's options that a run sets (declared with `train=True` in
 # `keras_deeprnn.models.OPTIONS`): everything that changes the model.
@@ -282,15 +288,23 @@ def train(config, *, callbacks=None):
     if config.tensorboard:
         _check_tensorboard()
     run_dir = config.resolved_run_dir()
+    run_folder.check_can_hold_run(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if config.tensorboard:
+        _check_writable(run_dir / TENSORBOARD_DIR)
     with _RunLock(run_dir):
         _remove_stale_temporaries(run_dir)
         return _train_locked(config, task, run_dir, started, callbacks)
 
 
 def _train_locked(config, task, run_dir, started, callbacks):
+    # Links are refused, never followed: a received run dir must not make
+    # train read or write outside it.
+    for name in _RUN_FILE_NAMES:
+        run_folder.refuse_link(run_dir / name)
     _seed_everything(config.seed)
-    state, model = _resume_point(run_dir, config)
+    data_record = _data_record(config)
+    state, model = _resume_point(run_dir, config, data_record)
     if state is not None:
         finished = state["stopped_early"] or state["epoch"] >= config.epochs
         if finished and (run_dir / RESULT_FILE).exists():
@@ -308,11 +322,14 @@ def _train_locked(config, task, run_dir, started, callbacks):
         state = {"epoch": 0, "best": None, "best_epoch": None, "checkpoint": None,
                  "best_weights": None, "history": {}, "stopped_early": False,
                  "train_time_s": 0.0, "callbacks": {}}
+        # Rows of an attempt killed before its first checkpoint back nothing.
+        (run_dir / HISTORY_FILE).unlink(missing_ok=True)
     else:
         _restore_random_state(model, state.get("random_state"))
         _say(config, f"Resuming {run_dir} after epoch {state['epoch']}.")
         _truncate_csv(run_dir / HISTORY_FILE, state["epoch"])
     state["config"] = config.to_dict()
+    state["data"] = data_record
     state["backend"] = keras.backend.backend()
     state["task_state"] = task.saved_state(data)
     _say(config, _describe(config, task, data, model, run_dir))
@@ -350,6 +367,7 @@ def _train_locked(config, task, run_dir, started, callbacks):
     result = {
         "task": task.name,
         "dataset": config.dataset,
+        "data": data_record,
         "architecture": config.architecture,
         "test": test,
         "measure": " ".join(task.measure),
@@ -394,17 +412,27 @@ def evaluate(model_or_path, *, task=None, dataset=None, split="test", limit=None
     if task is not None:
         _checks.one_of("task", task, TASKS)
     _checks.one_of("split", split, music_data.SPLITS)
-    saved, task_state = {}, None
+    saved, task_state, saved_data = {}, None, None
     if isinstance(model_or_path, keras.Model):
         model = model_or_path
     else:
         model, saved = load_trained_model(model_or_path)
         task_state = saved_task_state(model_or_path)
+        if pathlib.Path(model_or_path).expanduser().is_dir():
+            saved_data = _run_record(pathlib.Path(model_or_path).expanduser()).get("data")
     if task is None:
         task = saved.get("task", TrainConfig.task)
+    _check_scorable(model, task)
     own_limit = saved.get("limit")
     if dataset is None:
         dataset = saved.get("dataset", TASKS[task].default_dataset)
+        if saved_data and saved_data.get("path") and pathlib.Path(saved_data["path"]).exists():
+            # Where the run read its data, whatever folder this runs from.
+            dataset = saved_data["path"]
+        if saved_data:
+            _check_same_data(saved_data, run_folder.data_record(
+                dataset, builtin=(*music_data.MUSIC_DATASETS, *text_data.EMBEDDED_CORPORA)),
+                model_or_path, "scored")
         limit = own_limit if limit is None else limit
     config = TrainConfig(task=task, dataset=dataset, limit=limit, batch_size=batch_size,
                          tokenization=_saved_tokenization(saved),
@@ -417,6 +445,31 @@ def evaluate(model_or_path, *, task=None, dataset=None, split="test", limit=None
         task_state = TASKS[task].saved_state(TASKS[task].load_data(own))
     data = TASKS[task].load_data(config, saved=task_state)
     return TASKS[task].evaluate(model, data[split], config)
+
+
+# The output activation whose values each built-in task scores as probabilities.
+_SCORED_ACTIVATIONS = {"music": "sigmoid", "lm": "softmax"}
+
+
+def _check_scorable(model, task):
+    """A `ValueError` unless `model` is a forward model whose outputs are the
+    task's probabilities: a linear output would be scored as if it were
+    one, and a bidirectional model reads the very frame it predicts."""
+    config = model.get_config() if hasattr(model, "get_config") else {}
+    config = config if isinstance(config, dict) else {}
+    found = {key: config.get(key) for key in ("output_activation", "bidirectional")}
+    expected = _SCORED_ACTIVATIONS.get(task)
+    if config.get("bidirectional"):
+        raise ValueError(
+            "evaluate scores forward models only: a bidirectional model reads the frame it "
+            f"predicts, so its score means nothing. Received: {type(model).__name__} with "
+            f"{found}")
+    if "output_activation" not in config or (
+            expected is not None and config["output_activation"] != expected):
+        raise ValueError(
+            f"evaluate scores a {task} model's outputs as probabilities, so it needs a "
+            f"DeepRNNModel with output_activation={expected!r}. Received: "
+            f"{type(model).__name__} with {found}")
 
 
 def load_trained_model(path, *, compile=False):
@@ -433,8 +486,8 @@ def load_trained_model(path, *, compile=False):
     path = pathlib.Path(path).expanduser()
     config = {}
     if path.is_dir():
-        state = _read_json(path / STATE_FILE, missing_ok=True, damaged_ok=True) or {}
-        config = state.get("config", {})
+        config = _run_record(path).get("config", {})
+        run_folder.refuse_link(path / MODEL_FILE)
         if not (path / MODEL_FILE).exists():
             raise ValueError(
                 f"The run dir {str(path)!r} holds no {MODEL_FILE}: its training has not "
@@ -450,6 +503,16 @@ def load_trained_model(path, *, compile=False):
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ValueError(f"Cannot read the model file '{path}': it is damaged or not a "
                          f"Keras model ({type(err).__name__}: {_first_line(err)}).") from err
+
+
+def _run_record(run_dir):
+    """The newest readable record of a run's settings: `state.json`, else
+    `state.previous.json`, else `result.json` (each holds `config`)."""
+    for name in (STATE_FILE, PREVIOUS_STATE_FILE, RESULT_FILE):
+        record = _read_json(pathlib.Path(run_dir) / name, missing_ok=True, damaged_ok=True)
+        if record and isinstance(record.get("config"), dict):
+            return record
+    return {}
 
 
 def saved_task_state(path):
@@ -530,7 +593,9 @@ class _RunKeeper(keras.callbacks.Callback):
         if previous is not None:
             keep |= {previous["checkpoint"], previous["best_weights"]}
         for name in old:
-            if name and name not in keep:
+            if name and name not in keep and (run_folder.is_member_name(name, "checkpoint")
+                                              or run_folder.is_member_name(name,
+                                                                           "best_weights")):
                 (self.run_dir / name).unlink(missing_ok=True)
 
 
@@ -574,7 +639,8 @@ class _RunLock:
         self.stream = None
 
     def __enter__(self):
-        self.stream = open(self.path, "a+", encoding="utf-8")
+        descriptor = run_folder.open_no_follow(self.path, os.O_RDWR | os.O_CREAT)
+        self.stream = os.fdopen(descriptor, "r+", encoding="utf-8")
         try:
             _lock_file(self.stream)
         except OSError as err:
@@ -622,7 +688,7 @@ def _unlock_file(stream):
         fcntl.flock(stream.fileno(), fcntl.LOCK_UN)
 
 
-def _resume_point(run_dir, config):
+def _resume_point(run_dir, config, data_record=None):
     """`(state, model)` of the last good epoch in `run_dir`, `(None, None)`
     for a new run.
 
@@ -643,6 +709,13 @@ def _resume_point(run_dir, config):
         if missing:
             problems.append(f"'{run_dir / name}' lacks {', '.join(missing)}")
             continue
+        try:
+            run_folder.member(run_dir, state["checkpoint"], "checkpoint")
+            if state["best_weights"] is not None:
+                run_folder.member(run_dir, state["best_weights"], "best_weights")
+        except ValueError as err:
+            problems.append(f"'{run_dir / name}' is damaged: {err}")
+            continue
         candidates.append((name, state))
     if not candidates:
         if problems:
@@ -653,7 +726,10 @@ def _resume_point(run_dir, config):
         return None, None
     # Refused before any file is loaded: the configuration and backend are
     # the same in every state of one run.
-    _check_same_run(candidates[0][1]["config"], config, run_dir)
+    saved_data = candidates[0][1].get("data")
+    _check_same_data(saved_data, data_record, run_dir, "resumed")
+    _check_same_run(candidates[0][1]["config"], config, run_dir,
+                    same_data=bool(saved_data and saved_data.get("sha256")))
     _check_same_backend(candidates[0][1], run_dir)
     for name, state in candidates:
         model = None
@@ -811,8 +887,11 @@ def fit_input(batches):
 _fit_input = fit_input  # the old private name
 
 
-def _check_same_run(saved, config, run_dir):
+def _check_same_run(saved, config, run_dir, same_data=False):
     current = config.to_dict()
+    if same_data:
+        # The same content under another path: the data moved.
+        current = {**current, "dataset": saved.get("dataset", current["dataset"])}
     saved = dict(saved)
     if "level" in saved:  # the old name of `tokenization`
         saved.setdefault("tokenization", saved.pop("level"))
@@ -830,6 +909,30 @@ def _check_same_run(saved, config, run_dir):
             + ". Use another run dir, or the saved values (only "
             + ", ".join(RESUMABLE_FIELDS) + " may change on resume)."
         )
+
+
+def _data_record(config):
+    return run_folder.data_record(
+        config.dataset, builtin=(*music_data.MUSIC_DATASETS, *text_data.EMBEDDED_CORPORA))
+
+
+def _check_same_data(saved, current, run_dir, doing):
+    if current is None or run_folder.same_data(saved, current):
+        return
+    where = saved.get("path") or saved.get("dataset")
+    now = current.get("path") or current.get("dataset")
+    raise ValueError(
+        f"The run in '{run_dir}' was trained on the data at '{where}' (sha256 "
+        f"{saved['sha256'][:16]}...); the data at '{now}' differs (sha256 "
+        f"{current['sha256'][:16]}...), so it cannot be {doing} with it. Point it at the "
+        "run's own data; to score other data on purpose, give `dataset` explicitly.")
+
+
+def _check_writable(folder):
+    folder.mkdir(exist_ok=True)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, "Permission denied (cannot write the "
+                              "TensorBoard logs)", str(folder))
 
 
 def _saved_tokenization(saved):
@@ -906,14 +1009,13 @@ def _write_json(path, value):
 def _read_json(path, *, missing_ok=True, damaged_ok=False):
     """The JSON object in `path`; `None` if it is missing (with `missing_ok`)
     or damaged (with `damaged_ok`), else a `ValueError` naming the file."""
-    path = pathlib.Path(path)
+    path = run_folder.refuse_link(path)
     if not path.exists():
         if missing_ok:
             return None
         raise ValueError(f"'{path}' does not exist.")
     try:
-        with open(path, encoding="utf-8") as stream:
-            value = json.load(stream)
+        value = json.loads(run_folder.read_text(path))
     except (ValueError, UnicodeDecodeError) as err:
         if damaged_ok:
             return None
@@ -928,9 +1030,9 @@ def _read_json(path, *, missing_ok=True, damaged_ok=False):
 def _truncate_csv(path, epochs):
     """Keep the header and the first `epochs` rows (an interrupted epoch may
     have logged a row that no checkpoint backs)."""
-    if not path.exists():
+    if not run_folder.refuse_link(path).exists():
         return
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = run_folder.read_text(path).splitlines(keepends=True)
     kept = "".join(lines[: epochs + 1])
 
     def save(temporary):
