@@ -634,8 +634,9 @@ class _RunLock:
     ends, so a killed run never leaves its run dir locked.
     """
 
-    def __init__(self, run_dir):
-        self.path = pathlib.Path(run_dir) / LOCK_FILE
+    def __init__(self, run_dir, *, lock_file=LOCK_FILE, command="train"):
+        self.path = pathlib.Path(run_dir) / lock_file
+        self.command = command
         self.stream = None
 
     def __enter__(self):
@@ -650,9 +651,12 @@ class _RunLock:
             self.stream.seek(0)
             holder = self.stream.read().strip() or "unknown"
             self.stream.close()
+            where = ("training in the run dir" if self.command == "train"
+                     else f"running in '{self.path}' for the folder")
             raise RunDirBusy(
-                f"Another `train` (process {holder}) is training in the run dir "
-                f"'{self.path.parent}'. Wait for it to finish, or use another run dir."
+                f"Another `{self.command}` (process {holder}) is {where} "
+                f"'{self.path.parent}'. Wait for it to finish, or use another "
+                f"{'run dir' if self.command == 'train' else 'directory or project name'}."
             ) from None
         self.stream.seek(0)
         self.stream.truncate()
