@@ -210,8 +210,7 @@ class TrainConfig(_ModelFields):
         _checks.positive_finite("learning_rate", self.learning_rate)
         if self.clipnorm is not None:
             _checks.positive_finite("clipnorm", self.clipnorm)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"`seed` must be an integer. Received: seed={self.seed!r}")
+        _checks.non_negative_int("seed", self.seed)
         if self.momentum and self.optimizer != "sgd":
             raise ValueError(
                 "`momentum` applies to `optimizer='sgd'` only. Received: "
