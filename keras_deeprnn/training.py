@@ -740,8 +740,11 @@ def _resume_point(run_dir, config, data_record=None):
         try:
             model = keras.models.load_model(checkpoint)
         except Exception as err:  # noqa: BLE001 - any failure means a damaged file
-            problems.append(f"the checkpoint '{checkpoint}' cannot be read "
-                            f"({type(err).__name__}: {_first_line(err)})")
+            # Keras says "File not found" for a file that is there but is no
+            # Keras archive; say which of the two it is.
+            why = (f"it is damaged: {type(err).__name__}" if checkpoint.is_file()
+                   else "it is missing")
+            problems.append(f"the checkpoint '{checkpoint}' cannot be read ({why})")
             continue
         if state["best_weights"] and not (run_dir / state["best_weights"]).is_file():
             problems.append(f"the best weights '{run_dir / state['best_weights']}' are missing")

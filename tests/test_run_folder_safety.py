@@ -167,3 +167,12 @@ def test_a_damaged_state_falls_back_to_the_runs_other_records(tmp_path, data):
     assert training.load_trained_model(run_dir)[1] == expected
     assert training.evaluate(run_dir, progress=False)["pieces"] == 2
     np.testing.assert_equal(training.saved_task_state(run_dir), None)
+
+
+def test_a_damaged_checkpoint_is_called_damaged_not_missing(data, two_epochs):
+    (two_epochs / "checkpoint-epoch002.keras").write_bytes(b"not a zip file")
+    with pytest.warns(UserWarning) as warned:
+        training.train(config(two_epochs, data, epochs=3))
+    text = " ".join(str(w.message) for w in warned)
+    assert "checkpoint-epoch002.keras' cannot be read (it is damaged" in text
+    assert "File not found" not in text
