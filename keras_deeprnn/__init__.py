@@ -5,6 +5,7 @@ Runs on TensorFlow, JAX and PyTorch (pick one with `KERAS_BACKEND`).
 
 import importlib
 
+from keras_deeprnn import _backend_check  # noqa: F401  (first: before Keras)
 from keras_deeprnn import cells
 from keras_deeprnn import data
 from keras_deeprnn import initializers

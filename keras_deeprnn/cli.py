@@ -72,6 +72,9 @@ def main(argv=None):
         parser.exit(1, f"keras-deeprnn {args.command}: error: {err}\n")
     except OSError as err:
         parser.exit(1, f"keras-deeprnn {args.command}: error: {_os_error(err)}\n")
+    except MemoryError:
+        parser.exit(1, f"keras-deeprnn {args.command}: error: not enough memory for this "
+                       "request (MemoryError); ask for less, e.g. fewer --frames.\n")
     except KeyboardInterrupt:
         note = (" The run dir keeps every finished epoch; the same command resumes."
                 if args.command == "train" else "")
@@ -244,6 +247,10 @@ def _run_train(args):
     values["dataset"] = args.dataset or training.TASKS[args.task].default_dataset
     config = training.TrainConfig(**values, progress=not args.quiet)
     config.validate()
+    if config.task != "lm" and config.seq_len != _DEFAULTS.seq_len:
+        raise ValueError(f"`--seq-len` applies to --task lm only (music trains on whole "
+                         f"pieces or --max-len windows). Received: --task {config.task} "
+                         f"--seq-len {config.seq_len}")
     # Checked before training, not when the sample is drawn at its end.
     _non_negative("--generate-frames", args.generate_frames)
     if args.generate_frames:
@@ -292,8 +299,8 @@ def _finish_language_model(result, config, args):
         vocabulary = training.saved_task_state(result["files"]["run_dir"])["vocabulary"]
         sample = language.sample_text(model, vocabulary, args.generate_frames,
                                       temperature=args.temperature, seed=config.seed)
-        print(f"Generated text ({args.generate_frames} tokens, temperature "
-              f"{args.temperature}):\n{sample}")
+        _print_text(f"Generated text ({args.generate_frames} tokens, temperature "
+                    f"{args.temperature}):\n{sample}")
     return 0
 
 
@@ -604,6 +611,10 @@ def _run_generate(args):
         model, saved = training.load_trained_model(args.model)
     if saved.get("task") == "lm":
         return _generate_text(model, saved, args)
+    if args.prime is not None:
+        raise ValueError(f"`--prime` is text for a language model; this model is a "
+                         f"{saved.get('task', 'music')} model: open a piece with --prime-from "
+                         f"instead. Received: --prime {args.prime!r}")
     dataset = args.dataset or saved.get("dataset", _DEFAULTS.dataset)
     prime = None
     if args.prime_from is not None:
@@ -654,8 +665,15 @@ def _generate_text(model, saved, args):
     path = prefix.with_name(prefix.name + ".txt")
     _files.write_text(path, (args.prime or "") + text)
     print(f"Sampled {args.frames} tokens (temperature {args.temperature}), wrote {path}:")
-    print((args.prime or "") + text)
+    _print_text((args.prime or "") + text)
     return 0
+
+
+def _print_text(text):
+    """Print sampled text on any terminal: characters it cannot show are
+    replaced, not an error after the work is done (the file holds them all)."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    print(text.encode(encoding, errors="replace").decode(encoding, errors="replace"))
 
 
 def _run_datasets(args):

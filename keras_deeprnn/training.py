@@ -61,7 +61,9 @@ from keras_deeprnn import _checks
 from keras_deeprnn import _files
 from keras_deeprnn import compilation
 from keras_deeprnn import initializers
+from keras_deeprnn import run_folder
 from keras_deeprnn.data import music as music_data
+from keras_deeprnn.data import text as text_data
 from keras_deeprnn.models import build_model
 from keras_deeprnn.models import options
 from keras_deeprnn.models import presets
@@ -80,6 +82,10 @@ TENSORBOARD_DIR = "tensorboard"
 _STATE_KEYS = ("epoch", "best", "best_epoch", "checkpoint", "best_weights", "history",
                "stopped_early", "train_time_s", "callbacks", "config")
 OPTIMIZERS = ("adam", "sgd")
+# The files of a run that are opened by name (checkpoints are checked as
+# the state names them).
+_RUN_FILE_NAMES = (STATE_FILE, PREVIOUS_STATE_FILE, HISTORY_FILE, MODEL_FILE, RESULT_FILE,
+                   CURVE_FILE, LOCK_FILE, TENSORBOARD_DIR)
 
 # build_model's options that a run sets (declared with `train=True` in
 # `keras_deeprnn.models.OPTIONS`): everything that changes the model.
@@ -175,8 +181,7 @@ class TrainConfig(_ModelFields):
         _checks.positive_finite("learning_rate", self.learning_rate)
         if self.clipnorm is not None:
             _checks.positive_finite("clipnorm", self.clipnorm)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"`seed` must be an integer. Received: seed={self.seed!r}")
+        _checks.non_negative_int("seed", self.seed)
         if self.momentum and self.optimizer != "sgd":
             raise ValueError(
                 "`momentum` applies to `optimizer='sgd'` only. Received: "
@@ -253,8 +258,11 @@ def train(config, *, callbacks=None):
     if config.tensorboard:
         _check_tensorboard()
     run_dir = config.resolved_run_dir()
+    run_folder.check_can_hold_run(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     compilation.enable_persistent_cache(config.cache_dir)
+    if config.tensorboard:
+        _check_writable(run_dir / TENSORBOARD_DIR)
     with _RunLock(run_dir):
         # Only ever under the run dir's lock, when no save of ours is in flight.
         _files.remove_stale_temporaries(run_dir)
@@ -262,8 +270,13 @@ def train(config, *, callbacks=None):
 
 
 def _train_locked(config, task, run_dir, started, callbacks):
+    # Links are refused, never followed: a received run dir must not make
+    # train read or write outside it.
+    for name in _RUN_FILE_NAMES:
+        run_folder.refuse_link(run_dir / name)
     _seed_everything(config.seed)
-    state, model = _resume_point(run_dir, config)
+    data_record = _data_record(config)
+    state, model = _resume_point(run_dir, config, data_record)
     if state is not None:
         finished = state["stopped_early"] or state["epoch"] >= config.epochs
         if finished and (run_dir / RESULT_FILE).exists():
@@ -281,11 +294,14 @@ def _train_locked(config, task, run_dir, started, callbacks):
         state = {"epoch": 0, "best": None, "best_epoch": None, "checkpoint": None,
                  "best_weights": None, "history": {}, "stopped_early": False,
                  "train_time_s": 0.0, "callbacks": {}}
+        # Rows of an attempt killed before its first checkpoint back nothing.
+        (run_dir / HISTORY_FILE).unlink(missing_ok=True)
     else:
         _restore_random_state(model, state.get("random_state"))
         _say(config, f"Resuming {run_dir} after epoch {state['epoch']}.")
         _truncate_csv(run_dir / HISTORY_FILE, state["epoch"])
     state["config"] = config.to_dict()
+    state["data"] = data_record
     state["backend"] = keras.backend.backend()
     state["task_state"] = task.saved_state(data)
     _say(config, _describe(config, task, data, model, run_dir))
@@ -323,6 +339,7 @@ def _train_locked(config, task, run_dir, started, callbacks):
     result = {
         "task": task.name,
         "dataset": config.dataset,
+        "data": data_record,
         "architecture": config.architecture,
         "test": test,
         "measure": " ".join(task.measure),
@@ -368,17 +385,27 @@ def evaluate(model_or_path, *, task=None, dataset=None, split="test", limit=None
         _checks.one_of("task", task, TASKS)
     _checks.one_of("split", split, music_data.SPLITS)
     compilation.enable_persistent_cache(cache_dir)
-    saved, task_state = {}, None
+    saved, task_state, saved_data = {}, None, None
     if isinstance(model_or_path, keras.Model):
         model = model_or_path
     else:
         model, saved = load_trained_model(model_or_path)
         task_state = saved_task_state(model_or_path)
+        if pathlib.Path(model_or_path).expanduser().is_dir():
+            saved_data = _run_record(pathlib.Path(model_or_path).expanduser()).get("data")
     if task is None:
         task = saved.get("task", TrainConfig.task)
+    _check_scorable(model, task)
     own_limit = saved.get("limit")
     if dataset is None:
         dataset = saved.get("dataset", TASKS[task].default_dataset)
+        if saved_data and saved_data.get("path") and pathlib.Path(saved_data["path"]).exists():
+            # Where the run read its data, whatever folder this runs from.
+            dataset = saved_data["path"]
+        if saved_data:
+            _check_same_data(saved_data, run_folder.data_record(
+                dataset, builtin=(*music_data.MUSIC_DATASETS, *text_data.EMBEDDED_CORPORA)),
+                model_or_path, "scored")
         limit = own_limit if limit is None else limit
     config = TrainConfig(task=task, dataset=dataset, limit=limit, batch_size=batch_size,
                          tokenization=_saved_tokenization(saved),
@@ -391,6 +418,31 @@ def evaluate(model_or_path, *, task=None, dataset=None, split="test", limit=None
         task_state = TASKS[task].saved_state(TASKS[task].load_data(own))
     data = TASKS[task].load_data(config, saved=task_state)
     return TASKS[task].evaluate(model, data[split], config)
+
+
+# The output activation whose values each built-in task scores as probabilities.
+_SCORED_ACTIVATIONS = {"music": "sigmoid", "lm": "softmax"}
+
+
+def _check_scorable(model, task):
+    """A `ValueError` unless `model` is a forward model whose outputs are the
+    task's probabilities: a linear output would be scored as if it were
+    one, and a bidirectional model reads the very frame it predicts."""
+    config = model.get_config() if hasattr(model, "get_config") else {}
+    config = config if isinstance(config, dict) else {}
+    found = {key: config.get(key) for key in ("output_activation", "bidirectional")}
+    expected = _SCORED_ACTIVATIONS.get(task)
+    if config.get("bidirectional"):
+        raise ValueError(
+            "evaluate scores forward models only: a bidirectional model reads the frame it "
+            f"predicts, so its score means nothing. Received: {type(model).__name__} with "
+            f"{found}")
+    if "output_activation" not in config or (
+            expected is not None and config["output_activation"] != expected):
+        raise ValueError(
+            f"evaluate scores a {task} model's outputs as probabilities, so it needs a "
+            f"DeepRNNModel with output_activation={expected!r}. Received: "
+            f"{type(model).__name__} with {found}")
 
 
 def load_trained_model(path, *, compile=False):
@@ -407,8 +459,8 @@ def load_trained_model(path, *, compile=False):
     path = pathlib.Path(path).expanduser()
     config = {}
     if path.is_dir():
-        state = _read_json(path / STATE_FILE, missing_ok=True, damaged_ok=True) or {}
-        config = state.get("config", {})
+        config = _run_record(path).get("config", {})
+        run_folder.refuse_link(path / MODEL_FILE)
         if not (path / MODEL_FILE).exists():
             raise ValueError(
                 f"The run dir {str(path)!r} holds no {MODEL_FILE}: its training has not "
@@ -424,6 +476,16 @@ def load_trained_model(path, *, compile=False):
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ValueError(f"Cannot read the model file '{path}': it is damaged or not a "
                          f"Keras model ({type(err).__name__}: {_first_line(err)}).") from err
+
+
+def _run_record(run_dir):
+    """The newest readable record of a run's settings: `state.json`, else
+    `state.previous.json`, else `result.json` (each holds `config`)."""
+    for name in (STATE_FILE, PREVIOUS_STATE_FILE, RESULT_FILE):
+        record = _read_json(pathlib.Path(run_dir) / name, missing_ok=True, damaged_ok=True)
+        if record and isinstance(record.get("config"), dict):
+            return record
+    return {}
 
 
 def saved_task_state(path):
@@ -504,7 +566,9 @@ class _RunKeeper(keras.callbacks.Callback):
         if previous is not None:
             keep |= {previous["checkpoint"], previous["best_weights"]}
         for name in old:
-            if name and name not in keep:
+            if name and name not in keep and (run_folder.is_member_name(name, "checkpoint")
+                                              or run_folder.is_member_name(name,
+                                                                           "best_weights")):
                 (self.run_dir / name).unlink(missing_ok=True)
 
 
@@ -543,12 +607,14 @@ class _RunLock:
     ends, so a killed run never leaves its run dir locked.
     """
 
-    def __init__(self, run_dir):
-        self.path = pathlib.Path(run_dir) / LOCK_FILE
+    def __init__(self, run_dir, *, lock_file=LOCK_FILE, command="train"):
+        self.path = pathlib.Path(run_dir) / lock_file
+        self.command = command
         self.stream = None
 
     def __enter__(self):
-        self.stream = open(self.path, "a+", encoding="utf-8")
+        descriptor = run_folder.open_no_follow(self.path, os.O_RDWR | os.O_CREAT)
+        self.stream = os.fdopen(descriptor, "r+", encoding="utf-8")
         try:
             _lock_file(self.stream)
         except OSError as err:
@@ -558,9 +624,12 @@ class _RunLock:
             self.stream.seek(0)
             holder = self.stream.read().strip() or "unknown"
             self.stream.close()
+            where = ("training in the run dir" if self.command == "train"
+                     else f"running in '{self.path}' for the folder")
             raise RunDirBusy(
-                f"Another `train` (process {holder}) is training in the run dir "
-                f"'{self.path.parent}'. Wait for it to finish, or use another run dir."
+                f"Another `{self.command}` (process {holder}) is {where} "
+                f"'{self.path.parent}'. Wait for it to finish, or use another "
+                f"{'run dir' if self.command == 'train' else 'directory or project name'}."
             ) from None
         self.stream.seek(0)
         self.stream.truncate()
@@ -596,7 +665,7 @@ def _unlock_file(stream):
         fcntl.flock(stream.fileno(), fcntl.LOCK_UN)
 
 
-def _resume_point(run_dir, config):
+def _resume_point(run_dir, config, data_record=None):
     """`(state, model)` of the last good epoch in `run_dir`, `(None, None)`
     for a new run.
 
@@ -617,6 +686,13 @@ def _resume_point(run_dir, config):
         if missing:
             problems.append(f"'{run_dir / name}' lacks {', '.join(missing)}")
             continue
+        try:
+            run_folder.member(run_dir, state["checkpoint"], "checkpoint")
+            if state["best_weights"] is not None:
+                run_folder.member(run_dir, state["best_weights"], "best_weights")
+        except ValueError as err:
+            problems.append(f"'{run_dir / name}' is damaged: {err}")
+            continue
         candidates.append((name, state))
     if not candidates:
         if problems:
@@ -627,7 +703,10 @@ def _resume_point(run_dir, config):
         return None, None
     # Refused before any file is loaded: the configuration and backend are
     # the same in every state of one run.
-    _check_same_run(candidates[0][1]["config"], config, run_dir)
+    saved_data = candidates[0][1].get("data")
+    _check_same_data(saved_data, data_record, run_dir, "resumed")
+    _check_same_run(candidates[0][1]["config"], config, run_dir,
+                    same_data=bool(saved_data and saved_data.get("sha256")))
     _check_same_backend(candidates[0][1], run_dir)
     for name, state in candidates:
         model = None
@@ -635,8 +714,11 @@ def _resume_point(run_dir, config):
         try:
             model = keras.models.load_model(checkpoint)
         except Exception as err:  # noqa: BLE001 - any failure means a damaged file
-            problems.append(f"the checkpoint '{checkpoint}' cannot be read "
-                            f"({type(err).__name__}: {_first_line(err)})")
+            # Keras says "File not found" for a file that is there but is no
+            # Keras archive; say which of the two it is.
+            why = (f"it is damaged: {type(err).__name__}" if checkpoint.is_file()
+                   else "it is missing")
+            problems.append(f"the checkpoint '{checkpoint}' cannot be read ({why})")
             continue
         if state["best_weights"] and not (run_dir / state["best_weights"]).is_file():
             problems.append(f"the best weights '{run_dir / state['best_weights']}' are missing")
@@ -774,8 +856,11 @@ def fit_input(batches):
     return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
 
 
-def _check_same_run(saved, config, run_dir):
+def _check_same_run(saved, config, run_dir, same_data=False):
     current = config.to_dict()
+    if same_data:
+        # The same content under another path: the data moved.
+        current = {**current, "dataset": saved.get("dataset", current["dataset"])}
     saved = dict(saved)
     if "level" in saved:  # the old name of `tokenization`
         saved.setdefault("tokenization", saved.pop("level"))
@@ -793,6 +878,30 @@ def _check_same_run(saved, config, run_dir):
             + ". Use another run dir, or the saved values (only "
             + ", ".join(RESUMABLE_FIELDS) + " may change on resume)."
         )
+
+
+def _data_record(config):
+    return run_folder.data_record(
+        config.dataset, builtin=(*music_data.MUSIC_DATASETS, *text_data.EMBEDDED_CORPORA))
+
+
+def _check_same_data(saved, current, run_dir, doing):
+    if current is None or run_folder.same_data(saved, current):
+        return
+    where = saved.get("path") or saved.get("dataset")
+    now = current.get("path") or current.get("dataset")
+    raise ValueError(
+        f"The run in '{run_dir}' was trained on the data at '{where}' (sha256 "
+        f"{saved['sha256'][:16]}...); the data at '{now}' differs (sha256 "
+        f"{current['sha256'][:16]}...), so it cannot be {doing} with it. Point it at the "
+        "run's own data; to score other data on purpose, give `dataset` explicitly.")
+
+
+def _check_writable(folder):
+    folder.mkdir(exist_ok=True)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, "Permission denied (cannot write the "
+                              "TensorBoard logs)", str(folder))
 
 
 def _saved_tokenization(saved):
@@ -846,14 +955,13 @@ def _write_json(path, value):
 def _read_json(path, *, missing_ok=True, damaged_ok=False):
     """The JSON object in `path`; `None` if it is missing (with `missing_ok`)
     or damaged (with `damaged_ok`), else a `ValueError` naming the file."""
-    path = pathlib.Path(path)
+    path = run_folder.refuse_link(path)
     if not path.exists():
         if missing_ok:
             return None
         raise ValueError(f"'{path}' does not exist.")
     try:
-        with open(path, encoding="utf-8") as stream:
-            value = json.load(stream)
+        value = json.loads(run_folder.read_text(path))
     except (ValueError, UnicodeDecodeError) as err:
         if damaged_ok:
             return None
@@ -868,9 +976,9 @@ def _read_json(path, *, missing_ok=True, damaged_ok=False):
 def _truncate_csv(path, epochs):
     """Keep the header and the first `epochs` rows (an interrupted epoch may
     have logged a row that no checkpoint backs)."""
-    if not path.exists():
+    if not run_folder.refuse_link(path).exists():
         return
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = run_folder.read_text(path).splitlines(keepends=True)
     kept = "".join(lines[: epochs + 1])
 
     _files.write_text(path, kept)

@@ -3,11 +3,15 @@
 Its command line is `keras-deeprnn tune` (`keras_deeprnn.cli`).
 """
 
+import contextlib
+import dataclasses
 import json
 import os
 import pathlib
+import socket
 import sys
 import time
+import zlib
 
 import keras
 import keras_tuner
@@ -15,6 +19,9 @@ import keras_tuner
 from keras_deeprnn import _checks
 from keras_deeprnn.tasks import get_task
 from keras_deeprnn.training import TrainConfig
+from keras_deeprnn.training import _RunLock
+from keras_deeprnn.training import _seed_everything
+from keras_deeprnn.training import _write_json
 from keras_deeprnn.training import fit_input
 from keras_deeprnn.tuning.distribute import check_chief_address
 from keras_deeprnn.tuning.distribute import even_batches
@@ -29,6 +36,11 @@ DEFAULT_DIRECTORY = "tuning_runs"
 # and seeds its draws with seed, seed + 1, ...: spreading the user's seeds
 # keeps 0 a seed like any other and keeps two seeds' draws apart.
 _SEED_SPREAD = 10_007
+# What a search records of itself, so a resumed one keeps its space.
+SPACE_FILE = "search_space.json"
+# How long a worker waits for its chief to listen (the chief starts its
+# server only once its tuner exists) before it gives up with a message.
+CHIEF_WAIT_S = 60
 
 
 def run_search(
@@ -172,6 +184,28 @@ def run_search(
             f"{os.environ.get('KERASTUNER_TUNER_ID')!r}; pass overwrite=True to the chief only"
         )
 
+    with contextlib.ExitStack() as stack:
+        if role == "worker":
+            _wait_for_chief(os.environ["KERASTUNER_ORACLE_IP"],
+                            os.environ.get("KERASTUNER_ORACLE_PORT"))
+        else:
+            # Two searches in one project would run the same trials and
+            # overwrite each other's scores; the chief's workers share it.
+            pathlib.Path(directory).mkdir(parents=True, exist_ok=True)
+            stack.enter_context(_RunLock(directory, lock_file=f".{project_name}.lock",
+                                         command="tune"))
+        return _search_locked(
+            dataset, tuner, max_trials, epochs, directory, project_name, limit, architectures,
+            max_params, overwrite, distribute, budget_mode, fixed, batch_size, max_len, bucket,
+            patience, seed, cache_dir, callbacks, executions_per_trial, dtype_policy, verbose,
+            role, dict(hyperparameters=hyperparameters, tune_new_entries=tune_new_entries,
+                       allow_new_entries=allow_new_entries, max_model_size=max_model_size))
+
+
+def _search_locked(dataset, tuner, max_trials, epochs, directory, project_name, limit,
+                   architectures, max_params, overwrite, distribute, budget_mode, fixed,
+                   batch_size, max_len, bucket, patience, seed, cache_dir, callbacks,
+                   executions_per_trial, dtype_policy, verbose, role, keras_tuner_knobs):
     # === Tuner ===
     task = get_task("music")
     config = TrainConfig(task=task.name, dataset=dataset, limit=limit, cache_dir=cache_dir,
@@ -195,10 +229,9 @@ def run_search(
         overwrite=overwrite,
         seed=1 + seed * _SEED_SPREAD,
         executions_per_trial=executions_per_trial,
-        hyperparameters=hyperparameters,
-        tune_new_entries=tune_new_entries,
-        allow_new_entries=allow_new_entries,
-        max_model_size=max_model_size,
+        # KerasTuner's own: hyperparameters, tune_new_entries, allow_new_entries,
+        # max_model_size.
+        **keras_tuner_knobs,
     )
     if max_params is not None:
         # Trials over the budget (or, deriving, with no width that meets it)
@@ -211,7 +244,18 @@ def run_search(
         options.update(max_trials=max_trials)
     if tuner == "bayesian":
         _require_bayesian()
+    space = {"tuner": tuner, "dataset": str(dataset), "limit": limit,
+             "architectures": hypermodel.architectures, "fixed": hypermodel.fixed,
+             "max_params": max_params, "budget_mode": budget_mode, "epochs": epochs,
+             "max_len": max_len, "bucket": bucket, "dtype_policy": dtype_policy}
+    space = json.loads(json.dumps(space, default=_describe_setting))
+    space_file = pathlib.Path(directory) / project_name / SPACE_FILE
+    if not overwrite:
+        _check_same_space(space_file, space)
     search_tuner = TUNERS[tuner](**options)
+    if role != "worker":
+        space_file.parent.mkdir(parents=True, exist_ok=True)
+        _write_json(space_file, space)
     signal_ready(search_tuner.project_dir)
     if role == "chief":
         search_tuner.search(verbose=verbose)
@@ -225,20 +269,97 @@ def run_search(
     data = task.load_data(config)
     replicas = num_replicas(distribute)
     # As `train` feeds them: on TensorFlow, through a pipeline that takes
-    # batches of any length.
-    train = fit_input(even_batches(task.batches(data["train"], config, training=True), replicas))
+    # batches of any length. Each trial reshuffles from its own seed.
+    train_batches = _Reseedable(task, data["train"], config)
+    train = fit_input(even_batches(train_batches, replicas))
     valid = fit_input(even_batches(task.batches(data["valid"], config, training=False), replicas))
 
     # === Search ===
     early_stopping = keras.callbacks.EarlyStopping(
         monitor=task.monitor, mode="min", patience=patience
     )
+
+    def seed_trial(trial_id):
+        # A trial's weights, dropout and batch order depend on the search's
+        # seed and the trial's id only, not on the trials run before it in
+        # this process: the same search repeats its scores.
+        trial_seed = zlib.crc32(f"{seed}:{trial_id}".encode()) & 0x7FFFFFFF
+        _seed_everything(trial_seed)
+        train_batches.reseed(trial_seed)
+
+    search_tuner.seed_trial = seed_trial
     search_tuner.search(
         train, validation_data=valid, epochs=epochs,
         shuffle=False,  # the batches shuffle themselves, from the seed
         callbacks=[early_stopping, *(callbacks or [])], verbose=verbose,
     )
     return search_tuner
+
+
+class _Reseedable(keras.utils.PyDataset):
+    """A task's training batches, made anew from another seed by `reseed`."""
+
+    def __init__(self, task, split, config):
+        super().__init__()
+        self.task, self.split, self.config = task, split, config
+        self.batches = task.batches(split, config, training=True)
+
+    def reseed(self, seed):
+        config = dataclasses.replace(self.config, seed=seed)
+        self.batches = self.task.batches(self.split, config, training=True)
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, index):
+        return self.batches[index]
+
+    def on_epoch_end(self):
+        self.batches.on_epoch_end()
+
+
+def _describe_setting(value):
+    """A setting JSON cannot hold (an initializer) as its class and config."""
+    if hasattr(value, "get_config"):
+        return {"class": type(value).__name__, "config": value.get_config()}
+    return repr(value)
+
+
+def _check_same_space(path, space):
+    if not path.exists():
+        return
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"The search's record '{path}' cannot be read ({err}); resume it "
+                         "with overwrite=True (--overwrite) to start again.") from None
+    changed = [f"{key}: saved {saved.get(key)!r}, now {space[key]!r}" for key in space
+               if saved.get(key) != space[key]]
+    if changed:
+        raise ValueError(
+            f"The search in '{path.parent}' was run with another search space, so resuming it "
+            "with this one would mix the two in one report. Changed: " + "; ".join(changed)
+            + ". Use another --project-name (project_name), the saved settings, or "
+            "--overwrite (overwrite=True) to start this search again.")
+
+
+def _wait_for_chief(host, port):
+    """Return once the chief accepts connections; `ConnectionError` after
+    `CHIEF_WAIT_S` seconds of refusals (KerasTuner would wait an hour)."""
+    address = (host.strip().strip("[]"), int(port or 8000))
+    deadline = time.monotonic() + CHIEF_WAIT_S
+    while True:
+        try:
+            with socket.create_connection(address, timeout=2):
+                return
+        except OSError as err:
+            if time.monotonic() >= deadline:
+                raise ConnectionError(
+                    f"No tuning chief answers at {address[0]}:{address[1]} "
+                    f"(KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT) after {CHIEF_WAIT_S} s "
+                    f"({err.strerror or err}). Start the chief first (KERASTUNER_TUNER_ID="
+                    "chief), or check the address and port.") from None
+        time.sleep(0.5)
 
 
 def default_project_name(dataset, tuner):
@@ -332,6 +453,8 @@ class _TrialLog:
             self.oracle.verbose = 0
 
     def on_trial_begin(self, trial):
+        if getattr(self, "seed_trial", None) is not None:
+            self.seed_trial(trial.trial_id)
         self._trial_started = time.time()
         self._log_trial(trial, "begin")
         super().on_trial_begin(trial)
