@@ -9,6 +9,7 @@ import keras
 
 from keras_deeprnn.layers import DeepInput
 from keras_deeprnn.layers import DeepOutput
+from keras_deeprnn.models import hub
 from keras_deeprnn.models import options as options_lib
 from keras_deeprnn.models import presets
 
@@ -16,7 +17,7 @@ OPTIONS = options_lib.OPTIONS
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
-class DeepRNNModel(keras.Model):
+class DeepRNNModel(hub.PresetsMixin, keras.Model):
     """A deep RNN of any architecture in `keras_deeprnn.ARCHITECTURES`.
 
     ```python
