@@ -11,12 +11,12 @@ from keras_deeprnn.tasks.music import sample_piece
 
 def test_shipped_files_are_small_and_recorded():
     entry = pretrained.get("jsb")
-    assert entry.model_file.stat().st_size < 1_000_000
+    assert entry.weights_file.stat().st_size < 1_000_000
     record = json.loads(entry.record_file.read_text())
     assert record["settings"]["architecture"] == "dots_rnn"
     rolls = pretrained.test_rolls("jsb")
-    assert len(rolls) == record["test_pieces"]
-    assert sum(len(r) for r in rolls) == record["test_frames"]
+    assert len(rolls) == record["data"]["pieces"]
+    assert sum(len(r) for r in rolls) == record["data"]["frames"]
     assert all(r.shape[1] == 88 and set(np.unique(r)) <= {0.0, 1.0} for r in rolls)
 
 

@@ -1,5 +1,6 @@
-"""Named architectures, their options and the model builder."""
+"""Named architectures, their options, the model builder and its presets."""
 
+from keras_deeprnn.models import hub
 from keras_deeprnn.models.deep_rnn_model import DeepRNNModel
 from keras_deeprnn.models.deep_rnn_model import build_model
 from keras_deeprnn.models.options import OPTIONS

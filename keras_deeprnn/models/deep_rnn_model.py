@@ -10,6 +10,7 @@ import keras
 
 from keras_deeprnn.layers import DeepInput
 from keras_deeprnn.layers import DeepOutput
+from keras_deeprnn.models import hub
 from keras_deeprnn.models import options as options_lib
 from keras_deeprnn.models import presets
 
@@ -33,7 +34,7 @@ def _entry_point(run):
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
-class DeepRNNModel(keras.Model):
+class DeepRNNModel(hub.PresetsMixin, keras.Model):
     """A deep RNN of any architecture in `keras_deeprnn.ARCHITECTURES`.
 
     ```python
@@ -64,12 +65,12 @@ class DeepRNNModel(keras.Model):
         output_dim: width of the output (`None`: return the top states).
         units: width of every recurrent state, or a list with one width per
             stacked level.
-        num_input_layers, num_transition_layers, shortcut, num_output_layers,
-        num_layers, skip_connections, residual_connections: the depth
-            arguments (residual: a level adds the level below to its output
-            where the widths agree, as Sonnet's residual stacking); `None` takes the
-            architecture's default, and an architecture's defining values
-            cannot be changed (see `Architecture.fixed`).
+        depth arguments: `num_input_layers`, `num_transition_layers`,
+            `shortcut`, `num_output_layers`, `num_layers`, `skip_connections`,
+            `residual_connections` (residual: a level adds the level below to
+            its output where the widths agree, as Sonnet's residual stacking);
+            `None` takes the architecture's default, and an architecture's
+            defining values cannot be changed (see `Architecture.fixed`).
         input_units, transition_units, output_units: widths of the
             intermediate layers of g, ⊕ and ▷ (default `units`).
         activation: `φ_h`; transition_activation: `φ_l` (intermediate).

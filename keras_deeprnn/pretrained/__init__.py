@@ -2,57 +2,76 @@
 
 | name | model | trained on | test NLL |
 | --- | --- | --- | --- |
-| `"jsb"` | DOT(S)-RNN, 64 units | the built-in `jsb_chorales` (music21's Bach chorales) | in `jsb.json` |
+| `"jsb"` | DOT(S)-RNN, 64 units | the built-in `jsb_chorales` (music21's Bach chorales) | in `jsb/record.json` |
 
 ```python
-model, info = keras_deeprnn.pretrained.load("jsb")
+model, record = keras_deeprnn.pretrained.load("jsb")   # the short form of:
+model = keras_deeprnn.DeepRNNModel.from_preset("jsb")
 roll = keras_deeprnn.tasks.music.sample_piece(model, 64, seed=0)
 ```
 
-Each model comes with a JSON record (how it was trained, with which Keras
-and backend, its test NLL) and the test split it was scored on as packed
-piano rolls, so `score(name)` re-measures that NLL on any backend without
-music21. `scripts/make_pretrained.py` made them.
+Each is a preset folder (`keras_deeprnn.models.hub`): `config.json`,
+`model.weights.h5` and `record.json` (how it was trained, with which Keras
+and backend, what it scored on what data, with the data's SHA-256), plus
+the test split it was scored on as packed piano rolls (`test.npz`), so
+`score(model, test_rolls(name))` re-measures that NLL on any backend
+without music21. `scripts/make_pretrained.py` made them.
+
+To add one, drop its folder here: `model.save_to_preset(
+"keras_deeprnn/pretrained/NAME", description=..., scores=..., data=...)`
+(a `test.npz` from `pack_rolls` beside it, through `assets=`, lets the tests
+score it). It is then in `DeepRNNModel.presets`, `load(NAME)` and
+`keras-deeprnn generate --pretrained NAME`.
 """
 
 import dataclasses
-import json
-import pathlib
 
 import keras
 import numpy as np
 
 from keras_deeprnn import _checks
 from keras_deeprnn.metrics import music as music_metrics
+from keras_deeprnn.models import DeepRNNModel
+from keras_deeprnn.models import hub
 
-HERE = pathlib.Path(__file__).resolve().parent
+HERE = hub.BUILT_IN
 
 
 @dataclasses.dataclass(frozen=True)
 class Pretrained:
-    """Where a shipped model's files are, next to this module."""
+    """Where a shipped model's files are: its folder next to this module."""
 
     name: str
     description: str
 
     @property
-    def model_file(self):
-        return HERE / f"{self.name}.keras"
+    def directory(self):
+        return HERE / self.name
+
+    @property
+    def config_file(self):
+        return self.directory / hub.CONFIG_FILE
+
+    @property
+    def weights_file(self):
+        return self.directory / hub.WEIGHTS_FILE
 
     @property
     def record_file(self):
-        return HERE / f"{self.name}.json"
+        return self.directory / hub.RECORD_FILE
 
     @property
     def test_file(self):
-        return HERE / f"{self.name}_test.npz"
+        return self.directory / "test.npz"
 
 
-PRETRAINED = {
-    "jsb": Pretrained(
-        "jsb", "DOT(S)-RNN trained on the built-in jsb_chorales (Bach chorales from music21)"
-    ),
-}
+PRETRAINED = {name: Pretrained(name, description)
+              for name, description in hub.describe_presets().items()}
+
+
+def list_presets():
+    """The names of the shipped presets (as `DeepRNNModel.presets` lists them)."""
+    return list(PRETRAINED)
 
 
 def get(name):
@@ -61,10 +80,13 @@ def get(name):
 
 
 def load(name):
-    """`(model, record)`: the shipped Keras model and what is known about it."""
+    """`(model, record)`: the shipped Keras model and what is known about it.
+
+    The short form of `DeepRNNModel.from_preset(name)` and
+    `keras_deeprnn.models.hub.read_record(name)`.
+    """
     entry = get(name)
-    record = json.loads(entry.record_file.read_text())
-    return keras.models.load_model(entry.model_file, compile=False), record
+    return DeepRNNModel.from_preset(entry.name), hub.read_record(entry.name)
 
 
 def test_rolls(name):
