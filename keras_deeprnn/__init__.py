@@ -18,8 +18,7 @@ from keras_deeprnn import training  # registers the training loss, so checkpoint
 from keras_deeprnn.models import ARCHITECTURES
 from keras_deeprnn.models import DeepRNNModel
 from keras_deeprnn.models import build_model
-
-__version__ = "0.1.0"
+from keras_deeprnn._version import __version__
 
 __all__ = [
     "cells", "data", "initializers", "layers", "metrics", "models", "pretrained", "tasks",

@@ -28,9 +28,9 @@ import sys
 
 import keras
 
-import keras_deeprnn
 from keras_deeprnn import _checks
 from keras_deeprnn import _files
+from keras_deeprnn._version import __version__
 from keras_deeprnn import initializers
 from keras_deeprnn import pretrained
 from keras_deeprnn import training
@@ -89,7 +89,7 @@ def build_parser():
         epilog=_BACKEND_NOTE,
     )
     parser.add_argument("--version", action="version",
-                        version=f"%(prog)s {keras_deeprnn.__version__}",
+                        version=f"%(prog)s {__version__}",
                         help="print the version of keras-deeprnn and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(commands)

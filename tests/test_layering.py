@@ -13,13 +13,13 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "keras_deeprnn"
 
 # Lowest first; a module may import its own floor and those below it.
 FLOORS = (
-    ("_checks", "_files", "_keras_private", "initializers"),
+    ("_backend_check", "_checks", "_files", "_keras_private", "_version", "initializers"),
     ("layers",),
     ("cells",),
     ("models",),
     ("data", "metrics"),
     ("tasks", "pretrained"),
-    ("training",),
+    ("training", "run_folder", "compilation"),
     ("tuning",),
     ("cli",),
     ("__main__", ""),  # "": the package's own __init__, which gathers the public names

@@ -32,6 +32,8 @@ import tempfile
 import keras
 import numpy as np
 
+from keras_deeprnn._version import __version__
+
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 RECORD_FILE = "record.json"
@@ -277,6 +279,4 @@ def _plain(value):
 
 
 def _version():
-    import keras_deeprnn
-
-    return getattr(keras_deeprnn, "__version__", None)
+    return __version__
