@@ -83,7 +83,7 @@ def test_a_users_all_holds_no_test_tools_and_the_extras_say_what_they_bring():
         assert backend in extras and f"{backend}-cuda" in extras, backend
     assert extras["tensorflow"] == ["tensorflow-cpu>=2.16"]
     # CI installs the test tools beside `all`
-    assert '".[all,test]"' in (root / "scripts" / "setup").read_text()
+    assert '".[all,test,docs]"' in (root / "scripts" / "setup").read_text()
     # the README's Install section names every extra it explains
     readme = (root / "README.md").read_text()
     install = readme.split("## Install", 1)[1].split("\n## ", 1)[0]
