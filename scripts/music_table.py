@@ -195,18 +195,26 @@ class Study:
         return FINAL_TRAINING.get(dataset, FINAL_TRAINING_LARGE)
 
     def jobs(self):
-        """`(dataset, job, ready)` for every job, in the order they run."""
+        """`(dataset, job, ready)` for every job, in the order they run.
+
+        A paper row's finals are ready once its own search is done, and come
+        before the searches still to run, so that a study cut short has whole
+        cells of the table rather than searches without finals; the
+        collection's best waits for every search of its data set.
+        """
         jobs = []
         jsb_searched = all(self.record("jsb", f"search-{k}") for k in MODELS)
         for dataset in self.datasets:
             needs_jsb = dataset != "jsb" and not self.quick
             searches = [f"search-{key}" for key in MODELS]
-            for job in searches:
-                jobs.append((dataset, job, jsb_searched or not needs_jsb))
             searched = all(self.record(dataset, job) for job in searches)
             for key in self.finalists(dataset) if searched else MODELS:
+                ready = bool(self.record(dataset, f"search-{key}")) and (
+                    searched or key in ROWS)
                 for seed in self.seeds:
-                    jobs.append((dataset, f"final-{key}-seed{seed}", searched))
+                    jobs.append((dataset, f"final-{key}-seed{seed}", ready))
+            for job in searches:
+                jobs.append((dataset, job, jsb_searched or not needs_jsb))
         return jobs
 
     def finalists(self, dataset):

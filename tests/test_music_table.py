@@ -80,12 +80,22 @@ def test_finals_wait_for_their_searches_and_large_sets_wait_for_jsb(tmp_path):
     ready = {(d, j): ok for d, j, ok in study.jobs()}
     assert ready[("jsb", "search-rnn")] and not ready[("nottingham", "search-rnn")]
     assert not ready[("jsb", "final-rnn-seed0")]
+    # A row's finals start once its own search is done, before the other searches.
+    one_row = {("jsb", "search-dts_rnn"): {"best": {"score": 9.0, "values": {}}}}
+    jobs = Records(args, one_row).jobs()
+    ready = {(d, j): ok for d, j, ok in jobs}
+    assert ready[("jsb", "final-dts_rnn-seed1")] and not ready[("jsb", "final-rnn-seed1")]
+    assert [j for _, j, _ in jobs].index("final-dts_rnn-seed0") < [
+        j for _, j, _ in jobs].index("search-rnn")
+    last = list(music_table.MODELS)[-1]
+    one_candidate = {("jsb", f"search-{last}"): {"best": {"score": 9.0, "values": {}}}}
+    assert not {(d, j): ok for d, j, ok in Records(args, one_candidate).jobs()}[
+        ("jsb", f"final-{last}-seed0")]
     study = Records(args, searched)
     jobs = study.jobs()
     ready = {(d, j): ok for d, j, ok in jobs}
     assert ready[("nottingham", "search-rnn")] and ready[("jsb", "final-srnn-seed2")]
     # The candidate with the lowest validation score joins the four rows.
-    last = list(music_table.MODELS)[-1]
     finals = {j for d, j, _ in jobs if d == "jsb" and j.startswith("final-")}
     assert finals == {f"final-{k}-seed{s}" for k in [*music_table.ROWS, last]
                       for s in music_table.SEEDS}
