@@ -285,6 +285,12 @@ def _search_locked(dataset, tuner, max_trials, epochs, directory, project_name, 
         # this process: the same search repeats its scores.
         trial_seed = zlib.crc32(f"{seed}:{trial_id}".encode()) & 0x7FFFFFFF
         _seed_everything(trial_seed)
+        if keras.backend.backend() == "torch":
+            # Keras's torch dropout draws from torch's own generator when
+            # its layer has no seed.
+            import torch
+
+            torch.manual_seed(trial_seed)
         train_batches.reseed(trial_seed)
 
     search_tuner.seed_trial = seed_trial
