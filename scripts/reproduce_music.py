@@ -26,6 +26,7 @@ import keras
 from keras_deeprnn import _files
 from keras_deeprnn import training
 from keras_deeprnn.data import music as music_data
+from keras_deeprnn.tasks.paper import PAPER_MUSIC_COLUMNS
 
 ARCHITECTURES = ("rnn", "dts_rnn", "dots_rnn", "srnn")
 TITLES = {"rnn": "RNN", "dts_rnn": "DT(S)-RNN", "dots_rnn": "DOT(S)-RNN",
@@ -120,7 +121,7 @@ def report(results, quick, baselines=None):
               "paper's own data sets are in `music_table.md`.", ""]
     header = ["model"]
     for dataset in datasets:
-        column = training.PAPER_MUSIC_COLUMNS[dataset][0]
+        column = PAPER_MUSIC_COLUMNS[dataset][0]
         header += [f"{dataset} (ours)", f"{column} (paper)"]
     lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for architecture in ARCHITECTURES:

@@ -47,3 +47,14 @@ def test_music_script_refuses_an_unknown_data_set(capsys):
         reproduce_music.main(["--datasets", "mozart"])
     assert stop.value.code == 2
     assert "invalid choice: 'mozart'" in capsys.readouterr().err
+
+
+def test_imitations_report_sets_each_run_beside_the_papers_column():
+    result = {"dataset": "folk_tunes", "architecture": "dts_rnn",
+              "test": {"nll": 3.5, "frame_accuracy": 0.25}, "paper": {"nll": 3.206},
+              "parameters": 1234, "epochs_run": 5, "best_epoch": 4, "train_time_s": 60.0,
+              "backend": "jax"}
+    table = reproduce_music.report([result], True, {"folk_tunes": 3.631})
+    assert "| model | folk_tunes (ours) | Nottingham (paper) |" in table
+    assert "| DT(S)-RNN | 3.500 | 3.206 |" in table
+    assert "| note frequencies, no model | 3.631 | - |" in table
