@@ -107,9 +107,10 @@ def check_can_hold_run(run_dir):
         raise ValueError(f"`run_dir` must be a folder. Received: run_dir='{run_dir}', "
                          "which is a file")
     names = {path.name for path in run_dir.iterdir()}
-    if not names or names & set(RUN_MARKERS):
+    # A temporary of ours is a run killed mid-save, before its first state.
+    if not names or names & set(RUN_MARKERS) or any(map(_TEMPORARY.match, names)):
         return
-    foreign = sorted(name for name in names if not _TEMPORARY.match(name))
+    foreign = sorted(names)
     raise ValueError(
         f"`run_dir` '{run_dir}' exists and is not a run (it holds no state.json or "
         f".lock, but holds {', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}); "
