@@ -34,7 +34,7 @@ loop of the same equations. There the matrices are so small that the time
 goes to launching operations, the regime a GPU's launch latency puts every
 model in; it is part of the full run, and `--table dispatch` runs it alone.
 
-The GPU mode (`--device gpu`): the issue's GPU table (batch 128, 100 frames,
+The GPU mode (`--device gpu`): the GPU table (batch 128, 100 frames,
 512 units, 3 rounds of 20 steps) on the JAX, PyTorch and, where its build
 sees the GPU, TensorFlow backends, with `torch.nn` and the eager loop on
 CUDA and the scan on the GPU. Without a GPU it stops with a message;

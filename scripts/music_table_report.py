@@ -121,7 +121,10 @@ def markdown(summary):
     """The Markdown report of `summarise`'s summary."""
     import music_table as table
 
-    lines = ["# The music table of Pascanu et al. (2013) on the paper's data", ""]
+    lines = ["# The music table of Pascanu et al. (2013) on the paper's data", "",
+             "Made by `KERAS_BACKEND=jax python scripts/music_table.py --data-dir DIR --worker "
+             "K/2` (K = 0 and 1, one thread each) and written from the job records by "
+             "`--report-only`; `DIR` holds the four MATLAB files (checksums below).", ""]
     if summary["quick"]:
         lines += ["**Smoke run (`--quick`): tiny models, one or two epochs, 3 pieces per "
                   "split. The numbers mean nothing.**", ""]
