@@ -153,7 +153,8 @@ def test_even_batches_pad_with_zero_weight_rows():
     batches = even_batches(piano_roll_batches(rolls, 3, shuffle=False), 2)
     x, y, weights = batches[0]
     assert x.shape[0] == y.shape[0] == weights.shape[0] == 4
-    assert not x[3].any() and not weights[3].any() and weights[:3].sum() == 4 + 5 + 6
+    # Every frame is a step (the first predicted from a silent start frame).
+    assert not x[3].any() and not weights[3].any() and weights[:3].sum() == 5 + 6 + 7
     assert even_batches(batches.dataset, 1) is batches.dataset
 
 

@@ -98,11 +98,16 @@ def test_test_nll_is_frame_nll_over_every_test_frame(finished_run):
     test = music.load_music("jsb_chorales", limit=LIMIT, cache_dir=config.cache_dir,
                             progress=False)["test"]
     probabilities, targets = [], []
-    for piece in test:  # one unpadded piece at a time
-        probabilities.append(keras.ops.convert_to_numpy(model(piece[None, :-1]))[0])
-        targets.append(piece[1:])
+    for piece in test:  # one unpadded piece at a time, after a silent start frame
+        inputs = np.concatenate([np.zeros((1, 88), np.float32), piece[:-1]])[None]
+        probabilities.append(keras.ops.convert_to_numpy(model(inputs))[0])
+        targets.append(piece)
     expected = frame_nll(np.concatenate(probabilities), np.concatenate(targets))
+    later = frame_nll(np.concatenate([p[1:] for p in probabilities]),
+                      np.concatenate([t[1:] for t in targets]))
+    assert result["test"]["frames"] == sum(len(piece) for piece in test)
     np.testing.assert_allclose(result["test"]["nll"], expected, rtol=1e-5)
+    np.testing.assert_allclose(result["test"]["nll_without_first_frame"], later, rtol=1e-5)
     scores = training.evaluate(config.resolved_run_dir(), cache_dir=config.cache_dir,
                                progress=False)
     np.testing.assert_allclose(scores["nll"], expected, rtol=1e-5)
