@@ -17,7 +17,9 @@
    collection's other models and regularisers (`CANDIDATES`: Lp units,
    zoneout, GRU and LSTM stacks). JSB Chorales is searched widely
    (`SPACES`); the larger sets around what won on JSB Chorales
-   (`around_winner`), since a run there costs ten to twenty times as much.
+   (`around_winner`), for the four rows and JSB's winning candidate only,
+   with shorter schedules, since an epoch there costs four to six times as
+   much.
 2. **Finals.** The best trial of each row (and the best of all searches for
    the collection's best) is trained from scratch with seeds 0, 1 and 2 on
    the full schedule (`FINAL_TRAINING`: learning rate halved on plateaus,
@@ -103,9 +105,9 @@ TRIALS = {"jsb": {**{row: 6 for row in ROWS}, **{c: 3 for c in CANDIDATES}}}
 TRIALS_AROUND_WINNER = 2
 # Batches of 2 pieces won every row of the earlier JSB study.
 SEARCH_TRAINING = {"jsb": dict(batch_size=2, epochs=150, patience=6)}
-SEARCH_TRAINING_LARGE = dict(batch_size=2, epochs=40, patience=4)
+SEARCH_TRAINING_LARGE = dict(batch_size=2, epochs=30, patience=3)
 FINAL_TRAINING = {"jsb": dict(batch_size=2, epochs=200, patience=10, lr_patience=4)}
-FINAL_TRAINING_LARGE = dict(batch_size=2, epochs=100, patience=6, lr_patience=3)
+FINAL_TRAINING_LARGE = dict(batch_size=2, epochs=60, patience=5, lr_patience=2)
 SEEDS = (0, 1, 2)
 QUICK = dict(limit=3, units=[6], trials=2, seeds=(0, 1),
              search=dict(batch_size=2, epochs=1, patience=1),
@@ -194,28 +196,41 @@ class Study:
             return QUICK["final"]
         return FINAL_TRAINING.get(dataset, FINAL_TRAINING_LARGE)
 
+    def models(self, dataset):
+        """The models searched on `dataset`: every one on JSB Chorales; on a
+        larger set the paper's rows and the candidate that won on JSB."""
+        if dataset == "jsb" or self.quick:
+            return list(MODELS)
+        if not all(self.record("jsb", f"search-{k}") for k in MODELS):
+            return list(ROWS)
+        best = self.best_search("jsb")
+        return [*ROWS, *([best] if best not in ROWS else [])]
+
     def jobs(self):
         """`(dataset, job, ready)` for every job, in the order they run.
 
         A paper row's finals are ready once its own search is done, and come
         before the searches still to run, so that a study cut short has whole
         cells of the table rather than searches without finals; the
-        collection's best waits for every search of its data set.
+        collection's best waits for every search of its data set. On the
+        larger sets the first seed of every data set comes before the second
+        and third, so that a study cut short has every column.
         """
-        jobs = []
+        first, later = [], []
         jsb_searched = all(self.record("jsb", f"search-{k}") for k in MODELS)
         for dataset in self.datasets:
             needs_jsb = dataset != "jsb" and not self.quick
-            searches = [f"search-{key}" for key in MODELS]
+            searches = [f"search-{key}" for key in self.models(dataset)]
             searched = all(self.record(dataset, job) for job in searches)
-            for key in self.finalists(dataset) if searched else MODELS:
-                ready = bool(self.record(dataset, f"search-{key}")) and (
-                    searched or key in ROWS)
-                for seed in self.seeds:
-                    jobs.append((dataset, f"final-{key}-seed{seed}", ready))
+            for seed in self.seeds:
+                queue = first if seed == self.seeds[0] or not needs_jsb else later
+                for key in self.finalists(dataset) if searched else self.models(dataset):
+                    ready = bool(self.record(dataset, f"search-{key}")) and (
+                        searched or key in ROWS)
+                    queue.append((dataset, f"final-{key}-seed{seed}", ready))
             for job in searches:
-                jobs.append((dataset, job, jsb_searched or not needs_jsb))
-        return jobs
+                first.append((dataset, job, jsb_searched or not needs_jsb))
+        return first + later
 
     def finalists(self, dataset):
         """The four rows, and the candidate that won the search if one did."""
@@ -223,7 +238,8 @@ class Study:
         return [*ROWS, *([best] if best not in ROWS else [])]
 
     def best_search(self, dataset):
-        scored = {key: self.record(dataset, f"search-{key}")["best"]["score"] for key in MODELS}
+        scored = {key: self.record(dataset, f"search-{key}")["best"]["score"]
+                  for key in self.models(dataset)}
         return min(scored, key=scored.get)
 
     # --- Running --------------------------------------------------------

@@ -20,7 +20,8 @@ def summarise(study, seconds):
     for dataset in study.datasets:
         file, column = table.DATASETS[dataset]
         searches = {}
-        for key in table.MODELS:
+        models = study.models(dataset)
+        for key in models:
             record = study.record(dataset, f"search-{key}")
             if record is None:
                 pending.append(f"{dataset}: search-{key}")
@@ -29,7 +30,7 @@ def summarise(study, seconds):
             budget["searches"] += 1
             budget["trials"] += len(record["trials"])
             budget["seconds"] += sum(t["fit_seconds"] or 0.0 for t in record["trials"])
-        complete = len(searches) == len(table.MODELS)
+        complete = len(searches) == len(models)
         finalists = study.finalists(dataset) if complete else list(table.ROWS)
         best_key = study.best_search(dataset) if complete else None
         rows = []

@@ -100,6 +100,25 @@ def test_finals_wait_for_their_searches_and_large_sets_wait_for_jsb(tmp_path):
     assert finals == {f"final-{k}-seed{s}" for k in [*music_table.ROWS, last]
                       for s in music_table.SEEDS}
     assert not ready[("nottingham", "final-rnn-seed0")]
+    # A larger set searches the four rows and JSB's winning candidate only.
+    assert study.models("nottingham") == [*music_table.ROWS, last]
+    assert study.models("jsb") == list(music_table.MODELS)
+
+
+def test_larger_sets_run_every_first_seed_before_the_second(tmp_path):
+    args = argparse.Namespace(
+        data_dir=tmp_path, datasets=["jsb", "nottingham", "musedata"],
+        runs_dir=str(tmp_path / "r"), results_dir=str(tmp_path / "o"), quick=False,
+        quiet=True)
+    done = {("jsb", f"search-{k}"): {"best": {"score": 9.0, "values": {}}}
+            for k in music_table.MODELS}
+    order = [(d, j) for d, j, _ in Records(args, done).jobs()]
+    assert order.index(("nottingham", "final-rnn-seed0")) < order.index(
+        ("musedata", "search-rnn")) < order.index(("nottingham", "final-rnn-seed1"))
+    assert order.index(("musedata", "final-srnn-seed0")) < order.index(
+        ("nottingham", "final-rnn-seed1"))
+    # JSB keeps its seeds together: its own finals never wait behind a larger set.
+    assert order.index(("jsb", "final-rnn-seed2")) < order.index(("nottingham", "search-rnn"))
 
 
 def test_a_claimed_job_is_left_to_its_holder(tmp_path):
