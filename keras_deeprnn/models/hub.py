@@ -5,7 +5,7 @@ A preset is a folder with three files, all of them read without pickles:
 | file | what it holds |
 | --- | --- |
 | `config.json` | the model's Keras config (`keras.saving.serialize_keras_object`) |
-| `model.weights.h5` | its weights (`model.save_weights`) |
+| `model.weights.h5` | its weights (`model.save_weights`; float32, or float16 to halve the size) |
 | `record.json` | what it scored on what data (with the data's SHA-256 when known), and the Keras, backend and package versions it was saved with |
 
 A built-in preset is such a folder inside `keras_deeprnn/pretrained/`, named
@@ -37,6 +37,8 @@ from keras_deeprnn._version import __version__
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 RECORD_FILE = "record.json"
+# How `save_preset` may store the weights: as trained, or at half the size.
+WEIGHTS_DTYPES = ("float32", "float16")
 # The built-in presets: one folder each, beside the `keras_deeprnn.pretrained` module.
 BUILT_IN = pathlib.Path(__file__).resolve().parent.parent / "pretrained"
 # What `serialize_keras_object` adds that a preset leaves out: how it was
@@ -105,8 +107,11 @@ def load_preset(cls, name_or_dir, load_weights=True, dtype=None, trainable=True)
 
 
 def save_preset(model, preset_dir, description="", scores=None, data=None, record=None,
-                assets=None):
+                assets=None, weights_dtype="float32"):
     """`model.save_to_preset`: see `DeepRNNModel.save_to_preset`."""
+    if weights_dtype not in WEIGHTS_DTYPES:
+        raise ValueError(f"`weights_dtype` must be one of {list(WEIGHTS_DTYPES)}. "
+                         f"Received: weights_dtype={weights_dtype!r}")
     target = pathlib.Path(preset_dir)
     if target.exists() and (not target.is_dir() or (
             any(target.iterdir()) and not (target / CONFIG_FILE).is_file())):
@@ -127,6 +132,7 @@ def save_preset(model, preset_dir, description="", scores=None, data=None, recor
         "keras": keras.__version__,
         "backend": keras.backend.backend(),
         "keras_deeprnn": _version(),
+        "weights_dtype": weights_dtype,
     }
     config = {k: v for k, v in keras.saving.serialize_keras_object(model).items()
               if k not in _SKIPPED}
@@ -136,7 +142,12 @@ def save_preset(model, preset_dir, description="", scores=None, data=None, recor
     staging = pathlib.Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
     try:
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n")
-        model.save_weights(staging / WEIGHTS_FILE)
+        if weights_dtype == "float32":
+            model.save_weights(staging / WEIGHTS_FILE)
+        else:
+            model.save_weights(staging / f"float32.{WEIGHTS_FILE}")
+            store_half(staging / f"float32.{WEIGHTS_FILE}", staging / WEIGHTS_FILE)
+            (staging / f"float32.{WEIGHTS_FILE}").unlink()
         for name, content in (assets or {}).items():
             (staging / name).write_bytes(content)
         (staging / RECORD_FILE).write_text(json.dumps(written, indent=1, default=_plain) + "\n")
@@ -145,6 +156,33 @@ def save_preset(model, preset_dir, description="", scores=None, data=None, recor
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def store_half(source, target):
+    """Copy a Keras `.weights.h5` file with its float32 arrays stored as
+    float16, compressed: half the size, and `load_weights` reads it back
+    into float32 variables on every backend (to float16's precision)."""
+    import h5py
+
+    def copy(src, dst):
+        for key, value in src.attrs.items():
+            dst.attrs[key] = value
+        for name, item in src.items():
+            if isinstance(item, h5py.Group):
+                copy(item, dst.create_group(name))
+                continue
+            value = item[()]
+            if isinstance(value, np.ndarray) and value.dtype == np.float32 and value.size > 1:
+                stored = dst.create_dataset(name, data=value.astype(np.float16),
+                                            compression="gzip", compression_opts=9,
+                                            shuffle=True)
+            else:
+                stored = dst.create_dataset(name, data=value)
+            for key, value in item.attrs.items():
+                stored.attrs[key] = value
+
+    with h5py.File(source, "r") as src, h5py.File(target, "w") as dst:
+        copy(src, dst)
 
 
 def data_checksum(arrays):
@@ -205,7 +243,7 @@ class PresetsMixin:
                            trainable=trainable)
 
     def save_to_preset(self, preset_dir, description="", scores=None, data=None,
-                       record=None, assets=None):
+                       record=None, assets=None, weights_dtype="float32"):
         """Write this model as a preset folder that `from_preset` reads back.
 
         Args:
@@ -216,13 +254,18 @@ class PresetsMixin:
                 "split": "test", "sha256": data_checksum(rolls)}`.
             record: more fields to keep in `record.json` (how it was trained).
             assets: `{file name: bytes}` to ship in the folder too.
+            weights_dtype: `"float32"` (as trained) or `"float16"`: stored
+                at half the size, read back into float32 variables; the
+                record should then hold scores measured with the stored
+                weights.
 
         ```python
         model.save_to_preset("my_preset", scores={"test_nll": 8.9})
         ```
         """
         return save_preset(self, preset_dir, description=description, scores=scores,
-                           data=data, record=record, assets=assets)
+                           data=data, record=record, assets=assets,
+                           weights_dtype=weights_dtype)
 
 
 def _read_json(path):
