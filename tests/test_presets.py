@@ -23,10 +23,12 @@ def _frames(seed=0):
 
 
 def test_the_class_lists_the_shipped_presets():
-    assert kdr.DeepRNNModel.list_presets() == ["jsb"] == pretrained.list_presets()
+    names = kdr.DeepRNNModel.list_presets()
+    assert names == sorted(names) == pretrained.list_presets()
+    assert {"bach", "jsb"} <= set(names)
     presets = kdr.DeepRNNModel.presets
-    assert list(presets) == ["jsb"]
-    assert "DOT(S)-RNN" in presets["jsb"]
+    assert list(presets) == names
+    assert "DOT(S)-RNN" in presets["bach"] and "JSB_Chorales.mat" in presets["jsb"]
 
 
 def test_a_folder_dropped_in_pretrained_becomes_a_preset(tmp_path, monkeypatch):
@@ -38,21 +40,42 @@ def test_a_folder_dropped_in_pretrained_becomes_a_preset(tmp_path, monkeypatch):
 
 
 def test_from_preset_is_what_pretrained_load_returns():
-    model = kdr.DeepRNNModel.from_preset("jsb")
-    short, record = pretrained.load("jsb")
+    model = kdr.DeepRNNModel.from_preset("bach")
+    short, record = pretrained.load("bach")
     assert isinstance(model, kdr.DeepRNNModel) and model.architecture == "dots_rnn"
     for a, b in zip(model.get_weights(), short.get_weights()):
         np.testing.assert_array_equal(a, b)
-    assert record == hub.read_record("jsb")
-    assert record["scores"]["test_nll"] == record["test_nll"]
+    assert record == hub.read_record("bach")
+    assert record["settings"]["architecture"] == record["architecture"] == "dots_rnn"
 
 
-def test_the_shipped_record_holds_the_checksum_of_its_test_data():
-    record = hub.read_record("jsb")
-    rolls = pretrained.test_rolls("jsb")
+@pytest.mark.parametrize("name", pretrained.list_presets())
+def test_the_shipped_record_holds_the_checksum_of_its_test_data(name):
+    record = hub.read_record(name)
+    rolls = pretrained.test_rolls(name)
     assert record["data"]["sha256"] == hub.data_checksum(rolls)
     assert record["data"]["pieces"] == len(rolls)
-    assert record["parameters"] == kdr.DeepRNNModel.from_preset("jsb").count_params()
+    assert record["data"]["frames"] == sum(len(r) for r in rolls)
+    assert record["parameters"] == kdr.DeepRNNModel.from_preset(name).count_params()
+
+
+def test_float16_storage_halves_the_file_and_loads_the_rounded_weights(tmp_path):
+    model = kdr.build_model("dots_rnn", input_dim=20, output_dim=20, units=128,
+                            output_activation="sigmoid", seed=1)
+    model.set_weights([w + 0.1234567 for w in model.get_weights()])
+    full = model.save_to_preset(tmp_path / "full")
+    half = model.save_to_preset(tmp_path / "half", weights_dtype="float16")
+    size = {p.name: (p / hub.WEIGHTS_FILE).stat().st_size for p in (full, half)}
+    assert size["half"] < 0.6 * size["full"]
+    again = kdr.DeepRNNModel.from_preset(half)
+    for loaded, original in zip(again.get_weights(), model.get_weights()):
+        assert loaded.dtype == np.float32
+        np.testing.assert_array_equal(loaded, original.astype(np.float16).astype(np.float32))
+    assert hub.read_record(half)["weights_dtype"] == "float16"
+    assert hub.read_record(full)["weights_dtype"] == "float32"
+    with pytest.raises(ValueError, match=r"`weights_dtype`.*float16.*Received: weights_dtype='int8'"):
+        model.save_to_preset(tmp_path / "bad", weights_dtype="int8")
+    assert not (tmp_path / "bad").exists()
 
 
 def test_save_to_preset_round_trips_weights_and_record(tmp_path):
@@ -103,7 +126,7 @@ def test_load_weights_false_gives_a_fresh_model_of_the_same_config(tmp_path):
                                             ("mixed_float16", "float16")])
 def test_dtype_and_trainable_pass_through(policy, compute):
     before = keras.config.dtype_policy().name
-    model = kdr.DeepRNNModel.from_preset("jsb", dtype=policy, trainable=False)
+    model = kdr.DeepRNNModel.from_preset("bach", dtype=policy, trainable=False)
     assert keras.config.dtype_policy().name == before  # the global policy is put back
     assert {layer.dtype_policy.name for layer in model.layers
             if layer.weights} == {policy}
@@ -111,18 +134,18 @@ def test_dtype_and_trainable_pass_through(policy, compute):
     assert keras.backend.standardize_dtype(y.dtype) == compute
     assert {keras.backend.standardize_dtype(w.dtype) for w in model.weights} == {"float32"}
     assert model.trainable_weights == [] and len(model.non_trainable_weights) > 0
-    assert len(kdr.DeepRNNModel.from_preset("jsb").trainable_weights) > 0
+    assert len(kdr.DeepRNNModel.from_preset("bach").trainable_weights) > 0
 
 
 @pytest.mark.parametrize("name_or_dir", ["mozart", "no/such/folder", 3])
 def test_unknown_presets_are_refused_with_the_list(name_or_dir):
-    with pytest.raises(ValueError, match=r"name_or_dir.*built-in preset \(jsb\).*Received"):
+    with pytest.raises(ValueError, match=r"name_or_dir.*built-in preset \(bach, .*jsb.*\).*Received"):
         kdr.DeepRNNModel.from_preset(name_or_dir)
 
 
 def test_a_folder_without_a_preset_is_refused(tmp_path):
     (tmp_path / "model.weights.h5").write_bytes(b"")
-    with pytest.raises(ValueError, match=r"preset \(jsb\).*no config.json or record.json.*Received"):
+    with pytest.raises(ValueError, match=r"preset \(bach, .*\).*no config.json or record.json.*Received"):
         kdr.DeepRNNModel.from_preset(tmp_path)
 
 
@@ -131,7 +154,7 @@ def test_a_folder_without_a_preset_is_refused(tmp_path):
 def test_bad_arguments_are_refused(argument):
     name = next(iter(argument))
     with pytest.raises(ValueError, match=f"`{name}`.*Received: {name}="):
-        kdr.DeepRNNModel.from_preset("jsb", **argument)
+        kdr.DeepRNNModel.from_preset("bach", **argument)
 
 
 def test_a_preset_of_another_class_is_not_built(tmp_path):

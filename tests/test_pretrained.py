@@ -1,4 +1,4 @@
-"""The shipped chorale model loads, scores what its record says, and samples."""
+"""The shipped models load, score what their records say, and sample."""
 
 import json
 
@@ -9,29 +9,61 @@ from keras_deeprnn import pretrained
 from keras_deeprnn.tasks.music import sample_piece
 
 
-def test_shipped_files_are_small_and_recorded():
-    entry = pretrained.get("jsb")
-    assert entry.weights_file.stat().st_size < 1_000_000
+PRESETS = pretrained.list_presets()
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_shipped_files_are_small_and_recorded(name):
+    entry = pretrained.get(name)
+    assert entry.weights_file.stat().st_size < 600_000
     record = json.loads(entry.record_file.read_text())
-    assert record["settings"]["architecture"] == "dots_rnn"
-    rolls = pretrained.test_rolls("jsb")
+    assert record["settings"]["architecture"] == record["architecture"]
+    rolls = pretrained.test_rolls(name)
     assert len(rolls) == record["data"]["pieces"]
     assert sum(len(r) for r in rolls) == record["data"]["frames"]
     assert all(r.shape[1] == 88 and set(np.unique(r)) <= {0.0, 1.0} for r in rolls)
 
 
-def test_pretrained_model_scores_its_recorded_test_nll_on_this_backend():
-    model, record = pretrained.load("jsb")
-    nll = pretrained.score(model, pretrained.test_rolls("jsb"))
+@pytest.mark.parametrize("name", PRESETS)
+def test_pretrained_model_scores_its_recorded_test_nll_on_this_backend(name):
+    model, record = pretrained.load(name)
+    rolls = pretrained.test_rolls(name)
     # Recorded on one backend; float32 sums differ across backends in the 6th digit.
-    assert nll == pytest.approx(record["test_nll"], rel=1e-4)
+    scores = record["scores"]
+    assert pretrained.score(model, rolls) == pytest.approx(scores["test_nll"], rel=1e-4)
+    assert pretrained.score(model, rolls, first_frame=False) == pytest.approx(
+        scores["test_nll_without_first_frame"], rel=1e-4)
     # and it learned something: far below the 88 coin flips of an untrained model
-    assert nll < 0.2 * 88 * np.log(2)
+    assert scores["test_nll"] < 0.2 * 88 * np.log(2)
+
+
+def test_score_counts_every_frame_or_all_but_the_first_as_asked():
+    """`score` against NumPy: a model whose every output is one fixed
+    probability gives the Bernoulli NLL of the frames counted."""
+    import keras
+
+    p = 0.2
+    inputs = keras.Input((None, 88))
+    outputs = keras.layers.Lambda(lambda x: x * 0.0 + p)(inputs)
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(3)
+    rolls = [(rng.random((n, 88)) < 0.1).astype("float32") for n in (5, 1, 9, 17)]
+
+    def bernoulli(frames):
+        frames = np.concatenate(frames)
+        return float(-(frames * np.log(p) + (1 - frames) * np.log(1 - p)).sum(-1).mean())
+
+    every = pretrained.score(model, rolls, batch_size=3)
+    assert every == pytest.approx(bernoulli(rolls), rel=1e-5)
+    later = pretrained.score(model, rolls, first_frame=False)
+    assert later == pytest.approx(bernoulli([r[1:] for r in rolls]), rel=1e-5)
+    with pytest.raises(ValueError, match="no frame to predict"):
+        pretrained.score(model, [rolls[1]], first_frame=False)
 
 
 def test_pretrained_model_samples_a_piece():
-    model, _ = pretrained.load("jsb")
-    opening = pretrained.test_rolls("jsb")[0][:4]
+    model, _ = pretrained.load("bach")
+    opening = pretrained.test_rolls("bach")[0][:4]
     roll = sample_piece(model, 12, prime=opening, seed=0)
     assert roll.shape == (12, 88)
     np.testing.assert_array_equal(roll[:4], opening)
@@ -40,7 +72,7 @@ def test_pretrained_model_samples_a_piece():
 
 
 def test_unknown_name_is_refused_with_the_choices():
-    with pytest.raises(ValueError, match="name.*jsb"):
+    with pytest.raises(ValueError, match="name.*bach.*jsb"):
         pretrained.load("mozart")
 
 
