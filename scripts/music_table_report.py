@@ -164,6 +164,7 @@ def markdown(summary):
         cells.append(cell)
     lines += ["| " + " | ".join(cells) + " |", ""]
 
+    lines += _shortfalls(summary)
     for dataset in names:
         lines += _dataset_section(summary["datasets"][dataset], dataset, summary)
     budget = summary["budget"]
@@ -196,6 +197,36 @@ def markdown(summary):
     if summary["pending"]:
         lines += ["## Still to run", "", ", ".join(summary["pending"]), ""]
     return "\n".join(lines)
+
+
+def _shortfalls(summary):
+    """One line per finished cell above the paper's figure: by how much, after what."""
+    lines = []
+    for info in summary["datasets"].values():
+        column = info["column"]
+        if column is None:
+            continue
+        for row in info["rows"]:
+            if not row["test_nll"]:
+                continue
+            search = info["searches"].get(row["key"])
+            tried = (f"{len(search['trials'])} trials of its search, the best at validation NLL "
+                     f"{search['best']['score']:.3f}" if search else "no search")
+            if row["best_of_collection"] and info["paper_best"] is not None:
+                gap = row["mean"] - info["paper_best"]
+                if gap > 0:
+                    lines.append(f"- {column}, collection's best ({row['model']}): "
+                                 f"{row['mean']:.3f} against the paper's best "
+                                 f"{info['paper_best']:.2f}, short by {gap:.3f}, after every "
+                                 f"search of the column ({tried} for {row['model']}).")
+            if row.get("gap") is not None and row["gap"] > 0:
+                lines.append(f"- {column}, {row['model']}: {row['mean']:.3f} against "
+                             f"{row['paper_nll']:.3f}, short by {row['gap']:.3f}, after {tried}.")
+    if not lines:
+        return []
+    return ["## Where the table falls short", "",
+            "Finished cells above the paper's figure (the reasons common to all of them are "
+            "under *Differences from the paper*):", "", *lines, ""]
 
 
 def _dataset_section(info, dataset, summary):
