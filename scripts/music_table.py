@@ -3,6 +3,7 @@
     python scripts/music_table.py --data-dir DIR --worker 0/2 &     # the study, on two cores
     python scripts/music_table.py --data-dir DIR --worker 1/2
     python scripts/music_table.py --data-dir DIR --report-only      # report what is finished
+    python scripts/music_table.py --data-dir DIR --report-only --readme README.md
     python scripts/music_table.py --data-dir DIR --quick            # smoke run, tiny models
 
 `DIR` holds Boulanger-Lewandowski's four piano-roll sets in their MATLAB form
@@ -371,6 +372,9 @@ class Study:
         _write_text(self.results / f"{name}.md", music_table_report.markdown(summary))
         music_table_report.plot(summary, self.results / f"{name}.png")
         print(f"Wrote {self.results / name}.md, .json and .png", flush=True)
+        if getattr(self.args, "readme", None) is not None:
+            music_table_report.fill_readme(summary, self.args.readme)
+            print(f"Wrote the table into {self.args.readme}", flush=True)
 
 
 def _write_json(path, value):
@@ -418,6 +422,8 @@ def main(argv=None):
                         help="the report and the job records (default: results)")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: report the finished jobs")
+    parser.add_argument("--readme", type=pathlib.Path, metavar="README.md",
+                        help="also write the table between the music-table markers of this file")
     parser.add_argument("--quick", action="store_true", help="tiny models, a smoke run")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)

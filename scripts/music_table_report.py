@@ -118,6 +118,54 @@ def _cell(row):
     return text
 
 
+def overview(summary):
+    """The table of rows by data set, each cell `mean ± std (paper)`, as Markdown lines."""
+    import music_table as table
+
+    names = list(summary["datasets"])
+    header = ["model", *[summary["datasets"][d]["column"] or f"{d} (not in the paper)"
+                         for d in names]]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for key in table.ROWS:
+        cells = [table.ROWS[key]]
+        for dataset in names:
+            info = summary["datasets"][dataset]
+            row = next((r for r in info["rows"] if r["key"] == key), None)
+            cell = _cell(row) if row else "not yet run"
+            if row and row.get("paper_nll") is not None:
+                cell += f" ({row['paper_nll']:.3f})"
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
+    cells = ["collection's best"]
+    for dataset in names:
+        info = summary["datasets"][dataset]
+        row = next((r for r in info["rows"] if r["best_of_collection"]), None)
+        cell = f"{_cell(row)}, {row['model']}" if row else "not yet chosen"
+        if info["paper_best"] is not None:
+            cell += f" ({info['paper_best']:.2f}, {PAPER_MUSIC_BEST})"
+        cells.append(cell)
+    return lines + ["| " + " | ".join(cells) + " |", ""]
+
+
+README_START = "<!-- music table: written by scripts/music_table.py --readme -->"
+README_END = "<!-- end of music table -->"
+
+
+def fill_readme(summary, path):
+    """Put `overview` and what is left to run between the README's two markers."""
+    text = path.read_text()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{path} lacks the markers {README_START!r} and {README_END!r}")
+    pending = len(summary["pending"])
+    note = (f"{pending} jobs of the study are still to run; cells without a figure have not "
+            "run yet." if pending else "Every job of the study has run.")
+    block = "\n".join([README_START, "", *overview(summary), note, "", README_END])
+    head, rest = text.split(README_START, 1)
+    from keras_deeprnn import _files
+
+    _files.write_text(path, head + block + rest.split(README_END, 1)[1])
+
+
 def markdown(summary):
     """The Markdown report of `summarise`'s summary."""
     import music_table as table
@@ -141,29 +189,7 @@ def markdown(summary):
         "KerasTuner searches; the test split was scored once per final run. The paper's "
         "figure follows in brackets.", ""]
     names = list(summary["datasets"])
-    header = ["model", *[summary["datasets"][d]["column"] or f"{d} (not in the paper)"
-                         for d in names]]
-    lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for key in table.ROWS:
-        cells = [table.ROWS[key]]
-        for dataset in names:
-            info = summary["datasets"][dataset]
-            row = next((r for r in info["rows"] if r["key"] == key), None)
-            cell = _cell(row) if row else "not yet run"
-            if row and row.get("paper_nll") is not None:
-                cell += f" ({row['paper_nll']:.3f})"
-            cells.append(cell)
-        lines.append("| " + " | ".join(cells) + " |")
-    cells = ["collection's best"]
-    for dataset in names:
-        info = summary["datasets"][dataset]
-        row = next((r for r in info["rows"] if r["best_of_collection"]), None)
-        cell = f"{_cell(row)}, {row['model']}" if row else "not yet chosen"
-        if info["paper_best"] is not None:
-            cell += f" ({info['paper_best']:.2f}, {PAPER_MUSIC_BEST})"
-        cells.append(cell)
-    lines += ["| " + " | ".join(cells) + " |", ""]
-
+    lines += overview(summary)
     lines += _shortfalls(summary)
     for dataset in names:
         lines += _dataset_section(summary["datasets"][dataset], dataset, summary)

@@ -186,3 +186,26 @@ def test_the_study_refuses_a_folder_without_the_files(tmp_path, capsys):
     with pytest.raises(SystemExit):
         music_table.main(args_for(tmp_path, "--datasets", "jsb", "nottingham"))
     assert "lacks JSB_Chorales.mat, Nottingham.mat" in capsys.readouterr().err
+
+
+def test_the_readme_gets_the_overview_between_its_markers_and_nothing_else(tmp_path):
+    import music_table_report as report
+
+    row = dict(key="rnn", model="RNN", paper_nll=8.338, best_of_collection=False, seeds=[0, 1],
+               complete=False, test_nll=[8.5, 8.6], mean=8.55, std=0.0707)
+    summary = {"pending": ["jsb: final-rnn-seed2"], "datasets": {"jsb": {
+        "column": "JSB Chorales", "rows": [row], "paper_best": 7.92}}}
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nbefore\n\n{report.README_START}\nold table\n"
+                      f"{report.README_END}\n\nafter\n")
+    report.fill_readme(summary, readme)
+    text = readme.read_text()
+    assert text.startswith("# Title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
+    assert "old table" not in text
+    assert "| RNN | 8.550 ± 0.071 (seeds [0, 1] only) (8.338) |" in text
+    assert "1 jobs of the study are still to run" in text
+    report.fill_readme(summary, readme)
+    assert readme.read_text() == text  # a second call changes nothing
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="lacks the markers"):
+        report.fill_readme(summary, readme)
