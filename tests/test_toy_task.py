@@ -82,7 +82,8 @@ class ToyTask(tasks.Task):
         predicted = keras.ops.convert_to_numpy(model.predict_on_batch(split[:, :-1]))
         return {"mse": float(np.mean((predicted - split[:, 1:]) ** 2)), "waves": len(split)}
 
-    def sample(self, model, length, *, temperature=1.0, prime=None, seed=None, saved=None):
+    def sample(self, model, length, *, temperature=1.0, prime=None, seed=None, saved=None,
+               progress=False):
         width = model.get_config()["input_dim"]
         steps = np.zeros((1, 1, width), np.float32)
         for _ in range(length):

@@ -56,9 +56,10 @@ def main(argv=None):
         parser.exit(1, f"keras-deeprnn {args.command}: error: {err}\n")
     except OSError as err:
         parser.exit(1, f"keras-deeprnn {args.command}: error: {checks.os_error(err)}\n")
-    except MemoryError:
-        parser.exit(1, f"keras-deeprnn {args.command}: error: not enough memory for this "
-                       "request (MemoryError); ask for less, e.g. fewer --frames.\n")
+    except MemoryError as err:
+        message = str(err) or ("not enough memory for this request (MemoryError); ask for "
+                               "less, e.g. fewer --frames.")
+        parser.exit(1, f"keras-deeprnn {args.command}: error: {message}\n")
     except KeyboardInterrupt:
         note = (" The run dir keeps every finished epoch; the same command resumes."
                 if args.command == "train" else "")

@@ -82,6 +82,15 @@ def positive(flag, value):
         raise ValueError(f"`{flag}` must be a positive integer. Received: {value}")
 
 
+def sample_length(flag, value, most):
+    """A `MemoryError` naming `flag` for a sample longer than its task's
+    `max_sample_length`, before any memory is asked for."""
+    if value > most:
+        raise MemoryError(f"not enough memory, or time, for {flag} {value}: ask for at most "
+                          f"{most:,} (each step is one call of the model, and the whole "
+                          "sample is held in memory)")
+
+
 def non_negative(flag, value):
     if value < 0:
         raise ValueError(f"`{flag}` must be 0 or more. Received: {value}")

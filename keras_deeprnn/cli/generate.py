@@ -51,6 +51,8 @@ def add_parser(commands):
     generate.add_argument("--prime", default=None,
                           help="language models: text to continue (--frames counts the "
                                "new tokens; default: start from nothing)")
+    generate.add_argument("--quiet", action="store_true",
+                          help="no progress bar while sampling")
     generate.set_defaults(run=run)
 
 
@@ -71,12 +73,13 @@ def run(args):
         model, saved = training.load_trained_model(args.model)
         task_state = training.saved_task_state(args.model)
     task = get_task(saved.get("task", training.TrainConfig.task))
+    checks.sample_length("--frames", args.frames, task.max_sample_length)
     if task_state is None and saved and type(task).saved_state is not Task.saved_state:
         # A run saved before runs kept their task state: its own data gives it.
         task_state = task.saved_state(task.load_data(_run_config(saved)))
     prime = task.sample_prime(args, saved)
     sample = task.sample(model, args.frames, temperature=args.temperature, prime=prime,
-                         seed=args.seed, saved=task_state)
+                         seed=args.seed, saved=task_state, progress=not args.quiet)
     for line in task.save_sample(sample, _prefix(args), args=args, config=saved, prime=prime):
         checks.print_text(line)
     return 0

@@ -163,6 +163,8 @@ def run(args):
     checks.non_negative("--generate-frames", args.generate_frames)
     if args.generate_frames:
         checks.positive_number("--temperature", args.temperature)
+        checks.sample_length("--generate-frames", args.generate_frames,
+                             task.max_sample_length)
     if keras.backend.backend() == "torch" and config.progress:
         # Keras runs a custom RNN's time loop in Python on torch.
         print("Note: on the torch backend each epoch of a recurrent model takes many "
@@ -175,7 +177,8 @@ def run(args):
         run_dir = result["files"]["run_dir"]
         model, _ = training.load_trained_model(run_dir)
         sample = task.sample(model, args.generate_frames, temperature=args.temperature,
-                             seed=config.seed, saved=training.saved_task_state(run_dir))
+                             seed=config.seed, saved=training.saved_task_state(run_dir),
+                             progress=config.progress)
         for line in task.training_sample_lines(sample, run_dir, config,
                                                length=args.generate_frames,
                                                temperature=args.temperature):

@@ -19,6 +19,9 @@ fields of its own for the built-in tasks (`tokenization`, `seq_len`,
 
 import argparse
 import dataclasses
+import sys
+
+import keras
 
 from keras_deeprnn import _checks
 
@@ -79,6 +82,9 @@ class Task:
     # Whether `tune` can search this task's models; `tuning_refusal` says why not.
     tunable = True
     tuning_refusal = ""
+    # The longest sample `generate` asks for: every step is one call of the
+    # model, and the sample is held in memory.
+    max_sample_length = 1_000_000
 
     # --- settings and flags ------------------------------------------------
 
@@ -209,10 +215,12 @@ class Task:
 
     # --- sampling ----------------------------------------------------------
 
-    def sample(self, model, length, *, temperature=1.0, prime=None, seed=None, saved=None):
+    def sample(self, model, length, *, temperature=1.0, prime=None, seed=None, saved=None,
+               progress=False):
         """Something new drawn from a trained model (a piano roll, a text).
 
-        `saved` is the run's `saved_state`; `prime` what `sample_prime` gave."""
+        `saved` is the run's `saved_state`; `prime` what `sample_prime` gave;
+        `progress` shows a progress bar (`progress_bar`)."""
         raise NotImplementedError
 
     def sample_prime(self, args, config):
@@ -242,6 +250,28 @@ class Task:
         if not self.tunable:
             raise ValueError(f"`tune` cannot search {self.name} models: "
                              f"{self.tuning_refusal} Received: task={self.name!r}")
+
+
+def progress_bar(steps, unit_name, enabled):
+    """A Keras progress bar of `steps` steps, or `None` when not `enabled`.
+
+    On a terminal it redraws itself; in a log file it writes one line when
+    done, not one per step.
+
+    Example:
+
+    ```python
+    bar = progress_bar(1000, "frame", enabled=True)
+    for step in range(1000):
+        ...
+        bar.update(step + 1)
+    ```
+    """
+    if not enabled or steps < 1:
+        return None
+    terminal = getattr(sys.stdout, "isatty", lambda: False)()
+    return keras.utils.Progbar(steps, unit_name=unit_name,
+                               interval=0.05 if terminal else float("inf"))
 
 
 def register(task):

@@ -168,13 +168,14 @@ class LanguageModelTask(base.Task):
     def saved_state(self, data):
         return {"vocabulary": list(data["vocabulary"])}
 
-    def sample(self, model, length, *, temperature=1.0, prime=None, seed=None, saved=None):
+    def sample(self, model, length, *, temperature=1.0, prime=None, seed=None, saved=None,
+               progress=False):
         """`length` new tokens of text: `sample_text` over the run's vocabulary."""
         if not saved or saved.get("vocabulary") is None:
             raise ValueError("Sampling text needs the vocabulary the model was trained on "
                              "(`saved={'vocabulary': [...]}`, as a run dir keeps it).")
         return sample_text(model, saved["vocabulary"], length, temperature=temperature,
-                           prime=prime, seed=seed)
+                           prime=prime, seed=seed, progress=progress)
 
     def batches(self, split, config, *, training, epoch=0):
         # Never shuffled: the windows must follow each other for the state
@@ -341,7 +342,8 @@ def score_tokens(model, tokens, *, window=EVAL_WINDOW):
     return language_metrics.bits_per_token(picked, np.zeros(len(picked), np.int64))
 
 
-def sample_text(model, vocabulary, num_tokens, *, temperature=1.0, prime=None, seed=None):
+def sample_text(model, vocabulary, num_tokens, *, temperature=1.0, prime=None, seed=None,
+                progress=False):
     """Draw `num_tokens` tokens from a language model, one at a time.
 
     Args:
@@ -355,6 +357,7 @@ def sample_text(model, vocabulary, num_tokens, *, temperature=1.0, prime=None, s
             space-separated words otherwise) or a list of tokens. Without
             one, the model starts after a newline (or the first token).
         seed: seed of the NumPy generator that draws the tokens.
+        progress: show a Keras progress bar of the tokens drawn.
 
     Returns:
         The new text as a string, without the prime: characters joined
@@ -401,6 +404,7 @@ def sample_text(model, vocabulary, num_tokens, *, temperature=1.0, prime=None, s
     # The whole prime in one call: the state after it is what counts.
     feed = np.array([[index[token] for token in prime]], np.int32)
     drawn = []
+    bar = base.progress_bar(num_tokens, "token", progress)
     for _ in range(num_tokens):
         logits = keras.ops.convert_to_numpy(twin(feed, training=False))[0, -1]
         logits = logits.astype(np.float64) / temperature
@@ -411,6 +415,8 @@ def sample_text(model, vocabulary, num_tokens, *, temperature=1.0, prime=None, s
         token = int(rng.choice(len(vocabulary), p=probabilities))
         drawn.append(vocabulary[token])
         feed = np.array([[token]], np.int32)
+        if bar is not None:
+            bar.update(len(drawn))
     return "".join(drawn) if characters else " ".join(drawn)
 
 

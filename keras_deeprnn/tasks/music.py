@@ -240,9 +240,11 @@ class MusicTask(base.Task):
         lines.append(f"  {'result':14s} {pathlib.Path(files['run_dir']) / 'result.json'}")
         return lines
 
-    def sample(self, model, length, *, temperature=1.0, prime=None, seed=None, saved=None):
+    def sample(self, model, length, *, temperature=1.0, prime=None, seed=None, saved=None,
+               progress=False):
         """A piano roll of `length` frames: `sample_piece`."""
-        return sample_piece(model, length, temperature=temperature, prime=prime, seed=seed)
+        return sample_piece(model, length, temperature=temperature, prime=prime, seed=seed,
+                            progress=progress)
 
     def sample_prime(self, args, config):
         """The first `--prime-frames` frames of the piece `--prime-from` names."""
@@ -311,7 +313,8 @@ def describe_scores(scores):
     return line
 
 
-def sample_piece(model, num_frames, *, temperature=1.0, prime=None, seed=None):
+def sample_piece(model, num_frames, *, temperature=1.0, prime=None, seed=None,
+                 progress=False):
     """Sample a piano roll from a next-frame music model.
 
     Args:
@@ -326,6 +329,7 @@ def sample_piece(model, num_frames, *, temperature=1.0, prime=None, seed=None):
             `num_frames` frames (values above 0.5 count as on). Without one,
             the model starts from a silent frame.
         seed: seed of the NumPy generator that draws the notes.
+        progress: show a Keras progress bar of the frames drawn.
 
     Returns:
         A float32 array of shape `(num_frames, 88)` holding 0 and 1: the
@@ -368,12 +372,15 @@ def sample_piece(model, num_frames, *, temperature=1.0, prime=None, seed=None):
         # The whole opening in one call, after the silent frame that a piece
         # starts from in training: the state after it is what counts.
         feed = music_data.with_start_frame(prime)[None]
+    bar = base.progress_bar(num_frames - start, "frame", progress)
     for t in range(start, num_frames):
         logits = keras.ops.convert_to_numpy(step(feed, training=False))[0, -1]
         # sigmoid(z) = (1 + tanh(z / 2)) / 2 cannot overflow at low temperature.
         probabilities = 0.5 * (1.0 + np.tanh(logits.astype(np.float64) / (2.0 * temperature)))
         roll[t] = rng.random(music_data.NUM_NOTES) < probabilities
         feed = roll[None, t : t + 1]
+        if bar is not None:
+            bar.update(t + 1 - start)
     return roll
 
 
