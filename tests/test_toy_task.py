@@ -17,7 +17,6 @@ from keras_deeprnn import _files
 from keras_deeprnn import cli
 from keras_deeprnn import tasks
 from keras_deeprnn import training
-from keras_deeprnn.data import SPLITS
 
 STEPS = 10
 TINY = ["--architecture", "rnn", "--units", "4", "--dropout", "0", "--output-dropout", "0",
