@@ -143,6 +143,8 @@ class TrainConfig(_ModelFields):
     # truncated backpropagation through time.
     tokenization: str = "char"
     seq_len: int = 100
+    # Another task's own settings (`Task.settings`), by name.
+    task_settings: dict = dataclasses.field(default_factory=dict)
     # Optimisation: the paper used SGD; Adam needs no learning-rate search.
     optimizer: str = "adam"
     learning_rate: float = 1e-3
@@ -163,6 +165,7 @@ class TrainConfig(_ModelFields):
     def validate(self):
         """Check every field; raises `ValueError` naming the first bad one."""
         _checks.one_of("task", self.task, TASKS)
+        get_task(self.task).settings_of(self)
         _checks.one_of("optimizer", self.optimizer, OPTIMIZERS)
         _checks.one_of("tokenization", self.tokenization, ("char", "word"))
         _checks.boolean("bucket", self.bucket)
@@ -410,6 +413,7 @@ def evaluate(model_or_path, *, task=None, dataset=None, split="test", limit=None
     config = TrainConfig(task=task, dataset=dataset, limit=limit, batch_size=batch_size,
                          tokenization=_saved_tokenization(saved),
                          seq_len=saved.get("seq_len", TrainConfig.seq_len),
+                         task_settings=saved.get("task_settings") or {},
                          cache_dir=cache_dir, progress=progress).validate()
     keeps_state = type(TASKS[task]).saved_state is not Task.saved_state
     if task_state is None and keeps_state and saved and dataset != saved.get("dataset"):

@@ -74,7 +74,7 @@ def test_a_negative_seed_is_refused_by_name(tmp_path):
 def test_text_the_terminal_cannot_show_is_replaced_not_an_error(monkeypatch):
     stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
     monkeypatch.setattr(sys, "stdout", stream)
-    cli._print_text("café ♪")
+    cli.checks.print_text("café ♪")
     stream.flush()
     assert stream.buffer.getvalue() == b"caf? ?\n"
 

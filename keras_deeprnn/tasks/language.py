@@ -28,6 +28,7 @@ result["test"]["bits_per_token"], result["paper"]["bits_per_token"]
 ```
 """
 
+import dataclasses
 import math
 import pathlib
 
@@ -35,6 +36,7 @@ import keras
 import numpy as np
 
 from keras_deeprnn import _checks
+from keras_deeprnn import _files
 from keras_deeprnn.data import text as text_data
 from keras_deeprnn.data import text_batches
 from keras_deeprnn.data import SPLITS
@@ -49,6 +51,16 @@ DEFAULT_SEQ_LEN = 100
 # Windows of this many tokens score a split: long ones mean few calls, and the
 # state carries across them, so the length does not change the score.
 EVAL_WINDOW = 1000
+
+
+@dataclasses.dataclass
+class LanguageSettings:
+    """The language model's own settings (`TrainConfig` fields of the same names)."""
+
+    tokenization: str = dataclasses.field(default=DEFAULT_TOKENIZATION, metadata={
+        "choices": ("char", "word"), "help": "lm only: tokens are characters or words"})
+    seq_len: int = dataclasses.field(default=DEFAULT_SEQ_LEN, metadata={
+        "help": "lm only: window of truncated backpropagation, in tokens"})
 
 
 class LanguageModelTask(base.Task):
@@ -76,6 +88,58 @@ class LanguageModelTask(base.Task):
     items = "tokens"
     limit_items = "tokens of each split"
     default_dataset = DEFAULT_DATASET
+    datasets = tuple(text_data.EMBEDDED_CORPORA)
+    settings = LanguageSettings
+    tunable = False
+    tuning_refusal = ("the tuner builds models whose input and output widths come from "
+                      "the data's features, as music models do; a language model reads "
+                      "token ids through an embedding and carries its state from batch "
+                      "to batch at a fixed batch size.")
+
+    def check_settings(self, settings):
+        _checks.one_of("tokenization", settings.tokenization, ("char", "word"))
+        _checks.positive_int("seq_len", settings.seq_len)
+
+    def score_line(self, scores, split):
+        return (f"{split}: {scores['bits_per_token']:.3f} bits per token, perplexity "
+                f"{scores['perplexity']:.2f} ({scores['tokens']:,} tokens)")
+
+    def result_lines(self, result, config):
+        test, figure = result["test"], result["paper"]
+        unit = "bits per character" if config.tokenization == "char" else "bits per word"
+        lines = [f"\nTest: {test['bits_per_token']:.3f} {unit}, perplexity "
+                 f"{test['perplexity']:.2f} ({test['tokens']:,} tokens), best epoch "
+                 f"{result['best_epoch']} of {result['epochs_run']}"
+                 f"{' (stopped early)' if result['stopped_early'] else ''}."]
+        if figure:
+            lines.append(f"Paper, {figure['model']} on {figure['dataset']}: "
+                         f"{figure['bits_per_token']:.3f} {unit}, perplexity "
+                         f"{figure['perplexity']:.2f}. {figure['note']}")
+        else:
+            lines.append("The paper reports no figure for this architecture and level.")
+        lines.append(f"Training took {result['train_time_s']:.0f} s on {result['backend']} "
+                     f"({result['wall_time_s']:.0f} s in all this time). Wrote "
+                     f"{pathlib.Path(result['files']['run_dir']) / 'result.json'}")
+        return lines
+
+    def sample_prime(self, args, config):
+        """`--prime`, the text to continue (`--prime-from` is for music)."""
+        if args.prime_from is not None:
+            raise ValueError("`--prime-from` opens a piece of music; a language model "
+                             "continues text given with --prime instead. Received: "
+                             f"--prime-from {args.prime_from!r}")
+        return args.prime
+
+    def save_sample(self, sample, prefix, *, args, config, prime=None):
+        path = pathlib.Path(prefix)
+        path = path.with_name(path.name + ".txt")
+        _files.write_text(path, (prime or "") + sample)
+        return [f"Sampled {len(sample) if args is None else args.frames} tokens "
+                f"(temperature {1.0 if args is None else args.temperature}), wrote {path}:",
+                (prime or "") + sample]
+
+    def training_sample_lines(self, sample, run_dir, config, *, length, temperature):
+        return [f"Generated text ({length} tokens, temperature {temperature}):\n{sample}"]
 
     def load_data(self, config, *, saved=None):
         tokenization = config.tokenization
@@ -104,13 +168,14 @@ class LanguageModelTask(base.Task):
     def saved_state(self, data):
         return {"vocabulary": list(data["vocabulary"])}
 
-    def sample(self, model, length, *, temperature=1.0, prime=None, seed=None, saved=None):
+    def sample(self, model, length, *, temperature=1.0, prime=None, seed=None, saved=None,
+               progress=False):
         """`length` new tokens of text: `sample_text` over the run's vocabulary."""
         if not saved or saved.get("vocabulary") is None:
             raise ValueError("Sampling text needs the vocabulary the model was trained on "
                              "(`saved={'vocabulary': [...]}`, as a run dir keeps it).")
         return sample_text(model, saved["vocabulary"], length, temperature=temperature,
-                           prime=prime, seed=seed)
+                           prime=prime, seed=seed, progress=progress)
 
     def batches(self, split, config, *, training, epoch=0):
         # Never shuffled: the windows must follow each other for the state
@@ -277,7 +342,8 @@ def score_tokens(model, tokens, *, window=EVAL_WINDOW):
     return language_metrics.bits_per_token(picked, np.zeros(len(picked), np.int64))
 
 
-def sample_text(model, vocabulary, num_tokens, *, temperature=1.0, prime=None, seed=None):
+def sample_text(model, vocabulary, num_tokens, *, temperature=1.0, prime=None, seed=None,
+                progress=False):
     """Draw `num_tokens` tokens from a language model, one at a time.
 
     Args:
@@ -291,6 +357,7 @@ def sample_text(model, vocabulary, num_tokens, *, temperature=1.0, prime=None, s
             space-separated words otherwise) or a list of tokens. Without
             one, the model starts after a newline (or the first token).
         seed: seed of the NumPy generator that draws the tokens.
+        progress: show a Keras progress bar of the tokens drawn.
 
     Returns:
         The new text as a string, without the prime: characters joined
@@ -337,6 +404,7 @@ def sample_text(model, vocabulary, num_tokens, *, temperature=1.0, prime=None, s
     # The whole prime in one call: the state after it is what counts.
     feed = np.array([[index[token] for token in prime]], np.int32)
     drawn = []
+    bar = base.progress_bar(num_tokens, "token", progress)
     for _ in range(num_tokens):
         logits = keras.ops.convert_to_numpy(twin(feed, training=False))[0, -1]
         logits = logits.astype(np.float64) / temperature
@@ -347,6 +415,8 @@ def sample_text(model, vocabulary, num_tokens, *, temperature=1.0, prime=None, s
         token = int(rng.choice(len(vocabulary), p=probabilities))
         drawn.append(vocabulary[token])
         feed = np.array([[token]], np.int32)
+        if bar is not None:
+            bar.update(len(drawn))
     return "".join(drawn) if characters else " ".join(drawn)
 
 

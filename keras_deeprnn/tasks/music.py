@@ -24,6 +24,7 @@ carry RNN state from one call to the next.)
 `save_piece` writes a roll as MIDI, MusicXML and a PNG piano roll.
 """
 
+import dataclasses
 import pathlib
 
 import keras
@@ -78,6 +79,18 @@ class FrameNLLLoss(keras.losses.Loss):
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
+@dataclasses.dataclass
+class MusicSettings:
+    """The music task's own settings (`TrainConfig` fields of the same names)."""
+
+    max_len: int | None = dataclasses.field(default=None, metadata={
+        "type": int,
+        "help": "train on windows of this many steps (default: whole pieces)"})
+    bucket: bool = dataclasses.field(default=False, metadata={
+        "help": "batch pieces of similar length together, so wide batches "
+                "(--batch-size 32 on a GPU) waste little padding"})
+
+
 class MusicTask(base.Task):
     """Next-frame prediction of 88-key piano rolls (section 5 of the paper).
 
@@ -101,6 +114,11 @@ class MusicTask(base.Task):
     monitor = "val_frame_nll"
     measure = ("NLL", "nats per frame")
     default_dataset = "jsb_chorales"
+    datasets = tuple(music_data.MUSIC_DATASETS)
+    settings = MusicSettings
+    # Language models have always accepted these (and trained on their own
+    # windows, `seq_len`); `tune` reads them for every searched task.
+    tolerated_elsewhere = ("max_len", "bucket")
     # Padded lengths from a geometric ladder (16, 24, 32, 48, ...): about a
     # dozen shapes to compile however long the pieces, at most half padding.
     ladder = True
@@ -198,9 +216,83 @@ class MusicTask(base.Task):
         return {"model": row, "dataset": column, "nll": paper.PAPER_MUSIC_NLL[row][column],
                 "imitation": imitation, "note": note}
 
-    def sample(self, model, length, *, temperature=1.0, prime=None, seed=None, saved=None):
+    def check_settings(self, settings):
+        _checks.optional_positive_int("max_len", settings.max_len)
+        _checks.boolean("bucket", settings.bucket)
+
+    def score_line(self, scores, split):
+        return f"{split} {describe_scores(scores)}"
+
+    def result_lines(self, result, config):
+        test, paper_figure = result["test"], result["paper"]
+        lines = [f"\nTest {describe_scores(test)}, best epoch {result['best_epoch']} of "
+                 f"{result['epochs_run']}{' (stopped early)' if result['stopped_early'] else ''}."]
+        if paper_figure:
+            lines.append(f"Paper, {paper_figure['model']} on {paper_figure['dataset']}: "
+                         f"{paper_figure['nll']:.3f}. {paper_figure['note']}")
+        else:
+            lines.append("The paper reports no figure for this architecture and data set.")
+        files = result["files"]
+        lines.append(f"Training took {result['train_time_s']:.0f} s on {result['backend']} "
+                     f"({result['wall_time_s']:.0f} s in all, data and scoring included). "
+                     "Wrote:")
+        lines += [f"  {kind:14s} {files[kind]}" for kind in ("model", "history", "learning_curve")]
+        lines.append(f"  {'result':14s} {pathlib.Path(files['run_dir']) / 'result.json'}")
+        return lines
+
+    def sample(self, model, length, *, temperature=1.0, prime=None, seed=None, saved=None,
+               progress=False):
         """A piano roll of `length` frames: `sample_piece`."""
-        return sample_piece(model, length, temperature=temperature, prime=prime, seed=seed)
+        return sample_piece(model, length, temperature=temperature, prime=prime, seed=seed,
+                            progress=progress)
+
+    def sample_prime(self, args, config):
+        """The first `--prime-frames` frames of the piece `--prime-from` names."""
+        if args.prime is not None:
+            raise ValueError(f"`--prime` is text for a language model; this model is a "
+                             f"{self.name} model: open a piece with --prime-from "
+                             f"instead. Received: --prime {args.prime!r}")
+        if args.prime_from is None:
+            return None
+        if args.prime_frames < 1:
+            raise ValueError("`--prime-frames` must be a positive integer. Received: "
+                             f"{args.prime_frames}")
+        split, index = _piece_reference(args.prime_from)
+        limit = args.limit if args.limit is not None or args.dataset else config.get("limit")
+        dataset = args.dataset or config.get("dataset", self.default_dataset)
+        pieces = music_data.load_music(dataset, cache_dir=args.cache_dir, limit=limit)[split]
+        if not 0 <= index < len(pieces):
+            raise ValueError(f"`--prime-from` names piece {index} of the {split} split, "
+                             f"which has {len(pieces)} pieces (0..{len(pieces) - 1}).")
+        return pieces[index][: args.prime_frames]
+
+    def save_sample(self, sample, prefix, *, args, config, prime=None):
+        dataset = (args.dataset if args is not None else None) or config.get(
+            "dataset", self.default_dataset)
+        temperature = args.temperature if args is not None else 1.0
+        paths = save_piece(sample, prefix, frame_quarter_length=frame_quarter_length_of(dataset),
+                           title=f"sample, temperature {temperature}")
+        opening = ("" if prime is None else
+                   f", opening {len(prime)} from {dataset} {args.prime_from}")
+        return [f"Sampled {len(sample)} frames ({int(sample.sum())} note-frames{opening}). "
+                "Wrote:", *(f"  {kind:9s} {path}" for kind, path in paths.items())]
+
+    def training_sample_lines(self, sample, run_dir, config, *, length, temperature):
+        paths = save_piece(
+            sample, pathlib.Path(run_dir) / "generated",
+            frame_quarter_length=frame_quarter_length_of(config.dataset),
+            title=f"{config.architecture} on {config.dataset}, temperature {temperature}")
+        return [f"Generated piece ({len(sample)} frames, {int(sample.sum())} note-frames):",
+                *(f"  {kind:14s} {path}" for kind, path in paths.items())]
+
+
+def _piece_reference(value):
+    split, _, index = value.rpartition(":")
+    split = split or "test"
+    if split not in music_data.SPLITS or not index.isdigit():
+        raise ValueError(f"`--prime-from` must be [SPLIT:]INDEX with SPLIT one of "
+                         f"{', '.join(music_data.SPLITS)}. Received: {value!r}")
+    return split, int(index)
 
 
 def describe_scores(scores):
@@ -221,7 +313,8 @@ def describe_scores(scores):
     return line
 
 
-def sample_piece(model, num_frames, *, temperature=1.0, prime=None, seed=None):
+def sample_piece(model, num_frames, *, temperature=1.0, prime=None, seed=None,
+                 progress=False):
     """Sample a piano roll from a next-frame music model.
 
     Args:
@@ -236,6 +329,7 @@ def sample_piece(model, num_frames, *, temperature=1.0, prime=None, seed=None):
             `num_frames` frames (values above 0.5 count as on). Without one,
             the model starts from a silent frame.
         seed: seed of the NumPy generator that draws the notes.
+        progress: show a Keras progress bar of the frames drawn.
 
     Returns:
         A float32 array of shape `(num_frames, 88)` holding 0 and 1: the
@@ -278,12 +372,15 @@ def sample_piece(model, num_frames, *, temperature=1.0, prime=None, seed=None):
         # The whole opening in one call, after the silent frame that a piece
         # starts from in training: the state after it is what counts.
         feed = music_data.with_start_frame(prime)[None]
+    bar = base.progress_bar(num_frames - start, "frame", progress)
     for t in range(start, num_frames):
         logits = keras.ops.convert_to_numpy(step(feed, training=False))[0, -1]
         # sigmoid(z) = (1 + tanh(z / 2)) / 2 cannot overflow at low temperature.
         probabilities = 0.5 * (1.0 + np.tanh(logits.astype(np.float64) / (2.0 * temperature)))
         roll[t] = rng.random(music_data.NUM_NOTES) < probabilities
         feed = roll[None, t : t + 1]
+        if bar is not None:
+            bar.update(t + 1 - start)
     return roll
 
 

@@ -72,6 +72,8 @@ def run_search(
     tune_new_entries=True,
     allow_new_entries=True,
     max_model_size=None,
+    task="music",
+    task_settings=None,
 ):
     """Search deep RNN architectures on a polyphonic music data set.
 
@@ -140,6 +142,10 @@ def run_search(
         dtype_policy: e.g. `"mixed_float16"`.
         verbose: 0 silent, 1 KerasTuner's progress bars, 2 one line per epoch
             and per trial; default 1 when standard output is a terminal, else 2.
+        task: the name of a registered task (`keras_deeprnn.tasks`) whose
+            models can be searched (`Task.tunable`); its `monitor` is the
+            objective, its data, batches, loss and metrics every trial's.
+        task_settings: that task's own settings (`TrainConfig.task_settings`).
         hyperparameters, tune_new_entries, allow_new_entries, max_model_size:
             KerasTuner's, given to the tuner as they are (see
             `DeepRNNHyperModel` for how they meet `fixed` and `max_params`).
@@ -169,6 +175,7 @@ def run_search(
     _checks.positive_int("patience", patience)
     _checks.non_negative_int("seed", seed)
     _checks.one_of("budget_mode", budget_mode, BUDGET_MODES)
+    get_task(task).check_tunable()
     if verbose is None:
         verbose = default_verbosity()
     if project_name is None:
@@ -199,18 +206,21 @@ def run_search(
             max_params, overwrite, distribute, budget_mode, fixed, batch_size, max_len, bucket,
             patience, seed, cache_dir, callbacks, executions_per_trial, dtype_policy, verbose,
             role, dict(hyperparameters=hyperparameters, tune_new_entries=tune_new_entries,
-                       allow_new_entries=allow_new_entries, max_model_size=max_model_size))
+                       allow_new_entries=allow_new_entries, max_model_size=max_model_size),
+            task, task_settings)
 
 
 def _search_locked(dataset, tuner, max_trials, epochs, directory, project_name, limit,
                    architectures, max_params, overwrite, distribute, budget_mode, fixed,
                    batch_size, max_len, bucket, patience, seed, cache_dir, callbacks,
-                   executions_per_trial, dtype_policy, verbose, role, keras_tuner_knobs):
+                   executions_per_trial, dtype_policy, verbose, role, keras_tuner_knobs,
+                   task_name, task_settings):
     # === Tuner ===
-    task = get_task("music")
+    task = get_task(task_name)
     config = TrainConfig(task=task.name, dataset=dataset, limit=limit, cache_dir=cache_dir,
                          batch_size=batch_size, max_len=max_len, bucket=bucket, seed=seed,
-                         progress=verbose > 0)
+                         progress=verbose > 0, task_settings=dict(task_settings or {}))
+    task.settings_of(config)
     # The input and output sizes come from the training data, which the
     # chief never loads (and needs not: it builds no model).
     model_kwargs = dict(task.build_model_kwargs(config, None))
@@ -247,7 +257,8 @@ def _search_locked(dataset, tuner, max_trials, epochs, directory, project_name, 
     space = {"tuner": tuner, "dataset": str(dataset), "limit": limit,
              "architectures": hypermodel.architectures, "fixed": hypermodel.fixed,
              "max_params": max_params, "budget_mode": budget_mode, "epochs": epochs,
-             "max_len": max_len, "bucket": bucket, "dtype_policy": dtype_policy}
+             "max_len": max_len, "bucket": bucket, "dtype_policy": dtype_policy,
+             "task": task.name, "task_settings": config.task_settings}
     space = json.loads(json.dumps(space, default=_describe_setting))
     space_file = pathlib.Path(directory) / project_name / SPACE_FILE
     if not overwrite:
@@ -339,6 +350,8 @@ def _check_same_space(path, space):
     except (OSError, ValueError) as err:
         raise ValueError(f"The search's record '{path}' cannot be read ({err}); resume it "
                          "with overwrite=True (--overwrite) to start again.") from None
+    # A record written before searches named their task was a music search's.
+    saved = {"task": "music", "task_settings": {}, **saved}
     changed = [f"{key}: saved {saved.get(key)!r}, now {space[key]!r}" for key in space
                if saved.get(key) != space[key]]
     if changed:
