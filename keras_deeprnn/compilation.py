@@ -72,7 +72,9 @@ def enable_persistent_cache(cache_dir=None):
 # 1.5-6x faster at 32 and 128 units with batch 2, 1.9-2.6x at 32 units with
 # batch 16 and even (0.9-2.6x) at 128; at 256 units with batch 2 it was even
 # (0.9-1.4x) and at 512 units 1.5-1.8x slower. Batches above 16 were not
-# measured, so Keras's default (no XLA on a CPU) stays there.
+# measured, so Keras's default (no XLA on a CPU) stays there. XLA's first
+# step (compiling) took 2-4x as long, 3-50 s under load: paid once per
+# padded length, it is worth it for a run of many steps per length.
 XLA_MAX_UNITS = 128
 XLA_MAX_BATCH = 16
 _WIDTH_KEYS = ("units", "input_units", "transition_units", "output_units")
