@@ -13,7 +13,9 @@ average is written beside every row, since the machine may be shared.
     KERAS_BACKEND=tensorflow OMP_NUM_THREADS=1 python benchmarks/xla_crossover.py
     KERAS_BACKEND=tensorflow python benchmarks/xla_crossover.py --quick   # checks the harness
 
-Writes `<out>/xla_crossover.json` and `.md`; the rule in
+`--archs`, `--widths` and `--batches` pick part of the grid (any registered
+architecture). Writes `<out>/<name>.json` and `.md` (default name
+`xla_crossover`); the rule in
 `keras_deeprnn.compilation.choose_jit_compile` is read from these figures.
 """
 
@@ -43,7 +45,8 @@ def trainer(arch, units, jit_compile):
     import keras_deeprnn as kdr
 
     keras.utils.set_random_seed(0)
-    name, depth = workload.depth_of(arch)
+    # The benchmark's depths where it names them, else the registered row's defaults.
+    name, depth = workload.depth_of(arch) if arch in workload.ARCHS else (arch, {})
     model = kdr.build_model(name, input_dim=workload.NOTES, output_dim=workload.NOTES,
                             units=units, output_activation="sigmoid", **depth)
     model.compile(jit_compile=jit_compile)
@@ -100,8 +103,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny run, to check the harness")
     parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--name", default="xla_crossover", help="file name prefix of the results")
+    parser.add_argument("--archs", help="comma-separated architectures (default: rnn,dts_rnn,dots_rnn)")
+    parser.add_argument("--widths", help="comma-separated units (default: 32,128,256,512)")
+    parser.add_argument("--batches", help="comma-separated batch sizes (default: 2,16)")
     args = parser.parse_args()
-    cfg = QUICK if args.quick else FULL
+    cfg = dict(QUICK if args.quick else FULL)
+    for field in ("archs", "widths", "batches"):
+        given = getattr(args, field)
+        if given:
+            items = [x for x in given.split(",") if x]
+            cfg[field] = tuple(items if field == "archs" else map(int, items))
     import keras
     import tensorflow as tf
 
@@ -125,11 +137,11 @@ def main():
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for suffix, text in ((".json", json.dumps(results, indent=1)), (".md", markdown(results))):
-        path = out / f"xla_crossover{suffix}"
+        path = out / f"{args.name}{suffix}"
         tmp = path.with_name(f".{path.stem}.tmp{suffix}")
         tmp.write_text(text)
         os.replace(tmp, path)
-    print(f"wrote {out}/xla_crossover.json, .md")
+    print(f"wrote {out}/{args.name}.json, .md")
 
 
 if __name__ == "__main__":
