@@ -44,6 +44,7 @@ CUDA and the scan on the GPU. Without a GPU it stops with a message;
     python benchmarks/run.py --table dispatch   # only the dispatch-bound table
     python benchmarks/run.py --device gpu       # the GPU table (needs a CUDA GPU)
     python benchmarks/run.py --quick            # a tiny run, to check the harness
+    python benchmarks/run.py --table paper      # the paper's sizes and the main job (paper.py)
 
 Writes `<out>/<name>.json`, `<name>.md`, `<name>_fps.png` and, when the run has
 scaling points, `<name>_scaling.png`.
@@ -60,6 +61,7 @@ import subprocess
 import sys
 import time
 
+import paper
 import report
 import workload
 
@@ -205,9 +207,15 @@ def main():
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--name", help="file name prefix of the results "
                         "(default: cpu, cpu_dispatch with --table dispatch, gpu with --device gpu)")
-    parser.add_argument("--table", choices=("all", "dispatch"), default="all",
+    parser.add_argument("--table", choices=("all", "dispatch", "paper"), default="all",
                         help="all: the main table, the dispatch-bound table and the scaling points; "
-                             "dispatch: only the dispatch-bound table")
+                             "dispatch: only the dispatch-bound table; paper: every registered "
+                             "architecture at the paper's sizes (step and compile time) and the "
+                             "main job's wall time per backend")
+    parser.add_argument("--main-job-epochs", type=int,
+                        help=f"with --table paper: epochs of the main job on each backend "
+                             f"(default: {paper.PAPER['main_job_epochs']}, quick "
+                             f"{paper.QUICK_PAPER['main_job_epochs']}; 0 leaves it out)")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                         help="gpu: the GPU table (batch 128, 512 units) on a CUDA GPU")
     parser.add_argument("--allow-cpu", action="store_true",
@@ -219,6 +227,10 @@ def main():
                         help="OMP_WAIT_POLICY of the workers (default: the OpenMP default, spinning "
                              "for a while); PASSIVE on a machine shared with other jobs")
     args = parser.parse_args()
+    if args.main_job_epochs is not None and args.main_job_epochs < 0:
+        parser.error(f"--main-job-epochs must be 0 or more. Received: {args.main_job_epochs}")
+    if args.table == "paper":
+        return paper_main(args)
     if args.device == "gpu":
         cfg, dispatch = dict(QUICK_GPU if args.quick else GPU), None
         name = args.name or "gpu"
@@ -312,6 +324,48 @@ def main():
         _write_atomically(out / f"{name}_scaling.png", lambda p: report.plot_scaling(results, p))
         written.append("_scaling.png")
     print(f"wrote {out}/{name}{', '.join(written)} in {info['wall_s'] / 60:.1f} min", flush=True)
+
+
+def paper_main(args):
+    """`--table paper`: the paper-size table and the main job (`paper.py`)."""
+    if args.device != "cpu":
+        sys.exit(f"--table paper runs on the CPU only. Received: --device {args.device}")
+    cfg = dict(paper.QUICK_PAPER if args.quick else paper.PAPER)
+    cfg.update({k: v for k, v in (("rounds", args.rounds),
+                                  ("main_job_epochs", args.main_job_epochs)) if v is not None})
+    backends = [b for b in args.backends.split(",") if b]
+    out, name = pathlib.Path(args.out), args.name or "paper"
+    out.mkdir(parents=True, exist_ok=True)
+    info, started, loads = machine(), time.perf_counter(), []
+    with open(out / f"{name}_workers.log", "w") as log:
+        pools = {}
+
+        def worker(backend):
+            if backend not in pools:
+                pools[backend] = Worker(backend, log, args.omp_wait_policy, threads=1)
+            return pools[backend]
+
+        def say(text):
+            loads.append(os.getloadavg()[0])
+            print(text, flush=True)
+
+        models = paper.model_table(cfg, backends, worker, quick=args.quick, say=say)
+        for w in pools.values():
+            w.close()
+    jobs = []
+    for backend in backends if cfg["main_job_epochs"] else ():
+        jobs.append(paper.main_job(backend, cfg["main_job_epochs"], quick=args.quick))
+        loads.append(os.getloadavg()[0])
+        say_job = jobs[-1].get("error") or f"{jobs[-1]['wall_s']:.0f} s"
+        print(f"main job on {backend}: {say_job}", flush=True)
+    info["load_after"] = os.getloadavg()
+    info["wall_s"] = time.perf_counter() - started
+    results = {"machine": info, "settings": dict(cfg, backends=backends, quick=args.quick),
+               "load_during": {"median": statistics.median(loads), "max": max(loads)},
+               "models": models, "main_job": jobs}
+    _write_atomically(out / f"{name}.json", lambda p: p.write_text(json.dumps(results, indent=1)))
+    _write_atomically(out / f"{name}.md", lambda p: p.write_text(paper.markdown(results)))
+    print(f"wrote {out}/{name}.json, .md in {info['wall_s'] / 60:.1f} min", flush=True)
 
 
 def _write_atomically(path, write):

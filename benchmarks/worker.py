@@ -21,7 +21,9 @@ For a model spec the answer holds:
 `impl` picks the model: `deeprnn` (`keras_deeprnn.build_model`),
 `keras_layers` (Keras's SimpleRNN/LSTM stacked), `torch_nn`, `torch_eager`,
 `jax_scan` (`references.py`); `matmul` measures the machine's matmul
-throughput; `devices` answers which accelerators the backend sees.
+throughput; `devices` answers which accelerators the backend sees;
+`architectures` lists the rows the package registers (a `deeprnn` spec
+with `registered: true` builds such a row with its own defaults).
 
 The environment sets the rest: `KDR_BENCH_THREADS` (threads per backend,
 applied here to PyTorch and TensorFlow; `run.py` sets OpenMP's and XLA's
@@ -50,9 +52,12 @@ def keras_trainer(spec):
     if spec["impl"] == "deeprnn":
         import keras_deeprnn as kdr
 
-        arch, depth = workload.depth_of(name, spec.get("depth"))
+        # `registered`: a row of `keras_deeprnn.ARCHITECTURES` with its own defaults.
+        arch, depth = (name, {}) if spec.get("registered") else workload.depth_of(name, spec.get("depth"))
         model = kdr.build_model(arch, input_dim=workload.NOTES, output_dim=workload.NOTES,
                                 units=units, output_activation="sigmoid", **depth)
+        # The package's choice (XLA on TensorFlow's CPU where it is faster) unless the spec sets one.
+        jit = kdr.compilation.choose_jit_compile(model, jit, batch_size=spec.get("batch", workload.BATCH))
         model.compile(jit_compile=jit)  # Adam, clipnorm 1, binary cross-entropy
     else:
         layer, num_layers = workload.KERAS_LAYERS[name]
@@ -203,12 +208,20 @@ def measure_matmul(spec):
     return {"gflops": out}
 
 
+def architectures(spec):
+    """The rows the package registers, as `{"architectures": [...]}`."""
+    import keras_deeprnn as kdr
+
+    return {"architectures": list(kdr.ARCHITECTURES)}
+
+
 def main():
     set_threads()
     for line in sys.stdin:
         spec = json.loads(line)
         try:
-            measure = {"matmul": measure_matmul, "devices": devices}.get(spec["impl"], measure_model)
+            measure = {"matmul": measure_matmul, "devices": devices,
+                       "architectures": architectures}.get(spec["impl"], measure_model)
             result = measure(spec)
         except Exception as error:  # reported per spec; the run goes on
             result = {"error": f"{type(error).__name__}: {error}"}

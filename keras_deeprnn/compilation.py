@@ -1,4 +1,4 @@
-"""Compile once: JAX's persistent compilation cache in the package's cache folder.
+"""Compile once, and compile what runs fastest: JAX's persistent cache, XLA on TensorFlow.
 
 On JAX, every distinct batch shape of a train, test or predict step is a
 program that XLA compiles, which takes about a second for the paper's small
@@ -14,11 +14,19 @@ A cache folder the user set for JAX (`JAX_COMPILATION_CACHE_DIR` or
 `jax.config.update("jax_compilation_cache_dir", ...)`) is kept, and
 `KERAS_DEEPRNN_JAX_CACHE=0` leaves JAX's settings alone. On the other
 backends this does nothing.
+
+`choose_jit_compile` is the `jit_compile` to pass to `model.compile`: a
+user's `True` or `False` as given; for `"auto"` on TensorFlow without a GPU,
+XLA where it was measured to be faster (narrow models, small batches:
+`benchmarks/results/xla_crossover.md`), which Keras's own `"auto"` never
+picks on a CPU; elsewhere Keras's `"auto"`.
 """
 
 import os
 
 import keras
+
+from keras_deeprnn import _checks
 
 from keras_deeprnn.data.cache import _cache_root
 
@@ -57,3 +65,63 @@ def enable_persistent_cache(cache_dir=None):
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return str(path)
+
+
+# TensorFlow on a CPU, `train_on_batch` of 64-frame piano rolls, one thread
+# (`benchmarks/xla_crossover.py`, RNN, DT(S)-RNN and DOT(S)-RNN): XLA was
+# 1.5-6x faster at 32 and 128 units with batch 2, 1.9-2.6x at 32 units with
+# batch 16 and even (0.9-2.6x) at 128; at 256 units with batch 2 it was even
+# (0.9-1.4x) and at 512 units 1.5-1.8x slower. Batches above 16 were not
+# measured, so Keras's default (no XLA on a CPU) stays there. XLA's first
+# step (compiling) took 2-4x as long, 3-50 s under load: paid once per
+# padded length, it is worth it for a run of many steps per length.
+XLA_MAX_UNITS = 128
+XLA_MAX_BATCH = 16
+_WIDTH_KEYS = ("units", "input_units", "transition_units", "output_units")
+
+
+def model_width(model):
+    """The widest layer a deep RNN's config names (`units` and the widths of
+    g, ⊕ and ▷), or `None` for a model without them."""
+    config = model.get_config() if hasattr(model, "get_config") else {}
+    widths = []
+    for key in _WIDTH_KEYS:
+        value = config.get(key)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        widths += [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    return max(widths) if widths else None
+
+
+def choose_jit_compile(model, jit_compile="auto", batch_size=None):
+    """The `jit_compile` argument of `model.compile` for this model.
+
+    `True` or `False` (the user's choice) is returned as given. For
+    `"auto"`: on TensorFlow with no GPU, `True` when the model is at most
+    `XLA_MAX_UNITS` wide and the batch (when known) at most `XLA_MAX_BATCH`,
+    where XLA measured faster, else `False`; on a GPU, on JAX and on
+    PyTorch, `"auto"` (Keras's own choice: XLA on a GPU and on JAX, none on
+    PyTorch).
+
+    Example:
+
+    ```python
+    model = build_model("dots_rnn", input_dim=88, output_dim=88, units=128)
+    model.compile(jit_compile=choose_jit_compile(model, batch_size=2))
+    ```
+    """
+    if jit_compile is not True and jit_compile is not False and jit_compile != "auto":
+        raise ValueError(
+            f"`jit_compile` must be True, False or \"auto\". Received: jit_compile={jit_compile!r}"
+        )
+    if batch_size is not None:
+        _checks.positive_int("batch_size", batch_size)
+    if jit_compile != "auto" or keras.backend.backend() != "tensorflow":
+        return jit_compile
+    import tensorflow as tf
+
+    if any(d.device_type != "CPU" for d in tf.config.list_physical_devices()):
+        return "auto"
+    width = model_width(model)
+    if width is None:
+        return "auto"
+    return width <= XLA_MAX_UNITS and (batch_size is None or batch_size <= XLA_MAX_BATCH)

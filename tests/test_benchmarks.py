@@ -80,3 +80,47 @@ def test_dispatch_only_run_reports_its_table_and_no_empty_sections(tmp_path):
         assert section not in markdown
     assert (tmp_path / "cpu_dispatch_fps.png").stat().st_size > 0
     assert not (tmp_path / "cpu_dispatch_scaling.png").exists()
+
+
+def test_paper_table_has_every_registered_row_asked_for_with_compile_time_and_the_main_job(tmp_path):
+    import pytest
+
+    pytest.importorskip("music21")  # the main job trains on the Bach chorales
+    backend = keras.backend.backend()
+    env = dict(os.environ, MPLBACKEND="Agg", KERAS_DEEPRNN_CACHE=str(tmp_path / "cache"))
+    subprocess.run(
+        [sys.executable, str(RUN), "--table", "paper", "--quick", "--backends", backend,
+         "--out", str(tmp_path)],
+        check=True, timeout=900, env=env,
+    )
+    results = json.loads((tmp_path / "paper.json").read_text())
+    models = results["models"]
+    assert [(r["arch"], r["backend"]) for r in models] == [("rnn", backend), ("dots_rnn", backend)]
+    for r in models:
+        assert "error" not in r, r["error"]
+        assert r["units"] == 8 and r["batch"] == 2 and len(r["step_s"]) == 2
+        # The compile column is the first step less the median step.
+        assert abs(r["compile_s"] - (r["first_step_s"] - r["step_ms"] / 1e3)) < 1e-9
+        assert r["first_step_s"] > 0 and r["step_ms"] > 0
+    [job] = results["main_job"]
+    assert "error" not in job, job["error"]
+    assert job["backend"] == backend and job["epochs_run"] == 1
+    assert job["wall_s"] >= job["train_time_s"] > 0
+    assert "--epochs 1" in job["command"]
+    markdown = (tmp_path / "paper.md").read_text()
+    assert f"| model | {backend} ms | {backend} compile s |" in markdown
+    row = next(line for line in markdown.splitlines() if line.startswith("| `dots_rnn` |"))
+    assert row.split(" | ")[1] == f"{models[1]['step_ms']:.1f}"
+    assert "## The main job: `keras-deeprnn train --epochs 1`" in markdown
+    assert f"| {backend} | {job['wall_s']:.0f} | " in markdown
+
+
+def test_paper_table_refuses_a_negative_main_job_epochs(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(RUN), "--table", "paper", "--quick", "--main-job-epochs", "-1",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2
+    assert "--main-job-epochs must be 0 or more. Received: -1" in done.stderr
+    assert not (tmp_path / "paper.json").exists()

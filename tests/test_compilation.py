@@ -1,0 +1,109 @@
+"""The `jit_compile` choice: a user's choice kept, XLA on TensorFlow's CPU where it is faster."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_deeprnn import build_model
+from keras_deeprnn import compilation
+from keras_deeprnn.compilation import XLA_MAX_BATCH
+from keras_deeprnn.compilation import XLA_MAX_UNITS
+from keras_deeprnn.compilation import choose_jit_compile
+
+
+def _model(architecture="dots_rnn", **kwargs):
+    return build_model(architecture, input_dim=5, output_dim=5, output_activation="sigmoid",
+                       **{"units": 8, **kwargs})
+
+
+@pytest.fixture
+def tensorflow_on_cpu(monkeypatch):
+    """The rule as TensorFlow on a machine without a GPU sees it, on any backend."""
+    tf = pytest.importorskip("tensorflow")
+    monkeypatch.setattr(keras.backend, "backend", lambda: "tensorflow")
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda *a: [tf.config.PhysicalDevice("/physical_device:CPU:0", "CPU")])
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+def test_an_explicit_choice_is_returned_as_given_on_every_backend(explicit):
+    for model in (_model(units=8), _model(units=XLA_MAX_UNITS + 1)):
+        assert choose_jit_compile(model, explicit) is explicit
+        assert choose_jit_compile(model, explicit, batch_size=1000) is explicit
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+def test_an_explicit_choice_is_kept_on_tensorflow_without_a_gpu(tensorflow_on_cpu, explicit):
+    narrow, wide = _model(units=8), _model(units=4 * XLA_MAX_UNITS)
+    assert choose_jit_compile(narrow, explicit) is explicit
+    assert choose_jit_compile(wide, explicit, batch_size=2) is explicit
+
+
+def test_auto_on_tensorflow_without_a_gpu_picks_xla_for_narrow_models_and_small_batches(
+        tensorflow_on_cpu):
+    assert choose_jit_compile(_model(units=8)) is True
+    assert choose_jit_compile(_model(units=XLA_MAX_UNITS)) is True
+    assert choose_jit_compile(_model(units=XLA_MAX_UNITS + 1)) is False
+    assert choose_jit_compile(_model(units=8), batch_size=XLA_MAX_BATCH) is True
+    assert choose_jit_compile(_model(units=8), batch_size=XLA_MAX_BATCH + 1) is False
+    # The widest layer decides, whichever option names it.
+    assert choose_jit_compile(_model("dt_rnn", units=8, transition_units=XLA_MAX_UNITS + 1)) is False
+    assert choose_jit_compile(_model("srnn", num_layers=2, units=[8, XLA_MAX_UNITS + 1])) is False
+    assert choose_jit_compile(_model("dots_rnn", units=8, output_units=XLA_MAX_UNITS + 1)) is False
+
+
+def test_auto_is_left_to_keras_on_a_gpu_and_for_models_without_widths(tensorflow_on_cpu,
+                                                                       monkeypatch):
+    import tensorflow as tf
+
+    plain = keras.Sequential([keras.Input((None, 5)), keras.layers.Dense(3)])
+    assert compilation.model_width(plain) is None
+    assert choose_jit_compile(plain) == "auto"
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda *a: [
+        tf.config.PhysicalDevice("/physical_device:CPU:0", "CPU"),
+        tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU")])
+    assert choose_jit_compile(_model(units=8)) == "auto"
+
+
+def test_auto_elsewhere_than_tensorflow_is_keras_own_choice(monkeypatch):
+    for backend in ("jax", "torch"):
+        monkeypatch.setattr(keras.backend, "backend", lambda: backend)
+        assert choose_jit_compile(_model(units=8), batch_size=2) == "auto"
+
+
+def test_model_width_is_the_widest_layer_named():
+    assert compilation.model_width(_model("rnn", units=12)) == 12
+    assert compilation.model_width(_model("srnn", num_layers=3, units=[4, 30, 6])) == 30
+    assert compilation.model_width(_model("dt_rnn", units=4, transition_units=50)) == 50
+
+
+@pytest.mark.parametrize("value", ["yes", None, 1, "Auto"])
+def test_a_jit_compile_that_is_not_a_choice_is_refused_by_name(value):
+    with pytest.raises(ValueError, match=r"`jit_compile` must be True, False or \"auto\"\. "
+                                         rf"Received: jit_compile={value!r}"):
+        choose_jit_compile(_model(), value)
+
+
+@pytest.mark.parametrize("value", [0, -2, 1.5, "2"])
+def test_a_batch_size_that_is_not_positive_is_refused_by_name(value):
+    with pytest.raises((ValueError, TypeError), match="batch_size"):
+        choose_jit_compile(_model(), batch_size=value)
+
+
+def test_the_choice_reaches_the_compiled_model_and_it_trains():
+    x = (np.random.default_rng(0).random((2, 6, 5)) < 0.3).astype("float32")
+    explicit = _model(units=8, dropout=0.2)
+    explicit.compile(jit_compile=choose_jit_compile(explicit, False))
+    assert explicit.jit_compile is False
+    chosen = _model(units=8, dropout=0.2)
+    choice = choose_jit_compile(chosen, batch_size=2)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        assert choice is (not tf.config.list_physical_devices("GPU"))
+    if choice == "auto" and keras.backend.backend() == "torch":
+        return  # Keras's "auto" on PyTorch: no compiling, as `explicit` above
+    chosen.compile(jit_compile=choice)
+    # XLA compiles the whole step, dropout included.
+    loss = chosen.train_on_batch(x[:, :-1], x[:, 1:])
+    assert np.isfinite(loss)
