@@ -698,7 +698,7 @@ def test_the_tuning_modules_import_each_other_without_a_cycle():
     for module in graph:
         if module not in state:
             visit(module, [module])
-    assert graph["keras_deeprnn.tuning.report"] == {"keras_deeprnn.tuning.search"}
+    assert graph["keras_deeprnn.tuning.report"] == {"keras_deeprnn.tuning.tuners"}
 
 
 def _toy_row(free):

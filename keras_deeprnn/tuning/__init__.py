@@ -84,7 +84,7 @@ from keras_deeprnn.tuning.hypermodel import BUDGET_MODES
 from keras_deeprnn.tuning.hypermodel import SEARCH_SPACE
 from keras_deeprnn.tuning.hypermodel import DeepRNNHyperModel
 from keras_deeprnn.tuning.report import report
-from keras_deeprnn.tuning.search import TUNERS
+from keras_deeprnn.tuning.tuners import TUNERS
 from keras_deeprnn.tuning.search import run_search
 
 __all__ = [

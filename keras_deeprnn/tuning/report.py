@@ -15,7 +15,7 @@ from keras_tuner.engine.trial import Trial
 from keras_deeprnn import _files
 from keras_deeprnn.models import ARCHITECTURES
 from keras_deeprnn.models.presets import DEPTH_DEFAULTS
-from keras_deeprnn.tuning.search import TUNER_LOG_DIR
+from keras_deeprnn.tuning.tuners import TUNER_LOG_DIR
 
 MARKERS = "os^Dv<>PX*h"
 
