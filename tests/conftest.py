@@ -116,3 +116,49 @@ def rng():
 
 def pytest_report_header(config):
     return f"keras backend: {BACKEND} (KERAS_BACKEND={os.environ.get('KERAS_BACKEND')!r})"
+
+
+class RecordedTuner:
+    """A stand-in for `TUNERS["random"]` that keeps what `run_search` hands
+    the tuner (`options`) and stops the search there with `Stop`, before any
+    data is loaded; with `build=True` it makes the real tuner first
+    (`tuners`), so its oracle's draws can be read."""
+
+    class Stop(Exception):
+        pass
+
+    def __init__(self, real):
+        self.real, self.build = real, False
+        self.options, self.tuners = {}, []
+
+    def __call__(self, **options):
+        self.options.update(options)
+        if self.build:
+            self.tuners.append(self.real(**options))
+        raise self.Stop()
+
+
+@pytest.fixture
+def recorded_tuner(monkeypatch):
+    """`run_search`'s random tuner replaced by a `RecordedTuner` for the test."""
+    from keras_deeprnn.tuning import search
+
+    recorder = RecordedTuner(search.TUNERS["random"])
+    monkeypatch.setitem(search.TUNERS, "random", recorder)
+    return recorder
+
+
+@pytest.fixture
+def toy_row():
+    """`toy_row(free=(), **values)` registers the row `toy_rnn` (a Keras
+    `SimpleRNNCell`, which supports no option; `free` and `values` as in
+    `register_architecture`) for the test; the row is removed afterwards."""
+    from keras_deeprnn import models
+
+    def register(free=(), **values):
+        factory = models.CellFactory(
+            "toy", lambda units, depth, options, cell_args: keras.layers.SimpleRNNCell(units))
+        return models.register_architecture("toy_rnn", factory, "toy", "", free=free, **values)
+
+    yield register
+    models.ARCHITECTURES.pop("toy_rnn", None)

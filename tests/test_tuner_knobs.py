@@ -15,7 +15,6 @@ from keras_deeprnn.tuning import TUNERS  # noqa: E402
 from keras_deeprnn.tuning import DeepRNNHyperModel  # noqa: E402
 from keras_deeprnn.tuning import report  # noqa: E402
 from keras_deeprnn.tuning import run_search  # noqa: E402
-from keras_deeprnn.tuning import search  # noqa: E402
 
 
 def _data(seed=0, time=6, inputs=5, outputs=3):
@@ -66,20 +65,11 @@ def test_hyperparameters_fix_dimensions_and_pass_model_arguments(tmp_path):
         assert model.get_config()["units"] == 6
 
 
-def test_run_search_hands_kerastuners_knobs_to_the_tuner(tmp_path, monkeypatch):
-    made = {}
-
-    class Stop(Exception):
-        pass
-
-    def record(**options):
-        made.update(options)
-        raise Stop()
-
-    monkeypatch.setitem(search.TUNERS, "random", record)
+def test_run_search_hands_kerastuners_knobs_to_the_tuner(tmp_path, recorded_tuner):
+    made = recorded_tuner.options
     hp = kt.HyperParameters()
     hp.Fixed("units", 8)
-    with pytest.raises(Stop):
+    with pytest.raises(recorded_tuner.Stop):
         run_search(directory=tmp_path, max_trials=2, hyperparameters=hp, tune_new_entries=False,
                    allow_new_entries=False, max_model_size=1234)
     assert made["hyperparameters"] is hp and made["tune_new_entries"] is False

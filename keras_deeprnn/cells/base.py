@@ -358,6 +358,11 @@ class DeepCell(weight_arguments.WeightArguments, CellRegularization, keras.layer
 
     Args:
         units: width of the state `h`.
+        use_bias: whether the cell's layers have biases.
+        kernel_initializer, recurrent_initializer, bias_initializer: Keras
+            initializers of the input and feed-forward kernels, the
+            recurrent kernels and the biases (a subclass uses them in
+            `build`).
         dropout, recurrent_dropout: per-sequence dropout rates on the input
             and on the state read by the step.
         weight_noise: std of Gaussian noise added to every kernel in training.
@@ -385,6 +390,10 @@ class DeepCell(weight_arguments.WeightArguments, CellRegularization, keras.layer
     def __init__(
         self,
         units,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
         dropout=0.0,
         recurrent_dropout=0.0,
         weight_noise=0.0,
@@ -410,6 +419,10 @@ class DeepCell(weight_arguments.WeightArguments, CellRegularization, keras.layer
         }, kwargs)
         super().__init__(**kwargs)
         self.units = units
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
         for key, value in {**regularization, **keras_arguments}.items():
             setattr(self, key, value)
         self.trainable_initial_state = bool(trainable_initial_state)

@@ -60,6 +60,9 @@ class DeepTransitionCell(DeepCell):
         layer_norm: normalise every transition layer's pre-activation.
         trainable_initial_state: learn `h_0` instead of starting from zeros.
         seed: seed of the dropout masks and the weight noise.
+        **kwargs: the other arguments of `DeepCell` (`use_bias`, the
+            initializers, regularizers and constraints, ...) and of
+            `keras.layers.Layer`; the ones above are `DeepCell`'s too.
 
     Example:
 
@@ -80,18 +83,8 @@ class DeepTransitionCell(DeepCell):
         transition_units=None,
         activation="tanh",
         transition_activation=None,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
         transition_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        weight_noise=0.0,
-        recurrent_weight_dropout=0.0,
         layer_norm=False,
-        trainable_initial_state=False,
-        seed=None,
         **kwargs,
     ):
         num_transition_layers = _checks.positive_int("num_transition_layers", num_transition_layers)
@@ -102,11 +95,7 @@ class DeepTransitionCell(DeepCell):
                 f"Received: num_transition_layers={num_transition_layers}"
             )
         transition_units = _checks.optional_positive_int("transition_units", transition_units)
-        super().__init__(
-            units, dropout=dropout, recurrent_dropout=recurrent_dropout, weight_noise=weight_noise,
-            recurrent_weight_dropout=recurrent_weight_dropout,
-            trainable_initial_state=trainable_initial_state, seed=seed, **kwargs,
-        )
+        super().__init__(units, **kwargs)
         self.num_transition_layers = num_transition_layers
         self.shortcut = bool(shortcut)
         self.transition_units = transition_units
@@ -114,11 +103,7 @@ class DeepTransitionCell(DeepCell):
         self.transition_activation = keras.activations.get(
             activation if transition_activation is None else transition_activation
         )
-        self.use_bias = use_bias
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
         self.transition_initializer = keras.initializers.get(transition_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
         self.layer_norm = bool(layer_norm)
 
     @property

@@ -4,12 +4,11 @@ linked across levels through a depth gate."""
 import keras
 from keras import ops
 
-from keras_deeprnn import _checks
-from keras_deeprnn.cells.base import DeepCell
+from keras_deeprnn.cells.levels import LevelsCell
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
-class DepthGatedLSTMCell(DeepCell):
+class DepthGatedLSTMCell(LevelsCell):
     """All levels of a Depth-Gated LSTM, stepped together as one cell.
 
     Level `l` reads `x = h^{l-1}_t` (the input `x_t` at the bottom) and the
@@ -56,6 +55,9 @@ class DepthGatedLSTMCell(DeepCell):
             sequences.
         recurrent_weight_dropout: DropConnect rate on every
             `recurrent_kernel_{l}`, one mask per batch of sequences.
+        **kwargs: the other arguments of `DeepCell` (`use_bias`, the
+            initializers, regularizers and constraints, ...) and of
+            `keras.layers.Layer`; the ones above are `DeepCell`'s too.
 
     Example:
 
@@ -74,47 +76,21 @@ class DepthGatedLSTMCell(DeepCell):
         num_layers=2,
         activation="tanh",
         recurrent_activation="sigmoid",
-        use_bias=True,
         unit_forget_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
         peephole_initializer="zeros",
-        bias_initializer="zeros",
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        weight_noise=0.0,
-        recurrent_weight_dropout=0.0,
-        seed=None,
         **kwargs,
     ):
-        num_layers = _checks.positive_int("num_layers", num_layers)
-        super().__init__(
-            units, dropout=dropout, recurrent_dropout=recurrent_dropout, weight_noise=weight_noise,
-            recurrent_weight_dropout=recurrent_weight_dropout, seed=seed, **kwargs,
-        )
-        self.num_layers = num_layers
+        super().__init__(units, num_layers=num_layers, **kwargs)
         self.activation = keras.activations.get(activation)
         self.recurrent_activation = keras.activations.get(recurrent_activation)
-        self.use_bias = bool(use_bias)
         self.unit_forget_bias = unit_forget_bias
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
         self.peephole_initializer = keras.initializers.get(peephole_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.state_size = [[units, units] for _ in range(num_layers)]
+        self.state_size = [[units, units] for _ in range(self.num_layers)]
 
     @property
     def output_state_index(self):
         # the top level's h, in the flattened [[h, c], [h, c], ...]
         return 2 * (self.num_layers - 1)
-
-    @property
-    def input_dropout_width(self):
-        return self._input_dim + (self.num_layers - 1) * self.units  # input, then between levels
-
-    @property
-    def recurrent_dropout_width(self):
-        return self.num_layers * self.units
 
     def _bias_initializer(self, shape, dtype=None):
         n = self.units

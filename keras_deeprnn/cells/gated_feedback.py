@@ -4,12 +4,11 @@ level at t, through learned global reset gates."""
 import keras
 from keras import ops
 
-from keras_deeprnn import _checks
-from keras_deeprnn.cells.base import DeepCell
+from keras_deeprnn.cells.levels import LevelsCell
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
-class GatedFeedbackCell(DeepCell):
+class GatedFeedbackCell(LevelsCell):
     """A stack of tanh levels with gated feedback from all levels.
 
     With `n = units`, `N = num_layers`, `h^0_t = x_t` and `h*_{t-1}` the
@@ -61,41 +60,15 @@ class GatedFeedbackCell(DeepCell):
         units,
         num_layers=2,
         activation="tanh",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        weight_noise=0.0,
-        recurrent_weight_dropout=0.0,
-        seed=None,
         **kwargs,
     ):
-        num_layers = _checks.positive_int("num_layers", num_layers)
-        super().__init__(
-            units, dropout=dropout, recurrent_dropout=recurrent_dropout, weight_noise=weight_noise,
-            recurrent_weight_dropout=recurrent_weight_dropout, seed=seed, **kwargs,
-        )
-        self.num_layers = num_layers
+        super().__init__(units, num_layers=num_layers, **kwargs)
         self.activation = keras.activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.state_size = [[units] for _ in range(num_layers)]
+        self.state_size = [[units] for _ in range(self.num_layers)]
 
     @property
     def output_state_index(self):
         return self.num_layers - 1  # the top level's h
-
-    @property
-    def input_dropout_width(self):
-        return self._input_dim + (self.num_layers - 1) * self.units  # input, then between levels
-
-    @property
-    def recurrent_dropout_width(self):
-        return self.num_layers * self.units
 
     def build(self, input_shape):
         input_dim = input_shape[-1]

@@ -55,31 +55,13 @@ class HighwayTransitionCell(DeepCell):
         num_transition_layers=3,
         activation="tanh",
         transform_bias=-2.0,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        weight_noise=0.0,
-        recurrent_weight_dropout=0.0,
-        trainable_initial_state=False,
-        seed=None,
         **kwargs,
     ):
         num_transition_layers = _checks.positive_int("num_transition_layers", num_transition_layers)
-        super().__init__(
-            units, dropout=dropout, recurrent_dropout=recurrent_dropout, weight_noise=weight_noise,
-            recurrent_weight_dropout=recurrent_weight_dropout,
-            trainable_initial_state=trainable_initial_state, seed=seed, **kwargs,
-        )
+        super().__init__(units, **kwargs)
         self.num_transition_layers = num_transition_layers
         self.activation = keras.activations.get(activation)
         self.transform_bias = float(transform_bias)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
 
     def _bias_initializer(self, shape, dtype=None):
         n = self.units

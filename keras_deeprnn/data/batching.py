@@ -55,6 +55,16 @@ def padded_length(steps):
     return length
 
 
+def _check_lengths(max_len, pad_to_multiple_of, start_frame, ladder):
+    """The checks of the arguments `pad_batch` and `PianoRollBatches` share."""
+    if max_len is not None:
+        _checks.positive_int("max_len", max_len)
+    if pad_to_multiple_of is not None:
+        _checks.positive_int("pad_to_multiple_of", pad_to_multiple_of)
+    _checks.boolean("start_frame", start_frame)
+    _checks.boolean("ladder", ladder)
+
+
 def pad_batch(pieces, max_len=None, *, pad_to_multiple_of=None, start_frame=True,
               ladder=False):
     """Next-frame inputs, targets and mask for a batch of piano rolls.
@@ -91,12 +101,7 @@ def pad_batch(pieces, max_len=None, *, pad_to_multiple_of=None, start_frame=True
     >>> mask.tolist(), float(x[0, 0].sum()), int(y[0, 0].argmax())
     ([[1.0, 1.0, 1.0]], 0.0, 0)
     """
-    if max_len is not None:
-        _checks.positive_int("max_len", max_len)
-    if pad_to_multiple_of is not None:
-        _checks.positive_int("pad_to_multiple_of", pad_to_multiple_of)
-    _checks.boolean("start_frame", start_frame)
-    _checks.boolean("ladder", ladder)
+    _check_lengths(max_len, pad_to_multiple_of, start_frame, ladder)
     if isinstance(pieces, np.ndarray) and pieces.ndim == 2:
         raise ValueError(
             "pad_batch: pieces must be a sequence of (frames, 88) arrays; "
@@ -182,14 +187,9 @@ class PianoRollBatches(keras.utils.PyDataset):
         **kwargs,
     ):
         _checks.positive_int("batch_size", batch_size)
-        if max_len is not None:
-            _checks.positive_int("max_len", max_len)
-        if pad_to_multiple_of is not None:
-            _checks.positive_int("pad_to_multiple_of", pad_to_multiple_of)
+        _check_lengths(max_len, pad_to_multiple_of, start_frame, ladder)
         _checks.non_negative_int("seed", seed)
         _checks.boolean("bucket", bucket)
-        _checks.boolean("start_frame", start_frame)
-        _checks.boolean("ladder", ladder)
         super().__init__(**kwargs)
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -256,27 +256,16 @@ class PianoRollBatches(keras.utils.PyDataset):
             self._batches = self._arrange()
 
 
-def piano_roll_batches(
-    pieces, batch_size, *, shuffle=True, seed=0, max_len=None, bucket=False,
-    start_frame=True, ladder=False, **kwargs
-):
+def piano_roll_batches(pieces, batch_size, **options):
     """`(x, y, sample_weight)` batches of piano rolls, ready for `model.fit`.
 
-    A thin constructor of `PianoRollBatches`; see there for the details.
+    A thin constructor of `PianoRollBatches`; `options` are its keyword
+    arguments (`shuffle`, `seed`, `max_len`, `bucket`, `start_frame`, ...),
+    see there for the details.
 
     Example:
 
     >>> data = load_music("jsb_chorales")  # doctest: +SKIP
     >>> model.fit(piano_roll_batches(data["train"], 16), epochs=10)  # doctest: +SKIP
     """
-    return PianoRollBatches(
-        pieces,
-        batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        max_len=max_len,
-        bucket=bucket,
-        start_frame=start_frame,
-        ladder=ladder,
-        **kwargs,
-    )
+    return PianoRollBatches(pieces, batch_size, **options)

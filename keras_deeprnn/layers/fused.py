@@ -6,30 +6,22 @@ from keras import ops
 from keras import tree
 
 
-@keras.saving.register_keras_serializable(package="keras_deeprnn")
-class FusedLSTM(keras.layers.LSTM):
-    """`keras.layers.LSTM`, with PyTorch's own LSTM kernel also on the CPU.
-
-    Keras 3.15 hands an LSTM to cuDNN where one is available (TensorFlow
-    and PyTorch on a GPU); on the PyTorch backend without CUDA it runs a
-    Python loop over time steps instead, about three times slower than
-    `torch.nn.LSTM`. This layer gives that case to `torch._VF.lstm`, the
-    fused kernel `torch.nn.LSTM` calls (same gate order `i, f, c, o`; the
-    Keras bias goes in as the input bias, the recurrent bias is zero). It
-    applies when the arguments are those the kernel computes: `tanh` and
-    `sigmoid`, no mask, no `recurrent_dropout`, no `unroll`; otherwise, and
-    on every other backend, it is `keras.layers.LSTM` unchanged (tests
-    check equal outputs and gradients). Weights, config and saved files
-    are those of `keras.layers.LSTM`, under this class's name.
-
-    ```python
-    layer = FusedLSTM(256, return_sequences=True)   # every LSTM argument
-    ```
-    """
+class _TorchKernel:
+    """The time loop of a Keras LSTM or GRU, given to torch's fused kernel
+    (`torch_kernel`) where it computes what the layer's arguments ask for."""
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
-        return _fused_inner_loop(self, keras.layers.LSTM, sequences, initial_state, mask,
-                                 training, _torch_lstm)
+        if tree.is_nested(mask):
+            mask = mask[0]
+        if not _torch_kernel_applies(self, mask):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        if training and self.dropout:
+            # Keras's per-sequence input dropout, as in its LSTM and GRU inner loops.
+            dp_mask = self.cell.get_dropout_mask(sequences[:, 0, :])
+            sequences = sequences * ops.expand_dims(dp_mask, axis=1)
+        return self.torch_kernel(sequences, initial_state, self.cell,
+                                 return_sequences=self.return_sequences,
+                                 go_backwards=self.go_backwards)
 
 
 def _torch_lstm(inputs, initial_state, cell, return_sequences, go_backwards):
@@ -58,38 +50,6 @@ def _torch_lstm(inputs, initial_state, cell, return_sequences, go_backwards):
     if not return_sequences:
         outputs = last.unsqueeze(1)
     return last, outputs, [h_n.squeeze(0), c_n.squeeze(0)]
-
-
-@keras.saving.register_keras_serializable(package="keras_deeprnn")
-class FusedGRU(keras.layers.GRU):
-    """`keras.layers.GRU`, with PyTorch's own GRU kernel also on the CPU.
-
-    Keras 3.15 hands a GRU to cuDNN on a GPU; on the PyTorch backend without
-    CUDA it steps through time in Python instead. This layer gives that case
-    to `torch._VF.gru`, the fused kernel `torch.nn.GRU` calls. Keras's
-    `reset_after=True` GRU is torch's formulation:
-
-    ```python
-    z = σ(x W_z + b_z + h U_z + c_z);  r = σ(x W_r + b_r + h U_r + c_r)
-    n = tanh(x W_n + b_n + r ⊙ (h U_n + c_n));  h' = z ⊙ h + (1 - z) ⊙ n
-    ```
-
-    with the gates reordered from Keras's `z, r, n` to torch's `r, z, n`
-    (Keras's two bias rows are torch's input and recurrent biases). It
-    applies when the kernel computes the arguments: `reset_after=True`,
-    `tanh` and `sigmoid`, no mask, no `recurrent_dropout`, no `unroll`;
-    otherwise, and on every other backend, it is `keras.layers.GRU`
-    unchanged (tests check equal outputs and gradients). Weights, config
-    and saved files are those of `keras.layers.GRU`, under this class's name.
-
-    ```python
-    layer = FusedGRU(256, return_sequences=True)   # every GRU argument
-    ```
-    """
-
-    def inner_loop(self, sequences, initial_state, mask, training=False):
-        return _fused_inner_loop(self, keras.layers.GRU, sequences, initial_state, mask,
-                                 training, _torch_gru)
 
 
 def _torch_gru(inputs, initial_state, cell, return_sequences, go_backwards):
@@ -126,6 +86,62 @@ def _torch_gru(inputs, initial_state, cell, return_sequences, go_backwards):
     return last, outputs, [h_n.squeeze(0)]
 
 
+@keras.saving.register_keras_serializable(package="keras_deeprnn")
+class FusedLSTM(_TorchKernel, keras.layers.LSTM):
+    """`keras.layers.LSTM`, with PyTorch's own LSTM kernel also on the CPU.
+
+    Keras 3.15 hands an LSTM to cuDNN where one is available (TensorFlow
+    and PyTorch on a GPU); on the PyTorch backend without CUDA it runs a
+    Python loop over time steps instead, about three times slower than
+    `torch.nn.LSTM`. This layer gives that case to `torch._VF.lstm`, the
+    fused kernel `torch.nn.LSTM` calls (same gate order `i, f, c, o`; the
+    Keras bias goes in as the input bias, the recurrent bias is zero). It
+    applies when the arguments are those the kernel computes: `tanh` and
+    `sigmoid`, no mask, no `recurrent_dropout`, no `unroll`; otherwise, and
+    on every other backend, it is `keras.layers.LSTM` unchanged (tests
+    check equal outputs and gradients). Weights, config and saved files
+    are those of `keras.layers.LSTM`, under this class's name.
+
+    ```python
+    layer = FusedLSTM(256, return_sequences=True)   # every LSTM argument
+    ```
+    """
+
+    def torch_kernel(self, *args, **kwargs):
+        return _torch_lstm(*args, **kwargs)  # by name when called, as the tests patch it
+
+
+@keras.saving.register_keras_serializable(package="keras_deeprnn")
+class FusedGRU(_TorchKernel, keras.layers.GRU):
+    """`keras.layers.GRU`, with PyTorch's own GRU kernel also on the CPU.
+
+    Keras 3.15 hands a GRU to cuDNN on a GPU; on the PyTorch backend without
+    CUDA it steps through time in Python instead. This layer gives that case
+    to `torch._VF.gru`, the fused kernel `torch.nn.GRU` calls. Keras's
+    `reset_after=True` GRU is torch's formulation:
+
+    ```python
+    z = σ(x W_z + b_z + h U_z + c_z);  r = σ(x W_r + b_r + h U_r + c_r)
+    n = tanh(x W_n + b_n + r ⊙ (h U_n + c_n));  h' = z ⊙ h + (1 - z) ⊙ n
+    ```
+
+    with the gates reordered from Keras's `z, r, n` to torch's `r, z, n`
+    (Keras's two bias rows are torch's input and recurrent biases). It
+    applies when the kernel computes the arguments: `reset_after=True`,
+    `tanh` and `sigmoid`, no mask, no `recurrent_dropout`, no `unroll`;
+    otherwise, and on every other backend, it is `keras.layers.GRU`
+    unchanged (tests check equal outputs and gradients). Weights, config
+    and saved files are those of `keras.layers.GRU`, under this class's name.
+
+    ```python
+    layer = FusedGRU(256, return_sequences=True)   # every GRU argument
+    ```
+    """
+
+    def torch_kernel(self, *args, **kwargs):
+        return _torch_gru(*args, **kwargs)  # by name when called, as the tests patch it
+
+
 def _torch_kernel_applies(layer, mask):
     """Whether torch's fused kernel computes what `layer`'s arguments ask for."""
     cell = layer.cell
@@ -139,16 +155,3 @@ def _torch_kernel_applies(layer, mask):
         and cell.activation in (activations.tanh, ops.tanh)
         and cell.recurrent_activation in (activations.sigmoid, ops.sigmoid)
     )
-
-
-def _fused_inner_loop(layer, keras_class, sequences, initial_state, mask, training, kernel):
-    if tree.is_nested(mask):
-        mask = mask[0]
-    if not _torch_kernel_applies(layer, mask):
-        return keras_class.inner_loop(layer, sequences, initial_state, mask, training=training)
-    if training and layer.dropout:
-        # Keras's per-sequence input dropout, as in its LSTM and GRU inner loops.
-        dp_mask = layer.cell.get_dropout_mask(sequences[:, 0, :])
-        sequences = sequences * ops.expand_dims(dp_mask, axis=1)
-    return kernel(sequences, initial_state, layer.cell,
-                  return_sequences=layer.return_sequences, go_backwards=layer.go_backwards)

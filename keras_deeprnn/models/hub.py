@@ -21,7 +21,6 @@ again = kdr.DeepRNNModel.from_preset("my_preset")       # the same model, weight
 ```
 """
 
-import contextlib
 import hashlib
 import json
 import os
@@ -33,6 +32,7 @@ import keras
 import numpy as np
 
 from keras_deeprnn._version import __version__
+from keras_deeprnn.models.dtype_policy import dtype_policy_scope
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -94,7 +94,7 @@ def load_preset(cls, name_or_dir, load_weights=True, dtype=None, trainable=True)
             raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
     # The layers take the policy in force when they are made (keras-hub
     # passes `dtype` to each layer; ours are made by the model's constructor).
-    with _dtype_policy(dtype):
+    with dtype_policy_scope(dtype):
         model = keras.saving.deserialize_keras_object(config, safe_mode=True)
     if load_weights:
         weights = folder / WEIGHTS_FILE
@@ -286,23 +286,6 @@ def _check_class(cls, config, folder):
         raise ValueError(
             f"{folder / CONFIG_FILE} must hold the config of a {cls.__name__} (a class "
             f"registered with Keras). Received: registered_name={name!r}")
-
-
-@contextlib.contextmanager
-def _dtype_policy(dtype):
-    if dtype is None:
-        yield
-        return
-    before = keras.config.dtype_policy()
-    try:
-        keras.config.set_dtype_policy(dtype)
-    except ValueError:
-        raise ValueError("`dtype` must be a dtype policy name (e.g. 'float32', 'bfloat16', "
-                         f"'mixed_float16') or None. Received: dtype={dtype!r}") from None
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(before)
 
 
 def _replace_folder(staging, target):

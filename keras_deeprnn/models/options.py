@@ -409,3 +409,9 @@ def searched():
     """The options the tuner searches, in declaration order."""
     return {name: option for name, option in OPTIONS.items() if option.search is not None}
 
+
+def widths():
+    """The options the tuner searches as widths (over `WIDTH_SEARCH`), in
+    declaration order: what a parameter budget sets when it derives `units`."""
+    return {name: option for name, option in searched().items()
+            if option.search == WIDTH_SEARCH}

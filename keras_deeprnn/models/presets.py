@@ -162,6 +162,18 @@ class Architecture:
     def num_recurrent_layers(self, depth):
         return 1 if self.cell_factory.levels_in_one_cell else depth["num_layers"]
 
+    def depth(self, **given):
+        """The paper's depth of one step, the nonlinear layers from `x_t` to
+        `y_t`, with the depth arguments `given` (`None`: this row's value):
+
+        ```python
+        depth = num_input_layers + num_layers * num_transition_layers + num_output_layers + 1
+        ```
+        """
+        depth = self.resolve(**given)
+        return (depth["num_input_layers"] + depth["num_layers"] * depth["num_transition_layers"]
+                + depth["num_output_layers"] + 1)
+
     def resolve(self, **given):
         """The full set of depth arguments, with the user's values checked."""
         config = dict(DEPTH_DEFAULTS)

@@ -81,11 +81,11 @@ from keras_deeprnn.tuning.distribute import even_batches
 from keras_deeprnn.tuning.distribute import launch_local
 from keras_deeprnn.tuning.distribute import num_replicas
 from keras_deeprnn.tuning.hypermodel import BUDGET_MODES
-from keras_deeprnn.tuning.hypermodel import SEARCH_SPACE
 from keras_deeprnn.tuning.hypermodel import DeepRNNHyperModel
 from keras_deeprnn.tuning.report import report
-from keras_deeprnn.tuning.search import TUNERS
 from keras_deeprnn.tuning.search import run_search
+from keras_deeprnn.tuning.space import SEARCH_SPACE
+from keras_deeprnn.tuning.tuners import TUNERS
 
 __all__ = [
     "BUDGET_MODES", "DISTRIBUTIONS", "SEARCH_SPACE", "TUNERS", "DeepRNNHyperModel",

@@ -1,6 +1,5 @@
 """`DeepRNNHyperModel`: the table of architectures as one KerasTuner search space."""
 
-import contextlib
 import time
 
 import keras
@@ -12,65 +11,23 @@ from keras_deeprnn.models import ARCHITECTURES
 from keras_deeprnn.models import OPTIONS
 from keras_deeprnn.models import build_model
 from keras_deeprnn.models import options as options_lib
+from keras_deeprnn.models.dtype_policy import dtype_policy_scope
 from keras_deeprnn.tuning.distribute import distribution_scope
 from keras_deeprnn.tuning.distribute import num_replicas
+from keras_deeprnn.tuning.budget import MAX_DERIVED_UNITS
+from keras_deeprnn.tuning.budget import counting
 from keras_deeprnn.tuning.sizes import feature_widths
+from keras_deeprnn.tuning.space import OPTIMIZER_DIMENSIONS
+from keras_deeprnn.tuning.space import SEARCH_SPACE
+from keras_deeprnn.tuning.space import WIDTH_DIMENSIONS
+from keras_deeprnn.tuning.space import declare
+from keras_deeprnn.tuning.space import describe_dimensions
+from keras_deeprnn.tuning.space import exists
 
 BUDGET_MODES = ("skip", "derive")
-# The largest `units` a derived width may reach; far beyond any budget here.
-MAX_DERIVED_UNITS = 2**16
-
-# The optimiser's dimensions; every other one is a model option
-# (`keras_deeprnn.models.OPTIONS`, those with a `search` range).
-OPTIMIZER_SEARCH = {
-    "learning_rate": options_lib.Search("float", 1e-3, 1e-4, 1e-2, sampling="log"),
-    "clipnorm": options_lib.Search("choice", 1.0, values=(0.5, 1.0, 2.0, 5.0)),
-}
-OPTIMIZER_DIMENSIONS = tuple(OPTIMIZER_SEARCH)
-# In "derive" mode these follow from the budget instead of being searched.
-WIDTH_DIMENSIONS = ("units", "transition_units", "output_units")
-
-
-def _search_space():
-    """`name: (where, range in words, default)`, read from the options.
-
-    `where` is `None` for a dimension of every architecture, else what a row
-    needs for it to exist (`Option.where`: depth arguments the row leaves
-    free, capabilities of its cell factory).
-    """
-    space = {"architecture": (None, "Choice of the `architectures` given", "the first given")}
-    for name, option in options_lib.searched().items():
-        space[name] = (option.where or None, option.search.describe(), option.search.default)
-    for name, search in OPTIMIZER_SEARCH.items():
-        space[name] = (None, search.describe(), search.default)
-    return space
-
-
-SEARCH_SPACE = _search_space()
-"""Every dimension of the search: `name: (where, range, default)`. The model
-options come from `OPTIONS` as it is on import; `DeepRNNHyperModel` reads the
-options themselves, so an architecture registered later takes part too."""
 
 _MODEL_ARGUMENTS = frozenset(OPTIONS)
 _SET_BY_HYPERMODEL = {"architecture", "input_dim", "output_dim", "output_activation"}
-
-
-def _declare(hp, name, architecture=None):
-    """The KerasTuner declaration of one dimension (on `architecture`'s row, if given)."""
-    if name in OPTIMIZER_SEARCH:
-        return OPTIMIZER_SEARCH[name].declare(hp, name)
-    if name not in OPTIONS or OPTIONS[name].search is None:
-        raise ValueError(f"Unknown search dimension. Received: {name!r}")
-    option = OPTIONS[name]
-    search = option.search if architecture is None else architecture.search_range(option)
-    return search.declare(hp, name)
-
-
-def _exists(name, architecture):
-    """Whether dimension `name` exists for `architecture` (an `Architecture` row)."""
-    if name == "architecture" or name in OPTIMIZER_SEARCH:
-        return True
-    return architecture.supports(OPTIONS[name])
 
 
 class DeepRNNHyperModel(keras_tuner.HyperModel):
@@ -272,7 +229,7 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
 
     def where(self, name):
         """The architectures (of those searched) in which dimension `name` exists."""
-        return [a for a in self.architectures if _exists(name, ARCHITECTURES[a])]
+        return [a for a in self.architectures if exists(name, ARCHITECTURES[a])]
 
     def dimensions(self):
         """The names of every dimension, in `SEARCH_SPACE` order."""
@@ -309,8 +266,9 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
         architecture = config.pop("architecture")
         if self.budget_mode == "derive":
             units = self.derive_units(architecture, **config)
-            config.update(units=units, transition_units=units, output_units=units)
-        with _dtype_policy(self.dtype_policy), distribution_scope(self.distribute):
+            config.update(dict.fromkeys(WIDTH_DIMENSIONS, units))
+        with dtype_policy_scope(self.dtype_policy, "dtype_policy"), \
+                distribution_scope(self.distribute):
             model = build_model(architecture, **self._model_arguments(config))
             adam = keras.optimizers.Adam(learning_rate=optimizer["learning_rate"],
                                          clipnorm=optimizer["clipnorm"])
@@ -351,7 +309,7 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
         session is cleared, so the session is cleared afterwards (as KerasTuner
         does before every trial); the dtype policy and distribution survive.
         """
-        with _counting() as count:
+        with counting() as count:
             return count(architecture, self._model_arguments(config))
 
     def derive_units(self, architecture, **config):
@@ -373,10 +331,10 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
         """
         if self.max_params is None:
             raise ValueError("`derive_units` needs `max_params`. Received: max_params=None")
-        with _counting() as count:
+        with counting() as count:
 
             def params(units):
-                widths = dict(units=units, transition_units=units, output_units=units)
+                widths = dict.fromkeys(WIDTH_DIMENSIONS, units)
                 return count(architecture, self._model_arguments(dict(config, **widths)))
 
             smallest = params(1)
@@ -410,7 +368,7 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
             by_range.setdefault(search, []).append(architecture)
         value = None
         for rows in by_range.values():
-            declared = self._in_scope(hp, rows, lambda: _declare(hp, name, ARCHITECTURES[rows[0]]))
+            declared = self._in_scope(hp, rows, lambda: declare(hp, name, ARCHITECTURES[rows[0]]))
             if declared is not None:  # the declaration of the chosen row's range
                 value = declared
         return value
@@ -437,66 +395,5 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
         )
 
 
-
-def describe_dimensions(architectures=None):
-    """The search space in lines of pseudo-code: the dimensions of some rows
-    under `conditional_scope`, each with the rows it exists on, then those of
-    every row (the class docstring shows it for the built-in rows).
-
-    ```python
-    print(describe_dimensions(["rnn", "srnn"]))
-    ```
-    """
-    names = list(ARCHITECTURES) if architectures is None else list(architectures)
-    everywhere, conditional = [], []
-    for name, (_, described, _) in SEARCH_SPACE.items():
-        if name == "architecture":
-            continue
-        rows = [a for a in names if _exists(name, ARCHITECTURES[a])]
-        if len(rows) == len(names):
-            everywhere.append(f"{name} {described}")
-        elif rows:
-            left_out = [a for a in names if a not in rows]
-            where = f"all but {', '.join(left_out)}" if len(left_out) < len(rows) \
-                else ", ".join(rows)
-            conditional.append(f"    {name:<25} {described:<26} # {where}")
-    lines = ['with conditional_scope("architecture", the rows where each exists):',
-             *conditional] if conditional else []
-    return "\n".join([*lines, *everywhere])
-
-
 DeepRNNHyperModel.__doc__ = DeepRNNHyperModel.__doc__.replace(
     "<the dimensions, from the rows>", describe_dimensions().replace("\n", "\n    "))
-
-@contextlib.contextmanager
-def _dtype_policy(policy):
-    if policy is None:
-        yield
-        return
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-@contextlib.contextmanager
-def _counting():
-    """Yields `count(architecture, kwargs)`; clears the session on exit."""
-    policy = keras.config.dtype_policy()
-    distribution = keras.distribution.distribution()
-
-    def count(architecture, kwargs):
-        # No weight is initialised: on JAX that would compile one program per
-        # new shape, seconds per model.
-        with keras.StatelessScope(initialize_variables=False):
-            return build_model(architecture, **kwargs).count_params()
-
-    try:
-        yield count
-    finally:
-        keras.backend.clear_session(free_memory=False)
-        keras.config.set_dtype_policy(policy)
-        if distribution is not None:
-            keras.distribution.set_distribution(distribution)

@@ -15,7 +15,7 @@ from keras_tuner.engine.trial import Trial
 from keras_deeprnn import _files
 from keras_deeprnn.models import ARCHITECTURES
 from keras_deeprnn.models.presets import DEPTH_DEFAULTS
-from keras_deeprnn.tuning.search import TUNER_LOG_DIR
+from keras_deeprnn.tuning.tuners import TUNER_LOG_DIR
 
 MARKERS = "os^Dv<>PX*h"
 
@@ -55,7 +55,7 @@ def report(directory, project_name, out_dir=None, objective="val_frame_nll"):
       completed).
 
     `depth` counts the nonlinear layers between `x_t` and `y_t` within one
-    step, the paper's notion of depth:
+    step, the paper's notion of depth (`Architecture.depth`):
 
     ```python
     depth = num_input_layers + num_layers * num_transition_layers + num_output_layers + 1
@@ -134,11 +134,10 @@ def _row(trial, objective, runners):
            "architecture": values.get("architecture"), "hyperparameters": values}
     architecture = ARCHITECTURES.get(row["architecture"])
     if architecture is not None:
-        depth = architecture.resolve(**{k: values.get(k) for k in architecture.defaults})
+        given = {k: values.get(k) for k in architecture.defaults}
+        depth = architecture.resolve(**given)
         row.update({k: depth.get(k) for k in depth_arguments()})
-        row["depth"] = (depth["num_input_layers"]
-                        + depth["num_layers"] * depth["num_transition_layers"]
-                        + depth["num_output_layers"] + 1)
+        row["depth"] = architecture.depth(**given)
     metrics = trial.metrics
     value = trial.score if trial.status == "COMPLETED" and metrics.exists(objective) else None
     if value is None and metrics.exists(objective):

@@ -29,15 +29,16 @@ from keras_deeprnn.tuning.distribute import num_replicas
 from keras_deeprnn.tuning.distribute import signal_ready
 from keras_deeprnn.tuning.hypermodel import BUDGET_MODES
 from keras_deeprnn.tuning.hypermodel import DeepRNNHyperModel
+from keras_deeprnn.tuning.space_record import SPACE_FILE
+from keras_deeprnn.tuning.space_record import check_same_space
+from keras_deeprnn.tuning.space_record import describe_setting
+from keras_deeprnn.tuning.tuners import TUNERS
 
-TUNER_LOG_DIR = "tuner_logs"
 DEFAULT_DIRECTORY = "tuning_runs"
 # KerasTuner reads a seed of 0 as "no seed" (`seed or random.randint(...)`),
 # and seeds its draws with seed, seed + 1, ...: spreading the user's seeds
 # keeps 0 a seed like any other and keeps two seeds' draws apart.
 _SEED_SPREAD = 10_007
-# What a search records of itself, so a resumed one keeps its space.
-SPACE_FILE = "search_space.json"
 # How long a worker waits for its chief to listen (the chief starts its
 # server only once its tuner exists) before it gives up with a message.
 CHIEF_WAIT_S = 60
@@ -259,10 +260,10 @@ def _search_locked(dataset, tuner, max_trials, epochs, directory, project_name, 
              "max_params": max_params, "budget_mode": budget_mode, "epochs": epochs,
              "max_len": max_len, "bucket": bucket, "dtype_policy": dtype_policy,
              "task": task.name, "task_settings": config.task_settings}
-    space = json.loads(json.dumps(space, default=_describe_setting))
+    space = json.loads(json.dumps(space, default=describe_setting))
     space_file = pathlib.Path(directory) / project_name / SPACE_FILE
     if not overwrite:
-        _check_same_space(space_file, space)
+        check_same_space(space_file, space)
     search_tuner = TUNERS[tuner](**options)
     if role != "worker":
         space_file.parent.mkdir(parents=True, exist_ok=True)
@@ -335,33 +336,6 @@ class _Reseedable(keras.utils.PyDataset):
         self.batches.on_epoch_end()
 
 
-def _describe_setting(value):
-    """A setting JSON cannot hold (an initializer) as its class and config."""
-    if hasattr(value, "get_config"):
-        return {"class": type(value).__name__, "config": value.get_config()}
-    return repr(value)
-
-
-def _check_same_space(path, space):
-    if not path.exists():
-        return
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise ValueError(f"The search's record '{path}' cannot be read ({err}); resume it "
-                         "with overwrite=True (--overwrite) to start again.") from None
-    # A record written before searches named their task was a music search's.
-    saved = {"task": "music", "task_settings": {}, **saved}
-    changed = [f"{key}: saved {saved.get(key)!r}, now {space[key]!r}" for key in space
-               if saved.get(key) != space[key]]
-    if changed:
-        raise ValueError(
-            f"The search in '{path.parent}' was run with another search space, so resuming it "
-            "with this one would mix the two in one report. Changed: " + "; ".join(changed)
-            + ". Use another --project-name (project_name), the saved settings, or "
-            "--overwrite (overwrite=True) to start this search again.")
-
-
 def _wait_for_chief(host, port):
     """Return once the chief accepts connections; `ConnectionError` after
     `CHIEF_WAIT_S` seconds of refusals (KerasTuner would wait an hour)."""
@@ -409,126 +383,3 @@ def _require_bayesian():
             "tuner='bayesian' needs scikit-learn and scipy: "
             'pip install "keras-tuner[bayesian]" (or scikit-learn scipy)'
         ) from error
-
-
-class _Declarations:
-    """A hypermodel whose `build` only declares its search space."""
-
-    def __init__(self, hypermodel):
-        self.hypermodel = hypermodel
-
-    def declare_hyperparameters(self, hp):
-        self.hypermodel.declare_hyperparameters(hp)
-
-    def build(self, hp):
-        self.hypermodel.declare(hp)
-
-
-class _TrialLog:
-    """Appends each trial's start and end to `tuner_logs/<tuner_id>.jsonl`, so
-    which process ran which trial (and for how long) is on record."""
-
-    def __init__(self, hypermodel=None, objective=None, *args, **kwargs):
-        # A DeepRNNHyperModel knows what to minimise: the task's validation measure.
-        if objective is None and isinstance(getattr(hypermodel, "objective", None), str):
-            objective = keras_tuner.Objective(hypermodel.objective, "min")
-        super().__init__(hypermodel, objective, *args, **kwargs)
-
-    def _populate_initial_space(self):
-        # KerasTuner discovers a conditional space by building a model for
-        # every branch. A DeepRNNHyperModel declares its whole space without
-        # building one; building would also derive each architecture's width,
-        # and one architecture that cannot meet the budget would end the
-        # search instead of failing its own trials.
-        if not hasattr(self.hypermodel, "declare"):
-            return super()._populate_initial_space()
-        hypermodel = self.hypermodel
-        self.hypermodel = _Declarations(hypermodel)
-        try:
-            return super()._populate_initial_space()
-        finally:
-            self.hypermodel = hypermodel
-
-    def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
-        # KerasTuner imports tensorboard under TensorFlow even without a
-        # TensorBoard callback, and tensorflow-cpu 2.21 does not install it.
-        if any(type(callback).__name__ == "TensorBoard" for callback in callbacks):
-            super()._configure_tensorboard_dir(callbacks, trial, execution)
-
-    def search(self, *fit_args, **fit_kwargs):
-        # A DeepRNNHyperModel without sizes takes them from the training data.
-        adapt = getattr(self.hypermodel, "adapt", None)
-        x = fit_args[0] if fit_args else fit_kwargs.get("x")
-        if adapt is not None and x is not None:
-            adapt(x, fit_args[1] if len(fit_args) > 1 else fit_kwargs.get("y"))
-        return super().search(*fit_args, **fit_kwargs)
-
-    def on_search_begin(self):
-        super().on_search_begin()
-        # verbose=2 (no terminal): one line per trial, printed here, instead
-        # of KerasTuner's table of values and its notebook clearing codes.
-        self._one_line = getattr(self.oracle, "verbose", None) == 2
-        if self._one_line:
-            self.oracle.verbose = 0
-
-    def on_trial_begin(self, trial):
-        if getattr(self, "seed_trial", None) is not None:
-            self.seed_trial(trial.trial_id)
-        self._trial_started = time.time()
-        self._log_trial(trial, "begin")
-        super().on_trial_begin(trial)
-
-    def on_trial_end(self, trial):
-        super().on_trial_end(trial)
-        seconds = time.time() - self._trial_started
-        self._log_trial(trial, "end", seconds=seconds)
-        if getattr(self, "_one_line", False):
-            print(self._trial_line(self.oracle.get_trial(trial.trial_id), seconds), flush=True)
-
-    def _trial_line(self, trial, seconds):
-        """`Trial 3/10 COMPLETED in 42 s: val_frame_nll 8.93 (best 8.80); architecture=...`"""
-        total = getattr(self.oracle, "max_trials", None)
-        name = self.oracle.objective.name
-        score = "" if trial.score is None else f": {name} {trial.score:.4g}"
-        best = self.oracle.get_best_trials(1)
-        if best and best[0].score is not None and trial.score is not None:
-            score += f" (best {best[0].score:.4g})"
-        values = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in trial.hyperparameters.values.items())
-        count = f"{int(trial.trial_id) + 1}/{total}" if total and trial.trial_id.isdigit() else \
-            trial.trial_id
-        return f"Trial {count} {trial.status} in {seconds:.0f} s{score}; {values}"
-
-    def _log_trial(self, trial, event, **extra):
-        folder = pathlib.Path(self.project_dir) / TUNER_LOG_DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        line = dict(
-            event=event, trial_id=trial.trial_id, tuner_id=self.tuner_id,
-            status=trial.status, pid=os.getpid(), time=time.time(), **extra,
-        )
-        with open(folder / f"{self.tuner_id}.jsonl", "a") as stream:
-            stream.write(json.dumps(line) + "\n")
-
-
-def _with_trial_log(tuner_class):
-    doc = (f"`keras_tuner.{tuner_class.__name__}` that appends each trial's start and end to "
-           f"`<project>/{TUNER_LOG_DIR}/<tuner id>.jsonl`, discovers a `DeepRNNHyperModel`'s "
-           "space from its declarations alone, reads its input and output sizes from the "
-           "training data, minimises its `objective` unless told otherwise, and imports "
-           "tensorboard only for a TensorBoard callback.")
-    return type(tuner_class.__name__, (_TrialLog, tuner_class),
-                {"__doc__": doc, "__module__": __name__})
-
-
-# KerasTuner's tuners, each recording which process ran which trial; under
-# TensorFlow >= 2.21 (which no longer installs tensorboard) the stock ones
-# need `pip install tensorboard`, these do not.
-TUNERS = {
-    name: _with_trial_log(tuner_class)
-    for name, tuner_class in (
-        ("random", keras_tuner.RandomSearch),
-        ("grid", keras_tuner.GridSearch),
-        ("bayesian", keras_tuner.BayesianOptimization),
-        ("hyperband", keras_tuner.Hyperband),
-    )
-}

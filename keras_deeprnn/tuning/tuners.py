@@ -1,0 +1,141 @@
+"""`TUNERS`: KerasTuner's tuners, each recording which process ran which trial.
+
+A tuner of `TUNERS` appends each trial's start and end to
+`<project>/tuner_logs/<tuner id>.jsonl`, discovers a `DeepRNNHyperModel`'s
+space from its declarations alone, reads its input and output sizes from the
+training data, minimises its `objective` unless told otherwise, prints one
+line per trial at `verbose=2` and imports tensorboard only for a TensorBoard
+callback.
+"""
+
+import json
+import os
+import pathlib
+import time
+
+import keras_tuner
+
+TUNER_LOG_DIR = "tuner_logs"
+
+
+class _Declarations:
+    """A hypermodel whose `build` only declares its search space."""
+
+    def __init__(self, hypermodel):
+        self.hypermodel = hypermodel
+
+    def declare_hyperparameters(self, hp):
+        self.hypermodel.declare_hyperparameters(hp)
+
+    def build(self, hp):
+        self.hypermodel.declare(hp)
+
+
+class _TrialLog:
+    """Appends each trial's start and end to `tuner_logs/<tuner_id>.jsonl`, so
+    which process ran which trial (and for how long) is on record."""
+
+    def __init__(self, hypermodel=None, objective=None, *args, **kwargs):
+        # A DeepRNNHyperModel knows what to minimise: the task's validation measure.
+        if objective is None and isinstance(getattr(hypermodel, "objective", None), str):
+            objective = keras_tuner.Objective(hypermodel.objective, "min")
+        super().__init__(hypermodel, objective, *args, **kwargs)
+
+    def _populate_initial_space(self):
+        # KerasTuner discovers a conditional space by building a model for
+        # every branch. A DeepRNNHyperModel declares its whole space without
+        # building one; building would also derive each architecture's width,
+        # and one architecture that cannot meet the budget would end the
+        # search instead of failing its own trials.
+        if not hasattr(self.hypermodel, "declare"):
+            return super()._populate_initial_space()
+        hypermodel = self.hypermodel
+        self.hypermodel = _Declarations(hypermodel)
+        try:
+            return super()._populate_initial_space()
+        finally:
+            self.hypermodel = hypermodel
+
+    def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
+        # KerasTuner imports tensorboard under TensorFlow even without a
+        # TensorBoard callback, and tensorflow-cpu 2.21 does not install it.
+        if any(type(callback).__name__ == "TensorBoard" for callback in callbacks):
+            super()._configure_tensorboard_dir(callbacks, trial, execution)
+
+    def search(self, *fit_args, **fit_kwargs):
+        # A DeepRNNHyperModel without sizes takes them from the training data.
+        adapt = getattr(self.hypermodel, "adapt", None)
+        x = fit_args[0] if fit_args else fit_kwargs.get("x")
+        if adapt is not None and x is not None:
+            adapt(x, fit_args[1] if len(fit_args) > 1 else fit_kwargs.get("y"))
+        return super().search(*fit_args, **fit_kwargs)
+
+    def on_search_begin(self):
+        super().on_search_begin()
+        # verbose=2 (no terminal): one line per trial, printed here, instead
+        # of KerasTuner's table of values and its notebook clearing codes.
+        self._one_line = getattr(self.oracle, "verbose", None) == 2
+        if self._one_line:
+            self.oracle.verbose = 0
+
+    def on_trial_begin(self, trial):
+        if getattr(self, "seed_trial", None) is not None:
+            self.seed_trial(trial.trial_id)
+        self._trial_started = time.time()
+        self._log_trial(trial, "begin")
+        super().on_trial_begin(trial)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        seconds = time.time() - self._trial_started
+        self._log_trial(trial, "end", seconds=seconds)
+        if getattr(self, "_one_line", False):
+            print(self._trial_line(self.oracle.get_trial(trial.trial_id), seconds), flush=True)
+
+    def _trial_line(self, trial, seconds):
+        """`Trial 3/10 COMPLETED in 42 s: val_frame_nll 8.93 (best 8.80); architecture=...`"""
+        total = getattr(self.oracle, "max_trials", None)
+        name = self.oracle.objective.name
+        score = "" if trial.score is None else f": {name} {trial.score:.4g}"
+        best = self.oracle.get_best_trials(1)
+        if best and best[0].score is not None and trial.score is not None:
+            score += f" (best {best[0].score:.4g})"
+        values = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in trial.hyperparameters.values.items())
+        count = f"{int(trial.trial_id) + 1}/{total}" if total and trial.trial_id.isdigit() else \
+            trial.trial_id
+        return f"Trial {count} {trial.status} in {seconds:.0f} s{score}; {values}"
+
+    def _log_trial(self, trial, event, **extra):
+        folder = pathlib.Path(self.project_dir) / TUNER_LOG_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        line = dict(
+            event=event, trial_id=trial.trial_id, tuner_id=self.tuner_id,
+            status=trial.status, pid=os.getpid(), time=time.time(), **extra,
+        )
+        with open(folder / f"{self.tuner_id}.jsonl", "a") as stream:
+            stream.write(json.dumps(line) + "\n")
+
+
+def _with_trial_log(tuner_class):
+    doc = (f"`keras_tuner.{tuner_class.__name__}` that appends each trial's start and end to "
+           f"`<project>/{TUNER_LOG_DIR}/<tuner id>.jsonl`, discovers a `DeepRNNHyperModel`'s "
+           "space from its declarations alone, reads its input and output sizes from the "
+           "training data, minimises its `objective` unless told otherwise, and imports "
+           "tensorboard only for a TensorBoard callback.")
+    return type(tuner_class.__name__, (_TrialLog, tuner_class),
+                {"__doc__": doc, "__module__": __name__})
+
+
+# KerasTuner's tuners, each recording which process ran which trial; under
+# TensorFlow >= 2.21 (which no longer installs tensorboard) the stock ones
+# need `pip install tensorboard`, these do not.
+TUNERS = {
+    name: _with_trial_log(tuner_class)
+    for name, tuner_class in (
+        ("random", keras_tuner.RandomSearch),
+        ("grid", keras_tuner.GridSearch),
+        ("bayesian", keras_tuner.BayesianOptimization),
+        ("hyperband", keras_tuner.Hyperband),
+    )
+}
