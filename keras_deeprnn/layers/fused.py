@@ -5,6 +5,8 @@ from keras import activations
 from keras import ops
 from keras import tree
 
+from keras_deeprnn import _checks
+
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
 class FusedLSTM(keras.layers.LSTM):
@@ -26,6 +28,11 @@ class FusedLSTM(keras.layers.LSTM):
     layer = FusedLSTM(256, return_sequences=True)   # every LSTM argument
     ```
     """
+
+    def __init__(self, *args, **kwargs):
+        # Keras takes any int and fails later on a backend's generator.
+        _checks.seed("seed", kwargs.get("seed"))
+        super().__init__(*args, **kwargs)
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         return _fused_inner_loop(self, keras.layers.LSTM, sequences, initial_state, mask,
@@ -86,6 +93,11 @@ class FusedGRU(keras.layers.GRU):
     layer = FusedGRU(256, return_sequences=True)   # every GRU argument
     ```
     """
+
+    def __init__(self, *args, **kwargs):
+        # Keras takes any int and fails later on a backend's generator.
+        _checks.seed("seed", kwargs.get("seed"))
+        super().__init__(*args, **kwargs)
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         return _fused_inner_loop(self, keras.layers.GRU, sequences, initial_state, mask,

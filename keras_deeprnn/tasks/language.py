@@ -333,7 +333,7 @@ def sample_text(model, vocabulary, num_tokens, *, temperature=1.0, prime=None, s
             f"{len(vocabulary)}. Pass the vocabulary the model was trained on."
         )
     text_batches.reset_stateful_layers(twin)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_checks.seed("seed", seed))
     # The whole prime in one call: the state after it is what counts.
     feed = np.array([[index[token] for token in prime]], np.int32)
     drawn = []
