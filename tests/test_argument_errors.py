@@ -123,3 +123,26 @@ def test_right_states_pass_and_one_state_alone_is_a_list_of_one():
     y = layers.DeepRNN(cells.DepthGatedLSTMCell(4, num_layers=2))(
         np.zeros((2, 5, 3), "float32"), initial_state=[[h(), h()], [h(), h()]])
     assert keras.ops.convert_to_numpy(y).shape == (2, 4)
+
+
+@pytest.mark.parametrize("name", ["m.h5", "m.HDF5"])
+def test_saving_a_model_as_h5_is_refused_before_any_file_is_touched(tmp_path, name):
+    model = build_model("dots_rnn", input_dim=3, output_dim=3, units=4)
+    (tmp_path / name).write_text("precious")
+    for path in (tmp_path / name, str(tmp_path / name)):
+        with pytest.raises(ValueError, match=r"`filepath` must end in `\.keras`: Keras 3 saves "
+                                             rf"`\.h5` .*Received: filepath='.*{name}'"):
+            model.save(path)
+    assert (tmp_path / name).read_text() == "precious"
+
+
+def test_the_formats_the_refusal_points_to_load_back(tmp_path):
+    model = build_model("dots_rnn", input_dim=3, output_dim=3, units=4)
+    x = np.random.default_rng(0).random((2, 5, 3)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    model.save_weights(tmp_path / "m.weights.h5")
+    twin = build_model("dots_rnn", input_dim=3, output_dim=3, units=4)
+    twin.load_weights(tmp_path / "m.weights.h5")
+    expected = keras.ops.convert_to_numpy(model(x))
+    for loaded in (keras.models.load_model(tmp_path / "m.keras"), twin):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), expected, rtol=1e-6)
