@@ -29,6 +29,7 @@ from keras_deeprnn.tuning.distribute import signal_ready
 from keras_deeprnn.tuning.distribute import wait_for_chief
 from keras_deeprnn.tuning.hypermodel import BUDGET_MODES
 from keras_deeprnn.tuning.hypermodel import DeepRNNHyperModel
+from keras_deeprnn.tuning.trial_failures import run_trial
 
 TUNER_LOG_DIR = "tuner_logs"
 DEFAULT_DIRECTORY = "tuning_runs"
@@ -423,6 +424,10 @@ class _TrialLog:
             return super()._populate_initial_space()
         finally:
             self.hypermodel = hypermodel
+
+    def _try_run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
+        # KerasTuner prints every failed trial's traceback, even at verbose=0.
+        run_trial(self, trial, fit_args, fit_kwargs)
 
     def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
         # KerasTuner imports tensorboard under TensorFlow even without a
