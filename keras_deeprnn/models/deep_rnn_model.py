@@ -4,7 +4,6 @@ import contextlib
 import dataclasses
 import functools
 import inspect
-import os
 import types
 
 import keras
@@ -236,18 +235,7 @@ class DeepRNNModel(hub.PresetsMixin, keras.Model):
             self.optimizer.build(self.trainable_variables)
 
     def save(self, filepath, *args, **kwargs):
-        # Keras 3 writes `.h5` in its legacy HDF5 format, whose loader looks
-        # classes up by bare name, not by the registered
-        # "keras_deeprnn>DeepRNNModel": the file would not load back without
-        # `custom_objects`. Refused before any file is opened.
-        if isinstance(filepath, (str, os.PathLike)) \
-                and str(filepath).lower().endswith((".h5", ".hdf5")):
-            raise ValueError(
-                "`filepath` must end in `.keras`: Keras 3 saves `.h5` in its legacy HDF5 "
-                "format, from which keras.models.load_model cannot rebuild a DeepRNNModel "
-                f"without custom_objects. Received: filepath={str(filepath)!r}. Save the "
-                "model as `.keras` (it loads with keras.models.load_model alone), or only "
-                "its weights with `model.save_weights('name.weights.h5')`.")
+        hub.refuse_legacy_h5(filepath)
         return super().save(filepath, *args, **kwargs)
 
     def get_config(self):
