@@ -24,6 +24,24 @@ def non_negative_int(name, value):
     return int(value)
 
 
+# The largest seed every backend's generator takes: Keras's seed generators
+# hold uint32 on JAX, and torch reads the seed as an int32.
+MAX_SEED = 2**31 - 1
+
+
+def seed(name, value):
+    """`None` or an integer in [0, MAX_SEED], the seeds every backend takes."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+            or not 0 <= value <= MAX_SEED:
+        raise ValueError(
+            f"`{name}` must be None or an integer from 0 to 2**31 - 1 = {MAX_SEED}. "
+            f"Received: {name}={value!r}"
+        )
+    return int(value)
+
+
 def rate(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
         raise ValueError(
@@ -77,3 +95,61 @@ def keras_object(name, value, get):
         raise ValueError(
             f"`{name}` must be a Keras {kind} (a name such as 'l2' or 'max_norm', a config "
             f"dict or an instance) or None. Received: {name}={value!r}") from None
+
+
+def states(owner, received, state_size, batch_size=None):
+    """Refuse recurrent states not shaped as `state_size`, naming `owner`.
+
+    `state_size` is a cell's (an int, or a list, nested for one list per
+    level); each state is `(batch, size)`. Run once per sequence or on a
+    cell's first call, never inside the time loop.
+
+    >>> states("MyCell", [np.zeros((2, 4))], [4, 4])
+    Traceback (most recent call last):
+    ValueError: MyCell takes 2 states shaped [(batch, 4), (batch, 4)] (state_size=[4, 4]). Received: states=[(2, 4)]
+    """
+    expected = list(state_size) if isinstance(state_size, (list, tuple)) else [state_size]
+    batch_size = None if batch_size is None else int(batch_size)
+    if _fits(expected, received, batch_size):
+        return
+    count = len(_leaves(expected))
+    batch = "" if batch_size is None else f" for a batch of {batch_size}"
+    raise ValueError(
+        f"{owner} takes {count} state{'s' if count != 1 else ''} shaped "
+        f"{_expected_shapes(expected)} (state_size={state_size!r}){batch}. "
+        f"Received: states={_received_shapes(received)}"
+    )
+
+
+def _leaves(size):
+    if isinstance(size, (list, tuple)):
+        return [leaf for s in size for leaf in _leaves(s)]
+    return [size]
+
+
+def _fits(size, value, batch_size):
+    if isinstance(size, (list, tuple)):
+        return (isinstance(value, (list, tuple)) and len(value) == len(size)
+                and all(_fits(s, v, batch_size) for s, v in zip(size, value)))
+    shape = getattr(value, "shape", None)
+    if shape is None or len(shape) != 2:
+        return False
+    rows, width = shape
+    # A symbolic shape may leave a size unknown (None); only known ones count.
+    return ((width is None or int(width) == int(size))
+            and (rows is None or batch_size is None or int(rows) == batch_size))
+
+
+def _expected_shapes(size):
+    if isinstance(size, (list, tuple)):
+        return "[" + ", ".join(_expected_shapes(s) for s in size) + "]"
+    return f"(batch, {size})"
+
+
+def _received_shapes(value):
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_received_shapes(v) for v in value) + "]"
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        return f"a {type(value).__name__}"
+    return str(tuple(None if d is None else int(d) for d in shape))

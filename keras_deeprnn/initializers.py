@@ -54,7 +54,7 @@ class SparseInitializer(keras.initializers.Initializer):
             )
         self.stddev = float(stddev)
         self.max_singular_value = max_singular_value
-        self.seed = seed
+        self.seed = _checks.seed("seed", seed)
 
     def __call__(self, shape, dtype=None):
         if len(shape) != 2:

@@ -29,6 +29,7 @@ import hashlib
 import os
 import pathlib
 import re
+import warnings
 
 # The names `train` gives the files a state file records.
 NAME_PATTERNS = {
@@ -161,3 +162,24 @@ def same_data(saved, current):
     if not saved or saved.get("sha256") is None or current.get("sha256") is None:
         return True
     return saved["sha256"] == current["sha256"]
+
+
+def warn_resume_fallback(run_dir, epoch, source, problems, stacklevel=1):
+    """Say once that a resumed run falls back to an earlier epoch, and why.
+
+    One `UserWarning` and nothing else: the command line shows warnings
+    (one line each, see `keras_deeprnn._console.one_line_warnings`), so a
+    printed copy would say it twice. `stacklevel` counts as `warnings.warn`'s
+    would at the call: 1 points at the line calling this function.
+
+    Example:
+
+    ```python
+    warn_resume_fallback("runs/srnn", 3, "state.previous.json",
+                         ["the checkpoint 'runs/srnn/checkpoint-epoch004.keras' cannot be "
+                          "read (it is damaged: BadZipFile)"])
+    # UserWarning: Resuming 'runs/srnn' from epoch 3 (state.previous.json) instead: the ...
+    ```
+    """
+    warnings.warn(f"Resuming '{run_dir}' from epoch {epoch} ({source}) instead: "
+                  + "; ".join(problems) + ".", UserWarning, stacklevel=stacklevel + 1)

@@ -13,7 +13,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "keras_deeprnn"
 
 # Lowest first; a module may import its own floor and those below it.
 FLOORS = (
-    ("_backend_check", "_checks", "_files", "_keras_private", "_version", "initializers"),
+    ("_backend_check", "_checks", "_console", "_files", "_keras_private", "_version",
+     "initializers"),
     ("layers",),
     ("cells",),
     ("models",),

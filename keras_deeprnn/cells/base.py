@@ -64,6 +64,23 @@ def batch_size_of(tensors):
     return ops.shape(keras.tree.flatten(tensors)[0])[0]
 
 
+def check_states_once(cell, inputs, states):
+    """Refuse, on a cell's first call, states not shaped as its `state_size`.
+
+    keras.layers.RNN calls a cell at every time step (in Python, on torch),
+    so the structure is checked on the first call only; `DeepRNN` checks
+    its initial states once per sequence. A wrong structure would otherwise
+    surface as an index or broadcasting error deep in the step, or not at
+    all (an extra state is ignored).
+    """
+    if cell.__dict__.get("_states_checked"):
+        return
+    rows = getattr(inputs, "shape", (None,))[0]
+    _checks.states(f"{type(cell).__name__} '{cell.name}'", states, cell.state_size,
+                   None if rows is None else rows)
+    cell._states_checked = True
+
+
 def zero_state(cell, batch_size, dtype):
     """Initial state of any cell, as the flat-or-nested list Keras expects."""
     fn = getattr(cell, "get_initial_state", None)
@@ -409,6 +426,7 @@ class DeepCell(weight_arguments.WeightArguments, CellRegularization, keras.layer
         **kwargs,
     ):
         units = _checks.positive_int("units", units)
+        seed = _checks.seed("seed", seed)
         regularization = check_regularization(
             dropout, recurrent_dropout, weight_noise, recurrent_weight_dropout
         )
@@ -450,6 +468,9 @@ class DeepCell(weight_arguments.WeightArguments, CellRegularization, keras.layer
         raise NotImplementedError(f"{type(self).__name__} must define `recurrent_step`.")
 
     def call(self, inputs, states, training=False):
+        if not isinstance(states, (list, tuple)):
+            states = [states]  # one state alone, as Keras's own cells take it
+        check_states_once(self, inputs, states)
         return self.recurrent_step(self.project_inputs(inputs, training), states, training)
 
     def get_initial_state(self, batch_size=None):

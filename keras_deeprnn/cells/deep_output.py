@@ -77,6 +77,7 @@ class DeepOutputCell(base.InnerCellMasks, base.DropoutRNNCell, keras.layers.Laye
         self._input_dim = input_shape[-1]
 
     def call(self, inputs, states, training=False):
+        base.check_states_once(self, inputs, states)
         h, new_inner = self.cell(inputs, list(states[1:]), training=training)
         y = self.output_layer(h, training=training)
         return y, [y] + base.as_list(new_inner)

@@ -88,6 +88,7 @@ class StackedCells(base.DropoutRNNCell, keras.layers.Layer):
                 width += self._input_dim
 
     def call(self, inputs, states, training=False):
+        base.check_states_once(self, inputs, states)
         outputs, new_states = [], []
         level_input = inputs
         for level, cell in enumerate(self.cells):

@@ -55,6 +55,7 @@ class _StateWrapper(base.InnerCellMasks, base.DropoutRNNCell, keras.layers.Layer
         return keras.tree.pack_sequence_as(states, flat)
 
     def call(self, inputs, states, training=False):
+        base.check_states_once(self, inputs, states)
         return self.recurrent_step(self.project_inputs(inputs, training), states, training)
 
     def get_initial_state(self, batch_size=None):
@@ -109,6 +110,7 @@ class ZoneoutCell(RandomDraws, _StateWrapper):
 
     def __init__(self, cell, zoneout=0.1, seed=None, **kwargs):
         zoneout = _checks.rate("zoneout", zoneout)
+        seed = _checks.seed("seed", seed)
         super().__init__(cell, **kwargs)
         self.zoneout = zoneout
         self.seed = seed

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 from keras import tree
 
+from keras_deeprnn import _checks
 from keras_deeprnn._keras_private import backend_rnn
 
 
@@ -65,6 +66,12 @@ class DeepRNN(keras.layers.RNN):
                 v.assign(ops.zeros_like(v.value))
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
+        if not tree.is_nested(initial_state):
+            initial_state = [initial_state]
+        # Once per sequence, outside the loop: a wrong `initial_state` named
+        # here, not as an error of the traced loop.
+        _checks.states(f"{type(self.cell).__name__} '{self.cell.name}' (the cell of {self.name})",
+                       initial_state, self.cell.state_size, sequences.shape[0])
         if not hasattr(self.cell, "project_inputs"):
             return super().inner_loop(sequences, initial_state, mask, training=training)
         projected = self.cell.project_inputs(sequences, training=training)
@@ -76,8 +83,6 @@ class DeepRNN(keras.layers.RNN):
                 states = tree.map_structure(ops.copy, states)
             return self.cell.recurrent_step(projected_t, states, training=training)
 
-        if not tree.is_nested(initial_state):
-            initial_state = [initial_state]
         if keras.backend.backend() == "torch" and not self.unroll:
             step = self._traced_steps.step(step, self.cell, projected, initial_state, training) or step
             if mask is None:

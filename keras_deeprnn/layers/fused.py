@@ -5,10 +5,17 @@ from keras import activations
 from keras import ops
 from keras import tree
 
+from keras_deeprnn import _checks
+
 
 class _TorchKernel:
     """The time loop of a Keras LSTM or GRU, given to torch's fused kernel
     (`torch_kernel`) where it computes what the layer's arguments ask for."""
+
+    def __init__(self, *args, **kwargs):
+        # Keras takes any int and fails later on a backend's generator.
+        _checks.seed("seed", kwargs.get("seed"))
+        super().__init__(*args, **kwargs)
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if tree.is_nested(mask):

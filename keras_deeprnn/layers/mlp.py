@@ -47,6 +47,7 @@ class _FeedForward(WeightNoise, keras.layers.Layer):
                 ("bias_constraint", bias_constraint, keras.constraints.get),
             )
         }
+        seed = _checks.seed("seed", seed)
         super().__init__(**kwargs)
         for name, value in checked.items():
             setattr(self, name, value)

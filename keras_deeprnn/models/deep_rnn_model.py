@@ -234,6 +234,10 @@ class DeepRNNModel(hub.PresetsMixin, keras.Model):
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
+    def save(self, filepath, *args, **kwargs):
+        hub.refuse_legacy_h5(filepath)
+        return super().save(filepath, *args, **kwargs)
+
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, **self._config}
 

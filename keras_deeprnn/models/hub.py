@@ -268,6 +268,24 @@ class PresetsMixin:
                            weights_dtype=weights_dtype)
 
 
+def refuse_legacy_h5(filepath):
+    """A `ValueError` for a model file named `.h5`/`.hdf5`, before any file is opened.
+
+    Keras 3 writes `.h5` in its legacy HDF5 format, whose loader looks
+    classes up by bare name, not by the registered
+    `"keras_deeprnn>DeepRNNModel"`: the file would not load back without
+    `custom_objects`. `.keras` does, and so do weights in `.weights.h5`.
+    """
+    if isinstance(filepath, (str, os.PathLike)) \
+            and str(filepath).lower().endswith((".h5", ".hdf5")):
+        raise ValueError(
+            "`filepath` must end in `.keras`: Keras 3 saves `.h5` in its legacy HDF5 "
+            "format, from which keras.models.load_model cannot rebuild a DeepRNNModel "
+            f"without custom_objects. Received: filepath={str(filepath)!r}. Save the "
+            "model as `.keras` (it loads with keras.models.load_model alone), or only "
+            "its weights with `model.save_weights('name.weights.h5')`.")
+
+
 def _read_json(path):
     try:
         value = json.loads(path.read_text())

@@ -214,9 +214,7 @@ def _weight_object(name, value):
 
 
 def _seed(name, value):
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ValueError(f"`{name}` must be an integer or None. Received: {name}={value!r}")
-    return value
+    return _checks.seed(name, value)
 
 
 def _number(name, value):

@@ -31,6 +31,7 @@ result["test"]["bits_per_token"], result["paper"]["bits_per_token"]
 import dataclasses
 import math
 import pathlib
+import warnings
 
 import keras
 import numpy as np
@@ -51,6 +52,10 @@ DEFAULT_SEQ_LEN = 100
 # Windows of this many tokens score a split: long ones mean few calls, and the
 # state carries across them, so the length does not change the score.
 EVAL_WINDOW = 1000
+# Above this share of `<unk>` a split is warned about: its score would
+# mostly say how well the model predicts `<unk>` (Penn Treebank's word
+# files hold about 5%).
+UNKNOWN_WARNING_SHARE = 0.5
 
 
 @dataclasses.dataclass
@@ -158,6 +163,7 @@ class LanguageModelTask(base.Task):
             if config.limit is not None:
                 tokens = tokens[: config.limit]
             data[split] = tokens
+        warn_unknown_tokens(data, config.dataset)
         if len(data["test"]) < 2:
             raise ValueError(
                 f"The test split of dataset={config.dataset!r} holds {len(data['test'])} "
@@ -301,6 +307,42 @@ def recode(tokens, vocabulary, target_vocabulary, *, dataset=None):
     return table[tokens].astype(np.int32)
 
 
+def unknown_share(tokens, vocabulary):
+    """The share of `tokens` (ids over `vocabulary`) that are `"<unk>"`; 0 without one."""
+    tokens = np.asarray(tokens)
+    if text_data.UNKNOWN not in vocabulary or not len(tokens):
+        return 0.0
+    return float(np.mean(tokens == list(vocabulary).index(text_data.UNKNOWN)))
+
+
+def warn_unknown_tokens(data, dataset=None, share=UNKNOWN_WARNING_SHARE):
+    """Warn, naming the split and the share, when most of a split is `"<unk>"`.
+
+    Text in another language or alphabet than the vocabulary's (scored by
+    `evaluate --dataset`, or a training part that covers little of the
+    rest) is read as `<unk>`, which is easy to predict: its score would look
+    good and mean little.
+
+    Example:
+
+    ```python
+    warn_unknown_tokens({"vocabulary": ["<unk>", "a"], "train": [1, 1], "valid": [0, 0],
+                         "test": [0, 1]})
+    # UserWarning: 100% of the valid split's 2 tokens are '<unk>' ...
+    ```
+    """
+    vocabulary = data["vocabulary"]
+    for split in SPLITS:
+        found = unknown_share(data[split], vocabulary)
+        if found > share:
+            warnings.warn(
+                f"{found:.0%} of the {split} split's {len(data[split])} tokens of dataset="
+                f"{str(dataset)!r} are '{text_data.UNKNOWN}', unknown to the vocabulary of "
+                f"{len(vocabulary)} symbols: a score on them measures little more than "
+                f"predicting '{text_data.UNKNOWN}'. Expected text in the language and alphabet "
+                "of the training text.", UserWarning, stacklevel=2)
+
+
 def score_tokens(model, tokens, *, window=EVAL_WINDOW):
     """Bits per token of a language model over every token of a stream.
 
@@ -400,7 +442,7 @@ def sample_text(model, vocabulary, num_tokens, *, temperature=1.0, prime=None, s
             f"{len(vocabulary)}. Pass the vocabulary the model was trained on."
         )
     text_batches.reset_stateful_layers(twin)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_checks.seed("seed", seed))
     # The whole prime in one call: the state after it is what counts.
     feed = np.array([[index[token] for token in prime]], np.int32)
     drawn = []

@@ -361,7 +361,7 @@ def sample_piece(model, num_frames, *, temperature=1.0, prime=None, seed=None,
             )
         prime = (prime > 0.5).astype(np.float32)
     step = _stepping_twin(model)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_checks.seed("seed", seed))
 
     roll = np.zeros((num_frames, music_data.NUM_NOTES), np.float32)
     start = 0

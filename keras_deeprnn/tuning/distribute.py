@@ -231,6 +231,101 @@ def check_chief_address(host, port=None):
     return False
 
 
+# The method a worker asks first; any KerasTuner chief answers it at once.
+_ORACLE_METHOD = "/keras_tuner.Oracle/GetSpace"
+
+
+def oracle_port(port):
+    """`KERASTUNER_ORACLE_PORT` as an int, or a ValueError naming it."""
+    try:
+        value = int(str(port).strip())
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < 65536:
+        raise ValueError(
+            "`KERASTUNER_ORACLE_PORT` must be a TCP port, an integer from 1 to 65535. "
+            f"Received: KERASTUNER_ORACLE_PORT={port!r}")
+    return value
+
+
+def wait_for_chief(host, port, timeout, answer_timeout=10.0):
+    """Return once a KerasTuner chief answers at `host:port`, else fail in one line.
+
+    A worker pointed at the wrong place would otherwise wait an hour in
+    silence (KerasTuner's own timeout for every call to its chief). Here:
+
+    ```python
+    nothing listens (refused), for `timeout` s  -> ConnectionError "No tuning chief answers at ..."
+    the host name does not resolve             -> ConnectionError at once
+    something listens but is no chief (no gRPC,
+      or gRPC without KerasTuner's oracle)     -> ConnectionError "... is not a KerasTuner chief"
+                                                  within `answer_timeout` s
+    ```
+
+    Refusals are retried until `timeout`, since a chief listens only once
+    its tuner exists. The check asks the chief for its search space, which
+    is what a worker asks first anyway.
+
+    Args:
+        host: `KERASTUNER_ORACLE_IP`.
+        port: `KERASTUNER_ORACLE_PORT` (an int or its text).
+        timeout: seconds to wait for anything to listen there.
+        answer_timeout: seconds a listener gets to answer as a chief.
+
+    Example:
+
+    ```python
+    wait_for_chief(os.environ["KERASTUNER_ORACLE_IP"], os.environ["KERASTUNER_ORACLE_PORT"], 60)
+    ```
+    """
+    host = str(host).strip().strip("[]")
+    port = oracle_port(port)
+    where = (f"{host}:{port} (KERASTUNER_ORACLE_IP={host}, KERASTUNER_ORACLE_PORT={port})")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=2):
+                break
+        except socket.gaierror as err:
+            raise ConnectionError(
+                f"No tuning chief can be reached at {where}: the host name does not resolve "
+                f"({err.strerror or err}). Expected the address of the machine running the "
+                "chief (KERASTUNER_TUNER_ID=chief).") from None
+        except OSError as err:
+            if time.monotonic() >= deadline:
+                raise ConnectionError(
+                    f"No tuning chief answers at {where} after {timeout:g} s "
+                    f"({err.strerror or err}). Expected a chief listening there: start it first "
+                    "(KERASTUNER_TUNER_ID=chief), or check the address and port.") from None
+        time.sleep(0.5)
+    _ask_chief(host, port, where, answer_timeout)
+
+
+def _ask_chief(host, port, where, answer_timeout):
+    import grpc  # KerasTuner's own dependency, needed only by distributed searches
+
+    channel = grpc.insecure_channel(f"{host}:{port}")
+    try:
+        # Raw bytes in and out: an empty request is the empty protobuf message.
+        ask = channel.unary_unary(_ORACLE_METHOD)
+        ask(b"", timeout=answer_timeout)
+    except grpc.RpcError as err:
+        code = err.code() if callable(getattr(err, "code", None)) else None
+        why = getattr(code, "name", "no answer")
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            why = f"no gRPC answer within {answer_timeout:g} s"
+        elif code == grpc.StatusCode.UNAVAILABLE:
+            why = "it does not answer in gRPC"
+        elif code == grpc.StatusCode.UNIMPLEMENTED:
+            why = "a gRPC server without KerasTuner's oracle"
+        raise ConnectionError(
+            f"Something listens at {where}, but it is not a KerasTuner chief ({why}). "
+            "Expected the chief of this search (KERASTUNER_TUNER_ID=chief); check the "
+            "address and port.") from None
+    finally:
+        channel.close()
+
+
 def signal_ready(project_dir):
     """As a chief started by `launch_local`: say the tuner exists and where its project is."""
     path = os.environ.get(READY_FILE_VARIABLE)

@@ -8,7 +8,6 @@ import dataclasses
 import json
 import os
 import pathlib
-import socket
 import sys
 import time
 import zlib
@@ -27,6 +26,7 @@ from keras_deeprnn.tuning.distribute import check_chief_address
 from keras_deeprnn.tuning.distribute import even_batches
 from keras_deeprnn.tuning.distribute import num_replicas
 from keras_deeprnn.tuning.distribute import signal_ready
+from keras_deeprnn.tuning.distribute import wait_for_chief
 from keras_deeprnn.tuning.hypermodel import BUDGET_MODES
 from keras_deeprnn.tuning.hypermodel import DeepRNNHyperModel
 from keras_deeprnn.tuning.space_record import SPACE_FILE
@@ -337,22 +337,10 @@ class _Reseedable(keras.utils.PyDataset):
 
 
 def _wait_for_chief(host, port):
-    """Return once the chief accepts connections; `ConnectionError` after
-    `CHIEF_WAIT_S` seconds of refusals (KerasTuner would wait an hour)."""
-    address = (host.strip().strip("[]"), int(port or 8000))
-    deadline = time.monotonic() + CHIEF_WAIT_S
-    while True:
-        try:
-            with socket.create_connection(address, timeout=2):
-                return
-        except OSError as err:
-            if time.monotonic() >= deadline:
-                raise ConnectionError(
-                    f"No tuning chief answers at {address[0]}:{address[1]} "
-                    f"(KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT) after {CHIEF_WAIT_S} s "
-                    f"({err.strerror or err}). Start the chief first (KERASTUNER_TUNER_ID="
-                    "chief), or check the address and port.") from None
-        time.sleep(0.5)
+    """Return once a KerasTuner chief answers; a one-line `ConnectionError`
+    after `CHIEF_WAIT_S` s of refusals, or at once from a listener that is
+    no chief (KerasTuner itself would wait an hour in silence)."""
+    wait_for_chief(host, port, CHIEF_WAIT_S)
 
 
 def default_project_name(dataset, tuner):

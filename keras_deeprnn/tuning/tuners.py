@@ -15,6 +15,8 @@ import time
 
 import keras_tuner
 
+from keras_deeprnn.tuning.trial_failures import run_trial
+
 TUNER_LOG_DIR = "tuner_logs"
 
 
@@ -55,6 +57,10 @@ class _TrialLog:
             return super()._populate_initial_space()
         finally:
             self.hypermodel = hypermodel
+
+    def _try_run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
+        # KerasTuner prints every failed trial's traceback, even at verbose=0.
+        run_trial(self, trial, fit_args, fit_kwargs)
 
     def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
         # KerasTuner imports tensorboard under TensorFlow even without a
