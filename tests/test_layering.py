@@ -26,6 +26,15 @@ FLOORS = (
     ("__main__", ""),  # "": the package's own __init__, which gathers the public names
 )
 FLOOR_OF = {part: level for level, parts in enumerate(FLOORS) for part in parts}
+# The training package's own modules, the same way: the files and the
+# settings first, the loop and the scoring on top of them.
+TRAINING_FLOORS = (
+    ("records", "config", "random_state", "inputs", "plots"),
+    ("lock", "callbacks", "resume"),
+    ("scoring", "loop"),
+    ("",),  # its __init__, which gathers the public names
+)
+TRAINING_FLOOR_OF = {part: level for level, parts in enumerate(TRAINING_FLOORS) for part in parts}
 
 
 def _module_name(path):
@@ -73,6 +82,30 @@ def test_no_import_runs_up_a_floor(module):
     assert upward == [], f"{module} (floor {_floor(module)}) imports from above: {upward}"
 
 
+def _training_floor(module):
+    return TRAINING_FLOOR_OF[module.removeprefix("keras_deeprnn.training").lstrip(".")]
+
+
+TRAINING = sorted(m for m in MODULES if m.split(".")[:2] == ["keras_deeprnn", "training"])
+
+
+def _upward_in_training(graph, module):
+    return sorted(other for other in graph[module] if other in TRAINING
+                  and _training_floor(other) > _training_floor(module))
+
+
+def test_every_training_module_has_a_floor():
+    assert len(TRAINING) > 1
+    assert [m for m in TRAINING
+            if m.removeprefix("keras_deeprnn.training").lstrip(".") not in TRAINING_FLOOR_OF] == []
+
+
+@pytest.mark.parametrize("module", TRAINING)
+def test_no_training_module_imports_one_above_it(module):
+    upward = _upward_in_training(GRAPH, module)
+    assert upward == [], f"{module} imports from above it in the training package: {upward}"
+
+
 def _cycles(graph):
     """Every import circle a depth-first search meets, as a path."""
     state, found = {}, []
@@ -109,3 +142,14 @@ def test_the_checks_see_a_planted_circle_and_a_planted_climb():
     planted["keras_deeprnn.cells.base"] = GRAPH["keras_deeprnn.cells.base"] | {
         "keras_deeprnn.training"}
     assert _upward(planted, "keras_deeprnn.cells.base") == ["keras_deeprnn.training"]
+    # The files' module reading the loop climbs inside the training package,
+    # and the loop reading the package's __init__ closes a circle.
+    planted["keras_deeprnn.training.records"] = GRAPH["keras_deeprnn.training.records"] | {
+        "keras_deeprnn.training.loop"}
+    assert _upward_in_training(planted, "keras_deeprnn.training.records") == [
+        "keras_deeprnn.training.loop"]
+    planted = dict(GRAPH)
+    planted["keras_deeprnn.training.loop"] = GRAPH["keras_deeprnn.training.loop"] | {
+        "keras_deeprnn.training"}
+    assert any(set(cycle) == {"keras_deeprnn.training", "keras_deeprnn.training.loop"}
+               for cycle in _cycles(planted))

@@ -33,8 +33,6 @@ def test_warnings_at_the_command_line_are_one_line_each(capsys):
     assert (out, err) == ("", "keras-deeprnn train: warning: first part, second part\n")
 
 
-@pytest.mark.xfail(strict=True, reason="train still prints the fallback besides warning it; "
-                   "the fix is training.py calling run_folder.warn_resume_fallback")
 def test_a_damaged_checkpoint_is_reported_once(tmp_path, capfd):
     data = write_data(tmp_path / "set.pickle")
     run_dir = tmp_path / "run"

@@ -12,6 +12,8 @@ import pytest
 
 from keras_deeprnn import cli
 from keras_deeprnn import training
+from keras_deeprnn.training.lock import RunLock
+from keras_deeprnn.training.records import write_json
 
 pytest.importorskip("music21")
 
@@ -125,7 +127,7 @@ def test_damaged_files_with_no_fallback_are_named(tmp_path, music_cache):
 def test_a_second_train_in_the_same_run_dir_is_refused(tmp_path, music_cache, capsys):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    with training._RunLock(run_dir):
+    with RunLock(run_dir):
         with pytest.raises(training.RunDirBusy, match=f"process {os.getpid()}"):
             training.train(tiny_config(run_dir, music_cache))
         with pytest.raises(SystemExit) as raised:
@@ -170,7 +172,7 @@ def test_a_diverged_run_stops_with_a_clear_error_and_keeps_no_diverged_epoch(tmp
 
 def test_json_files_never_hold_nan_or_infinity(tmp_path):
     path = tmp_path / "x.json"
-    training._write_json(path, {"best": float("nan"), "history": {"loss": [1.0, float("inf")]},
-                                "n": np.float32("-inf")})
+    write_json(path, {"best": float("nan"), "history": {"loss": [1.0, float("inf")]},
+                      "n": np.float32("-inf")})
     assert strict_json(path) == {"best": None, "history": {"loss": [1.0, None]}, "n": None}
 

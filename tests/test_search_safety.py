@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("keras_tuner")
 
 from keras_deeprnn import training  # noqa: E402
+from keras_deeprnn.training.lock import RunLock  # noqa: E402
 from keras_deeprnn.tuning import run_search  # noqa: E402
 from keras_deeprnn.tuning import search  # noqa: E402
 
@@ -52,7 +53,7 @@ def test_a_search_resumed_with_another_space_is_refused(tmp_path):
 
 def test_a_second_search_in_the_same_project_is_refused(tmp_path):
     (tmp_path / "searches").mkdir()
-    with training._RunLock(tmp_path / "searches", lock_file=".p.lock", command="tune"):
+    with RunLock(tmp_path / "searches", lock_file=".p.lock", command="tune"):
         with pytest.raises(training.RunDirBusy, match="Another `tune`"):
             run_search(**options(tmp_path, max_trials=1, epochs=1))
     assert not (tmp_path / "searches" / "p").exists()

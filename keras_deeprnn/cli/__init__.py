@@ -28,6 +28,7 @@ settings, printed lines, sampling and tuning objective) is the task's own
 
 import sys
 
+from keras_deeprnn import _console
 from keras_deeprnn import training
 from keras_deeprnn.cli import checks
 from keras_deeprnn.cli.parser import build_parser
@@ -49,7 +50,8 @@ def main(argv=None):
     # One line per failure a user can act on, and an exit status a script
     # can test; a traceback only for what is a bug of this package.
     try:
-        return args.run(args)
+        with _console.one_line_warnings(f"keras-deeprnn {args.command}"):
+            return args.run(args)
     except (ValueError, ImportError) as err:
         parser.exit(2, f"keras-deeprnn {args.command}: error: {err}\n")
     except (training.RunDirBusy, training.TrainingDiverged) as err:

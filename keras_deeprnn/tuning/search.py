@@ -18,10 +18,10 @@ import keras_tuner
 from keras_deeprnn import _checks
 from keras_deeprnn.tasks import get_task
 from keras_deeprnn.training import TrainConfig
-from keras_deeprnn.training import _RunLock
-from keras_deeprnn.training import _seed_everything
-from keras_deeprnn.training import _write_json
 from keras_deeprnn.training import fit_input
+from keras_deeprnn.training.lock import RunLock
+from keras_deeprnn.training.random_state import seed_everything
+from keras_deeprnn.training.records import write_json
 from keras_deeprnn.tuning.distribute import check_chief_address
 from keras_deeprnn.tuning.distribute import even_batches
 from keras_deeprnn.tuning.distribute import num_replicas
@@ -200,8 +200,8 @@ def run_search(
             # Two searches in one project would run the same trials and
             # overwrite each other's scores; the chief's workers share it.
             pathlib.Path(directory).mkdir(parents=True, exist_ok=True)
-            stack.enter_context(_RunLock(directory, lock_file=f".{project_name}.lock",
-                                         command="tune"))
+            stack.enter_context(RunLock(directory, lock_file=f".{project_name}.lock",
+                                        command="tune"))
         return _search_locked(
             dataset, tuner, max_trials, epochs, directory, project_name, limit, architectures,
             max_params, overwrite, distribute, budget_mode, fixed, batch_size, max_len, bucket,
@@ -267,7 +267,7 @@ def _search_locked(dataset, tuner, max_trials, epochs, directory, project_name, 
     search_tuner = TUNERS[tuner](**options)
     if role != "worker":
         space_file.parent.mkdir(parents=True, exist_ok=True)
-        _write_json(space_file, space)
+        write_json(space_file, space)
     signal_ready(search_tuner.project_dir)
     if role == "chief":
         search_tuner.search(verbose=verbose)
@@ -296,7 +296,7 @@ def _search_locked(dataset, tuner, max_trials, epochs, directory, project_name, 
         # seed and the trial's id only, not on the trials run before it in
         # this process: the same search repeats its scores.
         trial_seed = zlib.crc32(f"{seed}:{trial_id}".encode()) & 0x7FFFFFFF
-        _seed_everything(trial_seed)
+        seed_everything(trial_seed)
         if keras.backend.backend() == "torch":
             # Keras's torch dropout draws from torch's own generator when
             # its layer has no seed.
