@@ -146,3 +146,8 @@ def test_the_formats_the_refusal_points_to_load_back(tmp_path):
     expected = keras.ops.convert_to_numpy(model(x))
     for loaded in (keras.models.load_model(tmp_path / "m.keras"), twin):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), expected, rtol=1e-6)
+
+
+def test_the_training_job_refuses_a_seed_no_backend_takes_before_loading_data():
+    with pytest.raises(ValueError, match=r"`seed` must be None or an integer from 0 to 2\*\*31"):
+        training.TrainConfig(seed=2**40).validate()

@@ -87,7 +87,7 @@ def test_keras_workflow_notebook_runs(tmp_path, music_cache, monkeypatch):
     assert any("image/png" in o.get("data", {}) for o in outputs)
     # The fine-tuned preset's record holds the score the notebook printed,
     # and reading the preset back gives that score again.
-    record = json.loads((run / "jsb_up_a_tone" / "record.json").read_text())
+    record = json.loads((run / "bach_up_a_tone" / "record.json").read_text())
     after = record["scores"]["nll_valid_half"]
     assert math.isfinite(after) and after > 0
     assert f"{after:.3f} after" in text

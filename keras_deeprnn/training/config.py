@@ -93,7 +93,6 @@ class TrainConfig(_ModelFields):
         """Check every field; raises `ValueError` naming the first bad one."""
         _checks.one_of("task", self.task, TASKS)
         get_task(self.task).settings_of(self)
-        _checks.seed("seed", self.seed)
         _checks.one_of("optimizer", self.optimizer, OPTIMIZERS)
         _checks.one_of("tokenization", self.tokenization, ("char", "word"))
         _checks.boolean("bucket", self.bucket)
@@ -113,6 +112,7 @@ class TrainConfig(_ModelFields):
         if self.clipnorm is not None:
             _checks.positive_finite("clipnorm", self.clipnorm)
         _checks.non_negative_int("seed", self.seed)
+        _checks.seed("seed", self.seed)  # and one every backend's generator takes
         if self.momentum and self.optimizer != "sgd":
             raise ValueError(
                 "`momentum` applies to `optimizer='sgd'` only. Received: "
