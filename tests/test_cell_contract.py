@@ -171,4 +171,4 @@ def test_inside_stacked_rnn_cells(case, rng):
     stacked = keras.layers.RNN(keras.layers.StackedRNNCells([first, second]), return_sequences=True)
     y = np_(stacked(x))
     below = case.reference(first, x.astype(np.float64))
-    np.testing.assert_allclose(y, case.reference(second, below), atol=1e-5)
+    np.testing.assert_allclose(y, case.reference(second, below), atol=case.atol)

@@ -59,7 +59,7 @@ def test_gradients_match_finite_differences(case, layer_name, rng):
     np.testing.assert_allclose(value, numpy_loss(), rtol=1e-5, atol=1e-5)
     numeric = ref.numeric_grad(numpy_loss, list(arrays.values()))
     for v, g, n in zip(variables, grads, numeric):
-        np.testing.assert_allclose(g, n, atol=1e-5, rtol=1e-4, err_msg=v.path)
+        np.testing.assert_allclose(g, n, atol=case.atol, rtol=1e-4, err_msg=v.path)
 
 
 @pytest.mark.parametrize("case_id", list(MODEL_CASES))
