@@ -90,3 +90,18 @@ def test_a_users_all_holds_no_test_tools_and_the_extras_say_what_they_bring():
     for extra in extras:
         assert f"`{extra}`" in install, extra
     assert "https://download.pytorch.org/whl/cpu" in install
+
+
+def test_the_test_folders_mirror_the_package():
+    import pathlib
+
+    tests = pathlib.Path(__file__).resolve().parent
+    package = tests.parent / "keras_deeprnn"
+    parts = {p.name for p in package.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    folders = {p.name for p in tests.iterdir()
+               if p.is_dir() and p.name not in ("fixtures", "__pycache__")}
+    assert folders and folders <= parts, folders - parts
+    # every folder holds tests, and no file name is used twice (pytest imports them by name)
+    names = [p.name for p in tests.rglob("test_*.py")]
+    assert all(any(tests.joinpath(f).glob("test_*.py")) for f in folders)
+    assert len(names) == len(set(names))

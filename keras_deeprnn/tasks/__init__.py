@@ -18,7 +18,7 @@ batches = task.batches(data["train"], config, training=True)
 A new task is one subclass of `Task` and one `register` call, in any file:
 the command line (`train`, `evaluate`, `generate`, `tune --task NAME`), the
 training loop and the tuner then take it as they take the two above, its
-settings as flags (see `Task`; `tests/test_toy_task.py` is a whole example).
+settings as flags (see `Task`; `tests/tasks/test_toy_task.py` is a whole example).
 """
 
 from keras_deeprnn.tasks import paper

@@ -14,7 +14,7 @@ from keras_deeprnn.data.text import abc_folk_tunes
 from keras_deeprnn.data.text import load_ptb
 from keras_deeprnn.data.text import load_text
 
-PTB = pathlib.Path(__file__).parent / "fixtures" / "ptb"
+PTB = pathlib.Path(__file__).parents[1] / "fixtures" / "ptb"
 
 
 def _lines(name):

@@ -18,7 +18,7 @@ from keras_deeprnn.data import music
 from keras_deeprnn.data import pickles
 from keras_deeprnn.data import scores
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "music"
+FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures" / "music"
 
 # tests/fixtures/music/two_tunes.abc by hand, one frame per eighth note.
 # Tune 1 is in G (one sharp), so everything moves up 5 semitones to C; its
@@ -585,7 +585,7 @@ def test_deeply_nested_pickle_is_refused_without_crashing(tmp_path):
         "    except ValueError as err:\n"
         "        print('ValueError', err)\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).parents[1]))
+    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).parents[2]))
     done = subprocess.run(
         [sys.executable, "-c", code, *map(str, paths)],
         env=env,
@@ -848,7 +848,7 @@ def test_importing_the_module_does_not_import_music21():
         "import sys, keras_deeprnn.data.music, keras_deeprnn.metrics.music; "
         "sys.exit('music21' in sys.modules)"
     )
-    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).parents[1]))
+    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).parents[2]))
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
 
 

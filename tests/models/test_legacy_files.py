@@ -13,7 +13,7 @@ import pytest
 
 import keras_deeprnn  # noqa: F401  (registers the classes the files name)
 
-HERE = os.path.join(os.path.dirname(__file__), "fixtures", "legacy")
+HERE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "legacy")
 EXPECTED = np.load(os.path.join(HERE, "expected.npz"))
 NAMES = sorted(f[: -len(".keras")] for f in os.listdir(HERE) if f.endswith(".keras"))
 

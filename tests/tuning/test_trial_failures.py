@@ -11,7 +11,7 @@ from keras_tuner.engine.trial import Trial  # noqa: E402
 from keras_deeprnn.tuning import run_search  # noqa: E402
 from keras_deeprnn.tuning.trial_failures import run_trial  # noqa: E402
 
-from test_search_safety import options  # noqa: E402
+from small_runs import search_options as options  # noqa: E402
 
 
 class Raising:

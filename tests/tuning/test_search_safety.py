@@ -13,16 +13,7 @@ from keras_deeprnn.training.lock import RunLock  # noqa: E402
 from keras_deeprnn.tuning import run_search  # noqa: E402
 from keras_deeprnn.tuning import search  # noqa: E402
 
-from test_run_folder_safety import write_data  # noqa: E402
-
-
-def options(tmp_path, **changes):
-    values = dict(dataset=str(write_data(tmp_path / "set.pickle")), tuner="random",
-                  max_trials=2, epochs=2, directory=tmp_path / "searches", project_name="p",
-                  architectures=["rnn", "srnn"], fixed={"units": 4}, seed=5, batch_size=2,
-                  verbose=0)
-    values.update(changes)
-    return values
+from small_runs import search_options as options  # noqa: E402
 
 
 def scores(tuner):

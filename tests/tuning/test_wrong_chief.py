@@ -14,7 +14,7 @@ from keras_deeprnn.cli import main  # noqa: E402
 from keras_deeprnn.tuning import distribute  # noqa: E402
 from keras_deeprnn.tuning import search  # noqa: E402
 
-from test_run_folder_safety import write_data  # noqa: E402
+from small_runs import write_data  # noqa: E402
 
 
 def unused_port():

@@ -11,7 +11,7 @@ from keras_deeprnn import cli
 from keras_deeprnn.tasks import language
 from keras_deeprnn import training
 
-ROOT = pathlib.Path(__file__).parent.parent
+ROOT = pathlib.Path(__file__).parents[2]
 PTB = ROOT / "tests" / "fixtures" / "ptb"
 
 # A small text with some structure to learn, long enough that its 5 % valid

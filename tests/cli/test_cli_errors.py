@@ -13,8 +13,8 @@ from keras_deeprnn import cli
 from keras_deeprnn import training
 from keras_deeprnn.tasks import music as generation
 
-from test_run_folder_safety import config
-from test_run_folder_safety import write_data
+from small_runs import config
+from small_runs import write_data
 
 
 def one_line_error(capsys, argv, status):

@@ -21,7 +21,7 @@ from keras_deeprnn.models import OPTIONS
 
 NAMES = list(kdr.ARCHITECTURES)
 # The README's tables of architectures and options live in this guide.
-README = pathlib.Path(__file__).parent.parent / "docs" / "guides" / "architectures.md"
+README = pathlib.Path(__file__).parents[2] / "docs" / "guides" / "architectures.md"
 COMPILED = ("dots_rnn", "srnn", "deep_lstm", "dg_lstm")
 D = 5
 

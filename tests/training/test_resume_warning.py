@@ -10,7 +10,8 @@ from keras_deeprnn import _console
 from keras_deeprnn import run_folder
 from keras_deeprnn import training
 
-from test_run_folder_safety import config, write_data
+from small_runs import config
+from small_runs import write_data
 
 
 def test_a_fallback_is_one_warning_naming_the_epoch_and_every_problem():

@@ -3,31 +3,14 @@ deleted, links are refused, a folder that is not a run is left alone, and a
 run knows its data by content, wherever it is read from."""
 
 import json
-import pickle
 
 import numpy as np
 import pytest
 
 from keras_deeprnn import build_model
 from keras_deeprnn import training
-
-CHORDS = [(60, 64, 67), (62, 65, 69), (64, 67, 71), (65, 69, 72), (67, 71, 74), (60,)]
-
-
-def write_data(path, shift=0):
-    """A Boulanger-Lewandowski pickle of six short pieces per split (no music21)."""
-    pieces = [[tuple(n + shift + k for n in chord) for chord in CHORDS * 2] for k in range(6)]
-    path.write_bytes(pickle.dumps({"train": pieces, "valid": pieces[:2], "test": pieces[2:5]},
-                                  protocol=2))
-    return path
-
-
-def config(run_dir, dataset, **changes):
-    values = dict(architecture="rnn", units=4, epochs=2, batch_size=2, dataset=str(dataset),
-                  run_dir=str(run_dir), progress=False, output_dropout=0.0, dropout=0.0)
-    values.update(changes)
-    return training.TrainConfig(**values)
-
+from small_runs import config
+from small_runs import write_data
 
 def read_state(run_dir, name="state.json"):
     return json.loads((run_dir / name).read_text(encoding="utf-8"))
