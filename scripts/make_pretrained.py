@@ -24,7 +24,6 @@ backend without music21 or the data files.
 """
 
 import argparse
-import hashlib
 import io
 import json
 import os
@@ -34,6 +33,7 @@ import sys
 import numpy as np
 
 from keras_deeprnn import pretrained
+from keras_deeprnn import run_folder
 from keras_deeprnn.data.music import load_music
 from keras_deeprnn.models import hub
 from keras_deeprnn.training import TrainConfig, load_trained_model, train
@@ -55,12 +55,13 @@ def make_bach(args):
     model = _fresh_twin(load_trained_model(args.run_dir)[0])
     rolls = load_music(BACH["dataset"])["test"]
     scores = _scores(model, rolls)
+    data, npz = _test_split(BACH["dataset"], rolls)
     folder = model.save_to_preset(
         hub.BUILT_IN / "bach",
         description="DOT(S)-RNN, 64 units, trained on the built-in jsb_chorales "
                     "(Bach chorales from music21)",
         scores=scores,
-        data=_data_record(BACH["dataset"], rolls),
+        data=data,
         record={
             "name": "bach",
             "settings": BACH,
@@ -71,7 +72,7 @@ def make_bach(args):
             "stopped_early": result["stopped_early"],
             "train_time_s": result["train_time_s"],
         },
-        assets={"test.npz": _packed(rolls)},
+        assets={"test.npz": npz},
     )
     _say("bach", folder, scores, rolls)
 
@@ -95,6 +96,7 @@ def make_table(args):
         source = args.data_dir / file
         rolls = load_music(source)["test"]
         scores = _scores(model, rolls)
+        data, npz = _test_split(file, rolls)
         settings = best["config"]
         levels = settings.get("num_layers") or 1
         row = f"{settings['architecture']}, {levels} x {settings['units']} units"
@@ -103,8 +105,7 @@ def make_table(args):
             description=f"{row} ({best['parameters']:,} parameters), the music table's best "
                         f"on {column} ({file}), chosen on validation",
             scores=scores,
-            data={**_data_record(file, rolls),
-                  "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest()},
+            data={**data, "source_sha256": run_folder.fingerprint(source)},
             record={
                 "name": name,
                 "settings": {**settings, "dataset": file},
@@ -118,7 +119,7 @@ def make_table(args):
                 "train_time_s": best["train_time_s"],
                 "paper": best.get("paper"),
             },
-            assets={"test.npz": _packed(rolls)},
+            assets={"test.npz": npz},
             weights_dtype="float16",
         )
         _say(name, folder, scores, rolls)
@@ -139,17 +140,17 @@ def _scores(model, rolls):
                 float(pretrained.score(model, rolls, first_frame=False)), 6)}
 
 
-def _data_record(name, rolls):
-    return {"name": name, "split": "test", "pieces": len(rolls),
-            "frames": int(sum(len(r) for r in rolls)), "file": "test.npz",
-            "unit": "nats per frame, every time step",
-            "sha256": hub.data_checksum(pretrained.unpack_rolls(pretrained.pack_rolls(rolls)))}
-
-
-def _packed(rolls):
+def _test_split(name, rolls):
+    """`(data record, test.npz bytes)`: the split packed once, its checksum
+    taken over what `pretrained.test_rolls` will read back."""
+    packed = pretrained.pack_rolls(rolls)
     stream = io.BytesIO()
-    np.savez_compressed(stream, **pretrained.pack_rolls(rolls))
-    return stream.getvalue()
+    np.savez_compressed(stream, **packed)
+    record = {"name": name, "split": "test", "pieces": len(rolls),
+              "frames": int(sum(len(r) for r in rolls)), "file": "test.npz",
+              "unit": "nats per frame, every time step",
+              "sha256": hub.data_checksum(pretrained.unpack_rolls(packed))}
+    return record, stream.getvalue()
 
 
 def _say(name, folder, scores, rolls):

@@ -1,12 +1,12 @@
 """The report of `music_table.py`: a summary of the job records, as JSON, Markdown and a plot."""
 
-import hashlib
 import os
 import statistics
 
 import keras
 
 from keras_deeprnn import _files
+from keras_deeprnn import run_folder
 from keras_deeprnn.tasks.paper import PAPER_MUSIC_BEST
 from keras_deeprnn.tasks.paper import PAPER_MUSIC_NLL
 
@@ -47,7 +47,7 @@ def summarise(study, seconds):
             rows.append(_row(key, column, seeds, searches.get(key), study.seeds,
                              best=key == best_key))
         datasets[dataset] = dict(
-            file=file, column=column, sha256=_sha256(study.path(dataset)), rows=rows,
+            file=file, column=column, sha256=run_folder.fingerprint(study.path(dataset)), rows=rows,
             note_frequency_nll=note_frequency_nll(study.path(dataset),
                                                   table.QUICK["limit"] if study.quick else None),
             best=best_key, searches=searches,
@@ -99,14 +99,6 @@ def note_frequency_nll(path, limit=None):
     rate = np.concatenate(data["train"]).mean(axis=0)
     test = np.concatenate(data["test"])
     return frame_nll(np.broadcast_to(rate, test.shape), test)
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _cell(row):
@@ -161,15 +153,11 @@ def fill_readme(summary, path):
             "run yet." if pending else "Every job of the study has run.")
     block = "\n".join([README_START, "", *overview(summary), note, "", README_END])
     head, rest = text.split(README_START, 1)
-    from keras_deeprnn import _files
-
     _files.write_text(path, head + block + rest.split(README_END, 1)[1])
 
 
 def markdown(summary):
     """The Markdown report of `summarise`'s summary."""
-    import music_table as table
-
     lines = ["# The music table of Pascanu et al. (2013) on the paper's data", "",
              "Made by `KERAS_BACKEND=jax python scripts/music_table.py --data-dir DIR --worker "
              "K/2` (K = 0 and 1, one thread each) and written from the job records by "
