@@ -78,16 +78,25 @@ def test_models_over_the_budget_fail_and_the_search_goes_on(tmp_path):
     hypermodel = DeepRNNHyperModel(["srnn", "rnn"], fixed=TINY,
                                    max_params=(sizes["rnn"] + sizes["srnn"]) // 2)
     # A KerasTuner tuner takes the hypermodel; a grid visits both.
-    tuner = TUNERS["grid"](hypermodel, objective=kt.Objective("val_frame_nll", "min"),
-                          max_trials=2, directory=str(tmp_path), project_name="budget",
-                          max_consecutive_failed_trials=3)
-    batches = synthetic_batches()
-    tuner.search(batches, validation_data=batches, epochs=1, verbose=0)
-    trials = {t.hyperparameters.values["architecture"]: t for t in tuner.oracle.trials.values()}
+    trials = _grid_trials(_grid_tuner(hypermodel, tmp_path, "budget"))
     assert trials["srnn"].status == "FAILED"
     assert "over the budget" in trials["srnn"].message
     assert trials["rnn"].status == "COMPLETED"
     assert trials["rnn"].metrics.get_last_value("num_params") == sizes["rnn"]
+
+
+def _grid_tuner(hypermodel, folder, project):
+    """A grid tuner over both architectures that lets their trials fail."""
+    return TUNERS["grid"](hypermodel, objective=kt.Objective("val_frame_nll", "min"),
+                          max_trials=2, directory=str(folder), project_name=project,
+                          max_consecutive_failed_trials=3)
+
+
+def _grid_trials(tuner):
+    """Search one epoch of synthetic batches; `{architecture: trial}`."""
+    batches = synthetic_batches()
+    tuner.search(batches, validation_data=batches, epochs=1, verbose=0)
+    return {t.hyperparameters.values["architecture"]: t for t in tuner.oracle.trials.values()}
 
 
 def test_an_architecture_that_cannot_meet_a_derived_budget_fails_only_its_trials(tmp_path):
@@ -100,13 +109,9 @@ def test_an_architecture_that_cannot_meet_a_derived_budget_fails_only_its_trials
     assert hypermodel.count_params("dots_lstm", units=1, transition_units=1,
                                    output_units=1) > budget
     # Discovering the space (in the constructor) used to build dots_lstm and fail.
-    tuner = TUNERS["grid"](hypermodel, objective=kt.Objective("val_frame_nll", "min"),
-                          max_trials=2, directory=str(tmp_path), project_name="derive",
-                          max_consecutive_failed_trials=3)
+    tuner = _grid_tuner(hypermodel, tmp_path, "derive")
     assert tuner.oracle.get_space().get("architecture") == "rnn"
-    batches = synthetic_batches()
-    tuner.search(batches, validation_data=batches, epochs=1, verbose=0)
-    trials = {t.hyperparameters.values["architecture"]: t for t in tuner.oracle.trials.values()}
+    trials = _grid_trials(tuner)
     assert trials["dots_lstm"].status == "FAILED"
     assert "units=1" in trials["dots_lstm"].message
     assert trials["rnn"].status == "COMPLETED"
