@@ -6,6 +6,7 @@ import keras
 import keras_tuner
 
 from keras_deeprnn import _checks
+from keras_deeprnn.compilation import choose_jit_compile
 from keras_deeprnn.metrics import FrameNLL
 from keras_deeprnn.models import ARCHITECTURES
 from keras_deeprnn.models import OPTIONS
@@ -45,7 +46,8 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
     architecture = Choice(architectures)               # default: the first
     <the dimensions, from the rows>
     model = build_model(architecture, **active values)
-    model.compile(Adam(learning_rate, clipnorm=clipnorm), weighted_metrics=[FrameNLL()])
+    model.compile(Adam(learning_rate, clipnorm=clipnorm), weighted_metrics=[FrameNLL()],
+                  jit_compile=choose_jit_compile(model, batch_size))
     ```
 
     Parameter budget (`max_params`), the paper's way of comparing deep and
@@ -107,6 +109,10 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
         task: a `keras_deeprnn.tasks.Task`; trials then compile with its
             `loss()` and `metrics()` as `train` does, and `objective` is its
             `monitor`. `None`: the model's default loss and `FrameNLL`.
+        batch_size: the batch size trials train with, when known. It only
+            informs `jit_compile`, chosen as `train` chooses it
+            (`keras_deeprnn.compilation.choose_jit_compile`: on TensorFlow
+            on a CPU, XLA for models up to 128 units and batches up to 16).
         name, tunable: as in `keras_tuner.HyperModel`.
 
     Example:
@@ -139,6 +145,7 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
         distribute=None,
         dtype_policy=None,
         task=None,
+        batch_size=None,
         name=None,
         tunable=True,
     ):
@@ -185,6 +192,7 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
             )
         if distribute is not None:
             num_replicas(distribute)  # checks the kind and that the backend has it
+        _checks.optional_positive_int("batch_size", batch_size)
         super().__init__(name=name, tunable=tunable)
         self.architectures = architectures
         self.input_dim = input_dim
@@ -196,6 +204,7 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
         self.distribute = distribute
         self.dtype_policy = dtype_policy
         self.task = task
+        self.batch_size = batch_size
 
     @property
     def objective(self):
@@ -272,13 +281,15 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
             model = build_model(architecture, **self._model_arguments(config))
             adam = keras.optimizers.Adam(learning_rate=optimizer["learning_rate"],
                                          clipnorm=optimizer["clipnorm"])
+            # As `train` compiles: the task's loss, fresh (stateful) metrics,
+            # and XLA on TensorFlow's CPU for the narrow models it speeds up.
             if self.task is not None:
-                # As `train` compiles: the task's loss, and fresh (stateful) metrics.
-                model.compile(optimizer=adam, loss=self.task.loss(),
-                              weighted_metrics=self.task.metrics())
+                losses = dict(loss=self.task.loss(), weighted_metrics=self.task.metrics())
             else:
-                model.compile(optimizer=adam, weighted_metrics=[FrameNLL()]
+                losses = dict(weighted_metrics=[FrameNLL()]
                               if self.output_activation == "sigmoid" else None)
+            model.compile(optimizer=adam, **losses, jit_compile=choose_jit_compile(
+                model, batch_size=self.batch_size))
         return model
 
     def fit(self, hp, model, *args, **kwargs):

@@ -230,7 +230,7 @@ def _search_locked(dataset, tuner, max_trials, epochs, directory, project_name, 
     hypermodel = DeepRNNHyperModel(
         architectures, output_activation=model_kwargs.pop("output_activation"),
         max_params=max_params, budget_mode=budget_mode, fixed={**model_kwargs, **(fixed or {})},
-        distribute=distribute, dtype_policy=dtype_policy, task=task,
+        distribute=distribute, dtype_policy=dtype_policy, task=task, batch_size=batch_size,
     )
     options = dict(
         hypermodel=hypermodel,

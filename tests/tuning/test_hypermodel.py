@@ -10,6 +10,7 @@ import pytest
 kt = pytest.importorskip("keras_tuner")
 
 from keras_deeprnn import ARCHITECTURES  # noqa: E402
+from keras_deeprnn import compilation  # noqa: E402
 from keras_deeprnn.models import OPTIONS  # noqa: E402
 from keras_deeprnn.models import options as options_lib  # noqa: E402
 from keras_deeprnn.tasks import get_task  # noqa: E402
@@ -229,6 +230,32 @@ def test_trials_compile_with_the_task_loss_and_monitor():
     # without a task: the model's default loss for notes
     plain = DeepRNNHyperModel(["dots_rnn"], **NOTES, fixed=TINY).build(kt.HyperParameters())
     assert plain.loss == "binary_crossentropy"
+
+
+@pytest.mark.parametrize("batch_size", [None, 2, 64])
+def test_trials_choose_jit_compile_as_train_does_for_their_batch_size(batch_size, monkeypatch):
+    seen = []
+
+    def spy(model, jit_compile="auto", batch_size=None):
+        seen.append(batch_size)
+        return compilation.choose_jit_compile(model, jit_compile, batch_size=batch_size)
+
+    monkeypatch.setattr(hypermodel_module, "choose_jit_compile", spy)
+    hypermodel = DeepRNNHyperModel(["dots_rnn"], **NOTES, fixed=TINY, batch_size=batch_size)
+    model = hypermodel.build(kt.HyperParameters())
+    assert seen == [batch_size]
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        on_cpu = not tf.config.list_physical_devices("GPU")
+        # 4 units: XLA on a CPU unless the batch is over XLA_MAX_BATCH.
+        assert model.jit_compile is (on_cpu and (batch_size or 0) <= compilation.XLA_MAX_BATCH)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5])
+def test_a_batch_size_that_is_not_positive_is_refused_by_name(batch_size):
+    with pytest.raises((ValueError, TypeError), match=r"batch_size.*Received"):
+        DeepRNNHyperModel(["rnn"], batch_size=batch_size)
 
 
 def test_the_search_space_in_words_follows_the_rows(toy_row):
