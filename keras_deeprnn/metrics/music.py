@@ -28,6 +28,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_deeprnn.metrics.base import MeanNLL
+from keras_deeprnn.metrics.base import step_weights
+
 
 def frame_nll(probabilities, targets, mask=None, epsilon=1e-7):
     """Negative log-likelihood per frame, in nats (the paper's measure).
@@ -100,7 +103,7 @@ def frame_accuracy(probabilities, targets, mask=None, threshold=0.5):
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
-class FrameNLL(keras.metrics.Metric):
+class FrameNLL(MeanNLL):
     """Negative log-likelihood per frame (nats), summed over notes.
 
     Accumulates over batches, then divides once (see `frame_nll` for the
@@ -139,13 +142,10 @@ class FrameNLL(keras.metrics.Metric):
         self, name="frame_nll", dtype=None, from_logits=False, epsilon=1e-7
     ):
         epsilon = _check_epsilon("FrameNLL", epsilon)
-        super().__init__(name=name, dtype=dtype)
-        self.from_logits = bool(from_logits)
+        super().__init__(from_logits=bool(from_logits), name=name, dtype=dtype)
         self.epsilon = epsilon
-        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
-        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def step_nll(self, y_true, y_pred):
         y_pred = ops.cast(y_pred, self.dtype)
         y_true = ops.cast(y_true, self.dtype)
         if self.from_logits:
@@ -153,17 +153,11 @@ class FrameNLL(keras.metrics.Metric):
         else:
             p = ops.clip(y_pred, self.epsilon, 1.0 - self.epsilon)
             per_note = -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
-        nll = ops.sum(per_note, axis=-1)
-        weights = _frame_weights(sample_weight, nll, self.dtype)
-        self.total.assign_add(ops.sum(nll * weights))
-        self.count.assign_add(ops.sum(weights))
-
-    def result(self):
-        return ops.divide_no_nan(self.total, self.count)
+        return ops.sum(per_note, axis=-1)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"from_logits": self.from_logits, "epsilon": self.epsilon})
+        config.update({"epsilon": self.epsilon})
         return config
 
 
@@ -223,7 +217,7 @@ class FrameAccuracy(keras.metrics.Metric):
         tp = ops.sum(on * true, axis=-1)
         fp = ops.sum(on * (1.0 - true), axis=-1)
         fn = ops.sum((1.0 - on) * true, axis=-1)
-        weights = _frame_weights(sample_weight, tp, self.dtype)
+        weights = step_weights(sample_weight, tp, self.dtype)
         self.true_positives.assign_add(ops.sum(tp * weights))
         self.false_positives.assign_add(ops.sum(fp * weights))
         self.false_negatives.assign_add(ops.sum(fn * weights))
@@ -238,27 +232,6 @@ class FrameAccuracy(keras.metrics.Metric):
         config = super().get_config()
         config.update({"threshold": self.threshold, "from_logits": self.from_logits})
         return config
-
-
-def _frame_weights(sample_weight, per_frame, dtype):
-    """`sample_weight` shaped like the per-frame values; ones when absent."""
-    if sample_weight is None:
-        return ops.ones_like(per_frame)
-    weights = ops.cast(sample_weight, dtype)
-    frame_rank = len(per_frame.shape)
-    # (batch, time, 1) weights come from generators that keep a note axis.
-    while len(weights.shape) > frame_rank and weights.shape[-1] == 1:
-        weights = ops.squeeze(weights, axis=-1)
-    if len(weights.shape) > frame_rank:
-        raise ValueError(
-            "sample_weight must have the shape of the frames "
-            f"{tuple(per_frame.shape)} or a prefix of it; received shape "
-            f"{tuple(weights.shape)}."
-        )
-    # (batch,) weights a whole sequence: repeat it over its frames.
-    while len(weights.shape) < frame_rank:
-        weights = ops.expand_dims(weights, axis=-1)
-    return ops.broadcast_to(weights, ops.shape(per_frame))
 
 
 def _check_inputs(function, probabilities, targets, mask):
