@@ -7,6 +7,9 @@ figure is its mean over all real (unpadded) frames, in nats. The
 polyphonic-music literature also reports the frame-level accuracy of Bay et
 al. (2009). Each measure comes as a NumPy function (float64, for evaluating
 a finished model) and as a `keras.metrics.Metric` (for `compile`).
+`predict_frames` gathers a model's predictions on the real frames of
+batches for the NumPy functions (the task's `evaluate` and
+`keras_deeprnn.pretrained.score` both score through it).
 
 The Keras metrics accumulate sums over batches and divide once at the end,
 so the result over an epoch is the value over all its frames, not a mean of
@@ -100,6 +103,40 @@ def frame_accuracy(probabilities, targets, mask=None, threshold=0.5):
     fn = np.sum(weights * np.sum(~on & true, axis=-1))
     denominator = tp + fp + fn
     return float(tp / denominator) if denominator > 0 else 0.0
+
+
+def predict_frames(model, batches):
+    """`model`'s predictions on every real frame of `batches`, with their targets.
+
+    `batches` yields `(x, y, mask)` (as `pad_batch` and `piano_roll_batches`
+    make them); each batch is predicted whole with `model.predict_on_batch`
+    and only its real steps (`mask > 0`) are kept, in order, so the NumPy
+    measures above score every frame of a split at once:
+
+    ```python
+    probabilities, targets, steps = predict_frames(model, batches)
+    nll = frame_nll(probabilities, targets)
+    nll_after_the_first_step = frame_nll(probabilities[steps > 0], targets[steps > 0])
+    ```
+
+    Returns:
+        `(probabilities, targets, steps)`: arrays of shapes `(frames,
+        notes)`, `(frames, notes)` and `(frames,)`, `steps` holding each
+        frame's time step in its sequence. A `ValueError` when no batch has
+        a real step.
+    """
+    probabilities, targets, steps = [], [], []
+    for x, y, mask in batches:
+        real = np.asarray(mask) > 0
+        if not real.any():
+            continue
+        p = ops.convert_to_numpy(model.predict_on_batch(x))
+        probabilities.append(p[real])
+        targets.append(np.asarray(y)[real])
+        steps.append(np.broadcast_to(np.arange(real.shape[1]), real.shape)[real])
+    if not targets:
+        raise ValueError("predict_frames: `batches` hold no real step (mask > 0) to predict")
+    return np.concatenate(probabilities), np.concatenate(targets), np.concatenate(steps)
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
