@@ -1,4 +1,5 @@
-"""What every command shares: the help layout and the checks of its arguments.
+"""What every command shares: the help layout, the flags several commands
+take, and the checks of its arguments.
 
 Each check raises a `ValueError` naming the flag, what it received and what
 it expects; `keras_deeprnn.cli.main` turns it into one line and exit status 2.
@@ -40,6 +41,13 @@ class Refuse(argparse.Action):
             "the next frame from the frames before it, and a backward RNN would read "
             "the very frames it has to predict."
         )
+
+
+def add_cache_dir(group):
+    """`--cache-dir`, the same for every command that reads a data set."""
+    group.add_argument("--cache-dir", default=None,
+                       help="built piano rolls (default $KERAS_DEEPRNN_CACHE, else "
+                            "~/.cache/keras_deeprnn)")
 
 
 def dataset(value):

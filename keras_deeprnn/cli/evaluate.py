@@ -29,9 +29,7 @@ def add_parser(commands):
                           help="default: the run's own when --dataset is not given")
     evaluate.add_argument("--batch-size", type=int, default=16,
                           help="sequences per batch (the score does not depend on it)")
-    evaluate.add_argument("--cache-dir", default=None,
-                          help="built piano rolls (default $KERAS_DEEPRNN_CACHE, else "
-                               "~/.cache/keras_deeprnn)")
+    checks.add_cache_dir(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
     evaluate.set_defaults(run=run)
 

@@ -40,9 +40,7 @@ def add_parser(commands):
     generate.add_argument("--limit", type=int, default=None,
                           help="read only the first N files of that data set (default: the "
                                "run's own when --dataset is not given)")
-    generate.add_argument("--cache-dir", default=None,
-                          help="built piano rolls (default $KERAS_DEEPRNN_CACHE, else "
-                               "~/.cache/keras_deeprnn)")
+    checks.add_cache_dir(generate)
     generate.add_argument("--seed", type=int, default=None,
                           help="seed of the sampling (default: a different piece each time)")
     generate.add_argument("--out", default=None,

@@ -84,9 +84,7 @@ def add_parser(commands):
     files.add_argument("--run-dir", default=None,
                        help="where checkpoints and results go (default "
                             "runs/ARCHITECTURE-DATASET); an existing run there resumes")
-    files.add_argument("--cache-dir", default=None,
-                       help="built piano rolls (default $KERAS_DEEPRNN_CACHE, else "
-                            "~/.cache/keras_deeprnn)")
+    checks.add_cache_dir(files)
     files.add_argument("--generate-frames", type=int, default=64,
                        help="length of the piece (lm: tokens of text) sampled at the end; "
                             "0 for none")

@@ -22,6 +22,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_deeprnn.metrics.base import MeanNLL
+
 
 def _mean_nll_nats(predictions, targets, mask, from_logits, function):
     predictions = np.asarray(predictions, dtype=np.float64)
@@ -139,24 +141,17 @@ def perplexity(probabilities, targets, mask=None, from_logits=False):
     )
 
 
-class _TokenNLL(keras.metrics.Metric):
-    """Running total NLL (nats) and token count; subclasses say how to report."""
+class _TokenNLL(MeanNLL):
+    """The per-token NLL (nats) of integer targets; subclasses say how to report its mean."""
 
     def __init__(self, from_logits=False, name=None, dtype=None):
         if not isinstance(from_logits, bool):
             raise ValueError(
                 f"`from_logits` must be True or False; received {from_logits!r}."
             )
-        super().__init__(name=name, dtype=dtype)
-        self.from_logits = from_logits
-        self.total_nll = self.add_variable(
-            shape=(), initializer="zeros", name="total_nll"
-        )
-        self.token_count = self.add_variable(
-            shape=(), initializer="zeros", name="token_count"
-        )
+        super().__init__(from_logits=from_logits, name=name, dtype=dtype)
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def step_nll(self, y_true, y_pred):
         y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
         y_true = ops.convert_to_tensor(y_true)
         if len(y_true.shape) == len(y_pred.shape):
@@ -169,38 +164,16 @@ class _TokenNLL(keras.metrics.Metric):
             # with the loss and one zero probability does not make it inf.
             epsilon = keras.config.epsilon()
             log_probs = ops.log(ops.clip(y_pred, epsilon, 1.0))
-        nll = -ops.squeeze(ops.take_along_axis(log_probs, y_true, axis=-1), -1)
-
-        if sample_weight is None:
-            weights = ops.ones_like(nll)
-        else:
-            weights = ops.cast(sample_weight, self.dtype)
-            if len(weights.shape) == len(nll.shape) + 1:
-                weights = ops.squeeze(weights, axis=-1)
-            # Keras weights are per sample, (batch,), against per-token NLLs
-            # (batch, time): trailing axes are added, not leading ones.
-            while len(weights.shape) < len(nll.shape):
-                weights = ops.expand_dims(weights, axis=-1)
-            weights = ops.broadcast_to(weights, ops.shape(nll))
-        self.total_nll.assign_add(ops.sum(nll * weights))
-        self.token_count.assign_add(ops.sum(weights))
-
-    def _mean_nll(self):
-        return ops.divide_no_nan(self.total_nll, self.token_count)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"from_logits": self.from_logits})
-        return config
+        return -ops.squeeze(ops.take_along_axis(log_probs, y_true, axis=-1), -1)
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
 class BitsPerToken(_TokenNLL):
     """Bits per token (per character at character level), over all tokens seen.
 
-        total_nll   += sum(w * -ln p(y_true))        # per batch
-        token_count += sum(w)
-        result = total_nll / token_count / ln 2
+        total += sum(w * -ln p(y_true))        # per batch
+        count += sum(w)
+        result = total / count / ln 2
 
     Sums, not a mean of batch means, so the result over a split equals
     `bits_per_token` over the whole split whatever the batch sizes.
@@ -233,16 +206,16 @@ class BitsPerToken(_TokenNLL):
         super().__init__(from_logits=from_logits, name=name, dtype=dtype)
 
     def result(self):
-        return self._mean_nll() / math.log(2.0)
+        return self.mean_nll() / math.log(2.0)
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
 class Perplexity(_TokenNLL):
-    """Perplexity over all tokens seen: `exp(total_nll / token_count)`.
+    """Perplexity over all tokens seen: `exp(total / count)`.
 
-        total_nll   += sum(w * -ln p(y_true))        # per batch
-        token_count += sum(w)
-        result = exp(total_nll / token_count)
+        total += sum(w * -ln p(y_true))        # per batch
+        count += sum(w)
+        result = exp(total / count)
 
     The exponential of the mean over all tokens, never the mean of per-batch
     perplexities. Arguments and weighting as for `BitsPerToken`.
@@ -261,4 +234,4 @@ class Perplexity(_TokenNLL):
         super().__init__(from_logits=from_logits, name=name, dtype=dtype)
 
     def result(self):
-        return ops.exp(self._mean_nll())
+        return ops.exp(self.mean_nll())

@@ -7,6 +7,9 @@ figure is its mean over all real (unpadded) frames, in nats. The
 polyphonic-music literature also reports the frame-level accuracy of Bay et
 al. (2009). Each measure comes as a NumPy function (float64, for evaluating
 a finished model) and as a `keras.metrics.Metric` (for `compile`).
+`predict_frames` gathers a model's predictions on the real frames of
+batches for the NumPy functions (the task's `evaluate` and
+`keras_deeprnn.pretrained.score` both score through it).
 
 The Keras metrics accumulate sums over batches and divide once at the end,
 so the result over an epoch is the value over all its frames, not a mean of
@@ -27,6 +30,9 @@ References:
 import keras
 import numpy as np
 from keras import ops
+
+from keras_deeprnn.metrics.base import MeanNLL
+from keras_deeprnn.metrics.base import step_weights
 
 
 def frame_nll(probabilities, targets, mask=None, epsilon=1e-7):
@@ -99,8 +105,42 @@ def frame_accuracy(probabilities, targets, mask=None, threshold=0.5):
     return float(tp / denominator) if denominator > 0 else 0.0
 
 
+def predict_frames(model, batches):
+    """`model`'s predictions on every real frame of `batches`, with their targets.
+
+    `batches` yields `(x, y, mask)` (as `pad_batch` and `piano_roll_batches`
+    make them); each batch is predicted whole with `model.predict_on_batch`
+    and only its real steps (`mask > 0`) are kept, in order, so the NumPy
+    measures above score every frame of a split at once:
+
+    ```python
+    probabilities, targets, steps = predict_frames(model, batches)
+    nll = frame_nll(probabilities, targets)
+    nll_after_the_first_step = frame_nll(probabilities[steps > 0], targets[steps > 0])
+    ```
+
+    Returns:
+        `(probabilities, targets, steps)`: arrays of shapes `(frames,
+        notes)`, `(frames, notes)` and `(frames,)`, `steps` holding each
+        frame's time step in its sequence. A `ValueError` when no batch has
+        a real step.
+    """
+    probabilities, targets, steps = [], [], []
+    for x, y, mask in batches:
+        real = np.asarray(mask) > 0
+        if not real.any():
+            continue
+        p = ops.convert_to_numpy(model.predict_on_batch(x))
+        probabilities.append(p[real])
+        targets.append(np.asarray(y)[real])
+        steps.append(np.broadcast_to(np.arange(real.shape[1]), real.shape)[real])
+    if not targets:
+        raise ValueError("predict_frames: `batches` hold no real step (mask > 0) to predict")
+    return np.concatenate(probabilities), np.concatenate(targets), np.concatenate(steps)
+
+
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
-class FrameNLL(keras.metrics.Metric):
+class FrameNLL(MeanNLL):
     """Negative log-likelihood per frame (nats), summed over notes.
 
     Accumulates over batches, then divides once (see `frame_nll` for the
@@ -139,13 +179,10 @@ class FrameNLL(keras.metrics.Metric):
         self, name="frame_nll", dtype=None, from_logits=False, epsilon=1e-7
     ):
         epsilon = _check_epsilon("FrameNLL", epsilon)
-        super().__init__(name=name, dtype=dtype)
-        self.from_logits = bool(from_logits)
+        super().__init__(from_logits=bool(from_logits), name=name, dtype=dtype)
         self.epsilon = epsilon
-        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
-        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def step_nll(self, y_true, y_pred):
         y_pred = ops.cast(y_pred, self.dtype)
         y_true = ops.cast(y_true, self.dtype)
         if self.from_logits:
@@ -153,17 +190,11 @@ class FrameNLL(keras.metrics.Metric):
         else:
             p = ops.clip(y_pred, self.epsilon, 1.0 - self.epsilon)
             per_note = -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
-        nll = ops.sum(per_note, axis=-1)
-        weights = _frame_weights(sample_weight, nll, self.dtype)
-        self.total.assign_add(ops.sum(nll * weights))
-        self.count.assign_add(ops.sum(weights))
-
-    def result(self):
-        return ops.divide_no_nan(self.total, self.count)
+        return ops.sum(per_note, axis=-1)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"from_logits": self.from_logits, "epsilon": self.epsilon})
+        config.update({"epsilon": self.epsilon})
         return config
 
 
@@ -223,7 +254,7 @@ class FrameAccuracy(keras.metrics.Metric):
         tp = ops.sum(on * true, axis=-1)
         fp = ops.sum(on * (1.0 - true), axis=-1)
         fn = ops.sum((1.0 - on) * true, axis=-1)
-        weights = _frame_weights(sample_weight, tp, self.dtype)
+        weights = step_weights(sample_weight, tp, self.dtype)
         self.true_positives.assign_add(ops.sum(tp * weights))
         self.false_positives.assign_add(ops.sum(fp * weights))
         self.false_negatives.assign_add(ops.sum(fn * weights))
@@ -238,27 +269,6 @@ class FrameAccuracy(keras.metrics.Metric):
         config = super().get_config()
         config.update({"threshold": self.threshold, "from_logits": self.from_logits})
         return config
-
-
-def _frame_weights(sample_weight, per_frame, dtype):
-    """`sample_weight` shaped like the per-frame values; ones when absent."""
-    if sample_weight is None:
-        return ops.ones_like(per_frame)
-    weights = ops.cast(sample_weight, dtype)
-    frame_rank = len(per_frame.shape)
-    # (batch, time, 1) weights come from generators that keep a note axis.
-    while len(weights.shape) > frame_rank and weights.shape[-1] == 1:
-        weights = ops.squeeze(weights, axis=-1)
-    if len(weights.shape) > frame_rank:
-        raise ValueError(
-            "sample_weight must have the shape of the frames "
-            f"{tuple(per_frame.shape)} or a prefix of it; received shape "
-            f"{tuple(weights.shape)}."
-        )
-    # (batch,) weights a whole sequence: repeat it over its frames.
-    while len(weights.shape) < frame_rank:
-        weights = ops.expand_dims(weights, axis=-1)
-    return ops.broadcast_to(weights, ops.shape(per_frame))
 
 
 def _check_inputs(function, probabilities, targets, mask):

@@ -27,7 +27,6 @@ score it). It is then in `DeepRNNModel.presets`, `load(NAME)` and
 
 import dataclasses
 
-import keras
 import numpy as np
 
 from keras_deeprnn import _checks
@@ -111,19 +110,15 @@ def score(model, rolls, *, first_frame=True, batch_size=8):
     _checks.boolean("first_frame", first_frame)
     _checks.positive_int("batch_size", batch_size)
     rolls = sorted(rolls, key=len)
-    probabilities, targets = [], []
-    for start in range(0, len(rolls), batch_size):
-        x, y, mask = batching.pad_batch(rolls[start:start + batch_size],
-                                        start_frame=first_frame, ladder=True)
-        if not mask.any():
-            continue
-        p = keras.ops.convert_to_numpy(model.predict_on_batch(x))
-        probabilities.append(p[mask > 0])
-        targets.append(y[mask > 0])
-    if not targets:
+    # A piece of T frames has T steps to predict with the start frame, T - 1 without.
+    if not any(len(r) > (0 if first_frame else 1) for r in rolls):
         raise ValueError("score: `rolls` holds no frame to predict. Received: "
                          f"{len(rolls)} pieces of {[len(r) for r in rolls][:5]} frames")
-    return music_metrics.frame_nll(np.concatenate(probabilities), np.concatenate(targets))
+    batches = (batching.pad_batch(rolls[start:start + batch_size], start_frame=first_frame,
+                                  ladder=True)
+               for start in range(0, len(rolls), batch_size))
+    probabilities, targets, _ = music_metrics.predict_frames(model, batches)
+    return music_metrics.frame_nll(probabilities, targets)
 
 
 def pack_rolls(rolls):

@@ -171,19 +171,10 @@ class MusicTask(base.Task):
         `nll_without_first_frame` and `frame_accuracy_without_first_frame`
         (the `T - 1` convention), and `pieces`.
         """
-        probabilities, targets, first = [], [], []
-        for x, y, mask in self.batches(split, config, training=False):
-            p = keras.ops.convert_to_numpy(model.predict_on_batch(x))
-            real = mask > 0
-            probabilities.append(p[real])
-            targets.append(y[real])
-            # Step 0 of every piece predicts its first frame (no windows here).
-            starts = np.zeros_like(real)
-            starts[:, 0] = True
-            first.append(starts[real])
-        probabilities = np.concatenate(probabilities)
-        targets = np.concatenate(targets)
-        later = ~np.concatenate(first)
+        probabilities, targets, steps = music_metrics.predict_frames(
+            model, self.batches(split, config, training=False))
+        # Step 0 of every piece predicts its first frame (no windows here).
+        later = steps > 0
         if not later.any():  # every piece a single frame
             later = None
         return {

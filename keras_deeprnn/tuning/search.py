@@ -45,36 +45,20 @@ CHIEF_WAIT_S = 60
 
 
 def run_search(
-    dataset="jsb_chorales",
-    tuner="random",
-    max_trials=10,
-    epochs=20,
-    directory=DEFAULT_DIRECTORY,
-    project_name=None,
-    limit=None,
-    architectures=None,
-    max_params=None,
-    overwrite=False,
-    distribute=None,
+    # What to search and where the search is kept: positional, in this order.
+    dataset="jsb_chorales", tuner="random", max_trials=10, epochs=20,
+    directory=DEFAULT_DIRECTORY, project_name=None, limit=None, architectures=None,
+    max_params=None, overwrite=False, distribute=None,
     *,
-    budget_mode="skip",
-    fixed=None,
-    batch_size=16,
-    max_len=None,
-    bucket=False,
-    patience=3,
-    seed=0,
-    cache_dir=None,
-    callbacks=None,
-    executions_per_trial=1,
-    dtype_policy=None,
-    verbose=None,
-    hyperparameters=None,
-    tune_new_entries=True,
-    allow_new_entries=True,
-    max_model_size=None,
-    task="music",
-    task_settings=None,
+    # The models: how the budget is met, and the settings held fixed.
+    budget_mode="skip", fixed=None,
+    # The data and each trial's fit.
+    batch_size=16, max_len=None, bucket=False, patience=3, seed=0, cache_dir=None,
+    callbacks=None, executions_per_trial=1, dtype_policy=None, verbose=None,
+    # The task whose models are searched, and its own settings.
+    task="music", task_settings=None,
+    # KerasTuner's own, given to the tuner as they are.
+    hyperparameters=None, tune_new_entries=True, allow_new_entries=True, max_model_size=None,
 ):
     """Search deep RNN architectures on a polyphonic music data set.
 

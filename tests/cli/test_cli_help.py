@@ -116,3 +116,10 @@ def test_the_installed_command_prints_the_version_of_the_installed_package():
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == f"keras-deeprnn {installed}"
+
+
+@pytest.mark.parametrize("command", ("train", "tune", "evaluate", "generate"))
+def test_every_command_that_reads_a_data_set_takes_the_same_cache_dir(command):
+    cache_dir = [a for a in parser_actions(command) if a.dest == "cache_dir"]
+    assert [(a.option_strings, a.default) for a in cache_dir] == [(["--cache-dir"], None)]
+    assert "$KERAS_DEEPRNN_CACHE" in cache_dir[0].help

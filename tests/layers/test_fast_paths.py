@@ -4,9 +4,15 @@
 its own loop on torch and, on torch, replays each step from a traced graph
 (`deep_rnn._TracedSteps`). Each case here runs the same cell, with the same
 weights and the same seed, inside `keras.layers.RNN` and inside `DeepRNN`,
-in training with dropout (both layers draw the same masks from the same
-seed), and compares outputs and gradients. On torch the tests also check
-that the traced step ran, so a silent fallback to the plain step fails.
+and compares outputs and gradients: every case of the table in
+`tests/cases.py`, and the regularised cells below in inference and in
+training with dropout (both layers draw the same masks from the same seed).
+On torch the tests also check that the traced step ran, so a silent
+fallback to the plain step fails.
+
+This is where `DeepRNN` is held to `keras.layers.RNN`; the NumPy references
+(`tests/cells/test_cells_numpy.py`) then need to check only
+`keras.layers.RNN`.
 """
 
 import keras
@@ -15,17 +21,23 @@ import pytest
 from keras import ops
 
 from backend_grad import value_and_grads
+from cases import CASES
+from cases import INPUT_DIM
 from keras_deeprnn import cells as kc
 from keras_deeprnn.layers import DeepRNN
 from keras_deeprnn.layers import deep_rnn as deep_rnn_module
 
 TORCH = keras.backend.backend() == "torch"
-FEATURES, BATCH, STEPS = 3, 2, 5
+FEATURES, BATCH, STEPS = INPUT_DIM, 2, 5
 REGULARISED = dict(dropout=0.3, recurrent_dropout=0.25)
 
+# Cells with dropout, weight noise and seeds, which the case table's cells
+# have not: they are compared in training as well.
 CELLS = {
     "dts": lambda: kc.DeepTransitionCell(
         4, num_transition_layers=2, shortcut=True, seed=3, **REGULARISED),
+    "dts_L3": lambda: kc.DeepTransitionCell(
+        4, num_transition_layers=3, shortcut=True, dropout=0.3, recurrent_dropout=0.3, seed=7),
     "dt3_noise": lambda: kc.DeepTransitionCell(
         4, num_transition_layers=3, weight_noise=0.2, recurrent_weight_dropout=0.3, seed=3,
         **REGULARISED),
@@ -106,10 +118,19 @@ def _assert_same(reference, fast, x, training, **call):
         assert _traced(fast) > 0, "the traced step did not run"
 
 
-@pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
-@pytest.mark.parametrize("name", list(CELLS))
-def test_every_cell_equals_keras_rnn(name, training, rng):
-    reference, fast = _pair(rng, CELLS[name], return_sequences=True)
+EQUAL_CASES = [
+    # The table's cells have no dropout, so in training they would repeat
+    # inference (and its zoneout cells draw at every step inside
+    # keras.layers.RNN: test_zoneout_in_training_equals_the_plain_step).
+    *(pytest.param(case.make, False, id=f"{case.id}-inference") for case in CASES),
+    *(pytest.param(make, training, id=f"{name}-{mode}") for name, make in CELLS.items()
+      for training, mode in ((False, "inference"), (True, "training"))),
+]
+
+
+@pytest.mark.parametrize("make, training", EQUAL_CASES)
+def test_deep_rnn_equals_keras_rnn(make, training, rng):
+    reference, fast = _pair(rng, make, return_sequences=True)
     _assert_same(reference, fast, _inputs(rng), training)
 
 

@@ -116,7 +116,7 @@ def test_mask_and_sample_weight_drop_tokens():
     metric = BitsPerToken()
     metric.update_state(targets, probabilities, sample_weight=mask)
     assert _value(metric) == pytest.approx(1.0, rel=1e-6)
-    assert float(keras.ops.convert_to_numpy(metric.token_count)) == 5.0
+    assert float(keras.ops.convert_to_numpy(metric.count)) == 5.0
 
     # A weight per row (batch,) covers every step of that row.
     probabilities[0, 2] = [0.0, 0.0, 1.0]
@@ -211,3 +211,13 @@ def test_numpy_functions_reject_bad_inputs(probabilities, targets, kwargs, patte
         bits_per_token(probabilities, targets, **kwargs)
     with pytest.raises(ValueError, match="perplexity"):
         perplexity(probabilities, targets, **kwargs)
+
+
+def test_a_weight_with_a_last_unit_axis_is_read_per_token_and_a_wider_one_refused():
+    targets = np.array([[0, 1, 2]])
+    probabilities = _one_hot_probabilities(targets, 0.5, 3)
+    metric = BitsPerToken()
+    metric.update_state(targets, probabilities, sample_weight=np.ones((1, 3, 1)))
+    assert float(keras.ops.convert_to_numpy(metric.count)) == 3.0
+    with pytest.raises(ValueError, match=r"sample_weight.*\(1, 3\).*\(1, 3, 2\)"):
+        metric.update_state(targets, probabilities, sample_weight=np.ones((1, 3, 2)))
