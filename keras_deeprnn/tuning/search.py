@@ -5,11 +5,12 @@ Its command line is `keras-deeprnn tune` (`keras_deeprnn.cli`).
 
 import contextlib
 import dataclasses
+import inspect
 import json
 import os
 import pathlib
 import sys
-import time
+import types
 import zlib
 
 import keras
@@ -176,6 +177,9 @@ def run_search(
             f"{os.environ.get('KERASTUNER_TUNER_ID')!r}; pass overwrite=True to the chief only"
         )
 
+    # Every argument by name, as checked and completed above.
+    values = locals()
+    arguments = {name: values[name] for name in inspect.signature(run_search).parameters}
     with contextlib.ExitStack() as stack:
         if role == "worker":
             _wait_for_chief(os.environ["KERASTUNER_ORACLE_IP"],
@@ -186,25 +190,19 @@ def run_search(
             pathlib.Path(directory).mkdir(parents=True, exist_ok=True)
             stack.enter_context(RunLock(directory, lock_file=f".{project_name}.lock",
                                         command="tune"))
-        return _search_locked(
-            dataset, tuner, max_trials, epochs, directory, project_name, limit, architectures,
-            max_params, overwrite, distribute, budget_mode, fixed, batch_size, max_len, bucket,
-            patience, seed, cache_dir, callbacks, executions_per_trial, dtype_policy, verbose,
-            role, dict(hyperparameters=hyperparameters, tune_new_entries=tune_new_entries,
-                       allow_new_entries=allow_new_entries, max_model_size=max_model_size),
-            task, task_settings)
+        return _search_locked(types.SimpleNamespace(**arguments), role)
 
 
-def _search_locked(dataset, tuner, max_trials, epochs, directory, project_name, limit,
-                   architectures, max_params, overwrite, distribute, budget_mode, fixed,
-                   batch_size, max_len, bucket, patience, seed, cache_dir, callbacks,
-                   executions_per_trial, dtype_policy, verbose, role, keras_tuner_knobs,
-                   task_name, task_settings):
+def _search_locked(search, role):
+    """`run_search` once its project is locked; `search` holds its arguments
+    by name, `role` is `distributed_role()`."""
     # === Tuner ===
-    task = get_task(task_name)
-    config = TrainConfig(task=task.name, dataset=dataset, limit=limit, cache_dir=cache_dir,
-                         batch_size=batch_size, max_len=max_len, bucket=bucket, seed=seed,
-                         progress=verbose > 0, task_settings=dict(task_settings or {}))
+    task = get_task(search.task)
+    config = TrainConfig(task=task.name, dataset=search.dataset, limit=search.limit,
+                         cache_dir=search.cache_dir, batch_size=search.batch_size,
+                         max_len=search.max_len, bucket=search.bucket, seed=search.seed,
+                         progress=search.verbose > 0,
+                         task_settings=dict(search.task_settings or {}))
     task.settings_of(config)
     # The input and output sizes come from the training data, which the
     # chief never loads (and needs not: it builds no model).
@@ -212,49 +210,54 @@ def _search_locked(dataset, tuner, max_trials, epochs, directory, project_name, 
     model_kwargs.pop("input_dim", None)
     model_kwargs.pop("output_dim", None)
     hypermodel = DeepRNNHyperModel(
-        architectures, output_activation=model_kwargs.pop("output_activation"),
-        max_params=max_params, budget_mode=budget_mode, fixed={**model_kwargs, **(fixed or {})},
-        distribute=distribute, dtype_policy=dtype_policy, task=task, batch_size=batch_size,
+        search.architectures, output_activation=model_kwargs.pop("output_activation"),
+        max_params=search.max_params, budget_mode=search.budget_mode,
+        fixed={**model_kwargs, **(search.fixed or {})}, distribute=search.distribute,
+        dtype_policy=search.dtype_policy, task=task, batch_size=search.batch_size,
     )
     options = dict(
         hypermodel=hypermodel,
         objective=keras_tuner.Objective(task.monitor, "min"),
-        directory=str(directory),
-        project_name=project_name,
-        overwrite=overwrite,
-        seed=1 + seed * _SEED_SPREAD,
-        executions_per_trial=executions_per_trial,
+        directory=str(search.directory),
+        project_name=search.project_name,
+        overwrite=search.overwrite,
+        seed=1 + search.seed * _SEED_SPREAD,
+        executions_per_trial=search.executions_per_trial,
         # KerasTuner's own: hyperparameters, tune_new_entries, allow_new_entries,
         # max_model_size.
-        **keras_tuner_knobs,
+        hyperparameters=search.hyperparameters,
+        tune_new_entries=search.tune_new_entries,
+        allow_new_entries=search.allow_new_entries,
+        max_model_size=search.max_model_size,
     )
-    if max_params is not None:
+    if search.max_params is not None:
         # Trials over the budget (or, deriving, with no width that meets it)
         # fail on purpose; a run of them must not end the search (KerasTuner
         # stops after 3 consecutive failures).
-        options["max_consecutive_failed_trials"] = (max_trials or 10**6) + 1
-    if tuner == "hyperband":
-        options.update(max_epochs=epochs, factor=3)
+        options["max_consecutive_failed_trials"] = (search.max_trials or 10**6) + 1
+    if search.tuner == "hyperband":
+        options.update(max_epochs=search.epochs, factor=3)
     else:
-        options.update(max_trials=max_trials)
-    if tuner == "bayesian":
+        options.update(max_trials=search.max_trials)
+    if search.tuner == "bayesian":
         _require_bayesian()
-    space = {"tuner": tuner, "dataset": str(dataset), "limit": limit,
+    space = {"tuner": search.tuner, "dataset": str(search.dataset), "limit": search.limit,
              "architectures": hypermodel.architectures, "fixed": hypermodel.fixed,
-             "max_params": max_params, "budget_mode": budget_mode, "epochs": epochs,
-             "max_len": max_len, "bucket": bucket, "dtype_policy": dtype_policy,
+             "max_params": search.max_params, "budget_mode": search.budget_mode,
+             "epochs": search.epochs, "max_len": search.max_len, "bucket": search.bucket,
+             "dtype_policy": search.dtype_policy,
              "task": task.name, "task_settings": config.task_settings}
     space = json.loads(json.dumps(space, default=describe_setting))
-    space_file = pathlib.Path(directory) / project_name / SPACE_FILE
-    if not overwrite:
+    space_file = pathlib.Path(search.directory) / search.project_name / SPACE_FILE
+    if not search.overwrite:
         check_same_space(space_file, space)
-    search_tuner = TUNERS[tuner](**options)
+    search_tuner = TUNERS[search.tuner](**options)
     if role != "worker":
         space_file.parent.mkdir(parents=True, exist_ok=True)
         write_json(space_file, space)
     signal_ready(search_tuner.project_dir)
     if role == "chief":
-        search_tuner.search(verbose=verbose)
+        search_tuner.search(verbose=search.verbose)
         # The oracle saves itself before it forgets a finished trial, and only
         # workers save after that; without this the last trial would look
         # unfinished and be run again on resuming.
@@ -263,7 +266,7 @@ def _search_locked(dataset, tuner, max_trials, epochs, directory, project_name, 
 
     # === Data ===
     data = task.load_data(config)
-    replicas = num_replicas(distribute)
+    replicas = num_replicas(search.distribute)
     # As `train` feeds them: on TensorFlow, through a pipeline that takes
     # batches of any length. Each trial reshuffles from its own seed.
     train_batches = _Reseedable(task, data["train"], config)
@@ -272,14 +275,14 @@ def _search_locked(dataset, tuner, max_trials, epochs, directory, project_name, 
 
     # === Search ===
     early_stopping = keras.callbacks.EarlyStopping(
-        monitor=task.monitor, mode="min", patience=patience
+        monitor=task.monitor, mode="min", patience=search.patience
     )
 
     def seed_trial(trial_id):
         # A trial's weights, dropout and batch order depend on the search's
         # seed and the trial's id only, not on the trials run before it in
         # this process: the same search repeats its scores.
-        trial_seed = zlib.crc32(f"{seed}:{trial_id}".encode()) & 0x7FFFFFFF
+        trial_seed = zlib.crc32(f"{search.seed}:{trial_id}".encode()) & 0x7FFFFFFF
         seed_everything(trial_seed)
         if keras.backend.backend() == "torch":
             # Keras's torch dropout draws from torch's own generator when
@@ -291,9 +294,9 @@ def _search_locked(dataset, tuner, max_trials, epochs, directory, project_name, 
 
     search_tuner.seed_trial = seed_trial
     search_tuner.search(
-        train, validation_data=valid, epochs=epochs,
+        train, validation_data=valid, epochs=search.epochs,
         shuffle=False,  # the batches shuffle themselves, from the seed
-        callbacks=[early_stopping, *(callbacks or [])], verbose=verbose,
+        callbacks=[early_stopping, *(search.callbacks or [])], verbose=search.verbose,
     )
     return search_tuner
 
