@@ -14,8 +14,10 @@ g = dY_t + dR_{t+1} @ [W_1 | W_bar].T;  dA_top = φ'(g);  dz = dA_top @ K_top.T;
 # then every weight's gradient as one matmul over all steps: dW = H_prev.T @ dR, dK = Z.T @ dA
 ```
 
-`DeepRNN` uses it (`transition_sequence`) where it computes what the cell
-asks for and falls back to its traced step everywhere else.
+The loops themselves (`_transition_loops`) run as Python for a process's
+first `SCRIPT_AFTER` sequences and compiled by TorchScript after that, where
+this torch can. `DeepRNN` uses it (`transition_sequence`) where it computes
+what the cell asks for and falls back to its traced step everywhere else.
 """
 
 import keras
@@ -85,32 +87,7 @@ def transition_sequence(cell, projected, h0, training=False, go_backwards=False)
 class _Plan:
     def __init__(self, m, layers, shortcut, top, inner):
         self.m, self.layers, self.shortcut, self.top, self.inner = m, layers, shortcut, top, inner
-
-
-def _activate(kind, x, out):
-    import torch
-
-    if kind == "tanh":
-        return torch.tanh(x, out=out)
-    if kind == "sigmoid":
-        return torch.sigmoid(x, out=out)
-    if kind == "relu":
-        return torch.clamp_min(x, 0, out=out)
-    return out.copy_(x)
-
-
-def _derivative(kind, grad, y, out):
-    """`grad * φ'(a)` from `y = φ(a)`, written into `out`."""
-    import torch
-
-    aten = torch.ops.aten
-    if kind == "tanh":
-        return aten.tanh_backward.grad_input(grad, y, grad_input=out)
-    if kind == "sigmoid":
-        return aten.sigmoid_backward.grad_input(grad, y, grad_input=out)
-    if kind == "relu":
-        return aten.threshold_backward.grad_input(grad, y, 0, grad_input=out)
-    return out.copy_(grad)
+        self.loops = None  # (forward_loop, backward_loop), chosen by `_Lazy.apply`
 
 
 def _make_function():
@@ -123,27 +100,14 @@ def _make_function():
             # (time, batch, features), a copy: the top bias is added in place.
             P = projected.transpose(0, 1).clone(memory_format=torch.contiguous_format)
             T, B = P.shape[0], P.shape[1]
-            kernels, biases = transition[0::2], transition[1::2]
+            kernels, biases = list(transition[0::2]), list(transition[1::2])
             if L > 1 and plan.shortcut and biases[-1] is not None:
                 # The top bias joins the shortcut's input terms once, not per step.
                 P[:, :, m:] += biases[-1]
             H = P.new_empty((T + 1,) + tuple(h0.shape))
             H[0] = h0
             Z = [P.new_empty((T, B, m)) for _ in range(L - 1)]
-            for t in range(T):
-                r = torch.addmm(P[t], H[t], recurrent_kernel)
-                if L == 1:
-                    _activate(plan.top, r, H[t + 1])
-                    continue
-                z = _activate(plan.inner, r[:, :m], Z[0][t])
-                for i in range(L - 2):
-                    a = torch.mm(z, kernels[i]) if biases[i] is None else torch.addmm(biases[i], z, kernels[i])
-                    z = _activate(plan.inner, a, Z[i + 1][t])
-                if plan.shortcut:
-                    a = torch.addmm(r[:, m:], z, kernels[-1])
-                else:
-                    a = torch.mm(z, kernels[-1]) if biases[-1] is None else torch.addmm(biases[-1], z, kernels[-1])
-                _activate(plan.top, a, H[t + 1])
+            plan.loops[0](P, H, Z, recurrent_kernel, kernels, biases, m, plan.shortcut, plan.top, plan.inner)
             ctx.plan = plan
             ctx.save_for_backward(H, recurrent_kernel, *Z, *kernels)
             ctx.has_bias = [b is not None for b in biases]
@@ -154,27 +118,15 @@ def _make_function():
             plan = ctx.plan
             m, L = plan.m, plan.layers
             H, recurrent_kernel, *rest = ctx.saved_tensors
-            Z, kernels = rest[: L - 1], rest[L - 1:]
+            Z, kernels = list(rest[: L - 1]), rest[L - 1:]
             dY = grad_outputs.transpose(0, 1)
             T, B, n = dY.shape
-            F = recurrent_kernel.shape[1]
             W_T = recurrent_kernel.t()
-            K_T = [k.t() for k in kernels]
-            dR = dY.new_empty((T, B, F))  # the gradient of P_t + h_prev @ W, every step
+            dR = dY.new_empty((T, B, recurrent_kernel.shape[1]))
             dA = [dY.new_empty((T, B, k.shape[1])) for k in kernels[:-1]]
             if L > 1:
                 dA.append(dR[:, :, m:] if plan.shortcut else dY.new_empty((T, B, n)))
-            g = dY[T - 1]
-            for t in range(T - 1, -1, -1):
-                if L == 1:
-                    _derivative(plan.top, g, H[t + 1], dR[t])
-                else:
-                    da = _derivative(plan.top, g, H[t + 1], dA[-1][t])
-                    for i in range(L - 2, 0, -1):
-                        da = _derivative(plan.inner, torch.mm(da, K_T[i]), Z[i][t], dA[i - 1][t])
-                    _derivative(plan.inner, torch.mm(da, K_T[0]), Z[0][t], dR[t][:, :m])
-                if t:
-                    g = torch.addmm(dY[t - 1], dR[t], W_T)
+            plan.loops[1](dY, H, Z, W_T, [k.t() for k in kernels], dR, dA, m, plan.top, plan.inner)
             dh0 = torch.mm(dR[0], W_T)
             flat = lambda x: x.reshape(-1, x.shape[-1])  # noqa: E731
             grads = [None, dR.transpose(0, 1), dh0, torch.mm(flat(H[:-1]).t(), flat(dR))]
@@ -186,17 +138,37 @@ def _make_function():
     return Sequence
 
 
+# TorchScript's loops cost about 50 ms to compile and save about 12 µs a
+# frame (DT(S)-RNN, 32 units): worth it from a few dozen sequences on, not
+# for a model that runs once. The Python loops run the first sequences.
+SCRIPT_AFTER = 50
+
+
 class _Lazy:
-    """The autograd function, made on first use: importing the package
-    imports no backend."""
+    """The autograd function and its loops, made on first use: importing
+    the package imports no backend."""
 
     def __init__(self):
-        self.function = None
+        self.function = self.python = self.scripted = None
+        self.calls = 0
+        self.last_loops = None
 
-    def apply(self, *args):
+    def apply(self, plan, *args):
         if self.function is None:
+            from keras_deeprnn.layers import _transition_loops as loops
+
             self.function = _make_function()
-        return self.function.apply(*args)
+            self.python = (loops.forward_loop, loops.backward_loop)
+        self.calls += 1
+        plan.loops = self.python
+        if self.calls > SCRIPT_AFTER:
+            if self.scripted is None:
+                from keras_deeprnn.layers import _transition_loops as loops
+
+                self.scripted = loops.scripted() or False
+            plan.loops = self.scripted or self.python
+        self.last_loops = plan.loops
+        return self.function.apply(plan, *args)
 
 
 _Sequence = _Lazy()

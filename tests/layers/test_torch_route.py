@@ -49,6 +49,27 @@ FALLS_BACK = {
 }
 
 
+@pytest.fixture(params=["python", "script"] if TORCH else ["any"])
+def loops(request, monkeypatch):
+    """On torch, every case twice: the Python loops a process starts with, and
+    TorchScript's, which it switches to after `SCRIPT_AFTER` sequences."""
+    if TORCH:
+        from keras_deeprnn.layers import _transition_bptt as bptt
+
+        monkeypatch.setattr(bptt, "SCRIPT_AFTER", -1 if request.param == "script" else 10**9)
+    return request.param
+
+
+def _loops_ran(loops):
+    """Whether the last sequence ran on the loops the case asked for."""
+    import torch
+
+    from keras_deeprnn.layers import _transition_bptt as bptt
+
+    scripted = isinstance(bptt._Sequence.last_loops[0], torch.jit.ScriptFunction)
+    return scripted == (loops == "script")
+
+
 def np_(x):
     return ops.convert_to_numpy(x)
 
@@ -103,11 +124,12 @@ def _inputs(rng, steps=STEPS, dtype="float32"):
 
 @pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
 @pytest.mark.parametrize("name", list(APPLIES))
-def test_whole_sequence_equals_keras_rnn(name, training, rng):
+def test_whole_sequence_equals_keras_rnn(name, training, loops, rng):
     reference, fast = _pair(rng, lambda: kc.DeepTransitionCell(**APPLIES[name]), return_sequences=True)
     _assert_same(reference, fast, _inputs(rng), training)
     if TORCH:
         assert _routes(fast) == {"sequence"}, "the whole-sequence route did not run"
+        assert _loops_ran(loops)
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -116,11 +138,12 @@ def test_whole_sequence_equals_keras_rnn(name, training, rng):
     dict(return_sequences=True, return_state=True),
     dict(return_sequences=False, go_backwards=True, return_state=True),
 ], ids=["last", "backwards", "state", "last_backwards_state"])
-def test_layer_options_equal_keras_rnn(kwargs, rng):
+def test_layer_options_equal_keras_rnn(kwargs, loops, rng):
     reference, fast = _pair(rng, lambda: kc.DeepTransitionCell(**APPLIES["dts"]), **kwargs)
     _assert_same(reference, fast, _inputs(rng), training=True)
     if TORCH:
         assert _routes(fast) == {"sequence"}
+        assert _loops_ran(loops)
 
 
 def test_stateful_halves_carry_the_state(rng):
@@ -155,7 +178,7 @@ def test_a_mask_runs_the_traced_step(rng):
 
 @pytest.mark.backend("torch")
 @pytest.mark.parametrize("name", ["rnn", "dts", "dt3", "activations", "dt_no_bias"])
-def test_hand_written_backward_passes_gradcheck(name):
+def test_hand_written_backward_passes_gradcheck(name, loops):
     """Finite differences in float64, for the sequence, the initial state and every weight."""
     import torch
 
@@ -180,3 +203,4 @@ def test_hand_written_backward_passes_gradcheck(name):
         return bptt._Sequence.apply(plan, projected, h0, weights[0], *transition)
 
     assert torch.autograd.gradcheck(run, (projected, h0, *weights))
+    assert _loops_ran(loops)
