@@ -24,7 +24,9 @@ so load that comes and goes falls on every route alike:
 Also per torch route: the same models over 1 frame (what `train_on_batch`
 costs outside the loop: the model call, the loss, clipping and Adam), and
 one wide point (`dts_rnn`, 256 units, batch 32, 100 frames) to check that
-no route is slower where the arithmetic dominates. Compile: the first
+no route is slower where the arithmetic dominates; and the main job's model
+(DOT(S)-RNN, 200 units, input dropout 0.2, output dropout 0.5) over the
+paper-size batch, against JAX. Compile: the first
 step less the median step.
 
 ```bash
@@ -48,6 +50,9 @@ ROUTES = ("jax", "torch traced", "torch compiled", "torch sequence", "torch sequ
 MODELS = (("dots_rnn", 128), ("dts_rnn", 32), ("rnn", 128))
 PAPER = dict(batch=2, seq_len=64)
 WIDE = dict(arch="dts_rnn", units=256, batch=32, seq_len=100)
+# The main job's model (`keras_deeprnn.training.config.MAIN_JOB_MODEL`: DOT(S)-RNN,
+# 200 units, input and output dropout), in training, over the same batch.
+MAIN_JOB = dict(arch="dots_rnn", units=200, **PAPER, options=dict(dropout=0.2, output_dropout=0.5))
 
 
 # --- the worker: one route, one process -------------------------------------------------
@@ -83,13 +88,13 @@ def worker(route):
     models = {}
     for line in sys.stdin:
         spec = json.loads(line)
-        key = (spec["arch"], spec["units"], spec["batch"], spec["seq_len"])
+        key = json.dumps(spec.get("options", {}), sort_keys=True), spec["arch"], spec["units"], spec["batch"], spec["seq_len"]
         answer = {}
         try:
             if key not in models:
                 keras.utils.set_random_seed(0)
                 model = kdr.build_model(spec["arch"], input_dim=88, output_dim=88, units=spec["units"],
-                                        output_activation="sigmoid")
+                                        output_activation="sigmoid", **spec.get("options", {}))
                 model.compile()  # Adam, clipnorm 1, binary cross-entropy: the package's defaults
                 rng = np.random.default_rng(0)
                 x = (rng.random((spec["batch"], spec["seq_len"], 88)) < 0.1).astype("float32")
@@ -139,17 +144,19 @@ def measure(rounds, steps, quick):
     models = MODELS[:1] if quick else MODELS
     points = [dict(arch=a, units=(8 if quick else u), **PAPER, table="paper") for a, u in models]
     points += [dict(p, seq_len=1, table="outside the loop") for p in points]
+    points.append(dict(MAIN_JOB, units=8, seq_len=6, table="main-job model") if quick
+                  else dict(MAIN_JOB, table="main-job model"))
     points.append(dict(WIDE, units=8, batch=2, seq_len=6, table="wide") if quick else dict(WIDE, table="wide"))
     if quick:
         points[0]["seq_len"] = 6
     workers = {route: Worker(route) for route in ROUTES}
     records = [dict(point, route=route, step_s=[], cpu_s=[], loads=[]) for point in points for route in ROUTES
-               if route.startswith("torch") or point["table"] == "paper"]
+               if route.startswith("torch") or point["table"] in ("paper", "main-job model")]
     started = time.perf_counter()
     try:
         for round_ in range(rounds):
             for n, record in enumerate(records if round_ % 2 == 0 else records[::-1]):
-                spec = {k: record[k] for k in ("arch", "units", "batch", "seq_len")}
+                spec = {k: record[k] for k in ("arch", "units", "batch", "seq_len", "options") if k in record}
                 wide = record["table"] == "wide"
                 result = workers[record["route"]].run(dict(spec, steps=max(1, steps // 3) if wide else steps))
                 record["loads"].append(os.getloadavg()[0])
@@ -198,9 +205,8 @@ def markdown(results):
                   "| model | units | batch x frames | " + " | ".join(ROUTES) + " | "
                   + " | ".join(f"{r} / jax" for r in torch_routes) + " |",
                   "| --- " * (3 + len(ROUTES) + len(torch_routes)) + "|"]
-        for (table, arch, route), r in by.items():
-            if route != ("jax" if table == "paper" else torch_routes[0]):
-                continue
+        for table, arch in dict.fromkeys((r["table"], r["arch"]) for r in records):
+            r = next(by[table, arch, q] for q in ROUTES if (table, arch, q) in by)
             row = [f"`{arch}`" + ("" if table == "paper" else f" ({table})"), str(r["units"]),
                    f"{r['batch']} x {r['seq_len']}"]
             for q in ROUTES:

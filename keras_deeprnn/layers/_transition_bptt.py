@@ -45,7 +45,7 @@ def applies(cell, training, mask, dtype):
         and activation_kind(cell.activation) is not None
         and activation_kind(cell.transition_activation) is not None
         and str(dtype) == "torch.float32"
-        and all(v.dtype == "float32" and v.trainable for v in _used_weights(cell))
+        and all(v.dtype == "float32" for v in _used_weights(cell))
     )
 
 
