@@ -204,3 +204,12 @@ def test_hand_written_backward_passes_gradcheck(name, loops):
 
     assert torch.autograd.gradcheck(run, (projected, h0, *weights))
     assert _loops_ran(loops)
+
+
+def test_frozen_weights_take_the_route(rng):
+    reference, fast = _pair(rng, lambda: kc.DeepTransitionCell(**APPLIES["dts"]), return_sequences=True)
+    reference.trainable = fast.trainable = False
+    x = _inputs(rng)
+    np.testing.assert_allclose(np_(fast(x, training=True)), np_(reference(x, training=True)), atol=2e-5)
+    if TORCH:
+        assert _routes(fast) == {"sequence"}
