@@ -186,8 +186,8 @@ class _TracedSteps:
         import torch
 
         if (not WHOLE_SEQUENCE or projected.device.type == "meta" or torch.compiler.is_compiling()
-                or len(initial_state) != 1 or initial_state[0].dtype != projected.dtype
-                or not _transition_bptt.applies(cell, training, mask, projected.dtype)):
+                or not _transition_bptt.applies(cell, training, mask, projected.dtype)
+                or len(initial_state) != 1 or initial_state[0].dtype != projected.dtype):
             return None
         # Listed with the traced steps: a fast path that ran, not the plain step.
         self.graphs.setdefault(("sequence", bool(training), _spec(projected[:, 0])), "sequence")
