@@ -1,7 +1,7 @@
 """PyTorch routes past the eager step loop, measured against JAX on one machine.
 
-The paper-size table of issue "every backend at its best": `train_on_batch`
-on a batch of 2 pieces of 64 frames, 88 notes in and out, one thread per
+At the paper's sizes (as in `paper.py`): `train_on_batch` on a batch of
+2 pieces of 64 frames, 88 notes in and out, one thread per
 process (`OMP_NUM_THREADS=1`, `torch.set_num_threads(1)`), median of
 `rounds * steps` single steps, for `dots_rnn` (128 units), `dts_rnn` (32)
 and `rnn` (128). Each route runs in a worker process of its own, started
