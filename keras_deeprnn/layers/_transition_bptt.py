@@ -41,7 +41,6 @@ def applies(cell, training, mask, dtype):
         _is_deep_transition_cell(cell)
         and mask is None
         and not cell.layer_norm
-        and not (training and cell.recurrent_dropout)
         and activation_kind(cell.activation) is not None
         and activation_kind(cell.transition_activation) is not None
         and str(dtype) == "torch.float32"
@@ -79,9 +78,14 @@ def transition_sequence(cell, projected, h0, training=False, go_backwards=False)
         top=activation_kind(cell.activation),
         inner=activation_kind(cell.transition_activation),
     )
+    mask = None
+    if training and cell.recurrent_dropout:
+        # As `apply_recurrent_dropout` takes it at every step: drawn once, recorded.
+        cell.get_recurrent_dropout_mask(h0)
+        mask = cell.cached_draw("recurrent_dropout")[:, : cell.units]
     if go_backwards:
         projected = torch.flip(projected, dims=[1])
-    return _Sequence.apply(plan, projected, h0, *params)
+    return _Sequence.apply(plan, projected, h0, mask, *params)
 
 
 class _Plan:
@@ -95,7 +99,7 @@ def _make_function():
 
     class Sequence(torch.autograd.Function):
         @staticmethod
-        def forward(ctx, plan, projected, h0, recurrent_kernel, *transition):
+        def forward(ctx, plan, projected, h0, mask, recurrent_kernel, *transition):
             m, L = plan.m, plan.layers
             # (time, batch, features), a copy: the top bias is added in place.
             P = projected.transpose(0, 1).clone(memory_format=torch.contiguous_format)
@@ -107,9 +111,10 @@ def _make_function():
             H = P.new_empty((T + 1,) + tuple(h0.shape))
             H[0] = h0
             Z = [P.new_empty((T, B, m)) for _ in range(L - 1)]
-            plan.loops[0](P, H, Z, recurrent_kernel, kernels, biases, m, plan.shortcut, plan.top, plan.inner)
-            ctx.plan = plan
-            ctx.save_for_backward(H, recurrent_kernel, *Z, *kernels)
+            plan.loops[0](P, H, Z, recurrent_kernel, kernels, biases, mask, m, plan.shortcut, plan.top,
+                          plan.inner)
+            ctx.plan, ctx.masked = plan, mask is not None
+            ctx.save_for_backward(H, recurrent_kernel, *([mask] if ctx.masked else []), *Z, *kernels)
             ctx.has_bias = [b is not None for b in biases]
             return H[1:].transpose(0, 1).clone()
 
@@ -118,6 +123,7 @@ def _make_function():
             plan = ctx.plan
             m, L = plan.m, plan.layers
             H, recurrent_kernel, *rest = ctx.saved_tensors
+            mask = rest.pop(0) if ctx.masked else None
             Z, kernels = list(rest[: L - 1]), rest[L - 1:]
             dY = grad_outputs.transpose(0, 1)
             T, B, n = dY.shape
@@ -126,10 +132,13 @@ def _make_function():
             dA = [dY.new_empty((T, B, k.shape[1])) for k in kernels[:-1]]
             if L > 1:
                 dA.append(dR[:, :, m:] if plan.shortcut else dY.new_empty((T, B, n)))
-            plan.loops[1](dY, H, Z, W_T, [k.t() for k in kernels], dR, dA, m, plan.top, plan.inner)
+            plan.loops[1](dY, H, Z, W_T, [k.t() for k in kernels], dR, dA, mask, m, plan.top, plan.inner)
             dh0 = torch.mm(dR[0], W_T)
+            h_in = H[:-1]
+            if mask is not None:
+                dh0, h_in = dh0 * mask, h_in * mask
             flat = lambda x: x.reshape(-1, x.shape[-1])  # noqa: E731
-            grads = [None, dR.transpose(0, 1), dh0, torch.mm(flat(H[:-1]).t(), flat(dR))]
+            grads = [None, dR.transpose(0, 1), dh0, None, torch.mm(flat(h_in).t(), flat(dR))]
             for i in range(L - 1):
                 grads.append(torch.mm(flat(Z[i]).t(), flat(dA[i])))
                 grads.append(dA[i].sum((0, 1)) if ctx.has_bias[i] else None)

@@ -42,11 +42,16 @@ def derivative(kind: str, grad: Tensor, y: Tensor, out: Tensor) -> Tensor:
 
 
 def forward_loop(P: Tensor, H: Tensor, Z: List[Tensor], W: Tensor, kernels: List[Tensor],
-                 biases: List[Optional[Tensor]], m: int, shortcut: bool, top: str, inner: str) -> None:
-    """Fills `H[1:]` and `Z`; the top bias is already in `P[..., m:]` with a shortcut."""
+                 biases: List[Optional[Tensor]], mask: Optional[Tensor], m: int, shortcut: bool,
+                 top: str, inner: str) -> None:
+    """Fills `H[1:]` and `Z`; the top bias is already in `P[..., m:]` with a
+    shortcut; `mask` is the recurrent dropout mask of the sequence, if any."""
     L = len(kernels) + 1
     for t in range(P.shape[0]):
-        r = torch.addmm(P[t], H[t], W)
+        h = H[t]
+        if mask is not None:
+            h = h * mask
+        r = torch.addmm(P[t], h, W)
         if L == 1:
             activate(top, r, H[t + 1])
             continue
@@ -64,7 +69,7 @@ def forward_loop(P: Tensor, H: Tensor, Z: List[Tensor], W: Tensor, kernels: List
 
 
 def backward_loop(dY: Tensor, H: Tensor, Z: List[Tensor], W_T: Tensor, K_T: List[Tensor], dR: Tensor,
-                  dA: List[Tensor], m: int, top: str, inner: str) -> None:
+                  dA: List[Tensor], mask: Optional[Tensor], m: int, top: str, inner: str) -> None:
     """Fills `dR` (the gradient of `P_t + h_{t-1} @ W` at every step) and `dA[i]`
     (of kernel i's output before its activation), from the outputs' `dY`."""
     L = len(K_T) + 1
@@ -81,7 +86,10 @@ def backward_loop(dY: Tensor, H: Tensor, Z: List[Tensor], W_T: Tensor, K_T: List
                 da = derivative(inner, torch.mm(da, K_T[i]), Z[i][t], dA[i - 1][t])
             derivative(inner, torch.mm(da, K_T[0]), Z[0][t], dR[t][:, :m])
         if t > 0:
-            g = torch.addmm(dY[t - 1], dR[t], W_T)
+            if mask is None:
+                g = torch.addmm(dY[t - 1], dR[t], W_T)
+            else:
+                g = torch.addcmul(dY[t - 1], torch.mm(dR[t], W_T), mask)
 
 
 def scripted():

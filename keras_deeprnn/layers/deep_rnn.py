@@ -39,9 +39,9 @@ class DeepRNN(keras.layers.RNN):
     its whole sequence runs as one autograd function whose backward pass
     through time is written by hand (`_transition_bptt`: no per-step
     autograd records, weight gradients as one matmul over all steps), where
-    that computes what the cell asks for (no mask, no layer norm, no
-    recurrent dropout in training, float32, Keras's own `tanh`, `sigmoid`,
-    `relu` or `linear`); otherwise it takes the traced step. Cells
+    that computes what the cell asks for (no mask, no layer norm, float32,
+    Keras's own `tanh`, `sigmoid`, `relu` or `linear`); otherwise it takes
+    the traced step. Cells
     without that split (Keras's own, or wrappers) run exactly as in
     `keras.layers.RNN`. Every argument of `keras.layers.RNN` is accepted,
     and `reset_state` also works for cells with nested states (one list per

@@ -37,12 +37,13 @@ APPLIES = {
     "learned_h0": dict(units=4, num_transition_layers=2, shortcut=True, trainable_initial_state=True),
     "draws": dict(units=4, num_transition_layers=3, shortcut=True, dropout=0.3, weight_noise=0.2,
                   recurrent_weight_dropout=0.3, seed=3),
+    "recurrent_dropout": dict(units=4, num_transition_layers=2, shortcut=True, dropout=0.3,
+                              recurrent_dropout=0.3, seed=3),
+    "rnn_recurrent_dropout": dict(units=4, recurrent_dropout=0.4, seed=5),
 }
 # Cells it does not compute: the traced step runs them.
 FALLS_BACK = {
     "layer_norm": lambda: kc.DeepTransitionCell(4, num_transition_layers=2, layer_norm=True),
-    "recurrent_dropout": lambda: kc.DeepTransitionCell(
-        4, num_transition_layers=2, shortcut=True, recurrent_dropout=0.3, seed=3),
     "gelu": lambda: kc.DeepTransitionCell(4, num_transition_layers=2, activation="gelu"),
     "float64": lambda: kc.DeepTransitionCell(4, num_transition_layers=2, dtype="float64"),
     "lstm_subclass": lambda: kc.DeepTransitionLSTMCell(4, num_transition_layers=2, shortcut=True),
@@ -177,8 +178,9 @@ def test_a_mask_runs_the_traced_step(rng):
 
 
 @pytest.mark.backend("torch")
+@pytest.mark.parametrize("masked", [False, True], ids=["", "recurrent_dropout"])
 @pytest.mark.parametrize("name", ["rnn", "dts", "dt3", "activations", "dt_no_bias"])
-def test_hand_written_backward_passes_gradcheck(name, loops):
+def test_hand_written_backward_passes_gradcheck(name, masked, loops):
     """Finite differences in float64, for the sequence, the initial state and every weight."""
     import torch
 
@@ -192,6 +194,8 @@ def test_hand_written_backward_passes_gradcheck(name, loops):
     projected = torch.randn((BATCH, 4, cell.recurrent_kernel.shape[1]), dtype=torch.float64,
                             generator=generator, requires_grad=True)
     h0 = torch.randn((BATCH, cell.units), dtype=torch.float64, generator=generator, requires_grad=True)
+    mask = (torch.rand((BATCH, cell.units), dtype=torch.float64, generator=generator) > 0.3) / 0.7
+    mask = mask.double() if masked else None
     L = cell.num_transition_layers
     plan = bptt._Plan(m=cell._first_width, layers=L, shortcut=cell.shortcut,
                       top=bptt.activation_kind(cell.activation),
@@ -200,7 +204,7 @@ def test_hand_written_backward_passes_gradcheck(name, loops):
     def run(projected, h0, *weights):
         kernels, biases = weights[1:L], weights[L:] or [None] * (L - 1)
         transition = [t for pair in zip(kernels, biases) for t in pair]
-        return bptt._Sequence.apply(plan, projected, h0, weights[0], *transition)
+        return bptt._Sequence.apply(plan, projected, h0, mask, weights[0], *transition)
 
     assert torch.autograd.gradcheck(run, (projected, h0, *weights))
     assert _loops_ran(loops)
