@@ -6,6 +6,11 @@ from keras import tree
 
 from keras_deeprnn import _checks
 from keras_deeprnn._keras_private import backend_rnn
+from keras_deeprnn.layers import _transition_bptt
+
+# The whole-sequence autograd function for the deep transition family (on
+# torch); False leaves every cell to the traced step.
+WHOLE_SEQUENCE = True
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
@@ -30,7 +35,13 @@ class DeepRNN(keras.layers.RNN):
     operations, with the weights, states and per-sequence draws as its
     inputs, and that graph replays every step without `keras.ops`'
     per-call argument checks (see `_TracedSteps`; a step that cannot be
-    traced runs as written). Cells
+    traced runs as written). A `DeepTransitionCell` goes further on torch:
+    its whole sequence runs as one autograd function whose backward pass
+    through time is written by hand (`_transition_bptt`: no per-step
+    autograd records, weight gradients as one matmul over all steps), where
+    that computes what the cell asks for (no mask, no layer norm, float32,
+    Keras's own `tanh`, `sigmoid`, `relu` or `linear`); otherwise it takes
+    the traced step. Cells
     without that split (Keras's own, or wrappers) run exactly as in
     `keras.layers.RNN`. Every argument of `keras.layers.RNN` is accepted,
     and `reset_state` also works for cells with nested states (one list per
@@ -84,6 +95,11 @@ class DeepRNN(keras.layers.RNN):
             return self.cell.recurrent_step(projected_t, states, training=training)
 
         if keras.backend.backend() == "torch" and not self.unroll:
+            whole = self._traced_steps.sequence(self.cell, projected, initial_state, mask, training,
+                                                self.go_backwards)
+            if whole is not None:
+                last = whole[:, -1]
+                return last, whole if self.return_sequences else ops.expand_dims(last, 1), [last]
             step = self._traced_steps.step(step, self.cell, projected, initial_state, training) or step
             if mask is None:
                 return self._python_loop(step, projected, initial_state)
@@ -163,6 +179,19 @@ class _TracedSteps:
 
     def __init__(self):
         self.graphs = {}
+
+    def sequence(self, cell, projected, initial_state, mask, training, go_backwards):
+        """The states of a whole sequence from `_transition_bptt`, or None
+        where it does not compute what the cell's step computes."""
+        import torch
+
+        if (not WHOLE_SEQUENCE or projected.device.type == "meta" or torch.compiler.is_compiling()
+                or not _transition_bptt.applies(cell, training, mask, projected.dtype)
+                or len(initial_state) != 1 or initial_state[0].dtype != projected.dtype):
+            return None
+        # Listed with the traced steps: a fast path that ran, not the plain step.
+        self.graphs.setdefault(("sequence", bool(training), _spec(projected[:, 0])), "sequence")
+        return _transition_bptt.transition_sequence(cell, projected, initial_state[0], training, go_backwards)
 
     def step(self, step, cell, projected, initial_state, training):
         """A drop-in replacement for `step`, or None where tracing does not apply."""

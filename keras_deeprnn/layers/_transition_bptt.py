@@ -1,0 +1,183 @@
+"""A whole sequence of a `DeepTransitionCell` as one PyTorch autograd function.
+
+On PyTorch, autograd records every operation of every step and replays each
+one backwards, one Python-dispatched kernel at a time; at the paper's sizes
+(a few pieces of a few dozen frames, 32-256 units) that bookkeeping, not
+the arithmetic, is the time of a step. For the deep transition family the
+backward pass through time is short enough to write once by hand:
+
+```python
+# forward, nothing recorded; r = P_t + h_prev @ [W_1 | W_bar] (the shortcut part too)
+z_0 = φ_l(r[:, :m]);  z_i = φ_l(z_{i-1} @ K_{i-1} + c_{i-1});  h = φ(z @ K_top + c_top + r[:, m:])
+# backward, t = T-1 .. 0: four fused kernels a step for DT(S)-RNN
+g = dY_t + dR_{t+1} @ [W_1 | W_bar].T;  dA_top = φ'(g);  dz = dA_top @ K_top.T;  dR_t = [φ_l'(dz), dA_top]
+# then every weight's gradient as one matmul over all steps: dW = H_prev.T @ dR, dK = Z.T @ dA
+```
+
+The loops themselves (`_transition_loops`) run as Python for a process's
+first `SCRIPT_AFTER` sequences and compiled by TorchScript after that, where
+this torch can. `DeepRNN` uses it (`transition_sequence`) where it computes
+what the cell asks for and falls back to its traced step everywhere else.
+"""
+
+import keras
+
+# Activations whose derivative reads the activation's output alone.
+_ACTIVATIONS = {"tanh", "sigmoid", "relu", "linear"}
+
+
+def activation_kind(activation):
+    """`"tanh"`, `"sigmoid"`, `"relu"` or `"linear"` for Keras's own
+    functions of those names, None for anything else."""
+    name = getattr(activation, "__name__", None)
+    if name in _ACTIVATIONS and activation in (getattr(keras.activations, name), getattr(keras.ops, name, None)):
+        return name
+    return None
+
+
+def applies(cell, training, mask, dtype):
+    """Whether `transition_sequence` computes what `cell`'s step computes."""
+    return (
+        _is_deep_transition_cell(cell)
+        and mask is None
+        and not cell.layer_norm
+        and activation_kind(cell.activation) is not None
+        and activation_kind(cell.transition_activation) is not None
+        and str(dtype) == "torch.float32"
+        and all(v.dtype == "float32" for v in _used_weights(cell))
+    )
+
+
+def _is_deep_transition_cell(cell):
+    # The class itself, not a subclass (whose step may differ), named rather
+    # than imported: cells sit a floor above layers.
+    kind = type(cell)
+    return (kind.__module__, kind.__qualname__) == ("keras_deeprnn.cells.deep_transition",
+                                                    "DeepTransitionCell")
+
+
+def _used_weights(cell):
+    biases = cell.transition_biases if cell.use_bias else []
+    return [cell.recurrent_kernel, *cell.transition_kernels, *biases]
+
+
+def transition_sequence(cell, projected, h0, training=False, go_backwards=False):
+    """Every state of `cell` over `projected` (batch, time, features), from
+    `h0`: a `(batch, time, units)` tensor in the order the steps ran."""
+    import torch
+
+    kernels = [cell.noisy(k, training) for k in cell.transition_kernels]
+    params = [cell.noisy(cell.recurrent_kernel, training)]
+    for i, kernel in enumerate(kernels):
+        params += [kernel, cell.transition_biases[i] if cell.use_bias else None]
+    params = [None if p is None else torch.as_tensor(getattr(p, "value", p)) for p in params]
+    plan = _Plan(
+        m=cell._first_width,
+        layers=cell.num_transition_layers,
+        shortcut=cell.shortcut,
+        top=activation_kind(cell.activation),
+        inner=activation_kind(cell.transition_activation),
+    )
+    mask = None
+    if training and cell.recurrent_dropout:
+        # As `apply_recurrent_dropout` takes it at every step: drawn once, recorded.
+        cell.get_recurrent_dropout_mask(h0)
+        mask = cell.cached_draw("recurrent_dropout")[:, : cell.units]
+    if go_backwards:
+        projected = torch.flip(projected, dims=[1])
+    return _Sequence.apply(plan, projected, h0, mask, *params)
+
+
+class _Plan:
+    def __init__(self, m, layers, shortcut, top, inner):
+        self.m, self.layers, self.shortcut, self.top, self.inner = m, layers, shortcut, top, inner
+        self.loops = None  # (forward_loop, backward_loop), chosen by `_Lazy.apply`
+
+
+def _make_function():
+    import torch
+
+    class Sequence(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, plan, projected, h0, mask, recurrent_kernel, *transition):
+            m, L = plan.m, plan.layers
+            # (time, batch, features), a copy: the top bias is added in place.
+            P = projected.transpose(0, 1).clone(memory_format=torch.contiguous_format)
+            T, B = P.shape[0], P.shape[1]
+            kernels, biases = list(transition[0::2]), list(transition[1::2])
+            if L > 1 and plan.shortcut and biases[-1] is not None:
+                # The top bias joins the shortcut's input terms once, not per step.
+                P[:, :, m:] += biases[-1]
+            H = P.new_empty((T + 1,) + tuple(h0.shape))
+            H[0] = h0
+            Z = [P.new_empty((T, B, m)) for _ in range(L - 1)]
+            plan.loops[0](P, H, Z, recurrent_kernel, kernels, biases, mask, m, plan.shortcut, plan.top,
+                          plan.inner)
+            ctx.plan, ctx.masked = plan, mask is not None
+            ctx.save_for_backward(H, recurrent_kernel, *([mask] if ctx.masked else []), *Z, *kernels)
+            ctx.has_bias = [b is not None for b in biases]
+            return H[1:].transpose(0, 1).clone()
+
+        @staticmethod
+        def backward(ctx, grad_outputs):
+            plan = ctx.plan
+            m, L = plan.m, plan.layers
+            H, recurrent_kernel, *rest = ctx.saved_tensors
+            mask = rest.pop(0) if ctx.masked else None
+            Z, kernels = list(rest[: L - 1]), rest[L - 1:]
+            dY = grad_outputs.transpose(0, 1)
+            T, B, n = dY.shape
+            W_T = recurrent_kernel.t()
+            dR = dY.new_empty((T, B, recurrent_kernel.shape[1]))
+            dA = [dY.new_empty((T, B, k.shape[1])) for k in kernels[:-1]]
+            if L > 1:
+                dA.append(dR[:, :, m:] if plan.shortcut else dY.new_empty((T, B, n)))
+            plan.loops[1](dY, H, Z, W_T, [k.t() for k in kernels], dR, dA, mask, m, plan.top, plan.inner)
+            dh0 = torch.mm(dR[0], W_T)
+            h_in = H[:-1]
+            if mask is not None:
+                dh0, h_in = dh0 * mask, h_in * mask
+            flat = lambda x: x.reshape(-1, x.shape[-1])  # noqa: E731
+            grads = [None, dR.transpose(0, 1), dh0, None, torch.mm(flat(h_in).t(), flat(dR))]
+            for i in range(L - 1):
+                grads.append(torch.mm(flat(Z[i]).t(), flat(dA[i])))
+                grads.append(dA[i].sum((0, 1)) if ctx.has_bias[i] else None)
+            return tuple(grads)
+
+    return Sequence
+
+
+# TorchScript's loops cost about 50 ms to compile and save about 12 µs a
+# frame (DT(S)-RNN, 32 units): worth it from a few dozen sequences on, not
+# for a model that runs once. The Python loops run the first sequences.
+SCRIPT_AFTER = 50
+
+
+class _Lazy:
+    """The autograd function and its loops, made on first use: importing
+    the package imports no backend."""
+
+    def __init__(self):
+        self.function = self.python = self.scripted = None
+        self.calls = 0
+        self.last_loops = None
+
+    def apply(self, plan, *args):
+        if self.function is None:
+            from keras_deeprnn.layers import _transition_loops as loops
+
+            self.function = _make_function()
+            self.python = (loops.forward_loop, loops.backward_loop)
+        self.calls += 1
+        plan.loops = self.python
+        if self.calls > SCRIPT_AFTER:
+            if self.scripted is None:
+                from keras_deeprnn.layers import _transition_loops as loops
+
+                self.scripted = loops.scripted() or False
+            plan.loops = self.scripted or self.python
+        self.last_loops = plan.loops
+        return self.function.apply(plan, *args)
+
+
+_Sequence = _Lazy()
