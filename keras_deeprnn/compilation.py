@@ -98,9 +98,9 @@ def choose_jit_compile(model, jit_compile="auto", batch_size=None):
     `True` or `False` (the user's choice) is returned as given. For
     `"auto"`: on TensorFlow with no GPU, `True` when the model is at most
     `XLA_MAX_UNITS` wide and the batch (when known) at most `XLA_MAX_BATCH`,
-    where XLA measured faster, else `False`; on a GPU, on JAX and on
-    PyTorch, `"auto"` (Keras's own choice: XLA on a GPU and on JAX, none on
-    PyTorch).
+    where XLA measured faster, else `False`; on a GPU, inside a
+    `tf.distribute` strategy's scope, on JAX and on PyTorch, `"auto"`
+    (Keras's own choice: XLA on a GPU and on JAX, none on PyTorch).
 
     Example:
 
@@ -120,6 +120,10 @@ def choose_jit_compile(model, jit_compile="auto", batch_size=None):
     import tensorflow as tf
 
     if any(d.device_type != "CPU" for d in tf.config.list_physical_devices()):
+        return "auto"
+    if tf.distribute.has_strategy():
+        # XLA under a distribution strategy (`MirroredStrategy` over CPU
+        # replicas) fails to read the replicas' variables; Keras's own choice.
         return "auto"
     width = model_width(model)
     if width is None:

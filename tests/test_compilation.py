@@ -65,6 +65,14 @@ def test_auto_is_left_to_keras_on_a_gpu_and_for_models_without_widths(tensorflow
     assert choose_jit_compile(_model(units=8)) == "auto"
 
 
+def test_auto_under_a_distribution_strategy_is_left_to_keras(tensorflow_on_cpu, monkeypatch):
+    import tensorflow as tf
+
+    assert choose_jit_compile(_model(units=8), batch_size=2) is True
+    monkeypatch.setattr(tf.distribute, "has_strategy", lambda: True)
+    assert choose_jit_compile(_model(units=8), batch_size=2) == "auto"
+
+
 def test_auto_elsewhere_than_tensorflow_is_keras_own_choice(monkeypatch):
     for backend in ("jax", "torch"):
         monkeypatch.setattr(keras.backend, "backend", lambda: backend)
