@@ -104,9 +104,12 @@ def note_frequency_nll(path, limit=None):
 def _cell(row):
     if not row.get("test_nll"):
         return "not yet run"
+    if len(row["test_nll"]) == 1:
+        # One seed has no spread to show.
+        return f"{row['mean']:.3f} (seed {row['seeds'][0]} only)"
     text = f"{row['mean']:.3f} ± {row['std']:.3f}"
     if not row["complete"]:
-        text += f" (seeds {row['seeds']} only)"
+        text += f" (seeds {', '.join(map(str, row['seeds']))} only)"
     return text
 
 

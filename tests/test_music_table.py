@@ -202,10 +202,21 @@ def test_the_readme_gets_the_overview_between_its_markers_and_nothing_else(tmp_p
     text = readme.read_text()
     assert text.startswith("# Title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
     assert "old table" not in text
-    assert "| RNN | 8.550 ± 0.071 (seeds [0, 1] only) (8.338) |" in text
+    assert "| RNN | 8.550 ± 0.071 (seeds 0, 1 only) (8.338) |" in text
     assert "1 jobs of the study are still to run" in text
     report.fill_readme(summary, readme)
     assert readme.read_text() == text  # a second call changes nothing
     readme.write_text("no markers\n")
     with pytest.raises(ValueError, match="lacks the markers"):
         report.fill_readme(summary, readme)
+
+
+def test_a_cell_of_one_seed_shows_no_spread_and_names_the_seed():
+    import music_table_report as report
+
+    row = dict(seeds=[0], complete=False, test_nll=[3.3507], mean=3.3507, std=0.0)
+    assert report._cell(row) == "3.351 (seed 0 only)"
+    row.update(seeds=[0, 2], test_nll=[3.3, 3.4], mean=3.35, std=0.0707)
+    assert report._cell(row) == "3.350 ± 0.071 (seeds 0, 2 only)"
+    row.update(seeds=[0, 1, 2], complete=True, test_nll=[3.3, 3.4, 3.5], mean=3.4, std=0.1)
+    assert report._cell(row) == "3.400 ± 0.100"
