@@ -20,7 +20,9 @@ import numpy as np
 import pytest
 from keras import ops
 
-from backend_grad import value_and_grads
+from layer_pairs import assert_same
+from layer_pairs import np_
+from layer_pairs import pair
 from cases import CASES
 from cases import INPUT_DIM
 from keras_deeprnn import cells as kc
@@ -50,27 +52,8 @@ CELLS = {
 }
 
 
-def np_(x):
-    return ops.convert_to_numpy(x)
-
-
-def listed(y):
-    return list(y) if isinstance(y, (list, tuple)) else [y]
-
-
 def _pair(rng, make_cell, wrap=None, **kwargs):
-    """`keras.layers.RNN` and `DeepRNN` around equal cells with equal weights."""
-    wrap = wrap or (lambda layer: layer)
-    reference = wrap(keras.layers.RNN(make_cell(), **kwargs))
-    fast = wrap(DeepRNN(make_cell(), **kwargs))
-    batch = BATCH if kwargs.get("stateful") else None
-    for layer in (reference, fast):
-        layer.build((batch, None, FEATURES))
-    assert len(reference.weights) == len(fast.weights)
-    for v, w in zip(reference.weights, fast.weights):
-        v.assign(rng.normal(size=v.shape).astype("float32") * 0.5)
-        w.assign(v)
-    return reference, fast
+    return pair(rng, make_cell, FEATURES, BATCH, wrap=wrap, **kwargs)
 
 
 def _traced(layer):
@@ -95,25 +78,7 @@ def _inputs(rng, steps=STEPS):
 
 
 def _assert_same(reference, fast, x, training, **call):
-    for got, want in zip(listed(fast(x, training=training, **call)),
-                         listed(reference(x, training=training, **call))):
-        np.testing.assert_allclose(np_(got), np_(want), atol=2e-5)
-    weight = None
-
-    def loss(layer):
-        nonlocal weight
-        y = ops.concatenate([ops.reshape(t, (BATCH, -1))
-                             for t in listed(layer(x, training=training, **call))], axis=-1)
-        if weight is None:
-            weight = ops.convert_to_tensor(
-                np.random.default_rng(1).normal(size=y.shape).astype("float32"))
-        return ops.sum(ops.tanh(y) * weight)
-
-    value, grads = value_and_grads(lambda: loss(fast), fast.trainable_variables)
-    ref_value, ref_grads = value_and_grads(lambda: loss(reference), reference.trainable_variables)
-    np.testing.assert_allclose(value, ref_value, rtol=2e-5, atol=2e-5)
-    for g, want, v in zip(grads, ref_grads, fast.trainable_variables):
-        np.testing.assert_allclose(g, want, atol=5e-5, err_msg=v.path)
+    assert_same(reference, fast, x, training, **call)
     if TORCH and _splits(fast):
         assert _traced(fast) > 0, "the traced step did not run"
 

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from keras import ops
 
-from backend_grad import value_and_grads
+from layer_pairs import assert_same
+from layer_pairs import np_
+from layer_pairs import pair
 from keras_deeprnn import cells as kc
-from keras_deeprnn.layers import DeepRNN
 
 TORCH = keras.backend.backend() == "torch"
 FEATURES, BATCH, STEPS = 3, 2, 5
@@ -71,23 +72,8 @@ def _loops_ran(loops):
     return scripted == (loops == "script")
 
 
-def np_(x):
-    return ops.convert_to_numpy(x)
-
-
-def listed(y):
-    return list(y) if isinstance(y, (list, tuple)) else [y]
-
-
 def _pair(rng, make_cell, **kwargs):
-    reference, fast = keras.layers.RNN(make_cell(), **kwargs), DeepRNN(make_cell(), **kwargs)
-    batch = BATCH if kwargs.get("stateful") else None
-    for layer in (reference, fast):
-        layer.build((batch, None, FEATURES))
-    for v, w in zip(reference.weights, fast.weights):
-        v.assign(rng.normal(size=v.shape).astype(v.dtype) * 0.5)
-        w.assign(v)
-    return reference, fast
+    return pair(rng, make_cell, FEATURES, BATCH, **kwargs)
 
 
 def _routes(layer):
@@ -95,28 +81,6 @@ def _routes(layer):
     cache = layer.__dict__.get("_traced_step_cache")
     entries = cache.graphs.values() if cache is not None else []
     return {"sequence" if e == "sequence" else "traced" if e is not None else None for e in entries}
-
-
-def _assert_same(reference, fast, x, training, **call):
-    for got, want in zip(listed(fast(x, training=training, **call)),
-                         listed(reference(x, training=training, **call))):
-        np.testing.assert_allclose(np_(got), np_(want), atol=2e-5)
-    weight = None
-
-    def loss(layer):
-        nonlocal weight
-        y = ops.concatenate([ops.reshape(ops.cast(t, "float32"), (BATCH, -1))
-                             for t in listed(layer(x, training=training, **call))], axis=-1)
-        if weight is None:
-            weight = ops.convert_to_tensor(np.random.default_rng(1).normal(size=y.shape).astype("float32"))
-        return ops.sum(ops.tanh(y) * weight)
-
-    value, grads = value_and_grads(lambda: loss(fast), fast.trainable_variables)
-    ref_value, ref_grads = value_and_grads(lambda: loss(reference), reference.trainable_variables)
-    np.testing.assert_allclose(value, ref_value, rtol=2e-5, atol=2e-5)
-    assert len(grads) == len(ref_grads) > 0
-    for g, want, v in zip(grads, ref_grads, fast.trainable_variables):
-        np.testing.assert_allclose(g, want, atol=5e-5, err_msg=v.path)
 
 
 def _inputs(rng, steps=STEPS, dtype="float32"):
@@ -127,7 +91,7 @@ def _inputs(rng, steps=STEPS, dtype="float32"):
 @pytest.mark.parametrize("name", list(APPLIES))
 def test_whole_sequence_equals_keras_rnn(name, training, loops, rng):
     reference, fast = _pair(rng, lambda: kc.DeepTransitionCell(**APPLIES[name]), return_sequences=True)
-    _assert_same(reference, fast, _inputs(rng), training)
+    assert_same(reference, fast, _inputs(rng), training)
     if TORCH:
         assert _routes(fast) == {"sequence"}, "the whole-sequence route did not run"
         assert _loops_ran(loops)
@@ -141,7 +105,7 @@ def test_whole_sequence_equals_keras_rnn(name, training, loops, rng):
 ], ids=["last", "backwards", "state", "last_backwards_state"])
 def test_layer_options_equal_keras_rnn(kwargs, loops, rng):
     reference, fast = _pair(rng, lambda: kc.DeepTransitionCell(**APPLIES["dts"]), **kwargs)
-    _assert_same(reference, fast, _inputs(rng), training=True)
+    assert_same(reference, fast, _inputs(rng), training=True)
     if TORCH:
         assert _routes(fast) == {"sequence"}
         assert _loops_ran(loops)
@@ -164,7 +128,7 @@ def test_stateful_halves_carry_the_state(rng):
 def test_cells_it_does_not_compute_run_the_traced_step(name, rng):
     reference, fast = _pair(rng, FALLS_BACK[name], return_sequences=True)
     dtype = fast.cell.variable_dtype
-    _assert_same(reference, fast, _inputs(rng, dtype=dtype), training=True)
+    assert_same(reference, fast, _inputs(rng, dtype=dtype), training=True)
     if TORCH:
         assert _routes(fast) == {"traced"}
 
@@ -172,7 +136,7 @@ def test_cells_it_does_not_compute_run_the_traced_step(name, rng):
 def test_a_mask_runs_the_traced_step(rng):
     reference, fast = _pair(rng, lambda: kc.DeepTransitionCell(**APPLIES["dts"]), return_sequences=True)
     mask = ops.convert_to_tensor(np.array([[1] * STEPS, [1] * 3 + [0] * (STEPS - 3)], bool))
-    _assert_same(reference, fast, _inputs(rng), training=True, mask=mask)
+    assert_same(reference, fast, _inputs(rng), training=True, mask=mask)
     if TORCH:
         assert _routes(fast) == {"traced"}
 
