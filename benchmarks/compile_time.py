@@ -37,12 +37,12 @@ def child(args):
 
     if args.before_ladder:
         music.MusicTask.ladder = False
-        original = music.music_data.piano_roll_batches
+        original = music.batching.piano_roll_batches
 
         def multiples_of_16(*a, **k):
             return original(*a, **{**k, "pad_to_multiple_of": 16})
 
-        music.music_data.piano_roll_batches = multiples_of_16
+        music.batching.piano_roll_batches = multiples_of_16
 
     class Clock(keras.callbacks.Callback):
         def __init__(self):

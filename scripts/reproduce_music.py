@@ -25,7 +25,8 @@ import keras
 
 from keras_deeprnn import _files
 from keras_deeprnn import training
-from keras_deeprnn.data import music as music_data
+from keras_deeprnn.data.catalogue import MUSIC_DATASETS
+from keras_deeprnn.data.music import load_music
 from keras_deeprnn.tasks.paper import PAPER_MUSIC_COLUMNS
 
 ARCHITECTURES = ("rnn", "dts_rnn", "dots_rnn", "srnn")
@@ -35,7 +36,7 @@ TITLES = {"rnn": "RNN", "dts_rnn": "DT(S)-RNN", "dots_rnn": "DOT(S)-RNN",
 
 # --- The music21-built imitations -------------------------------------------
 
-DATASETS = tuple(music_data.MUSIC_DATASETS)
+DATASETS = tuple(MUSIC_DATASETS)
 # The full folk set holds 5 times the chorales' frames and the classical one
 # 60 times, in pieces of up to 7,000 frames: caps on files, and windows of
 # 200 steps for the classical pieces, keep each run within a few JSB runs.
@@ -100,7 +101,7 @@ def note_frequency_nll(dataset, limit, quick_limit=None):
     """Test NLL of independent notes at their training-set frequencies."""
     import numpy as np
 
-    data = music_data.load_music(dataset, limit=quick_limit or limit, progress=False)
+    data = load_music(dataset, limit=quick_limit or limit, progress=False)
     rate = np.clip(np.concatenate(data["train"]).mean(axis=0), 1e-6, 1 - 1e-6)
     test = np.concatenate(data["test"])
     return float(-(test * np.log(rate) + (1 - test) * np.log(1 - rate)).sum(axis=1).mean())

@@ -65,48 +65,30 @@ generation and transcription", ICML 2012.
 import os
 import pathlib
 
-# Every name below was defined here before the module was split by job;
-# they stay importable from here (and the public ones from
-# `keras_deeprnn.data`).
 from keras_deeprnn import _checks
-from keras_deeprnn.data.batching import PianoRollBatches
+from keras_deeprnn.data import catalogue
+from keras_deeprnn.data import matlab
+from keras_deeprnn.data import pickles
+from keras_deeprnn.data import rolls
+from keras_deeprnn.data import scores
+
+# The public names users read here before the module was split by job, and
+# that the guides and notebooks show; each is defined, and documented, in the
+# module named.
 from keras_deeprnn.data.batching import pad_batch
-from keras_deeprnn.data.batching import padded_length
 from keras_deeprnn.data.batching import piano_roll_batches
-from keras_deeprnn.data.batching import with_start_frame
-from keras_deeprnn.data.cache import CACHE_ENV
-from keras_deeprnn.data.cache import CACHE_FORMAT_VERSION
-from keras_deeprnn.data.cache import _cache_root
-from keras_deeprnn.data.cache import _read_cache
-from keras_deeprnn.data.cache import _write_cache
 from keras_deeprnn.data.catalogue import FRAME_QUARTER_LENGTHS
 from keras_deeprnn.data.catalogue import MUSIC_DATASETS
-from keras_deeprnn.data.catalogue import MUSIC_EXTENSIONS
-from keras_deeprnn.data.catalogue import _builtin_files
-from keras_deeprnn.data.catalogue import _fingerprint
-from keras_deeprnn.data.catalogue import _folder_files
-from keras_deeprnn.data.matlab import MATLAB_EXTENSIONS
-from keras_deeprnn.data.matlab import load_matlab
-from keras_deeprnn.data.pickles import PICKLE_EXTENSIONS
-from keras_deeprnn.data.pickles import _load_pickle
-from keras_deeprnn.data.rolls import DEFAULT_FRAME_QUARTER_LENGTH
-from keras_deeprnn.data.rolls import HIGHEST_NOTE
-from keras_deeprnn.data.rolls import LOWEST_NOTE
-from keras_deeprnn.data.rolls import MUSIC_EXTRA_HINT
-from keras_deeprnn.data.rolls import NUM_NOTES
-from keras_deeprnn.data.rolls import _as_roll
-from keras_deeprnn.data.rolls import _check_frame_quarter_length
-from keras_deeprnn.data.rolls import _import_music21
-from keras_deeprnn.data.scores import _load_scores
-from keras_deeprnn.data.scores import _parse_file
-from keras_deeprnn.data.scores import _score_to_roll
-from keras_deeprnn.data.splits import HELD_OUT_FRACTION
-from keras_deeprnn.data.splits import SPLITS
-from keras_deeprnn.data.splits import _assign_splits
 from keras_deeprnn.data.writers import plot_piano_roll
-from keras_deeprnn.data.writers import roll_to_stream
-from keras_deeprnn.data.writers import write_midi
-from keras_deeprnn.data.writers import write_musicxml
+
+__all__ = [
+    "FRAME_QUARTER_LENGTHS",
+    "MUSIC_DATASETS",
+    "load_music",
+    "pad_batch",
+    "piano_roll_batches",
+    "plot_piano_roll",
+]
 
 
 def load_music(
@@ -159,16 +141,16 @@ def load_music(
     """
     _check_limit(limit)
     if frame_quarter_length is not None:
-        frame_quarter_length = _check_frame_quarter_length(frame_quarter_length)
+        frame_quarter_length = rolls._check_frame_quarter_length(frame_quarter_length)
 
     if isinstance(name_or_path, str) and name_or_path in MUSIC_DATASETS:
         name = name_or_path
         quarter = frame_quarter_length or FRAME_QUARTER_LENGTHS[name]
-        return _load_scores(
+        return scores._load_scores(
             source=f"builtin:{name}",
             label=name,
-            list_files=lambda: _builtin_files(name),
-            extra_key={"music21": _import_music21().__version__},
+            list_files=lambda: catalogue._builtin_files(name),
+            extra_key={"music21": rolls._import_music21().__version__},
             frame_quarter_length=quarter,
             limit=limit,
             cache_dir=cache_dir,
@@ -183,25 +165,25 @@ def load_music(
         )
     path = pathlib.Path(name_or_path).expanduser()
     suffix = path.suffix.lower()
-    if path.is_file() and suffix in PICKLE_EXTENSIONS + MATLAB_EXTENSIONS:
+    if path.is_file() and suffix in pickles.PICKLE_EXTENSIONS + matlab.MATLAB_EXTENSIONS:
         if frame_quarter_length is not None:
             raise ValueError(
                 f"load_music: frame_quarter_length must be None for a {suffix} "
                 "file, whose frames are already sampled; received "
                 f"frame_quarter_length={frame_quarter_length!r} with {path}."
             )
-        if suffix in MATLAB_EXTENSIONS:
-            return load_matlab(path, limit=limit)
-        return _load_pickle(path, limit=limit)
+        if suffix in matlab.MATLAB_EXTENSIONS:
+            return matlab.load_matlab(path, limit=limit)
+        return pickles._load_pickle(path, limit=limit)
     if path.is_dir():
         root = path.resolve()
-        files = _folder_files(root)
-        quarter = frame_quarter_length or DEFAULT_FRAME_QUARTER_LENGTH
-        return _load_scores(
+        files = catalogue._folder_files(root)
+        quarter = frame_quarter_length or rolls.DEFAULT_FRAME_QUARTER_LENGTH
+        return scores._load_scores(
             source=f"folder:{root}",
             label=root.name or "folder",
             list_files=lambda: files,
-            extra_key={"files": _fingerprint(root, files)},
+            extra_key={"files": catalogue._fingerprint(root, files)},
             frame_quarter_length=quarter,
             limit=limit,
             cache_dir=cache_dir,
@@ -211,7 +193,7 @@ def load_music(
         raise ValueError(
             f"load_music: name_or_path={str(name_or_path)!r} is a file but "
             "neither a pickle nor a MATLAB file; expected a file ending in "
-            f"{PICKLE_EXTENSIONS + MATLAB_EXTENSIONS} or a folder of score files."
+            f"{pickles.PICKLE_EXTENSIONS + matlab.MATLAB_EXTENSIONS} or a folder of score files."
         )
     raise ValueError(
         f"load_music: name_or_path={name_or_path!r} is neither a built-in "

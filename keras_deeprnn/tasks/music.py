@@ -32,7 +32,12 @@ import numpy as np
 from keras import ops
 
 from keras_deeprnn import _checks
+from keras_deeprnn.data import batching
+from keras_deeprnn.data import catalogue
 from keras_deeprnn.data import music as music_data
+from keras_deeprnn.data import rolls
+from keras_deeprnn.data import splits
+from keras_deeprnn.data import writers
 from keras_deeprnn.metrics import music as music_metrics
 from keras_deeprnn.tasks import base
 from keras_deeprnn.tasks import paper
@@ -114,7 +119,7 @@ class MusicTask(base.Task):
     monitor = "val_frame_nll"
     measure = ("NLL", "nats per frame")
     default_dataset = "jsb_chorales"
-    datasets = tuple(music_data.MUSIC_DATASETS)
+    datasets = tuple(catalogue.MUSIC_DATASETS)
     settings = MusicSettings
     # Language models have always accepted these (and trained on their own
     # windows, `seq_len`); `tune` reads them for every searched task.
@@ -128,7 +133,7 @@ class MusicTask(base.Task):
             config.dataset, cache_dir=config.cache_dir, progress=config.progress,
             limit=config.limit,
         )
-        for split in music_data.SPLITS:
+        for split in splits.SPLITS:
             if not any(len(piece) > 0 for piece in data[split]):
                 raise ValueError(
                     f"The {split} split of dataset={config.dataset!r} (limit="
@@ -139,7 +144,7 @@ class MusicTask(base.Task):
         return data
 
     def batches(self, split, config, *, training, epoch=0):
-        batches = music_data.piano_roll_batches(
+        batches = batching.piano_roll_batches(
             split, config.batch_size, shuffle=training, seed=config.seed,
             max_len=config.max_len if training else None,
             ladder=self.ladder,
@@ -155,7 +160,7 @@ class MusicTask(base.Task):
         # Padding only ever follows the real frames and the RNN is causal, so
         # padded steps cannot change a real frame's output; `sample_weight`
         # drops them from loss and metrics, and no Masking keeps the loop lean.
-        return dict(input_dim=music_data.NUM_NOTES, output_dim=music_data.NUM_NOTES,
+        return dict(input_dim=rolls.NUM_NOTES, output_dim=rolls.NUM_NOTES,
                     output_activation="sigmoid", masking=False)
 
     def loss(self):
@@ -280,9 +285,9 @@ class MusicTask(base.Task):
 def _piece_reference(value):
     split, _, index = value.rpartition(":")
     split = split or "test"
-    if split not in music_data.SPLITS or not index.isdigit():
+    if split not in splits.SPLITS or not index.isdigit():
         raise ValueError(f"`--prime-from` must be [SPLIT:]INDEX with SPLIT one of "
-                         f"{', '.join(music_data.SPLITS)}. Received: {value!r}")
+                         f"{', '.join(splits.SPLITS)}. Received: {value!r}")
     return split, int(index)
 
 
@@ -344,7 +349,7 @@ def sample_piece(model, num_frames, *, temperature=1.0, prime=None, seed=None,
         )
     _checks.positive_finite("temperature", temperature)
     if prime is not None:
-        prime = music_data._as_roll(prime, "sample_piece: prime")
+        prime = rolls._as_roll(prime, "sample_piece: prime")
         if not 0 < len(prime) < num_frames:
             raise ValueError(
                 f"`prime` must have between 1 and num_frames - 1 = {num_frames - 1} "
@@ -354,28 +359,28 @@ def sample_piece(model, num_frames, *, temperature=1.0, prime=None, seed=None,
     step = _stepping_twin(model)
     rng = np.random.default_rng(_checks.seed("seed", seed))
 
-    roll = np.zeros((num_frames, music_data.NUM_NOTES), np.float32)
+    roll = np.zeros((num_frames, rolls.NUM_NOTES), np.float32)
     start = 0
-    feed = np.zeros((1, 1, music_data.NUM_NOTES), np.float32)
+    feed = np.zeros((1, 1, rolls.NUM_NOTES), np.float32)
     if prime is not None:
         start = len(prime)
         roll[:start] = prime
         # The whole opening in one call, after the silent frame that a piece
         # starts from in training: the state after it is what counts.
-        feed = music_data.with_start_frame(prime)[None]
+        feed = batching.with_start_frame(prime)[None]
     bar = base.progress_bar(num_frames - start, "frame", progress)
     for t in range(start, num_frames):
         logits = keras.ops.convert_to_numpy(step(feed, training=False))[0, -1]
         # sigmoid(z) = (1 + tanh(z / 2)) / 2 cannot overflow at low temperature.
         probabilities = 0.5 * (1.0 + np.tanh(logits.astype(np.float64) / (2.0 * temperature)))
-        roll[t] = rng.random(music_data.NUM_NOTES) < probabilities
+        roll[t] = rng.random(rolls.NUM_NOTES) < probabilities
         feed = roll[None, t : t + 1]
         if bar is not None:
             bar.update(t + 1 - start)
     return roll
 
 
-def save_piece(roll, prefix, *, frame_quarter_length=music_data.DEFAULT_FRAME_QUARTER_LENGTH,
+def save_piece(roll, prefix, *, frame_quarter_length=rolls.DEFAULT_FRAME_QUARTER_LENGTH,
                title=None):
     """Write a piano roll as `prefix.mid`, `prefix.musicxml` and `prefix.png`.
 
@@ -384,7 +389,7 @@ def save_piece(roll, prefix, *, frame_quarter_length=music_data.DEFAULT_FRAME_QU
         prefix: path without suffix; its folder is created if needed.
         frame_quarter_length: quarter notes per frame (1.0 for the JSB
             imitation, 0.5 for the other built-in sets; see
-            `keras_deeprnn.data.music.FRAME_QUARTER_LENGTHS`).
+            `keras_deeprnn.data.catalogue.FRAME_QUARTER_LENGTHS`).
         title: title of the PNG.
 
     Returns:
@@ -400,11 +405,11 @@ def save_piece(roll, prefix, *, frame_quarter_length=music_data.DEFAULT_FRAME_QU
     prefix.parent.mkdir(parents=True, exist_ok=True)
     stem = prefix.name
     return {
-        "midi": music_data.write_midi(roll, prefix.with_name(stem + ".mid"),
+        "midi": writers.write_midi(roll, prefix.with_name(stem + ".mid"),
                                       frame_quarter_length),
-        "musicxml": music_data.write_musicxml(roll, prefix.with_name(stem + ".musicxml"),
+        "musicxml": writers.write_musicxml(roll, prefix.with_name(stem + ".musicxml"),
                                               frame_quarter_length),
-        "png": music_data.plot_piano_roll(roll, prefix.with_name(stem + ".png"),
+        "png": writers.plot_piano_roll(roll, prefix.with_name(stem + ".png"),
                                           frame_quarter_length=frame_quarter_length,
                                           title=title),
     }
@@ -418,18 +423,18 @@ def frame_quarter_length_of(dataset):
     >>> frame_quarter_length_of("jsb_chorales")
     1.0
     """
-    if dataset in music_data.FRAME_QUARTER_LENGTHS:
-        return music_data.FRAME_QUARTER_LENGTHS[dataset]
+    if dataset in catalogue.FRAME_QUARTER_LENGTHS:
+        return catalogue.FRAME_QUARTER_LENGTHS[dataset]
     # Boulanger-Lewandowski's JSB Chorales has one frame per quarter note.
     if pathlib.Path(str(dataset)).name.lower().startswith("jsb"):
         return 1.0
-    return music_data.DEFAULT_FRAME_QUARTER_LENGTH
+    return rolls.DEFAULT_FRAME_QUARTER_LENGTH
 
 
 def _stepping_twin(model):
     """A stateful, batch-of-one copy of `model` that returns logits."""
     config = model.get_config() if hasattr(model, "get_config") else {}
-    expected = {"input_dim": music_data.NUM_NOTES, "output_dim": music_data.NUM_NOTES,
+    expected = {"input_dim": rolls.NUM_NOTES, "output_dim": rolls.NUM_NOTES,
                 "output_activation": "sigmoid", "vocab_size": None, "bidirectional": False}
     if "architecture" not in config or any(config.get(k) != v for k, v in expected.items()):
         found = {k: config.get(k) for k in expected}

@@ -12,8 +12,9 @@ import keras
 from keras_deeprnn import _files
 from keras_deeprnn import compilation
 from keras_deeprnn import run_folder
-from keras_deeprnn.data import music as music_data
 from keras_deeprnn.data import text as text_data
+from keras_deeprnn.data.catalogue import MUSIC_DATASETS
+from keras_deeprnn.data.splits import SPLITS
 from keras_deeprnn.models import build_model
 from keras_deeprnn.tasks import get_task
 from keras_deeprnn.training.callbacks import RunKeeper
@@ -218,7 +219,7 @@ def _optimizer(config):
 
 def _data_record(config):
     return run_folder.data_record(
-        config.dataset, builtin=(*music_data.MUSIC_DATASETS, *text_data.EMBEDDED_CORPORA))
+        config.dataset, builtin=(*MUSIC_DATASETS, *text_data.EMBEDDED_CORPORA))
 
 
 def _check_writable(folder):
@@ -229,7 +230,7 @@ def _check_writable(folder):
 
 
 def _describe(config, task, data, model, run_dir):
-    counts = ", ".join(f"{len(data[s])} {s}" for s in music_data.SPLITS)
+    counts = ", ".join(f"{len(data[s])} {s}" for s in SPLITS)
     limit = f" (first {config.limit} {task.limit_items} only)" if config.limit else ""
     return (f"{config.architecture} on {config.dataset}{limit}: {counts} {task.items}; "
             f"{model.count_params():,} parameters; backend {keras.backend.backend()}; "

@@ -3,7 +3,7 @@
 import warnings
 
 from keras_deeprnn import _files
-from keras_deeprnn.data import music as music_data
+from keras_deeprnn.data.rolls import MUSIC_EXTRA_HINT
 
 
 def plot_learning_curve(history, task, best_epoch, paper, path):
@@ -13,7 +13,7 @@ def plot_learning_curve(history, task, best_epoch, paper, path):
         from matplotlib.figure import Figure
     except ImportError:
         warnings.warn(f"No learning curve: matplotlib is not installed "
-                      f"({music_data.MUSIC_EXTRA_HINT}).", stacklevel=3)
+                      f"({MUSIC_EXTRA_HINT}).", stacklevel=3)
         return None
     key = task.monitor[len("val_"):]
     # A bare Figure renders with Agg and leaves pyplot's global state alone.

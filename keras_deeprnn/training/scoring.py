@@ -9,8 +9,9 @@ import keras
 from keras_deeprnn import _checks
 from keras_deeprnn import compilation
 from keras_deeprnn import run_folder
-from keras_deeprnn.data import music as music_data
 from keras_deeprnn.data import text as text_data
+from keras_deeprnn.data.catalogue import MUSIC_DATASETS
+from keras_deeprnn.data.splits import SPLITS
 from keras_deeprnn.tasks import TASKS
 from keras_deeprnn.tasks import Task
 from keras_deeprnn.training.config import TrainConfig
@@ -40,7 +41,7 @@ def evaluate(model_or_path, *, task=None, dataset=None, split="test", limit=None
     """
     if task is not None:
         _checks.one_of("task", task, TASKS)
-    _checks.one_of("split", split, music_data.SPLITS)
+    _checks.one_of("split", split, SPLITS)
     compilation.enable_persistent_cache(cache_dir)
     saved, task_state, saved_data = {}, None, None
     if isinstance(model_or_path, keras.Model):
@@ -61,7 +62,7 @@ def evaluate(model_or_path, *, task=None, dataset=None, split="test", limit=None
             dataset = saved_data["path"]
         if saved_data:
             check_same_data(saved_data, run_folder.data_record(
-                dataset, builtin=(*music_data.MUSIC_DATASETS, *text_data.EMBEDDED_CORPORA)),
+                dataset, builtin=(*MUSIC_DATASETS, *text_data.EMBEDDED_CORPORA)),
                 model_or_path, "scored")
         limit = own_limit if limit is None else limit
     config = TrainConfig(task=task, dataset=dataset, limit=limit, batch_size=batch_size,

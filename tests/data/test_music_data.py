@@ -13,10 +13,16 @@ import keras
 import numpy as np
 import pytest
 
+from keras_deeprnn.data import batching
 from keras_deeprnn.data import cache
+from keras_deeprnn.data import catalogue
 from keras_deeprnn.data import music
 from keras_deeprnn.data import pickles
 from keras_deeprnn.data import scores
+from keras_deeprnn.data import writers
+from keras_deeprnn.data.rolls import LOWEST_NOTE
+from keras_deeprnn.data.splits import SPLITS
+from keras_deeprnn.data.splits import _assign_splits
 
 FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures" / "music"
 
@@ -30,7 +36,7 @@ AIR = [69, 69, 71, 71, 72, 72, 76, 76, 76, 76, 69, 69]
 
 
 def notes_of(roll):
-    return [(np.flatnonzero(frame) + music.LOWEST_NOTE).tolist() for frame in roll]
+    return [(np.flatnonzero(frame) + LOWEST_NOTE).tolist() for frame in roll]
 
 
 def c_major_roll():
@@ -48,15 +54,15 @@ def load_quietly(source, cache_dir, **kwargs):
 
 
 def assert_same_data(a, b):
-    assert a.keys() == b.keys() == set(music.SPLITS)
-    for split in music.SPLITS:
+    assert a.keys() == b.keys() == set(SPLITS)
+    for split in SPLITS:
         assert len(a[split]) == len(b[split])
         for x, y in zip(a[split], b[split]):
             np.testing.assert_array_equal(x, y)
 
 
 def assert_piano_rolls(data):
-    for split in music.SPLITS:
+    for split in SPLITS:
         for roll in data[split]:
             assert roll.dtype == np.float32
             assert roll.ndim == 2 and roll.shape[1] == 88
@@ -70,7 +76,7 @@ def assert_piano_rolls(data):
 
 def test_abc_collection_gives_the_hand_computed_rolls(tmp_path):
     data = load_quietly(FIXTURES, tmp_path / "cache")
-    assert [len(data[s]) for s in music.SPLITS] == [2, 0, 0]
+    assert [len(data[s]) for s in SPLITS] == [2, 0, 0]
     reel, air = data["train"]
     assert_piano_rolls(data)
     assert [max(frame) for frame in notes_of(reel)] == REEL_MELODY
@@ -86,11 +92,11 @@ def test_frame_quarter_length_changes_the_sampling(tmp_path):
 
 def test_midi_and_musicxml_round_trip(tmp_path):
     roll = c_major_roll()
-    midi_path = music.write_midi(roll, tmp_path / "scale.mid", 0.5)
-    xml_path = music.write_musicxml(roll, tmp_path / "scale.musicxml", 0.5)
+    midi_path = writers.write_midi(roll, tmp_path / "scale.mid", 0.5)
+    xml_path = writers.write_musicxml(roll, tmp_path / "scale.musicxml", 0.5)
     for path in (midi_path, xml_path):
-        (score,) = music._parse_file(path)
-        parsed, dropped = music._score_to_roll(score, 0.5, transpose=False)
+        (score,) = scores._parse_file(path)
+        parsed, dropped = scores._score_to_roll(score, 0.5, transpose=False)
         assert dropped == 0
         np.testing.assert_array_equal(parsed, roll)
 
@@ -99,15 +105,15 @@ def test_folder_of_mixed_formats_is_split_by_file(tmp_path):
     folder = tmp_path / "scores"
     (folder / "nested").mkdir(parents=True)
     shutil.copy(FIXTURES / "two_tunes.abc", folder / "nested" / "two_tunes.abc")
-    music.write_midi(c_major_roll(), folder / "scale.mid", 0.5)
-    music.write_musicxml(c_major_roll()[:, ::-1], folder / "mirror.musicxml", 0.5)
+    writers.write_midi(c_major_roll(), folder / "scale.mid", 0.5)
+    writers.write_musicxml(c_major_roll()[:, ::-1], folder / "mirror.musicxml", 0.5)
     (folder / "notes.txt").write_text("not a score")
 
     data = load_quietly(folder, tmp_path / "cache")
     assert_piano_rolls(data)
     # Three files: one each to test and valid, the rest (the two tunes of
     # the ABC file, or one other file) to train.
-    assert sorted(len(data[s]) for s in music.SPLITS) == [1, 1, 2]
+    assert sorted(len(data[s]) for s in SPLITS) == [1, 1, 2]
     assert_same_data(data, load_quietly(folder, tmp_path / "other_cache"))
 
 
@@ -115,9 +121,9 @@ def test_split_subfolders_are_respected(tmp_path):
     for split in ("train", "test"):
         (tmp_path / "data" / split).mkdir(parents=True)
     shutil.copy(FIXTURES / "two_tunes.abc", tmp_path / "data" / "train" / "a.abc")
-    music.write_midi(c_major_roll(), tmp_path / "data" / "test" / "b.mid", 0.5)
+    writers.write_midi(c_major_roll(), tmp_path / "data" / "test" / "b.mid", 0.5)
     data = load_quietly(tmp_path / "data", tmp_path / "cache")
-    assert [len(data[s]) for s in music.SPLITS] == [2, 0, 1]
+    assert [len(data[s]) for s in SPLITS] == [2, 0, 1]
     np.testing.assert_array_equal(data["test"][0], c_major_roll())
 
 
@@ -126,7 +132,7 @@ def test_unparseable_file_is_skipped_with_a_warning_naming_it(tmp_path):
     (tmp_path / "broken.mid").write_bytes(b"MThd this is no MIDI file")
     with pytest.warns(UserWarning, match="broken.mid"):
         data = load_quietly(tmp_path, tmp_path / "cache")
-    assert sum(len(data[s]) for s in music.SPLITS) == 2
+    assert sum(len(data[s]) for s in SPLITS) == 2
 
 
 def test_empty_or_useless_folders_are_errors(tmp_path):
@@ -159,7 +165,7 @@ def test_unknown_name_lists_the_valid_ones():
     with pytest.raises(ValueError) as info:
         music.load_music("bach_everything")
     message = str(info.value)
-    for name in music.MUSIC_DATASETS:
+    for name in catalogue.MUSIC_DATASETS:
         assert name in message
     assert "'bach_everything'" in message and "path" in message
     with pytest.raises(ValueError, match="name_or_path"):
@@ -235,7 +241,7 @@ def test_failed_cleanup_does_not_hide_why_the_cache_was_not_written(tmp_path, mo
 
 
 def test_cache_location_follows_the_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv(music.CACHE_ENV, str(tmp_path / "from_env"))
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "from_env"))
     music.load_music(FIXTURES, progress=True)
     assert len(list((tmp_path / "from_env").glob("music-*.npz"))) == 1
 
@@ -243,9 +249,9 @@ def test_cache_location_follows_the_environment(tmp_path, monkeypatch):
 def test_changed_file_invalidates_the_cache(tmp_path):
     folder = tmp_path / "scores"
     folder.mkdir()
-    music.write_midi(c_major_roll(), folder / "a.mid", 0.5)
+    writers.write_midi(c_major_roll(), folder / "a.mid", 0.5)
     first = load_quietly(folder, tmp_path / "cache")
-    music.write_midi(c_major_roll()[:8], folder / "a.mid", 0.5)
+    writers.write_midi(c_major_roll()[:8], folder / "a.mid", 0.5)
     os.utime(folder / "a.mid", ns=(1, 1))
     second = load_quietly(folder, tmp_path / "cache")
     assert len(first["train"][0]) == 16 and len(second["train"][0]) == 8
@@ -258,14 +264,14 @@ def test_changed_file_invalidates_the_cache(tmp_path):
 
 def test_jsb_chorales_sample(tmp_path):
     data = load_quietly("jsb_chorales", tmp_path / "a", limit=6)
-    assert [len(data[s]) for s in music.SPLITS] == [4, 1, 1]
+    assert [len(data[s]) for s in SPLITS] == [4, 1, 1]
     assert_piano_rolls(data)
     for roll in data["train"]:
         # A chorale is a handful of voices, one frame per quarter note.
         assert 16 <= len(roll) <= 300
         assert 1 <= roll.sum(axis=1).max() <= 8
     # Transposed to C major / A minor: black keys are rare.
-    notes = np.concatenate([r for s in music.SPLITS for r in data[s]]).sum(axis=0)
+    notes = np.concatenate([r for s in SPLITS for r in data[s]]).sum(axis=0)
     black = np.isin((np.arange(88) + 21) % 12, [1, 3, 6, 8, 10])
     assert notes[black].sum() / notes.sum() < 0.15
 
@@ -273,36 +279,36 @@ def test_jsb_chorales_sample(tmp_path):
     assert_same_data(data, again)
     (cache_file,) = (tmp_path / "a").glob("music-jsb_chorales-*.npz")
     with np.load(cache_file, allow_pickle=False) as stored:
-        names = {s: set(stored[f"{s}_names"].tolist()) for s in music.SPLITS}
+        names = {s: set(stored[f"{s}_names"].tolist()) for s in SPLITS}
     assert sum(len(n) for n in names.values()) == 6
     assert not (names["train"] & names["valid"] or names["train"] & names["test"])
     assert not names["valid"] & names["test"]
     assert all(name.startswith("bach/") for n in names.values() for name in n)
-    rolls = {s: {r.tobytes() for r in data[s]} for s in music.SPLITS}
+    rolls = {s: {r.tobytes() for r in data[s]} for s in SPLITS}
     assert not (rolls["train"] & rolls["test"] or rolls["valid"] & rolls["test"])
 
 
 def test_split_is_stable_as_the_sample_grows():
     entries = [(f"piece{i}", None, None) for i in range(50)]
-    splits = music._assign_splits(entries, None)
-    assert [sum(s == name for *_, s in splits) for name in music.SPLITS] == [30, 10, 10]
-    shuffled = music._assign_splits(entries[::-1], None)
+    splits = _assign_splits(entries, None)
+    assert [sum(s == name for *_, s in splits) for name in SPLITS] == [30, 10, 10]
+    shuffled = _assign_splits(entries[::-1], None)
     assert sorted(splits, key=str) == sorted(shuffled, key=str)
 
 
 def test_folk_tunes_sample(tmp_path):
     data = load_quietly("folk_tunes", tmp_path, limit=4)
-    assert [len(data[s]) for s in music.SPLITS] == [2, 1, 1]
+    assert [len(data[s]) for s in SPLITS] == [2, 1, 1]
     assert_piano_rolls(data)
 
 
 def test_builtin_file_lists():
-    jsb = music._builtin_files("jsb_chorales")
+    jsb = catalogue._builtin_files("jsb_chorales")
     assert len(jsb) == len({piece_id for piece_id, _, _ in jsb}) > 300
     assert all(path.is_file() for _, path, _ in jsb)
-    folk = music._builtin_files("folk_tunes")
+    folk = catalogue._builtin_files("folk_tunes")
     assert len(folk) > 1000 and all(p.suffix == ".abc" for _, p, _ in folk)
-    classical = music._builtin_files("classical_polyphony")
+    classical = catalogue._builtin_files("classical_polyphony")
     assert len(classical) > 1000
     stems = [path.with_suffix("") for _, path, _ in classical]
     assert len(stems) == len(set(stems))
@@ -318,19 +324,19 @@ def test_builtin_sets_load_from_music21_reached_through_a_symlink(tmp_path, monk
     link = tmp_path / "venv_link"
     link.symlink_to(real.parent.parent, target_is_directory=True)
     monkeypatch.setattr(music21, "__file__", str(link / real.parent.name / real.name))
-    entries = music._builtin_files("jsb_chorales")
+    entries = catalogue._builtin_files("jsb_chorales")
     assert len(entries) > 300
     assert all(piece_id.startswith("bach/") for piece_id, _, _ in entries)
-    folk = music._builtin_files("folk_tunes")
+    folk = catalogue._builtin_files("folk_tunes")
     assert all(not piece_id.startswith("/") and ".." not in piece_id for piece_id, _, _ in folk)
     # No warm cache: the listing, split and parsing all run.
     data = load_quietly("jsb_chorales", tmp_path / "fresh_cache", limit=3)
-    assert [len(data[s]) for s in music.SPLITS] == [1, 1, 1]
+    assert [len(data[s]) for s in SPLITS] == [1, 1, 1]
 
 
 def test_descriptions_and_frame_lengths_cover_every_builtin():
-    assert set(music.MUSIC_DATASETS) == set(music.FRAME_QUARTER_LENGTHS)
-    assert "imitates" in " ".join(music.MUSIC_DATASETS.values()).lower()
+    assert set(catalogue.MUSIC_DATASETS) == set(catalogue.FRAME_QUARTER_LENGTHS)
+    assert "imitates" in " ".join(catalogue.MUSIC_DATASETS.values()).lower()
 
 
 # ---------------------------------------------------------------------------
@@ -351,13 +357,13 @@ def test_plain_pickle_loads(tmp_path, protocol):
         "test": [],
     }
     rolls = music.load_music(write_pickle(tmp_path / "set.pickle", data, protocol))
-    assert [len(rolls[s]) for s in music.SPLITS] == [2, 1, 0]
+    assert [len(rolls[s]) for s in SPLITS] == [2, 1, 0]
     assert_piano_rolls(rolls)
     assert notes_of(rolls["train"][0]) == [[60, 64, 67], [60], []]
     assert notes_of(rolls["train"][1]) == [[21, 108]]
     assert notes_of(rolls["valid"][0]) == [[62], [64]]
     limited = music.load_music(tmp_path / "set.pickle", limit=1)
-    assert [len(limited[s]) for s in music.SPLITS] == [1, 1, 0]
+    assert [len(limited[s]) for s in SPLITS] == [1, 1, 0]
 
 
 class _Payload:
@@ -649,7 +655,7 @@ def counting_roll(frames):
 
 
 def test_pad_batch_shifts_by_one_frame_and_masks_padding():
-    x, y, mask = music.pad_batch([counting_roll(3), counting_roll(6)], start_frame=False)
+    x, y, mask = batching.pad_batch([counting_roll(3), counting_roll(6)], start_frame=False)
     assert x.shape == y.shape == (2, 5, 88) and mask.shape == (2, 5)
     assert x.dtype == y.dtype == mask.dtype == np.float32
     np.testing.assert_array_equal(mask, [[1, 1, 0, 0, 0], [1, 1, 1, 1, 1]])
@@ -661,7 +667,7 @@ def test_pad_batch_shifts_by_one_frame_and_masks_padding():
 
 
 def test_pad_batch_predicts_the_first_frame_from_a_silent_start_frame():
-    x, y, mask = music.pad_batch([counting_roll(3), counting_roll(6)])
+    x, y, mask = batching.pad_batch([counting_roll(3), counting_roll(6)])
     # Every frame of a piece is a target: T steps for T frames.
     assert x.shape == y.shape == (2, 6, 88)
     np.testing.assert_array_equal(mask, [[1, 1, 1, 0, 0, 0], [1] * 6])
@@ -672,16 +678,16 @@ def test_pad_batch_predicts_the_first_frame_from_a_silent_start_frame():
     np.testing.assert_array_equal(x[0, 1:3], counting_roll(2))
     assert not x[0, 3:].any() and not y[0, 3:].any()
     # A one-frame piece still has its frame to predict.
-    _, y, mask = music.pad_batch([counting_roll(1)])
+    _, y, mask = batching.pad_batch([counting_roll(1)])
     assert mask.tolist() == [[1.0]] and y[0, 0, 0] == 1
 
 
 def test_piano_roll_batches_score_every_frame_and_window_after_the_start_frame():
     pieces = [counting_roll(n) for n in (3, 4, 5, 6, 7)] + [counting_roll(1)]
-    batches = music.piano_roll_batches(pieces, batch_size=2, seed=3)
+    batches = batching.piano_roll_batches(pieces, batch_size=2, seed=3)
     steps = sorted(int(n) for i in range(len(batches)) for n in batches[i][2].sum(axis=1))
     assert steps == [1, 3, 4, 5, 6, 7]
-    batches = music.piano_roll_batches([counting_roll(10)], batch_size=8, shuffle=False,
+    batches = batching.piano_roll_batches([counting_roll(10)], batch_size=8, shuffle=False,
                                        max_len=4)
     x, y, weights = batches[0]
     # [silent, 0..9] in windows of 5 frames overlapping by one: 10 targets, each once.
@@ -693,7 +699,7 @@ def test_piano_roll_batches_score_every_frame_and_window_after_the_start_frame()
 
 
 def test_padded_lengths_form_a_short_ladder_with_bounded_padding():
-    lengths = [music.padded_length(n) for n in range(0, 6001)]
+    lengths = [batching.padded_length(n) for n in range(0, 6001)]
     assert lengths[:17] == [16] * 17 and lengths[17] == 24
     ladder = sorted(set(lengths))
     assert ladder[:8] == [16, 24, 32, 48, 64, 96, 128, 192]
@@ -701,44 +707,44 @@ def test_padded_lengths_form_a_short_ladder_with_bounded_padding():
         assert n <= lengths[n] <= 1.5 * n
         assert lengths[n] == min(size for size in ladder if size >= n)
     # Nottingham's pieces run from 40 to 1,793 frames: a dozen shapes.
-    assert len({music.padded_length(n) for n in range(40, 1794)}) == 12
+    assert len({batching.padded_length(n) for n in range(40, 1794)}) == 12
     rng = np.random.default_rng(0)
     pieces = [counting_roll(int(n) % 88 + 1) for n in rng.integers(1, 88, 30)]
-    shapes = {x.shape[1] for x, _, _ in music.piano_roll_batches(pieces, 3, ladder=True)}
+    shapes = {x.shape[1] for x, _, _ in batching.piano_roll_batches(pieces, 3, ladder=True)}
     assert shapes <= set(ladder)
-    _, _, mask = music.pad_batch([counting_roll(20)], ladder=True)
+    _, _, mask = batching.pad_batch([counting_roll(20)], ladder=True)
     assert mask.shape == (1, 24) and mask.sum() == 20
     with pytest.raises(ValueError, match="`ladder` must be True or False"):
-        music.pad_batch([counting_roll(2)], ladder=1)
+        batching.pad_batch([counting_roll(2)], ladder=1)
     with pytest.raises(ValueError, match="`start_frame` must be True or False"):
-        music.piano_roll_batches([counting_roll(2)], 1, start_frame="no")
+        batching.piano_roll_batches([counting_roll(2)], 1, start_frame="no")
 
 
 def test_pad_batch_cuts_and_rounds():
-    x, y, mask = music.pad_batch([counting_roll(3), counting_roll(20)], max_len=7,
+    x, y, mask = batching.pad_batch([counting_roll(3), counting_roll(20)], max_len=7,
                                  start_frame=False)
     assert x.shape == (2, 7, 88)
     np.testing.assert_array_equal(mask.sum(axis=1), [2, 7])
     np.testing.assert_array_equal(y[1], counting_roll(8)[1:])
-    x, _, mask = music.pad_batch([counting_roll(6)], pad_to_multiple_of=4, start_frame=False)
+    x, _, mask = batching.pad_batch([counting_roll(6)], pad_to_multiple_of=4, start_frame=False)
     assert x.shape == (1, 8, 88)
     np.testing.assert_array_equal(mask, [[1, 1, 1, 1, 1, 0, 0, 0]])
 
 
 def test_pad_batch_rejects_bad_input():
     with pytest.raises(ValueError, match="shape"):
-        music.pad_batch([np.zeros((4, 87))])
+        batching.pad_batch([np.zeros((4, 87))])
     with pytest.raises(ValueError, match="Wrap it in a list"):
-        music.pad_batch(counting_roll(4))
+        batching.pad_batch(counting_roll(4))
     with pytest.raises(ValueError, match="empty"):
-        music.pad_batch([])
+        batching.pad_batch([])
     with pytest.raises(ValueError, match="max_len"):
-        music.pad_batch([counting_roll(4)], max_len=0)
+        batching.pad_batch([counting_roll(4)], max_len=0)
 
 
 def test_piano_roll_batches_cover_every_piece_once_per_epoch():
     pieces = [counting_roll(n) for n in (3, 4, 5, 6, 7)] + [counting_roll(1)]
-    batches = music.piano_roll_batches(pieces, batch_size=2, seed=3, start_frame=False)
+    batches = batching.piano_roll_batches(pieces, batch_size=2, seed=3, start_frame=False)
     assert isinstance(batches, keras.utils.PyDataset)
     assert len(batches) == 3  # the one-frame piece has nothing to predict
 
@@ -754,7 +760,7 @@ def test_piano_roll_batches_cover_every_piece_once_per_epoch():
 
     first = epoch_lengths()
     assert sorted(first) == [2, 3, 4, 5, 6]
-    again = music.piano_roll_batches(pieces, batch_size=2, seed=3, start_frame=False)
+    again = batching.piano_roll_batches(pieces, batch_size=2, seed=3, start_frame=False)
     np.testing.assert_array_equal(again[0][0], batches[0][0])
     orders = {tuple(first)}
     for _ in range(4):
@@ -766,7 +772,7 @@ def test_piano_roll_batches_cover_every_piece_once_per_epoch():
 
 
 def test_piano_roll_batches_without_shuffle_keep_order_and_split_long_pieces():
-    batches = music.piano_roll_batches(
+    batches = batching.piano_roll_batches(
         [counting_roll(10)], batch_size=8, shuffle=False, max_len=4, start_frame=False
     )
     x, y, weights = batches[0]
@@ -785,8 +791,8 @@ def padded_steps(batches):
 def test_bucketed_batches_pad_less_and_read_every_piece_once_per_epoch():
     lengths = np.random.default_rng(0).permutation(np.arange(2, 62))
     pieces = [counting_roll(n) for n in lengths]
-    plain = music.piano_roll_batches(pieces, batch_size=8, seed=1, start_frame=False)
-    bucketed = music.piano_roll_batches(pieces, batch_size=8, seed=1, bucket=True,
+    plain = batching.piano_roll_batches(pieces, batch_size=8, seed=1, start_frame=False)
+    bucketed = batching.piano_roll_batches(pieces, batch_size=8, seed=1, bucket=True,
                                         start_frame=False)
     assert len(bucketed) == len(plain) == 8
     first_epoch = [weights for _, _, weights in bucketed]
@@ -801,24 +807,24 @@ def test_bucketed_batches_pad_less_and_read_every_piece_once_per_epoch():
         plain.on_epoch_end()
     assert len(orders) == 3  # the order of the batches is redrawn
     # Same seed, same batches; no shuffle: shortest pieces first.
-    again = music.piano_roll_batches(pieces, batch_size=8, seed=1, bucket=True,
+    again = batching.piano_roll_batches(pieces, batch_size=8, seed=1, bucket=True,
                                      start_frame=False)
     for weights, (_, _, again_weights) in zip(first_epoch, again):
         np.testing.assert_array_equal(weights, again_weights)
-    fixed = music.piano_roll_batches(pieces, 8, shuffle=False, bucket=True, start_frame=False)
+    fixed = batching.piano_roll_batches(pieces, 8, shuffle=False, bucket=True, start_frame=False)
     assert [int(w.sum(axis=1).max()) + 1 for _, _, w in fixed] == list(range(9, 62, 8)) + [61]
     with pytest.raises(ValueError, match="`bucket` must be True or False"):
-        music.piano_roll_batches(pieces, 8, bucket="yes")
+        batching.piano_roll_batches(pieces, 8, bucket="yes")
 
 
 def test_piano_roll_batches_reject_bad_arguments():
     expected = "`batch_size` must be a positive integer. Received: batch_size=0"
     with pytest.raises(ValueError, match=expected):
-        music.piano_roll_batches([counting_roll(3)], 0)
+        batching.piano_roll_batches([counting_roll(3)], 0)
     with pytest.raises(ValueError, match="two or more frames"):
-        music.piano_roll_batches([counting_roll(1)], 2, start_frame=False)
+        batching.piano_roll_batches([counting_roll(1)], 2, start_frame=False)
     with pytest.raises(ValueError, match="one or more frames"):
-        music.piano_roll_batches([counting_roll(0)], 2)
+        batching.piano_roll_batches([counting_roll(0)], 2)
 
 
 # ---------------------------------------------------------------------------
@@ -830,7 +836,7 @@ def test_roll_to_stream_merges_held_notes():
     roll = np.zeros((4, 88), np.float32)
     roll[:3, 60 - 21] = 1  # one C4 of three frames
     roll[[0, 2], 64 - 21] = 0.9  # two separate E4s, given as probabilities
-    score = music.roll_to_stream(roll, 0.5)
+    score = writers.roll_to_stream(roll, 0.5)
     notes = sorted(
         (float(n.offset), n.pitch.midi, float(n.quarterLength))
         for n in score.flatten().notes
@@ -839,7 +845,7 @@ def test_roll_to_stream_merges_held_notes():
 
 
 def test_plot_piano_roll_writes_a_png(tmp_path):
-    path = music.plot_piano_roll(c_major_roll(), tmp_path / "roll.png", title="scale")
+    path = writers.plot_piano_roll(c_major_roll(), tmp_path / "roll.png", title="scale")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -855,4 +861,4 @@ def test_importing_the_module_does_not_import_music21():
 def test_missing_music21_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "music21", None)
     with pytest.raises(ImportError, match=r'pip install "keras-deeprnn\[music\]"'):
-        music.roll_to_stream(counting_roll(2))
+        writers.roll_to_stream(counting_roll(2))

@@ -18,6 +18,7 @@ scipy_io = pytest.importorskip("scipy.io")
 
 from keras_deeprnn import training  # noqa: E402
 from keras_deeprnn.data import matlab  # noqa: E402
+from keras_deeprnn.data import batching  # noqa: E402
 from keras_deeprnn.data import music  # noqa: E402
 from keras_deeprnn.metrics import music as music_metrics  # noqa: E402
 from keras_deeprnn.models import build_model  # noqa: E402
@@ -166,7 +167,7 @@ def test_the_score_of_a_real_model_matches_numpy_piece_by_piece():
     scores = music_task.MusicTask().evaluate(model, rolls, config)
     probabilities, targets, without_first = [], [], []
     for roll in rolls:
-        inputs = music.with_start_frame(roll)[None, :-1]
+        inputs = batching.with_start_frame(roll)[None, :-1]
         p = keras.ops.convert_to_numpy(model(inputs))[0].astype(np.float64)
         probabilities.append(p)
         targets.append(roll)

@@ -277,10 +277,10 @@ def test_a_ptb_folder_is_never_read_as_plain_text(tmp_path):
 
 def test_splits_and_ptb_files_have_one_home():
     import keras_deeprnn.data as data
-    from keras_deeprnn.data import music
+    from keras_deeprnn.data import splits
 
     assert data.SPLITS == ("train", "valid", "test")
-    assert music.SPLITS is data.SPLITS is text_module.SPLITS
+    assert splits.SPLITS is data.SPLITS is text_module.SPLITS
     assert data.PTB_FILES is text_module.PTB_FILES
     assert data.PTB_FILES["char"][0] == "ptb.char.train.txt"
 
