@@ -136,6 +136,26 @@ def test_saving_a_model_as_h5_is_refused_before_any_file_is_touched(tmp_path, na
     assert (tmp_path / name).read_text() == "precious"
 
 
+@pytest.mark.parametrize("save_model", [keras.saving.save_model, keras.models.save_model])
+def test_keras_save_model_to_h5_is_refused_too_leaving_the_file_keras_made_empty(
+        tmp_path, save_model):
+    import h5py
+
+    model = build_model("dots_rnn", input_dim=3, output_dim=3, units=4)
+    path = tmp_path / "m.h5"
+    with pytest.raises(ValueError, match=r"`filepath` must end in `\.keras`: Keras 3 saves "
+                                         r"`\.h5` .*Received: a `\.h5`/`\.hdf5` filepath given "
+                                         r"to keras\.saving\.save_model .*delete it"):
+        save_model(model, path)
+    # What the user is left with: the HDF5 file Keras opened first, with no model in it.
+    with h5py.File(path, "r") as written:
+        assert not list(written.attrs) and not list(written)
+    # The refusal is the legacy writer's alone: the config and `.keras` still work.
+    assert model.get_config()["architecture"] == "dots_rnn"
+    save_model(model, tmp_path / "m.keras")
+    assert keras.models.load_model(tmp_path / "m.keras").get_config() == model.get_config()
+
+
 def test_the_formats_the_refusal_points_to_load_back(tmp_path):
     model = build_model("dots_rnn", input_dim=3, output_dim=3, units=4)
     x = np.random.default_rng(0).random((2, 5, 3)).astype("float32")

@@ -30,3 +30,12 @@ def test_autocast_scope_sets_and_restores_the_dtype():
             # a scope with no dtype: variables read in it are not cast
             assert _keras_private.get_autocast_scope().dtype is None
     assert _keras_private.get_autocast_scope() is outer
+
+
+def test_the_legacy_h5_flag_is_the_one_keras_sets_while_it_writes_h5():
+    from keras.src.legacy.saving import saving_options
+
+    assert not _keras_private.in_legacy_h5_format()
+    with saving_options.keras_option_scope(use_legacy_config=True):
+        assert _keras_private.in_legacy_h5_format()
+    assert not _keras_private.in_legacy_h5_format()

@@ -117,6 +117,8 @@ class DeepRNNModel(hub.PresetsMixin, keras.Model):
                         output_activation="sigmoid")
     model.compile()          # Adam, gradient-norm clipping at 1, the task's loss
     model.fit(x, y, epochs=1)
+    model.save("m.keras")    # ".h5" is refused; by keras.saving.save_model too, but
+                             # only after Keras has created the file (an empty one)
     ```
 
     Reference: Pascanu et al., *How to Construct Deep Recurrent Neural
@@ -239,6 +241,7 @@ class DeepRNNModel(hub.PresetsMixin, keras.Model):
         return super().save(filepath, *args, **kwargs)
 
     def get_config(self):
+        hub.refuse_legacy_h5_config()
         return {"name": self.name, "trainable": self.trainable, **self._config}
 
     @classmethod

@@ -31,6 +31,7 @@ import tempfile
 import keras
 import numpy as np
 
+from keras_deeprnn import _keras_private
 from keras_deeprnn._version import __version__
 from keras_deeprnn.models.dtype_policy import dtype_policy_scope
 
@@ -268,6 +269,14 @@ class PresetsMixin:
                            weights_dtype=weights_dtype)
 
 
+_H5_REFUSAL = (
+    "`filepath` must end in `.keras`: Keras 3 saves `.h5` in its legacy HDF5 "
+    "format, from which keras.models.load_model cannot rebuild a DeepRNNModel "
+    "without custom_objects. Received: {received}. Save the model as `.keras` "
+    "(it loads with keras.models.load_model alone), or only its weights with "
+    "`model.save_weights('name.weights.h5')`.")
+
+
 def refuse_legacy_h5(filepath):
     """A `ValueError` for a model file named `.h5`/`.hdf5`, before any file is opened.
 
@@ -278,12 +287,21 @@ def refuse_legacy_h5(filepath):
     """
     if isinstance(filepath, (str, os.PathLike)) \
             and str(filepath).lower().endswith((".h5", ".hdf5")):
-        raise ValueError(
-            "`filepath` must end in `.keras`: Keras 3 saves `.h5` in its legacy HDF5 "
-            "format, from which keras.models.load_model cannot rebuild a DeepRNNModel "
-            f"without custom_objects. Received: filepath={str(filepath)!r}. Save the "
-            "model as `.keras` (it loads with keras.models.load_model alone), or only "
-            "its weights with `model.save_weights('name.weights.h5')`.")
+        raise ValueError(_H5_REFUSAL.format(received=f"filepath={str(filepath)!r}"))
+
+
+def refuse_legacy_h5_config():
+    """The same refusal from `get_config`, for `keras.saving.save_model(model, "m.h5")`.
+
+    That call goes to Keras's legacy writer without passing through
+    `Model.save`, and the writer creates (or empties) the file before it
+    asks the model for its config: this refusal comes after that, and says so.
+    """
+    if _keras_private.in_legacy_h5_format():
+        raise ValueError(_H5_REFUSAL.format(
+            received="a `.h5`/`.hdf5` filepath given to keras.saving.save_model (or "
+                     "keras.models.save_model), which Keras has already created or "
+                     "emptied: it holds no model, delete it"))
 
 
 def _read_json(path):
