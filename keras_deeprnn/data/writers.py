@@ -58,15 +58,62 @@ def write_midi(roll, path, frame_quarter_length=DEFAULT_FRAME_QUARTER_LENGTH):
 
 
 def write_musicxml(roll, path, frame_quarter_length=DEFAULT_FRAME_QUARTER_LENGTH):
-    """Write a piano roll as MusicXML (notes merged into chords); returns the path."""
-    score = roll_to_stream(roll, frame_quarter_length)
-    # Overlapping notes in one part have no clean notation; chordify splits
-    # them into successive chords joined by ties.
+    """Write a piano roll as MusicXML (notes merged into chords); returns the path.
+
+    Overlapping notes in one part have no clean notation, so the part is
+    written as music21's `chordify` writes `roll_to_stream(roll)`: a chord
+    (or rest) from each instant a note starts or ends to the next, its notes
+    tied to the same key in the chords before and after where the key is
+    held across.
+    """
+    chords = _chordified(roll, frame_quarter_length)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        chords = score.chordify()
         return _files.write_atomically(
             path, lambda temporary: chords.write("musicxml", fp=temporary))
+
+
+def _chordified(roll, frame_quarter_length):
+    """`roll_to_stream(roll, frame_quarter_length).chordify()`, read off the roll.
+
+    music21's chordify inserts every note into its timespan tree one at a
+    time, and each insertion walks the whole tree: quadratic in the length of
+    the roll. Every time point where some key starts or stops is a change of
+    the roll between two frames, which is linear to find.
+    """
+    music21 = _import_music21()
+    on = _as_roll(roll, "write_musicxml: roll") > 0.5
+    quarter = _check_frame_quarter_length(frame_quarter_length)
+    part = music21.stream.Part()
+    part.insert(0, music21.instrument.Piano())
+    padded = np.pad(on, ((1, 1), (0, 0)))
+    changed = padded[1:] != padded[:-1]  # row t: between frames t - 1 and t
+    points = np.flatnonzero(changed.any(axis=1)).tolist()
+    if not on.any():  # `roll_to_stream` fills a silent roll with one rest
+        points = [0, len(on)] if len(on) else []
+    if points and points[0] != 0:
+        points.insert(0, 0)
+    offsets = [music21.common.opFrac(float(t * quarter)) for t in points]
+    for start, end, offset, next_offset in zip(points, points[1:], offsets, offsets[1:]):
+        length = music21.common.opFrac(next_offset - offset)
+        keys = np.flatnonzero(on[start])
+        if not len(keys):
+            part.coreInsert(offset, music21.note.Rest(quarterLength=length))
+            continue
+        chord = music21.chord.Chord()
+        chord.duration.quarterLength = length
+        for key in keys:
+            note = music21.note.Note()
+            note.pitch.midi = LOWEST_NOTE + int(key)
+            note.duration = chord.duration
+            begins, ends = changed[start, key], changed[end, key]
+            if not (begins and ends):
+                note.tie = music21.tie.Tie(
+                    "start" if begins else "stop" if ends else "continue")
+            chord.add(note)
+        part.coreInsert(offset, chord)
+    part.coreElementsChanged()
+    return part
 
 
 def plot_piano_roll(roll, path, *, frame_quarter_length=None, title=None):
