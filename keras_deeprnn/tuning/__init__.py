@@ -49,6 +49,13 @@ across machines, only an address on a private network behind a firewall
 (never `0.0.0.0` on a machine others can reach). The chief warns when the
 address is not loopback (`check_chief_address`).
 
+A worker waits a minute for its chief to start listening, then up to
+`KERAS_DEEPRNN_CHIEF_TIMEOUT` seconds (default 300; KerasTuner alone waits
+an hour) for each answer: a chief that stops mid-search ends each worker's
+search with a one-line `ConnectionError` naming the chief's address and
+the call it did not answer (`keras_deeprnn.tuning.chief_calls`). Restart
+the chief, then the workers: the search resumes from its directory.
+
 The chief loads no data and writes the oracle and every `trial.json`;
 workers write checkpoints and `tuner_logs/<id>.jsonl` (which trial each ran).
 A shared `--directory` keeps it all in one place; `report` needs only the

@@ -23,6 +23,8 @@ from keras_deeprnn.training import fit_input
 from keras_deeprnn.training.lock import RunLock
 from keras_deeprnn.training.random_state import seed_everything
 from keras_deeprnn.training.records import write_json
+from keras_deeprnn.tuning.chief_calls import bound_chief_calls
+from keras_deeprnn.tuning.chief_calls import chief_timeout
 from keras_deeprnn.tuning.distribute import check_chief_address
 from keras_deeprnn.tuning.distribute import even_batches
 from keras_deeprnn.tuning.distribute import num_replicas
@@ -95,7 +97,10 @@ def run_search(
 
     In KerasTuner's chief/worker mode (the `KERASTUNER_*` environment
     variables, see `keras_deeprnn.tuning`) the chief only serves trials (it
-    loads no data) and returns when the workers are done.
+    loads no data) and returns when the workers are done. A worker waits
+    `CHIEF_WAIT_S` seconds for its chief to start, then up to
+    `$KERAS_DEEPRNN_CHIEF_TIMEOUT` seconds (default 300) for each answer,
+    and stops with a `ConnectionError` naming the chief if one does not come.
 
     Args:
         dataset: a name of `keras_deeprnn.data.MUSIC_DATASETS`, a
@@ -170,6 +175,8 @@ def run_search(
     if role == "chief":
         check_chief_address(os.environ["KERASTUNER_ORACLE_IP"],
                             os.environ.get("KERASTUNER_ORACLE_PORT"))
+    if role == "worker":
+        chief_timeout()  # a bad $KERAS_DEEPRNN_CHIEF_TIMEOUT fails before any wait
     if role == "worker" and overwrite:
         raise ValueError(
             "A worker of a distributed search must not overwrite the project the chief "
@@ -252,6 +259,8 @@ def _search_locked(search, role):
     if not search.overwrite:
         check_same_space(space_file, space)
     search_tuner = TUNERS[search.tuner](**options)
+    if role == "worker":
+        bound_chief_calls(search_tuner.oracle, chief_timeout())
     if role != "worker":
         space_file.parent.mkdir(parents=True, exist_ok=True)
         write_json(space_file, space)

@@ -1,7 +1,9 @@
 """A tuning worker pointed at no chief, or at something that is no chief,
-says so in one line naming the address, instead of waiting an hour."""
+or whose chief stops answering mid-search, says so in one line naming the
+address, instead of waiting an hour."""
 
 import concurrent.futures
+import re
 import socket
 import threading
 
@@ -11,6 +13,7 @@ pytest.importorskip("keras_tuner")
 grpc = pytest.importorskip("grpc")
 
 from keras_deeprnn.cli import main  # noqa: E402
+from keras_deeprnn.tuning import chief_calls  # noqa: E402
 from keras_deeprnn.tuning import distribute  # noqa: E402
 from keras_deeprnn.tuning import search  # noqa: E402
 
@@ -60,12 +63,23 @@ def listener():
             connection.close()
 
 
-def grpc_server(with_oracle):
-    server = grpc.server(concurrent.futures.ThreadPoolExecutor(2))
-    if with_oracle:  # what a KerasTuner chief answers a worker's first question with
+def grpc_server(with_oracle, hang=None):
+    """A gRPC server on a free port; with the oracle, it answers a worker's
+    first question as a chief does and, given an Event `hang`, holds every
+    other call until it is set (a chief that stopped answering)."""
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(4))
+    if with_oracle:
+        def held(request, context):
+            hang.wait(30)
+            context.abort(grpc.StatusCode.ABORTED, "released by the test")
+
+        methods = {"GetSpace": grpc.unary_unary_rpc_method_handler(lambda request, context: b"")}
+        if hang is not None:
+            methods.update({name: grpc.unary_unary_rpc_method_handler(held) for name in (
+                "CreateTrial", "UpdateTrial", "EndTrial", "GetTrial", "GetBestTrials",
+                "UpdateSpace")})
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-            "keras_tuner.Oracle",
-            {"GetSpace": grpc.unary_unary_rpc_method_handler(lambda request, context: b"")}),))
+            "keras_tuner.Oracle", methods),))
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     return server, port
@@ -126,3 +140,77 @@ def test_tune_as_a_worker_of_no_chief_fails_in_one_line(tmp_path, listener, monk
     assert err.count("\n") == 1
     assert err.startswith(f"keras-deeprnn tune: error: Something listens at 127.0.0.1:{port} ")
     assert not (tmp_path / "searches").exists()
+
+
+def worker_oracle(port, monkeypatch):
+    """KerasTuner's own worker oracle (what a worker's tuner talks to its chief with)."""
+    from keras_tuner.src.distribute.oracle_client import OracleClient
+
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
+    return OracleClient(None)
+
+
+def test_a_chief_gone_mid_search_is_named_after_the_timeout(monkeypatch):
+    server, port = grpc_server(with_oracle=True)
+    distribute.wait_for_chief("127.0.0.1", port, 60, answer_timeout=5)  # it was there
+    server.stop(None)  # and then it stopped
+    oracle = chief_calls.bound_chief_calls(worker_oracle(port, monkeypatch), 0.5)
+    outcome = []
+
+    def ask():
+        try:
+            outcome.append(oracle.create_trial("tuner0"))
+        except Exception as error:  # noqa: BLE001 - what the worker would see
+            outcome.append(error)
+
+    asking = threading.Thread(target=ask, daemon=True)
+    asking.start()
+    asking.join(60)  # a watchdog, not a measure: unbounded, the call waits an hour
+    assert not asking.is_alive(), "the worker still waits for its chief"
+    (error,) = outcome
+    assert isinstance(error, chief_calls.ChiefLostError), error
+    assert isinstance(error, ConnectionError)
+    assert re.search(rf"chief at 127\.0\.0\.1:{port} \(KERASTUNER_ORACLE_IP=127\.0\.0\.1, "
+                     rf"KERASTUNER_ORACLE_PORT={port}\) did not answer CreateTrial within "
+                     r"0\.5 s \(DEADLINE_EXCEEDED\).*KERAS_DEEPRNN_CHIEF_TIMEOUT", str(error))
+
+
+@pytest.mark.parametrize("value, expected", [(None, 300.0), ("", 300.0), ("0.25", 0.25)])
+def test_the_chief_timeout_is_300_s_unless_set(monkeypatch, value, expected):
+    monkeypatch.delenv("KERAS_DEEPRNN_CHIEF_TIMEOUT", raising=False)
+    if value is not None:
+        monkeypatch.setenv("KERAS_DEEPRNN_CHIEF_TIMEOUT", value)
+    assert chief_calls.chief_timeout() == expected
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "inf", "nan"])
+def test_a_chief_timeout_that_is_no_positive_number_is_named(value):
+    with pytest.raises(ValueError, match=r"`KERAS_DEEPRNN_CHIEF_TIMEOUT` must be a positive number "
+                                         rf".*Received: KERAS_DEEPRNN_CHIEF_TIMEOUT='{value}'"):
+        chief_calls.chief_timeout({"KERAS_DEEPRNN_CHIEF_TIMEOUT": value})
+
+
+def test_tune_as_a_worker_whose_chief_stops_answering_fails_in_one_line(tmp_path, monkeypatch,
+                                                                       capsys):
+    hang = threading.Event()
+    server, port = grpc_server(with_oracle=True, hang=hang)
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
+    monkeypatch.setenv("KERAS_DEEPRNN_CHIEF_TIMEOUT", "0.5")
+    argv = ["tune", "--dataset", str(write_data(tmp_path / "set.pickle")), "--max-trials", "1",
+            "--epochs", "1", "--architectures", "rnn", "--units", "4", "--batch-size", "2",
+            "--directory", str(tmp_path / "searches"), "--quiet"]
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+    finally:
+        hang.set()
+        server.stop(None)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1
+    assert err.count("\n") == 1
+    assert err.startswith(f"keras-deeprnn tune: error: The tuning chief at 127.0.0.1:{port} ")
+    assert "did not answer CreateTrial within 0.5 s (DEADLINE_EXCEEDED)" in err
