@@ -9,6 +9,8 @@ compares every weight and optimizer variable after a few steps, with
 clipping active; on the other backends the step is Keras's, untouched.
 """
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
@@ -145,3 +147,24 @@ def test_what_does_not_fuse():
     stranger = keras.Variable(np.zeros(3, "float32"))
     assert not _torch_step.fuses(adam, [*grads, torch.zeros(3)], [*variables, stranger]), \
         "a variable the optimizer was not built on"
+
+
+@pytest.mark.backend("torch")
+def test_keras_private_pieces_the_step_reads_are_there():
+    # `_torch_step` mirrors Keras 3's torch `train_step` and `apply`; if a
+    # Keras release renames what it reads, this fails before a step does.
+    from keras.src.backend.torch.trainer import TorchTrainer
+
+    model = kdr.build_model("rnn", input_dim=5, output_dim=5, units=6)
+    model.compile()
+    for name in ("_compute_loss", "_loss_tracker", "_call_has_training_arg", "compute_metrics"):
+        assert hasattr(model, name), name
+    adam, sgd = _torch_step._keras_torch_optimizers()
+    assert type(keras.optimizers.Adam()) is adam and type(keras.optimizers.SGD()) is sgd
+    optimizer = keras.optimizers.Adam(clipnorm=1.0)
+    optimizer.build(model.trainable_weights)
+    for name in ("_trainable_variables_indices", "_momentums", "_velocities", "_iterations",
+                 "_apply_weight_decay", "_backend_update_step", "_clip_gradients"):
+        assert hasattr(optimizer, name), name
+    assert "optimizer.apply(gradients, trainable_weights)" in inspect.getsource(
+        TorchTrainer.train_step)
