@@ -30,3 +30,10 @@ def test_autocast_scope_sets_and_restores_the_dtype():
             # a scope with no dtype: variables read in it are not cast
             assert _keras_private.get_autocast_scope().dtype is None
     assert _keras_private.get_autocast_scope() is outer
+
+
+def test_stateless_scope_accessor_returns_the_scope_entered():
+    assert _keras_private.get_stateless_scope() is None
+    with keras.StatelessScope() as outer:
+        assert _keras_private.get_stateless_scope() is outer
+    assert _keras_private.get_stateless_scope() is None
