@@ -175,9 +175,8 @@ class _WeightsReadOnce(keras.StatelessScope):
     copies of a 128 x 256 kernel at the paper's sizes, under XLA too),
     where a tensor read before the loop is passed through and kept once.
     Same values, same gradients: only where the read happens moves. Used
-    under XLA only: without it, TensorFlow's stacks keep references, not
-    copies, and reading once measured no faster (DT(S)-RNN, 256 units:
-    slower; `benchmarks/results/tf_step.md`).
+    under XLA only: without XLA, reading once measured no faster
+    (DT(S)-RNN at 256 units: slower; `benchmarks/README.md`).
 
     `DeepRNN` passes the cell's trainable weights, which nothing assigns in
     a forward pass (a variable read and assigned inside the loop must be
