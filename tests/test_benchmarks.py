@@ -124,3 +124,26 @@ def test_paper_table_refuses_a_negative_main_job_epochs(tmp_path):
     assert done.returncode == 2
     assert "--main-job-epochs must be 0 or more. Received: -1" in done.stderr
     assert not (tmp_path / "paper.json").exists()
+
+
+def test_tf_step_table_divides_each_route_by_jax_in_cpu_time():
+    sys.path.insert(0, str(RUN.parent))
+    import tf_step
+
+    def timings(ms):
+        return {"wall_s": [], "cpu_s": [], "wall_ms": 2 * ms, "cpu_ms": ms}
+
+    cpu = {"jax": 2.0, "tf reads in loop": 5.0, "tf read once": 3.0}
+    models = [dict(arch="rnn", units=128, jit_compile="auto", route=route, used_jit_compile=True,
+                   calls={name: timings(cpu[route]) for name in tf_step.CALLS if
+                          route != "jax" or name != "compiled step"} | (
+                       {"compiled step": {"wall_s": [], "cpu_s": []}} if route == "jax" else {}))
+              for route in tf_step.ROUTES]
+    results = dict(machine=dict(cores=2, load_before=0.5, load_during=0.7, versions={"keras": "3"}),
+                   settings=dict(batch=2, seq_len=64, rounds=5, steps=10), models=models)
+    lines = tf_step.markdown(results).splitlines()
+    assert "| `rnn` | 128 | True | train_on_batch | 4.00 / 2.00 | 10.00 / 5.00 | 6.00 / 3.00 | " \
+           "2.50x | 1.50x |" in lines
+    # JAX has no directly called compiled step: an empty cell, no ratio.
+    assert "| `rnn` | 128 | True | compiled step |  | 10.00 / 5.00 | 6.00 / 3.00 |  |  |" in lines
+    assert "other jobs held the cores" not in "\n".join(lines)

@@ -39,3 +39,10 @@ def test_the_legacy_h5_flag_is_the_one_keras_sets_while_it_writes_h5():
     with saving_options.keras_option_scope(use_legacy_config=True):
         assert _keras_private.in_legacy_h5_format()
     assert not _keras_private.in_legacy_h5_format()
+
+
+def test_stateless_scope_accessor_returns_the_scope_entered():
+    assert _keras_private.get_stateless_scope() is None
+    with keras.StatelessScope() as outer:
+        assert _keras_private.get_stateless_scope() is outer
+    assert _keras_private.get_stateless_scope() is None

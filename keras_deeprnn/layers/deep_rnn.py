@@ -1,16 +1,23 @@
 """`DeepRNN`: `keras.layers.RNN` with the state-independent work hoisted out of the loop."""
 
+import contextlib
+
 import keras
 from keras import ops
 from keras import tree
 
 from keras_deeprnn import _checks
 from keras_deeprnn._keras_private import backend_rnn
+from keras_deeprnn._keras_private import get_stateless_scope
 from keras_deeprnn.layers import _transition_bptt
 
 # The whole-sequence autograd function for the deep transition family (on
 # torch); False leaves every cell to the traced step.
 WHOLE_SEQUENCE = True
+# TensorFlow's time loop under XLA sees the cell's weights as tensors read
+# once before it (`_WeightsReadOnce`); False reads them at every step, as
+# Keras does.
+READ_WEIGHTS_ONCE = True
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
@@ -43,7 +50,11 @@ class DeepRNN(keras.layers.RNN):
     Keras's own `tanh`, `sigmoid`, `relu` or `linear`); otherwise it takes
     the traced step. Cells
     without that split (Keras's own, or wrappers) run exactly as in
-    `keras.layers.RNN`. Every argument of `keras.layers.RNN` is accepted,
+    `keras.layers.RNN`. On TensorFlow under XLA (`jit_compile`) the cell's
+    weights are read once, before the time loop (`_WeightsReadOnce`): read
+    inside it, their values are new tensors at every step, which the
+    loop's gradient stacks (a copy of every recurrent kernel per frame)
+    instead of reusing one. Every argument of `keras.layers.RNN` is accepted,
     and `reset_state` also works for cells with nested states (one list per
     level), where `keras.layers.RNN.reset_state` fails in Keras 3.15. With
     `stateful=True` the states are among the layer's non-trainable
@@ -103,17 +114,21 @@ class DeepRNN(keras.layers.RNN):
             step = self._traced_steps.step(step, self.cell, projected, initial_state, training) or step
             if mask is None:
                 return self._python_loop(step, projected, initial_state)
-        return backend_rnn(
-            step,
-            projected,
-            initial_state,
-            go_backwards=self.go_backwards,
-            mask=mask,
-            unroll=self.unroll,
-            input_length=sequences.shape[1],
-            zero_output_for_mask=self.zero_output_for_mask,
-            return_all_outputs=self.return_sequences,
-        )
+        reads = contextlib.nullcontext()
+        if READ_WEIGHTS_ONCE and not self.unroll and _compiling_with_xla():
+            reads = _WeightsReadOnce(self.cell.trainable_weights)
+        with reads:
+            return backend_rnn(
+                step,
+                projected,
+                initial_state,
+                go_backwards=self.go_backwards,
+                mask=mask,
+                unroll=self.unroll,
+                input_length=sequences.shape[1],
+                zero_output_for_mask=self.zero_output_for_mask,
+                return_all_outputs=self.return_sequences,
+            )
 
     @property
     def _traced_steps(self):
@@ -138,6 +153,63 @@ class DeepRNN(keras.layers.RNN):
         if not self.return_sequences:
             return output, ops.expand_dims(output, 1), states
         return output, ops.stack(outputs, axis=1), states
+
+
+def _compiling_with_xla():
+    """Whether this is TensorFlow tracing a function that XLA compiles."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return tf.__internal__.get_enclosing_xla_context() is not None
+
+
+class _WeightsReadOnce(keras.StatelessScope):
+    """Reads `weights` once, on entry; inside, each reads as that tensor.
+
+    TensorFlow's `while_loop` differentiates its body by stacking, step by
+    step, every tensor of the body that the gradient needs and that is not
+    one of the loop's own inputs passed through. A variable read in the
+    body is a new tensor at every step, so the gradient of
+    `h @ recurrent_kernel` kept one copy of the kernel per frame (64
+    copies of a 128 x 256 kernel at the paper's sizes, under XLA too),
+    where a tensor read before the loop is passed through and kept once.
+    Same values, same gradients: only where the read happens moves. Used
+    under XLA only: without XLA, reading once measured no faster
+    (DT(S)-RNN at 256 units: slower; `benchmarks/README.md`).
+
+    `DeepRNN` passes the cell's trainable weights, which nothing assigns in
+    a forward pass (a variable read and assigned inside the loop must be
+    read at every step). Only the reads change: a variable assigned inside
+    (none of the library's cells does; their random draws are made before
+    the loop) is assigned as it would be outside, or recorded in an
+    enclosing `StatelessScope` (`stateless_call`), as are losses that scope
+    collects.
+    """
+
+    def __init__(self, weights):
+        self.outer = get_stateless_scope()
+        # `value` is an enclosing scope's tensor if it maps the variable,
+        # else the variable itself on TensorFlow: `copy` reads it, here.
+        super().__init__(state_mapping=[(v, ops.copy(v.value)) for v in weights],
+                         collect_losses=bool(self.outer and self.outer.collect_losses),
+                         initialize_variables=False)
+
+    def get_current_value(self, variable):
+        value = super().get_current_value(variable)
+        if value is None and self.outer is not None:
+            return self.outer.get_current_value(variable)
+        return value
+
+    def add_update(self, update):
+        if self.outer is not None:
+            self.outer.add_update(update)
+        else:
+            variable, value = update
+            variable._direct_assign(value)
+
+    def add_loss(self, loss):
+        self.outer.add_loss(loss)
 
 
 class _CarriedState:
