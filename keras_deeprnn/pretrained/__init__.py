@@ -101,12 +101,14 @@ def test_rolls(name):
 def score(model, rolls, *, first_frame=True, batch_size=8):
     """Frame NLL (nats) of next-frame prediction over whole pieces.
 
-    With `first_frame=True` (the paper's measure) every time step counts,
-    the first frame of a piece predicted from a silent start frame, as in
-    training; with `False` each piece's first frame is left out (the
-    `T - 1` convention). Pieces are scored `batch_size` at a time, padded
-    to the few lengths of `padded_length`, so a long test split compiles
-    a handful of programs rather than one per piece.
+    Every piece is run as in training, its first frame predicted from a
+    silent start frame. With `first_frame=True` (the paper's measure) every
+    time step counts; with `False` each piece's first prediction is left
+    out of the mean (the `T - 1` figure), the other predictions unchanged,
+    exactly as the training task's `nll_without_first_frame`. Pieces are
+    scored `batch_size` at a time, padded to the few lengths of
+    `padded_length`, so a long test split compiles a handful of programs
+    rather than one per piece.
     """
     _checks.boolean("first_frame", first_frame)
     _checks.positive_int("batch_size", batch_size)
@@ -115,10 +117,11 @@ def score(model, rolls, *, first_frame=True, batch_size=8):
     if not any(len(r) > (0 if first_frame else 1) for r in rolls):
         raise ValueError("score: `rolls` holds no frame to predict. Received: "
                          f"{len(rolls)} pieces of {[len(r) for r in rolls][:5]} frames")
-    batches = (batching.pad_batch(rolls[start:start + batch_size], start_frame=first_frame,
-                                  ladder=True)
+    batches = (batching.pad_batch(rolls[start:start + batch_size], start_frame=True, ladder=True)
                for start in range(0, len(rolls), batch_size))
-    probabilities, targets, _ = music_metrics.predict_frames(model, batches)
+    probabilities, targets, steps = music_metrics.predict_frames(model, batches)
+    if not first_frame:
+        probabilities, targets = probabilities[steps > 0], targets[steps > 0]
     return music_metrics.frame_nll(probabilities, targets)
 
 

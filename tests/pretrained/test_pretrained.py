@@ -61,6 +61,36 @@ def test_score_counts_every_frame_or_all_but_the_first_as_asked():
         pretrained.score(model, [rolls[1]], first_frame=False)
 
 
+def test_score_without_first_frames_drops_the_first_predictions_of_the_same_run():
+    """The `T - 1` figure leaves out each piece's first prediction and keeps
+    the others as the model made them after its start frame (as the training
+    task's `nll_without_first_frame`), not those of a run that starts on the
+    first frame. The model's output depends on how many steps it has read, so
+    the two differ."""
+    import keras
+    from keras import ops
+
+    inputs = keras.Input((None, 88))
+    outputs = keras.layers.Lambda(
+        lambda x: ops.sigmoid(0.3 * ops.cumsum(x + 1.0, axis=1) - 2.0))(inputs)
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(5)
+    rolls = [(rng.random((n, 88)) < 0.2).astype("float32") for n in (4, 2, 7)]
+
+    def numpy_nll(first_frame):
+        nll = []
+        for roll in rolls:
+            x = np.concatenate([np.zeros((1, 88)), roll[:-1]])  # the silent start frame
+            p = 1 / (1 + np.exp(-(0.3 * np.cumsum(x + 1.0, axis=0) - 2.0)))
+            step_nll = -(roll * np.log(p) + (1 - roll) * np.log(1 - p)).sum(-1)
+            nll.extend(step_nll if first_frame else step_nll[1:])
+        return float(np.mean(nll))
+
+    assert pretrained.score(model, rolls) == pytest.approx(numpy_nll(True), rel=1e-5)
+    assert pretrained.score(model, rolls, first_frame=False) == pytest.approx(
+        numpy_nll(False), rel=1e-5)
+
+
 def test_pretrained_model_samples_a_piece():
     model, _ = pretrained.load("bach")
     opening = pretrained.test_rolls("bach")[0][:4]
