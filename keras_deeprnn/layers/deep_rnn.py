@@ -115,7 +115,7 @@ class DeepRNN(keras.layers.RNN):
             if mask is None:
                 return self._python_loop(step, projected, initial_state)
         reads = contextlib.nullcontext()
-        if READ_WEIGHTS_ONCE and not self.unroll and _compiling_with_xla():
+        if READ_WEIGHTS_ONCE and not self.unroll and _one_dtype(self) and _compiling_with_xla():
             reads = _WeightsReadOnce(self.cell.trainable_weights)
         with reads:
             return backend_rnn(
@@ -153,6 +153,15 @@ class DeepRNN(keras.layers.RNN):
         if not self.return_sequences:
             return output, ops.expand_dims(output, 1), states
         return output, ops.stack(outputs, axis=1), states
+
+
+def _one_dtype(layer):
+    """Whether `layer` and its cell compute in their variables' dtype, the
+    same for both: no autocasting, where reading once is known exact. Under
+    mixed precision a `float32` cell's numbers came out different from a
+    read at every step, so there the loop reads as Keras's does."""
+    policies = (layer.dtype_policy, layer.cell.dtype_policy)
+    return len({dtype for p in policies for dtype in (p.compute_dtype, p.variable_dtype)}) == 1
 
 
 def _compiling_with_xla():

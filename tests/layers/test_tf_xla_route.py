@@ -45,7 +45,7 @@ def _compiled_value_and_grads(layer, training, jit_compile=True):
     def run(x, weight):
         with tf.GradientTape() as tape:
             outputs = listed(layer(x, training=training))
-            y = ops.concatenate([ops.reshape(t, (BATCH, -1)) for t in outputs], axis=-1)
+            y = ops.concatenate([ops.reshape(ops.cast(t, "float32"), (BATCH, -1)) for t in outputs], axis=-1)
             loss = ops.sum(ops.tanh(y) * weight)
         return outputs, tape.gradient(loss, layer.trainable_variables)
 
@@ -199,3 +199,19 @@ def test_a_variable_assigned_in_the_loop_is_assigned_at_every_step(rng, monkeypa
     # An eager and a compiled call, STEPS steps each (plus the step Keras's
     # loop runs once to learn the output's shape), as when read at every step.
     assert counts[True] == counts[False] >= 2 * STEPS
+
+
+@TENSORFLOW
+def test_a_float32_cell_in_a_mixed_precision_layer_gives_the_numbers_of_a_read_every_step(monkeypatch):
+    """Under mixed precision the loop reads the weights as Keras's does (a
+    `float32` cell in a `mixed_float16` layer computed different numbers
+    with its weights read once): the same outputs and gradients with the
+    switch on and off."""
+    x = _inputs(np.random.default_rng(7))
+    cell = kc.DeepTransitionCell(6, num_transition_layers=2, shortcut=True, dtype="float32")
+    layer = DeepRNN(cell, return_sequences=True, dtype="mixed_float16")
+    once = _run(layer, x, training=False)
+    monkeypatch.setattr(deep_rnn_module, "READ_WEIGHTS_ONCE", False)
+    every = _run(layer, x, training=False)
+    for a, b in zip(once[0] + once[1], every[0] + every[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
