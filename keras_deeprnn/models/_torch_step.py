@@ -132,7 +132,8 @@ def _adam_update(optimizer, grads, variables):
 
     weights = [v.value for v in variables]
     dtype = weights[0].dtype
-    lr = torch.as_tensor(getattr(optimizer.learning_rate, "value", optimizer.learning_rate)).to(dtype)
+    lr = optimizer.learning_rate  # a schedule is evaluated here, once
+    lr = torch.as_tensor(getattr(lr, "value", lr)).to(dtype)
     step = (optimizer.iterations.value + 1).to(dtype)
     beta_1_power = torch.pow(torch.tensor(optimizer.beta_1, dtype=dtype), step)
     beta_2_power = torch.pow(torch.tensor(optimizer.beta_2, dtype=dtype), step)
