@@ -57,11 +57,11 @@ import os
 import pathlib
 import platform
 import statistics
-import subprocess
 import sys
 import time
 
 import paper
+import processes
 import report
 import workload
 
@@ -142,7 +142,7 @@ def plan(cfg, backends, dispatch=None):
     return jobs
 
 
-class Worker:
+class Worker(processes.LineWorker):
     """A `worker.py` process of one backend, answering one spec at a time."""
 
     def __init__(self, backend, log, omp_wait_policy=None, threads=None, device="cpu"):
@@ -156,25 +156,7 @@ class Worker:
                        MKL_NUM_THREADS=str(threads))
             env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
                                 f" intra_op_parallelism_threads={threads}").strip()
-        self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "worker.py")], cwd=HERE, env=env, text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-        )
-
-    def run(self, spec):
-        try:
-            self.process.stdin.write(json.dumps(spec) + "\n")
-            self.process.stdin.flush()
-        except OSError:  # the worker died earlier; its log says why
-            return {"error": f"worker exited with code {self.process.wait()}"}
-        for line in self.process.stdout:
-            if line.startswith("RESULT "):
-                return json.loads(line[7:])
-        return {"error": f"worker exited with code {self.process.wait()}"}
-
-    def close(self):
-        self.process.stdin.close()
-        self.process.wait()
+        super().__init__([HERE / "worker.py"], env=env, cwd=HERE, stderr=log)
 
 
 def machine():
@@ -316,12 +298,12 @@ def main():
                         "omp_wait_policy": args.omp_wait_policy or os.environ.get("OMP_WAIT_POLICY", "default"),
                         "quick": args.quick, "backends": backends}
     results = report.summarize(list(records.values()), info)
-    _write_atomically(out / f"{name}.json", lambda p: p.write_text(json.dumps(results, indent=1)))
-    _write_atomically(out / f"{name}.md", lambda p: p.write_text(report.markdown(results)))
-    _write_atomically(out / f"{name}_fps.png", lambda p: report.plot_fps(results, p))
+    processes.write_atomically(out / f"{name}.json", lambda p: p.write_text(json.dumps(results, indent=1)))
+    processes.write_atomically(out / f"{name}.md", lambda p: p.write_text(report.markdown(results)))
+    processes.write_atomically(out / f"{name}_fps.png", lambda p: report.plot_fps(results, p))
     written = [".json", ".md", "_fps.png"]
     if report.has_scaling(results):  # a dispatch-only run has no scaling points
-        _write_atomically(out / f"{name}_scaling.png", lambda p: report.plot_scaling(results, p))
+        processes.write_atomically(out / f"{name}_scaling.png", lambda p: report.plot_scaling(results, p))
         written.append("_scaling.png")
     print(f"wrote {out}/{name}{', '.join(written)} in {info['wall_s'] / 60:.1f} min", flush=True)
 
@@ -363,20 +345,10 @@ def paper_main(args):
     results = {"machine": info, "settings": dict(cfg, backends=backends, quick=args.quick),
                "load_during": {"median": statistics.median(loads), "max": max(loads)},
                "models": models, "main_job": jobs}
-    _write_atomically(out / f"{name}.json", lambda p: p.write_text(json.dumps(results, indent=1)))
-    _write_atomically(out / f"{name}.md", lambda p: p.write_text(paper.markdown(results)))
+    processes.write_atomically(out / f"{name}.json", lambda p: p.write_text(json.dumps(results, indent=1)))
+    processes.write_atomically(out / f"{name}.md", lambda p: p.write_text(paper.markdown(results)))
     print(f"wrote {out}/{name}.json, .md in {info['wall_s'] / 60:.1f} min", flush=True)
 
-
-def _write_atomically(path, write):
-    """`write(tmp)` then rename: a reader never sees half a file.
-
-    `keras_deeprnn._files.write_atomically` does the same for the package and
-    its scripts; this process launches the backends' workers and must not
-    import Keras itself, which importing the package would."""
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # the suffix names the format
-    write(tmp)
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

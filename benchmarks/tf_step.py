@@ -38,7 +38,6 @@ import json
 import os
 import pathlib
 import statistics
-import subprocess
 import sys
 import time
 
@@ -46,6 +45,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import paper  # noqa: E402
+import processes  # noqa: E402
 import workload  # noqa: E402
 
 ROUTES = ("jax", "tf reads in loop", "tf read once")
@@ -122,25 +122,11 @@ def worker(route):
         print("RESULT " + json.dumps(result), flush=True)
 
 
-class Worker:
+class Worker(processes.LineWorker):
     def __init__(self, route):
         env = paper.one_thread_env("jax" if route == "jax" else "tensorflow")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
-        self.process = subprocess.Popen([sys.executable, __file__, "--worker", route], env=env,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, text=True, cwd=HERE.parent)
-
-    def run(self, spec):
-        self.process.stdin.write(json.dumps(spec) + "\n")
-        self.process.stdin.flush()
-        for line in self.process.stdout:
-            if line.startswith("RESULT "):
-                return json.loads(line[7:])
-        return {"error": f"worker exited with code {self.process.wait()}"}
-
-    def close(self):
-        self.process.stdin.close()
-        self.process.wait()
+        super().__init__([__file__, "--worker", route], env=env, cwd=HERE.parent)
 
 
 # --- the parent: interleaved rounds, the table ------------------------------------------
@@ -221,12 +207,6 @@ def markdown(results):
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_atomically(path, text):
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny run, to check the harness")
@@ -250,8 +230,8 @@ def main():
     }
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_atomically(out / f"{args.name}.json", json.dumps(results, indent=1))
-    write_atomically(out / f"{args.name}.md", markdown(results))
+    processes.write_text_atomically(out / f"{args.name}.json", json.dumps(results, indent=1))
+    processes.write_text_atomically(out / f"{args.name}.md", markdown(results))
     print(f"wrote {out}/{args.name}.json, .md")
 
 

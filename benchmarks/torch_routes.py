@@ -41,11 +41,14 @@ import os
 import pathlib
 import platform
 import statistics
-import subprocess
 import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import processes  # noqa: E402
+
 ROUTES = ("jax", "torch traced", "torch compiled", "torch sequence", "torch sequence scripted")
 MODELS = (("dots_rnn", 128), ("dts_rnn", 32), ("rnn", 128))
 PAPER = dict(batch=2, seq_len=64)
@@ -117,27 +120,13 @@ def worker(route):
 
 # --- the driver ---------------------------------------------------------------------------
 
-class Worker:
+class Worker(processes.LineWorker):
     def __init__(self, route):
         backend = "jax" if route == "jax" else "torch"
         env = dict(os.environ, KERAS_BACKEND=backend, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                    TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(HERE.parent))
         env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-        self.process = subprocess.Popen([sys.executable, __file__, "--worker", route], env=env,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, text=True, cwd=HERE.parent)
-
-    def run(self, spec):
-        self.process.stdin.write(json.dumps(spec) + "\n")
-        self.process.stdin.flush()
-        for line in self.process.stdout:
-            if line.startswith("RESULT "):
-                return json.loads(line[len("RESULT "):])
-        return {"error": "the worker exited"}
-
-    def close(self):
-        self.process.stdin.close()
-        self.process.wait()
+        super().__init__([__file__, "--worker", route], env=env, cwd=HERE.parent)
 
 
 def measure(rounds, steps, quick):
@@ -227,12 +216,6 @@ def markdown(results):
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_atomically(path, text):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -252,8 +235,8 @@ def main():
                    load_before=load_before, wall_s=wall, records=records,
                    settings=dict(rounds=rounds, steps=steps, quick=args.quick))
     out = pathlib.Path(args.out)
-    write_atomically(out.with_suffix(".json"), json.dumps(results, indent=1))
-    write_atomically(out.with_suffix(".md"), markdown(results))
+    processes.write_text_atomically(out.with_suffix(".json"), json.dumps(results, indent=1))
+    processes.write_text_atomically(out.with_suffix(".md"), markdown(results))
     print(markdown(results))
 
 

@@ -39,6 +39,10 @@ import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import processes  # noqa: E402
+
 POINTS = (("rnn", 128, 1), ("rnn", 128, 64), ("dots_rnn", 128, 1), ("dots_rnn", 128, 64))
 VARIANTS = ("keras step", "lean update", "lean update + bias")
 PARTS = ("call", "loss", "loss tracker", "backward", "update", "metrics", "around train_step")
@@ -167,12 +171,6 @@ def markdown(results):
     return "\n".join(lines) + "\n"
 
 
-def write_atomically(path, text):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--point", help=argparse.SUPPRESS)
@@ -209,8 +207,8 @@ def main():
                    load_before=load_before, records=records,
                    settings=dict(rounds=rounds, steps=steps, quick=args.quick))
     out = pathlib.Path(args.out)
-    write_atomically(out.with_suffix(".json"), json.dumps(results, indent=1))
-    write_atomically(out.with_suffix(".md"), markdown(results))
+    processes.write_text_atomically(out.with_suffix(".json"), json.dumps(results, indent=1))
+    processes.write_text_atomically(out.with_suffix(".md"), markdown(results))
     print(markdown(results))
 
 
