@@ -30,11 +30,8 @@ def roll_to_stream(
     >>> [n.nameWithOctave for n in score.flatten().notes]
     ['C4', 'C#4', 'D4', 'E-4']
     """
-    music21 = _import_music21()
-    on = _as_roll(roll, "roll_to_stream: roll") > threshold
-    quarter = _check_frame_quarter_length(frame_quarter_length)
-    part = music21.stream.Part()
-    part.insert(0, music21.instrument.Piano())
+    music21, on, quarter, part = _piano_part(roll, "roll_to_stream: roll", threshold,
+                                             frame_quarter_length)
     edges = np.diff(np.pad(on.astype(np.int8), ((1, 1), (0, 0))), axis=0)
     for column in range(NUM_NOTES):
         starts = np.flatnonzero(edges[:, column] == 1)
@@ -81,11 +78,8 @@ def _chordified(roll, frame_quarter_length):
     the roll. Every time point where some key starts or stops is a change of
     the roll between two frames, which is linear to find.
     """
-    music21 = _import_music21()
-    on = _as_roll(roll, "write_musicxml: roll") > 0.5
-    quarter = _check_frame_quarter_length(frame_quarter_length)
-    part = music21.stream.Part()
-    part.insert(0, music21.instrument.Piano())
+    music21, on, quarter, part = _piano_part(roll, "write_musicxml: roll", 0.5,
+                                             frame_quarter_length)
     padded = np.pad(on, ((1, 1), (0, 0)))
     changed = padded[1:] != padded[:-1]  # row t: between frames t - 1 and t
     points = np.flatnonzero(changed.any(axis=1)).tolist()
@@ -114,6 +108,18 @@ def _chordified(roll, frame_quarter_length):
         part.coreInsert(offset, chord)
     part.coreElementsChanged()
     return part
+
+
+def _piano_part(roll, name, threshold, frame_quarter_length):
+    """What both writers start from: music21, the keys on (`roll > threshold`,
+    the roll checked under `name`), the frame's quarter length, checked, and
+    an empty piano part."""
+    music21 = _import_music21()
+    on = _as_roll(roll, name) > threshold
+    quarter = _check_frame_quarter_length(frame_quarter_length)
+    part = music21.stream.Part()
+    part.insert(0, music21.instrument.Piano())
+    return music21, on, quarter, part
 
 
 def plot_piano_roll(roll, path, *, frame_quarter_length=None, title=None):
