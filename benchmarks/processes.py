@@ -6,6 +6,7 @@ one worker per backend stays free of them itself.
 
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -51,3 +52,13 @@ def write_atomically(path, write):
 def write_text_atomically(path, text):
     """`path` holds `text` whole or not at all (`write_atomically`)."""
     write_atomically(path, lambda tmp: tmp.write_text(text))
+
+
+def cpu_name():
+    """The processor's model name (Linux's `/proc/cpuinfo`, else `platform`)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f
+                        if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor()

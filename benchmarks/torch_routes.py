@@ -229,8 +229,7 @@ def main():
     rounds, steps = (1, 2) if args.quick else (args.rounds, args.steps)
     load_before = os.getloadavg()[0]
     records, wall = measure(rounds, steps, args.quick)
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
+    cpu = processes.cpu_name()
     results = dict(machine=f"{cpu}, {os.cpu_count()} cores, python {platform.python_version()}",
                    load_before=load_before, wall_s=wall, records=records,
                    settings=dict(rounds=rounds, steps=steps, quick=args.quick))

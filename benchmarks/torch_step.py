@@ -198,8 +198,7 @@ def main():
         records.append(json.loads(line[len("RESULT "):]))
         print(f"{arch} {units} x {frames}: " + ", ".join(
             f"{v} {records[-1]['cpu_ms'][v]:.2f} ms" for v in VARIANTS), flush=True)
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
+    cpu = processes.cpu_name()
     import torch  # noqa: F401 -- for its version only, after the measurements
 
     results = dict(machine=f"{cpu}, {os.cpu_count()} cores, python {platform.python_version()}, "
