@@ -101,7 +101,7 @@ SPACES = {
     "deep_lstm": {"units": [100, 200, 300], "num_layers": [1, 2], "dropout": [0.2, 0.4],
                   "learning_rate": [1e-3, 2e-3]},
 }
-# Sized to finish on 2 shared cores within a working day, searches first.
+# Few trials per search (the report states the time the study takes on 2 cores).
 TRIALS = {"jsb": {**{row: 6 for row in ROWS}, **{c: 3 for c in CANDIDATES}}}
 TRIALS_AROUND_WINNER = 2
 # Batches of 2 pieces won every row of the earlier JSB study.

@@ -16,20 +16,28 @@ def summarise(study, seconds):
     import music_table as table
 
     datasets, budget = {}, {"searches": 0, "trials": 0, "finals": 0, "seconds": 0.0}
-    pending = []
+    pending, done, todo, frames = [], [], [], {}
     for dataset in study.datasets:
         file, column = table.DATASETS[dataset]
+        frames[dataset] = training_frames(study.path(dataset),
+                                          table.QUICK["limit"] if study.quick else None)
+        search_settings = sorted(study.search_settings(dataset).items())
+        final_settings = sorted(study.final_settings(dataset).items())
         searches = {}
         models = study.models(dataset)
         for key in models:
             record = study.record(dataset, f"search-{key}")
+            job = dict(dataset=dataset, kind="search", key=key, settings=search_settings)
             if record is None:
                 pending.append(f"{dataset}: search-{key}")
+                todo.append(job)
                 continue
             searches[key] = record
+            fit = sum(t["fit_seconds"] or 0.0 for t in record["trials"])
+            done.append(dict(job, seconds=fit))
             budget["searches"] += 1
             budget["trials"] += len(record["trials"])
-            budget["seconds"] += sum(t["fit_seconds"] or 0.0 for t in record["trials"])
+            budget["seconds"] += fit
         complete = len(searches) == len(models)
         finalists = study.finalists(dataset) if complete else list(table.ROWS)
         best_key = study.best_search(dataset) if complete else None
@@ -38,9 +46,12 @@ def summarise(study, seconds):
             seeds = []
             for seed in study.seeds:
                 record = study.record(dataset, f"final-{key}-seed{seed}")
+                job = dict(dataset=dataset, kind="final", key=key, settings=final_settings)
                 if record is None:
                     pending.append(f"{dataset}: final-{key}-seed{seed}")
+                    todo.append(job)
                     continue
+                done.append(dict(job, seconds=record["train_time_s"]))
                 seeds.append(record)
                 budget["finals"] += 1
                 budget["seconds"] += record["train_time_s"]
@@ -53,9 +64,16 @@ def summarise(study, seconds):
             best=best_key, searches=searches,
             paper_best=PAPER_MUSIC_NLL[PAPER_MUSIC_BEST][column] if column else None)
     budget["seconds"] = round(budget["seconds"], 1)
+    left, guessed = remaining_seconds(done, todo, frames)
+    by_dataset = {name: round(remaining_seconds(
+        done, [job for job in todo if job["dataset"] == name], frames)[0], 1)
+        for name in study.datasets}
     return dict(quick=study.quick, backend=keras.backend.backend(),
                 keras_version=keras.__version__, seeds=list(study.seeds), datasets=datasets,
                 pending=pending, budget=budget, cpu_count=os.cpu_count(),
+                remaining=dict(seconds=round(left, 1), estimated=guessed, jobs=len(todo),
+                               by_dataset=by_dataset,
+                               training_frames=frames),
                 this_invocation_seconds=round(seconds, 1),
                 settings=dict(search={d: study.search_settings(d) for d in study.datasets},
                               final={d: study.final_settings(d) for d in study.datasets}))
@@ -75,6 +93,7 @@ def _row(key, column, seeds, search, all_seeds, *, best):
                chosen=search["best"]["values"] if search else None,
                parameters=seeds[0]["parameters"] if seeds else None,
                epochs=[r["epochs_run"] for r in seeds], best_epochs=[r["best_epoch"] for r in seeds],
+               stopped_early=[r["stopped_early"] for r in seeds],
                train_time_s=[r["train_time_s"] for r in seeds],
                curves=[r["curves"] for r in seeds])
     if test:
@@ -83,6 +102,44 @@ def _row(key, column, seeds, search, all_seeds, *, best):
                    mean_without_first_frame=statistics.fmean(later))
         row["gap"] = row["mean"] - paper if paper is not None else None
     return row
+
+
+def remaining_seconds(done, todo, frames):
+    """Training seconds the jobs in `todo` should take, at the pace of those `done`.
+
+    Jobs are dicts of `dataset`, `kind` ("search" or "final"), `key` and
+    `settings` (the schedule); finished ones add `seconds`. Each job to do
+    takes, in this order of preference, the mean time of the finished jobs of
+    its kind and key on its data set; of its kind and key on other data sets
+    with the same schedule, scaled by training frames (`frames[dataset]`); of
+    its kind on its data set; of its kind on the same schedule, scaled.
+    Returns `(seconds, estimated)`: `estimated` counts the jobs with any
+    finished job to go by (the others add nothing).
+    """
+    total, estimated = 0.0, 0
+    for job in todo:
+        same_kind = [d for d in done if d["kind"] == job["kind"]]
+        rules = (
+            (lambda d: d["key"] == job["key"] and d["dataset"] == job["dataset"], False),
+            (lambda d: d["key"] == job["key"] and d["settings"] == job["settings"], True),
+            (lambda d: d["dataset"] == job["dataset"], False),
+            (lambda d: d["settings"] == job["settings"], True))
+        for matches, scaled in rules:
+            like = [d for d in same_kind if matches(d)]
+            if like:
+                pace = statistics.fmean(
+                    d["seconds"] / frames[d["dataset"]] if scaled else d["seconds"] for d in like)
+                total += pace * frames[job["dataset"]] if scaled else pace
+                estimated += 1
+                break
+    return total, estimated
+
+
+def training_frames(path, limit=None):
+    """Frames in the training split of the music file at `path`."""
+    from keras_deeprnn.data import load_music
+
+    return sum(len(piece) for piece in load_music(path, limit=limit)["train"])
 
 
 def note_frequency_nll(path, limit=None):
@@ -152,8 +209,11 @@ def fill_readme(summary, path):
     if README_START not in text or README_END not in text:
         raise ValueError(f"{path} lacks the markers {README_START!r} and {README_END!r}")
     pending = len(summary["pending"])
-    note = (f"{pending} jobs of the study are still to run; cells without a figure have not "
-            "run yet." if pending else "Every job of the study has run.")
+    left = summary.get("remaining")
+    hours = (f" (about {left['seconds'] / 3600 / 2:.0f} hours of training on its two workers, "
+             "at the pace of the finished jobs)" if left and left["seconds"] else "")
+    note = (f"{pending} jobs of the study are still to run{hours}; cells without a figure "
+            "have not run yet." if pending else "Every job of the study has run.")
     block = "\n".join([README_START, "", *overview(summary), note, "", README_END])
     head, rest = text.split(README_START, 1)
     _files.write_text(path, head + block + rest.split(README_END, 1)[1])
@@ -193,7 +253,7 @@ def markdown(summary):
               f"{summary['backend']}, Keras {summary['keras_version']}, one thread per worker "
               f"on a machine with {summary['cpu_count']} cores. The call that wrote this "
               f"report took {summary['this_invocation_seconds'] / 60:.1f} minutes.", "",
-              "## Settings", ""]
+              *_outlook(summary), "## Settings", ""]
     for dataset in names:
         search, final = summary["settings"]["search"][dataset], summary["settings"]["final"][
             dataset]
@@ -216,10 +276,54 @@ def markdown(summary):
     return "\n".join(lines)
 
 
+def _outlook(summary):
+    """What is left, in hours, and the whole study's length, as Markdown lines."""
+    left = summary.get("remaining")
+    if not summary["pending"] or not left:
+        return []
+    hours, spent = left["seconds"] / 3600, summary["budget"]["seconds"] / 3600
+    unknown = left["jobs"] - left["estimated"]
+    return [f"Still to run: {left['jobs']} jobs, about {hours:.1f} hours of training at the "
+            "pace of the finished jobs (each job timed by the finished jobs of the same model "
+            "on its data set, else on the data sets with the same schedule scaled by their "
+            "training frames), so about "
+            f"{hours / 2:.1f} hours on the two workers, and about {(spent + hours) / 2:.1f} "
+            "hours for the whole study, counting fit time only (compiling, scoring and "
+            "evaluation add to it)."
+            + (" That is longer than the working day the study was sized for." if
+               (spent + hours) / 2 > 8 else "")
+            + " Left per data set, in hours of training: "
+            + ", ".join(f"{name} {seconds / 3600:.1f}"
+                        for name, seconds in left["by_dataset"].items() if seconds) + "."
+            + " Not counted: the finals of a collection's best still to be chosen"
+            + (f", and {unknown} jobs with no finished job to go by." if unknown else "."),
+            ""]
+
+
+def _why(row, search, summary, dataset):
+    """What held a cell back that the records show: schedules cut by their epoch caps."""
+    notes = []
+    cap = summary["settings"]["final"][dataset]["epochs"]
+    capped = [f"{seed} (best epoch {best})" for seed, run, best, early in zip(
+        row["seeds"], row["epochs"], row["best_epochs"], row["stopped_early"])
+        if run >= cap and not early]
+    if capped:
+        notes.append(f"its final runs ended at the {cap}-epoch cap before early stopping, "
+                     f"still improving: seed {', '.join(capped)}")
+    if search:
+        limit = summary["settings"]["search"][dataset]["epochs"]
+        peaked = [t for t in search["trials"] if t.get("best_epoch") == limit]
+        if peaked:
+            notes.append(f"{len(peaked)} of its {len(search['trials'])} search trials "
+                         f"{'was' if len(peaked) == 1 else 'were'} still improving at the "
+                         f"search's {limit}-epoch cap")
+    return "".join(f"; {note}" for note in notes)
+
+
 def _shortfalls(summary):
     """One line per finished cell above the paper's figure: by how much, after what."""
     lines = []
-    for info in summary["datasets"].values():
+    for dataset, info in summary["datasets"].items():
         column = info["column"]
         if column is None:
             continue
@@ -235,10 +339,12 @@ def _shortfalls(summary):
                     lines.append(f"- {column}, collection's best ({row['model']}): "
                                  f"{row['mean']:.3f} against the paper's best "
                                  f"{info['paper_best']:.2f}, short by {gap:.3f}, after every "
-                                 f"search of the column ({tried} for {row['model']}).")
+                                 f"search of the column ({tried} for {row['model']})"
+                                 f"{_why(row, search, summary, dataset)}.")
             if row.get("gap") is not None and row["gap"] > 0:
                 lines.append(f"- {column}, {row['model']}: {row['mean']:.3f} against "
-                             f"{row['paper_nll']:.3f}, short by {row['gap']:.3f}, after {tried}.")
+                             f"{row['paper_nll']:.3f}, short by {row['gap']:.3f}, after {tried}"
+                             f"{_why(row, search, summary, dataset)}.")
     if not lines:
         return []
     return ["## Where the table falls short", "",

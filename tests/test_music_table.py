@@ -220,3 +220,52 @@ def test_a_cell_of_one_seed_shows_no_spread_and_names_the_seed():
     assert report._cell(row) == "3.350 ± 0.071 (seeds 0, 2 only)"
     row.update(seeds=[0, 1, 2], complete=True, test_nll=[3.3, 3.4, 3.5], mean=3.4, std=0.1)
     assert report._cell(row) == "3.400 ± 0.100"
+
+
+def test_time_left_comes_from_the_same_model_first_then_scales_by_frames():
+    import music_table_report as report
+
+    short, long = [("epochs", 30)], [("epochs", 150)]
+    frames = {"jsb": 100, "nottingham": 1000, "musedata": 2000, "piano_midi": 500}
+    done = [dict(dataset="nottingham", kind="final", key="rnn", settings=short, seconds=600.0),
+            dict(dataset="nottingham", kind="final", key="rnn", settings=short, seconds=400.0),
+            dict(dataset="nottingham", kind="final", key="srnn", settings=short, seconds=3000.0),
+            dict(dataset="jsb", kind="final", key="dts_rnn", settings=long, seconds=70.0),
+            dict(dataset="nottingham", kind="search", key="rnn", settings=short, seconds=900.0)]
+
+    def left(dataset, kind, key, settings=short):
+        return report.remaining_seconds(
+            done, [dict(dataset=dataset, kind=kind, key=key, settings=settings)], frames)
+
+    # The same model's finished seeds on the same set: their mean.
+    assert left("nottingham", "final", "rnn") == (500.0, 1)
+    # The same model on a set of the same schedule, scaled by training frames.
+    assert left("musedata", "final", "srnn") == (6000.0, 1)
+    # No run of that model anywhere on this schedule: the set's other finals.
+    assert left("nottingham", "final", "dts_rnn") == (pytest.approx(4000.0 / 3), 1)
+    # A set of its own schedule never mixes with the other schedule's runs.
+    assert left("jsb", "final", "rnn", long) == (70.0, 1)
+    # Searches are timed by searches only.
+    assert left("piano_midi", "search", "dots_rnn") == (450.0, 1)
+    assert left("piano_midi", "search", "rnn", long) == (0.0, 0)
+    both = report.remaining_seconds(
+        done, [dict(dataset="nottingham", kind="final", key="rnn", settings=short),
+               dict(dataset="musedata", kind="final", key="srnn", settings=short)], frames)
+    assert both == (6500.0, 2)
+
+
+def test_a_shortfall_names_the_epoch_caps_its_runs_ended_at():
+    import music_table_report as report
+
+    summary = {"settings": {"final": {"musedata": {"epochs": 60}},
+                            "search": {"musedata": {"epochs": 30}}}}
+    row = dict(seeds=[0, 1, 2], epochs=[60, 60, 44], best_epochs=[60, 57, 39],
+               stopped_early=[False, True, True])
+    search = {"trials": [{"best_epoch": 30}, {"best_epoch": 12}, {"best_epoch": 30}]}
+    why = report._why(row, search, summary, "musedata")
+    assert "ended at the 60-epoch cap before early stopping, still improving: seed 0 " \
+           "(best epoch 60);" in why
+    assert "seed 1" not in why  # it hit the cap on the epoch early stopping ended it
+    assert "2 of its 3 search trials were still improving at the search's 30-epoch cap" in why
+    row.update(epochs=[50, 40, 44], stopped_early=[True, True, True])
+    assert report._why(row, {"trials": [{"best_epoch": 12}]}, summary, "musedata") == ""
