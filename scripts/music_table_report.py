@@ -383,7 +383,23 @@ def _dataset_section(info, dataset, summary):
                      f"{len(record['trials'])} of {record['max_trials']} trials over "
                      f"{_space(record['space'])}; best validation NLL {best['score']:.3f} "
                      f"with {_values(best['values'])}.")
-    return lines + [""]
+    return lines + ["", *_trials(info["searches"])]
+
+
+def _trials(searches):
+    """Every trial of every search of a data set, best first within each search."""
+    if not searches:
+        return []
+    lines = ["<details><summary>Every trial</summary>", "",
+             "| search | trial | configuration | validation NLL | best epoch | parameters | "
+             "minutes |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for key, record in searches.items():
+        for trial in sorted(record["trials"], key=lambda t: t["score"]):
+            minutes = "-" if trial["fit_seconds"] is None else f"{trial['fit_seconds'] / 60:.1f}"
+            lines.append(f"| {key} | {trial['trial']} | {_values(trial['values'])} "
+                         f"| {trial['score']:.3f} | {trial.get('best_epoch', '-')} "
+                         f"| {trial['parameters']:,} | {minutes} |")
+    return lines + ["", "</details>", ""]
 
 
 def _num(value):

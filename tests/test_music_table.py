@@ -269,3 +269,18 @@ def test_a_shortfall_names_the_epoch_caps_its_runs_ended_at():
     assert "2 of its 3 search trials were still improving at the search's 30-epoch cap" in why
     row.update(epochs=[50, 40, 44], stopped_early=[True, True, True])
     assert report._why(row, {"trials": [{"best_epoch": 12}]}, summary, "musedata") == ""
+
+
+def test_every_trial_of_every_search_is_listed_best_first():
+    import music_table_report as report
+
+    trial = dict(values={"units": 100}, parameters=1234, fit_seconds=90.0, best_epoch=7)
+    searches = {"rnn": {"trials": [dict(trial, trial="0", score=8.5),
+                                   dict(trial, trial="1", score=8.2, fit_seconds=None)]},
+                "srnn": {"trials": [dict(trial, trial="0", score=9.0)]}}
+    rows = [line for line in report._trials(searches) if line.startswith("| rnn")
+            or line.startswith("| srnn")]
+    assert rows == ["| rnn | 1 | units=100 | 8.200 | 7 | 1,234 | - |",
+                    "| rnn | 0 | units=100 | 8.500 | 7 | 1,234 | 1.5 |",
+                    "| srnn | 0 | units=100 | 9.000 | 7 | 1,234 | 1.5 |"]
+    assert report._trials({}) == []
