@@ -268,7 +268,10 @@ def markdown(summary):
               "- Adam on batches of 2 pieces instead of SGD, and capped epochs, so the study "
               "runs on 2 CPU cores.",
               "- Searches of a few trials per row (widest on JSB Chorales) instead of the "
-              "paper's per-model search.",
+              "paper's per-model search. On the larger sets a trial runs a short schedule "
+              "(the settings above) and stops after a few epochs without a better validation "
+              "NLL, so a configuration can lose its search on a plateau it would have left "
+              "(the trial tables give each trial's best epoch).",
               "- Each figure is a mean over seeds, with its spread; the paper reports one run.",
               ""]
     if summary["pending"]:
