@@ -10,15 +10,20 @@ layer is short enough to write once by hand:
 ```python
 # forward, nothing recorded; layer l of frame t, s the layer's input state, M the recurrent dropout mask
 a = (s * M) @ R_l + (P_t if l == 0 else b_l);  c = φ(a[:, :n]);  g = σ(a[:, n:]);  s = s + g * (c - s)
+# before the backward loop, over all frames at once: what does not read the gradient
+J_l = [φ'(c) * g | σ'(g) * (c - s)];  K_l = 1 - g
 # backward, t = T-1 .. 0, l = L-1 .. 0; ds the gradient of the layer's output
-dA_l[t] = [φ'(ds * g), σ'(ds * (c - s))];  ds = ds * (1 - g) + (dA_l[t] @ R_l.T) * M
+dA_l[t] = J_l[t] * [ds | ds];  ds = ds * K_l[t] + (dA_l[t] @ R_l.T) * M
 # then every weight's gradient as one matmul over all steps: dR_l = (S_l * M).T @ dA_l, db_l = sum(dA_l)
 ```
 
-`DeepRNN` uses it (`sequence`) where it computes what the cell's
-`recurrent_step` computes and falls back to its traced step everywhere
-else. The loops run as Python: a layer of the step is six kernels forward
-and seven backward either way, so there is little for TorchScript to save.
+A layer of a frame is five kernels forward and three backward (one more
+each with recurrent dropout). `DeepRNN` uses it (`sequence`) where it
+computes what the cell's `recurrent_step` computes and falls back to its
+traced step everywhere else. The loops run as Python only: compiled by
+TorchScript they took the function's forward and backward from 5.5 to
+4.5 ms (128 units, 3 layers, batch 2, 64 frames), a tenth of a training
+step, not yet worth a second copy of the loops.
 """
 
 from keras_deeprnn.layers._transition_bptt import activation_kind
