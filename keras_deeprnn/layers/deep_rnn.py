@@ -9,11 +9,18 @@ from keras import tree
 from keras_deeprnn import _checks
 from keras_deeprnn._keras_private import backend_rnn
 from keras_deeprnn._keras_private import get_stateless_scope
+from keras_deeprnn.layers import _highway_bptt
 from keras_deeprnn.layers import _transition_bptt
 
-# The whole-sequence autograd function for the deep transition family (on
-# torch); False leaves every cell to the traced step.
+# The whole-sequence autograd functions (on torch); False leaves every cell
+# to the traced step.
 WHOLE_SEQUENCE = True
+# Each route is `(applies(cell, training, mask, dtype), sequence(cell,
+# projected, h0, training, go_backwards))`; the first that applies runs.
+SEQUENCE_ROUTES = (
+    (_transition_bptt.applies, _transition_bptt.transition_sequence),
+    (_highway_bptt.applies, _highway_bptt.sequence),
+)
 # TensorFlow's time loop under XLA sees the cell's weights as tensors read
 # once before it (`_WeightsReadOnce`); False reads them at every step, as
 # Keras does.
@@ -42,13 +49,14 @@ class DeepRNN(keras.layers.RNN):
     operations, with the weights, states and per-sequence draws as its
     inputs, and that graph replays every step without `keras.ops`'
     per-call argument checks (see `_TracedSteps`; a step that cannot be
-    traced runs as written). A `DeepTransitionCell` goes further on torch:
-    its whole sequence runs as one autograd function whose backward pass
-    through time is written by hand (`_transition_bptt`: no per-step
-    autograd records, weight gradients as one matmul over all steps), where
-    that computes what the cell asks for (no mask, no layer norm, float32,
-    Keras's own `tanh`, `sigmoid`, `relu` or `linear`); otherwise it takes
-    the traced step. Cells
+    traced runs as written). A `DeepTransitionCell` and a
+    `HighwayTransitionCell` go further on torch: the whole sequence runs as
+    one autograd function whose backward pass through time is written by
+    hand (`_transition_bptt`, `_highway_bptt`: no per-step autograd records,
+    weight gradients as one matmul over all steps), where that computes
+    what the cell asks for (no mask, no layer norm, float32, Keras's own
+    `tanh`, `sigmoid`, `relu` or `linear`); otherwise it takes the traced
+    step. Cells
     without that split (Keras's own, or wrappers) run exactly as in
     `keras.layers.RNN`. On TensorFlow under XLA (`jit_compile`) the cell's
     weights are read once, before the time loop (`_WeightsReadOnce`): read
@@ -262,17 +270,20 @@ class _TracedSteps:
         self.graphs = {}
 
     def sequence(self, cell, projected, initial_state, mask, training, go_backwards):
-        """The states of a whole sequence from `_transition_bptt`, or None
-        where it does not compute what the cell's step computes."""
+        """The states of a whole sequence from the first of `SEQUENCE_ROUTES`
+        that computes what the cell's step computes, or None."""
         import torch
 
         if (not WHOLE_SEQUENCE or projected.device.type == "meta" or torch.compiler.is_compiling()
-                or not _transition_bptt.applies(cell, training, mask, projected.dtype)
-                or len(initial_state) != 1 or initial_state[0].dtype != projected.dtype):
+                # One state, a tensor (not a level's list of states) of the sequence's dtype.
+                or len(initial_state) != 1 or getattr(initial_state[0], "dtype", None) != projected.dtype):
             return None
-        # Listed with the traced steps: a fast path that ran, not the plain step.
-        self.graphs.setdefault(("sequence", bool(training), _spec(projected[:, 0])), "sequence")
-        return _transition_bptt.transition_sequence(cell, projected, initial_state[0], training, go_backwards)
+        for applies, sequence in SEQUENCE_ROUTES:
+            if applies(cell, training, mask, projected.dtype):
+                # Listed with the traced steps: a fast path that ran, not the plain step.
+                self.graphs.setdefault(("sequence", bool(training), _spec(projected[:, 0])), "sequence")
+                return sequence(cell, projected, initial_state[0], training, go_backwards)
+        return None
 
     def step(self, step, cell, projected, initial_state, training):
         """A drop-in replacement for `step`, or None where tracing does not apply."""
