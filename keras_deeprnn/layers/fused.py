@@ -62,9 +62,13 @@ def _torch_lstm(inputs, initial_state, cell, return_sequences, go_backwards):
 def _torch_gru(inputs, initial_state, cell, return_sequences, go_backwards):
     import torch
 
+    from keras_deeprnn.layers import _gru_bptt
+
     h0 = initial_state[0] if tree.is_nested(initial_state) else initial_state
 
     dtype = inputs.dtype
+    if _gru_bptt.applies(inputs):
+        return _whole_sequence_gru(inputs, ops.cast(h0, dtype), cell, return_sequences, go_backwards)
 
     def torch_order(matrix, dim):
         # Keras's gates z, r, n -> torch's r, z, n.
@@ -91,6 +95,31 @@ def _torch_gru(inputs, initial_state, cell, return_sequences, go_backwards):
     if not return_sequences:
         outputs = last.unsqueeze(1)
     return last, outputs, [h_n.squeeze(0)]
+
+
+def _whole_sequence_gru(inputs, h0, cell, return_sequences, go_backwards):
+    import torch
+
+    from keras_deeprnn.layers import _gru_bptt
+
+    dtype = inputs.dtype
+    kernel = ops.cast(cell.kernel, dtype)
+    recurrent_kernel = ops.cast(cell.recurrent_kernel, dtype)
+    if go_backwards:
+        inputs = torch.flip(inputs, dims=[1])
+    if cell.use_bias:
+        bias = ops.cast(cell.bias, dtype)
+        projected = torch.addmm(bias[0], inputs.reshape(-1, inputs.shape[-1]), kernel)
+        recurrent_bias = bias[1]
+    else:
+        projected = torch.mm(inputs.reshape(-1, inputs.shape[-1]), kernel)
+        recurrent_bias = None
+    projected = projected.view(inputs.shape[0], inputs.shape[1], -1)
+    outputs = _gru_bptt.sequence(projected, h0, recurrent_kernel, recurrent_bias)
+    last = outputs[:, -1]
+    if not return_sequences:
+        outputs = last.unsqueeze(1)
+    return last, outputs, [last]
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
