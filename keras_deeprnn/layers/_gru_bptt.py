@@ -26,11 +26,17 @@ than `_VF.gru`; on CUDA, cuDNN's fused GRU stays.
 """
 
 
+# False leaves every FusedGRU to `torch._VF.gru` (as before this module).
+WHOLE_SEQUENCE = True
+
+
 def applies(inputs):
-    """Whether `sequence` runs `inputs` (a torch tensor): on the CPU, in float32 or float64."""
+    """Whether `sequence` runs `inputs` (a torch tensor): on the CPU, in
+    float32 or float64, outside `torch.compile`'s tracing."""
     import torch
 
-    return inputs.device.type == "cpu" and inputs.dtype in (torch.float32, torch.float64)
+    return (WHOLE_SEQUENCE and inputs.device.type == "cpu" and inputs.dtype in (torch.float32, torch.float64)
+            and not torch.compiler.is_compiling())
 
 
 def sequence(projected, h0, recurrent_kernel, recurrent_bias=None):

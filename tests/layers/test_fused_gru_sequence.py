@@ -202,3 +202,18 @@ def test_half_precision_keeps_torch_kernel(dtype, rng, spy, monkeypatch):
     assert fused_module._torch_kernel_applies(layer, None)
     assert str(y.dtype) == f"torch.{dtype}"
     assert spy == [] and calls == [1]
+
+
+@pytest.mark.backend("torch")
+def test_switched_off_it_leaves_the_layer_to_torch_gru(rng, spy, monkeypatch):
+    import torch
+
+    from keras_deeprnn.layers import _gru_bptt
+
+    calls = []
+    original = torch._VF.gru
+    monkeypatch.setattr(torch._VF, "gru", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setattr(_gru_bptt, "WHOLE_SEQUENCE", False)
+    reference, fused = _pair(rng, return_sequences=True)
+    _assert_same(reference, fused, rng, training=False)
+    assert spy == [] and calls == [1]
