@@ -1,4 +1,5 @@
-"""`FusedLSTM`, `FusedGRU`: Keras's LSTM and GRU layers with PyTorch's fused kernels on every device."""
+"""`FusedLSTM`, `FusedGRU`: Keras's LSTM and GRU layers on PyTorch's fused kernels on every device
+(the GRU on the CPU: one autograd function over the whole sequence, `_gru_bptt`)."""
 
 import keras
 from keras import activations
@@ -149,21 +150,29 @@ class FusedLSTM(_TorchKernel, keras.layers.LSTM):
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
 class FusedGRU(_TorchKernel, keras.layers.GRU):
-    """`keras.layers.GRU`, with PyTorch's own GRU kernel also on the CPU.
+    """`keras.layers.GRU`, with a whole-sequence PyTorch route also on the CPU.
 
     Keras 3.15 hands a GRU to cuDNN on a GPU; on the PyTorch backend without
     CUDA it steps through time in Python instead. This layer gives that case
-    to `torch._VF.gru`, the fused kernel `torch.nn.GRU` calls. Keras's
-    `reset_after=True` GRU is torch's formulation:
+    to one autograd function with a hand-written backward pass through time
+    (`_gru_bptt`, in float32 and float64 on the CPU), and any other device or
+    dtype (CUDA, half precision) to `torch._VF.gru`, the kernel
+    `torch.nn.GRU` calls. On the CPU `_VF.gru` is not fused (unlike
+    `_VF.lstm`): it steps ATen's GRU cell with autograd recording every
+    operation of every frame; the whole-sequence function took a
+    `deep_gru` training step (128 units, batch 2, 64 frames, one thread)
+    from 29.2 to 14.1 ms (`benchmarks/torch_routes.py`, measured on a
+    shared machine). Keras's `reset_after=True` GRU is torch's formulation:
 
     ```python
     z = σ(x W_z + b_z + h U_z + c_z);  r = σ(x W_r + b_r + h U_r + c_r)
     n = tanh(x W_n + b_n + r ⊙ (h U_n + c_n));  h' = z ⊙ h + (1 - z) ⊙ n
     ```
 
-    with the gates reordered from Keras's `z, r, n` to torch's `r, z, n`
-    (Keras's two bias rows are torch's input and recurrent biases). It
-    applies when the kernel computes the arguments: `reset_after=True`,
+    in Keras's gate order `z, r, n` for the whole-sequence function, and
+    reordered to torch's `r, z, n` for `_VF.gru` (Keras's two bias rows are
+    torch's input and recurrent biases). Either applies when it computes the
+    arguments: `reset_after=True`,
     `tanh` and `sigmoid`, no mask, no `recurrent_dropout`, no `unroll`;
     otherwise, and on every other backend, it is `keras.layers.GRU`
     unchanged (tests check equal outputs and gradients). Weights, config
