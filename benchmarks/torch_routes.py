@@ -4,13 +4,16 @@ At the paper's sizes (as in `paper.py`): `train_on_batch` on a batch of
 2 pieces of 64 frames, 88 notes in and out, one thread per
 process (`OMP_NUM_THREADS=1`, `torch.set_num_threads(1)`), median of
 `rounds * steps` single steps, for `dots_rnn` (128 units), `dts_rnn` (32),
-`rnn` (128) and `rhn` (128). Each route runs in a worker process of its own, started
+`rnn` (128), `rhn` (128) and `deep_gru` (128, two `FusedGRU` layers). Each route runs in a worker process of its own, started
 once; the rounds alternate over the workers (reversed every other round),
 so load that comes and goes falls on every route alike:
 
 * `jax`: the JAX backend, the baseline every ratio divides by.
 * `torch traced`: `DeepRNN`'s traced step replayed under autograd (the
-  whole-sequence function switched off): what the library did before.
+  whole-sequence functions switched off): what the library did before.
+  For `deep_gru` that is `FusedGRU` on `torch._VF.gru`; on every other
+  torch route it runs its own whole-sequence function (`_gru_bptt.py`),
+  which `torch.compile` does not change.
 * `torch compiled`: the same traced step graph given to `torch.compile`
   (inductor, `dynamic=False`), one compile per step signature; autograd
   goes through AOTAutograd's compiled forward and backward.
@@ -34,6 +37,7 @@ step less the median step.
 ```bash
 python benchmarks/torch_routes.py            # writes results/torch_routes.md and .json
 python benchmarks/torch_routes.py --quick    # a tiny run that checks the harness
+python benchmarks/torch_routes.py --models deep_gru --out /tmp/gru   # the paper-size points of some models only
 ```
 """
 
@@ -52,7 +56,7 @@ sys.path.insert(0, str(HERE))
 import processes  # noqa: E402
 
 ROUTES = ("jax", "torch traced", "torch compiled", "torch sequence", "torch sequence scripted")
-MODELS = (("dots_rnn", 128), ("dts_rnn", 32), ("rnn", 128), ("rhn", 128))
+MODELS = (("dots_rnn", 128), ("dts_rnn", 32), ("rnn", 128), ("rhn", 128), ("deep_gru", 128))
 PAPER = dict(batch=2, seq_len=64)
 WIDE = dict(arch="dts_rnn", units=256, batch=32, seq_len=100)
 # The main job's model (`keras_deeprnn.training.config.MAIN_JOB_MODEL`: DOT(S)-RNN,
@@ -76,9 +80,11 @@ def worker(route):
     from keras_deeprnn.layers import deep_rnn
 
     if route != "jax":
+        from keras_deeprnn.layers import _gru_bptt
         from keras_deeprnn.layers import _transition_bptt
 
         deep_rnn.WHOLE_SEQUENCE = route.startswith("torch sequence")
+        _gru_bptt.WHOLE_SEQUENCE = route != "torch traced"
         _transition_bptt.SCRIPT_AFTER = -1 if route.endswith("scripted") else 10**9
     if route == "torch compiled":
         traced = deep_rnn._trace
@@ -131,13 +137,16 @@ class Worker(processes.LineWorker):
         super().__init__([__file__, "--worker", route], env=env, cwd=HERE.parent)
 
 
-def measure(rounds, steps, quick):
+def measure(rounds, steps, quick, only=None):
     models = MODELS[:1] if quick else MODELS
+    if only:
+        models = [(a, u) for a, u in MODELS if a in only]
     points = [dict(arch=a, units=(8 if quick else u), **PAPER, table="paper") for a, u in models]
     points += [dict(p, seq_len=1, table="outside the loop") for p in points]
-    points.append(dict(MAIN_JOB, units=8, seq_len=6, table="main-job model") if quick
-                  else dict(MAIN_JOB, table="main-job model"))
-    points.append(dict(WIDE, units=8, batch=2, seq_len=6, table="wide") if quick else dict(WIDE, table="wide"))
+    if not only:
+        points.append(dict(MAIN_JOB, units=8, seq_len=6, table="main-job model") if quick
+                      else dict(MAIN_JOB, table="main-job model"))
+        points.append(dict(WIDE, units=8, batch=2, seq_len=6, table="wide") if quick else dict(WIDE, table="wide"))
     if quick:
         points[0]["seq_len"] = 6
     workers = {route: Worker(route) for route in ROUTES}
@@ -224,13 +233,19 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10, help="steps per round and model")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one round: checks the harness")
+    parser.add_argument("--models", help="comma-separated names of MODELS: their paper-size and 1-frame "
+                        "points only")
     parser.add_argument("--out", default=str(HERE / "results" / "torch_routes"))
     args = parser.parse_args()
+    only = args.models.split(",") if args.models else None
+    unknown = sorted(set(only or ()) - {a for a, _ in MODELS})
+    if unknown:
+        parser.error(f"--models: received {unknown}, expected names among {[a for a, _ in MODELS]}")
     if args.worker:
         return worker(args.worker)
     rounds, steps = (1, 2) if args.quick else (args.rounds, args.steps)
     load_before = os.getloadavg()[0]
-    records, wall = measure(rounds, steps, args.quick)
+    records, wall = measure(rounds, steps, args.quick, only)
     cpu = processes.cpu_name()
     results = dict(machine=f"{cpu}, {os.cpu_count()} cores, python {platform.python_version()}",
                    load_before=load_before, wall_s=wall, records=records,

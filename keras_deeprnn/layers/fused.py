@@ -1,4 +1,5 @@
-"""`FusedLSTM`, `FusedGRU`: Keras's LSTM and GRU layers with PyTorch's fused kernels on every device."""
+"""`FusedLSTM`, `FusedGRU`: Keras's LSTM and GRU layers on PyTorch's fused kernels on every device
+(the GRU on the CPU: one autograd function over the whole sequence, `_gru_bptt`)."""
 
 import keras
 from keras import activations
@@ -62,9 +63,13 @@ def _torch_lstm(inputs, initial_state, cell, return_sequences, go_backwards):
 def _torch_gru(inputs, initial_state, cell, return_sequences, go_backwards):
     import torch
 
+    from keras_deeprnn.layers import _gru_bptt
+
     h0 = initial_state[0] if tree.is_nested(initial_state) else initial_state
 
     dtype = inputs.dtype
+    if _gru_bptt.applies(inputs):
+        return _whole_sequence_gru(inputs, ops.cast(h0, dtype), cell, return_sequences, go_backwards)
 
     def torch_order(matrix, dim):
         # Keras's gates z, r, n -> torch's r, z, n.
@@ -91,6 +96,31 @@ def _torch_gru(inputs, initial_state, cell, return_sequences, go_backwards):
     if not return_sequences:
         outputs = last.unsqueeze(1)
     return last, outputs, [h_n.squeeze(0)]
+
+
+def _whole_sequence_gru(inputs, h0, cell, return_sequences, go_backwards):
+    import torch
+
+    from keras_deeprnn.layers import _gru_bptt
+
+    dtype = inputs.dtype
+    kernel = ops.cast(cell.kernel, dtype)
+    recurrent_kernel = ops.cast(cell.recurrent_kernel, dtype)
+    if go_backwards:
+        inputs = torch.flip(inputs, dims=[1])
+    if cell.use_bias:
+        bias = ops.cast(cell.bias, dtype)
+        projected = torch.addmm(bias[0], inputs.reshape(-1, inputs.shape[-1]), kernel)
+        recurrent_bias = bias[1]
+    else:
+        projected = torch.mm(inputs.reshape(-1, inputs.shape[-1]), kernel)
+        recurrent_bias = None
+    projected = projected.view(inputs.shape[0], inputs.shape[1], -1)
+    outputs = _gru_bptt.sequence(projected, h0, recurrent_kernel, recurrent_bias)
+    last = outputs[:, -1]
+    if not return_sequences:
+        outputs = last.unsqueeze(1)
+    return last, outputs, [last]
 
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
@@ -120,21 +150,29 @@ class FusedLSTM(_TorchKernel, keras.layers.LSTM):
 
 @keras.saving.register_keras_serializable(package="keras_deeprnn")
 class FusedGRU(_TorchKernel, keras.layers.GRU):
-    """`keras.layers.GRU`, with PyTorch's own GRU kernel also on the CPU.
+    """`keras.layers.GRU`, with a whole-sequence PyTorch route also on the CPU.
 
     Keras 3.15 hands a GRU to cuDNN on a GPU; on the PyTorch backend without
     CUDA it steps through time in Python instead. This layer gives that case
-    to `torch._VF.gru`, the fused kernel `torch.nn.GRU` calls. Keras's
-    `reset_after=True` GRU is torch's formulation:
+    to one autograd function with a hand-written backward pass through time
+    (`_gru_bptt`, in float32 and float64 on the CPU), and any other device or
+    dtype (CUDA, half precision) to `torch._VF.gru`, the kernel
+    `torch.nn.GRU` calls. On the CPU `_VF.gru` is not fused (unlike
+    `_VF.lstm`): it steps ATen's GRU cell with autograd recording every
+    operation of every frame; the whole-sequence function took a
+    `deep_gru` training step (128 units, batch 2, 64 frames, one thread)
+    from 29.2 to 14.1 ms (`benchmarks/torch_routes.py`, measured on a
+    shared machine). Keras's `reset_after=True` GRU is torch's formulation:
 
     ```python
     z = σ(x W_z + b_z + h U_z + c_z);  r = σ(x W_r + b_r + h U_r + c_r)
     n = tanh(x W_n + b_n + r ⊙ (h U_n + c_n));  h' = z ⊙ h + (1 - z) ⊙ n
     ```
 
-    with the gates reordered from Keras's `z, r, n` to torch's `r, z, n`
-    (Keras's two bias rows are torch's input and recurrent biases). It
-    applies when the kernel computes the arguments: `reset_after=True`,
+    in Keras's gate order `z, r, n` for the whole-sequence function, and
+    reordered to torch's `r, z, n` for `_VF.gru` (Keras's two bias rows are
+    torch's input and recurrent biases). Either applies when it computes the
+    arguments: `reset_after=True`,
     `tanh` and `sigmoid`, no mask, no `recurrent_dropout`, no `unroll`;
     otherwise, and on every other backend, it is `keras.layers.GRU`
     unchanged (tests check equal outputs and gradients). Weights, config
