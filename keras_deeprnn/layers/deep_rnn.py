@@ -56,14 +56,15 @@ class DeepRNN(keras.layers.RNN):
     operations, with the weights, states and per-sequence draws as its
     inputs, and that graph replays every step without `keras.ops`'
     per-call argument checks (see `_TracedSteps`; a step that cannot be
-    traced runs as written). A `DeepTransitionCell` and a
-    `HighwayTransitionCell` go further on torch: the whole sequence runs as
-    one autograd function whose backward pass through time is written by
-    hand (`_transition_bptt`, `_highway_bptt`: no per-step autograd records,
-    weight gradients as one matmul over all steps), where that computes
-    what the cell asks for (no mask, no layer norm, float32, Keras's own
-    `tanh`, `sigmoid`, `relu` or `linear`); otherwise it takes the traced
-    step. Cells
+    traced runs as written). A `DeepTransitionCell`, a
+    `HighwayTransitionCell` and a `DepthGatedLSTMCell` go further on torch:
+    the whole sequence runs as one autograd function whose backward pass
+    through time is written by hand (`_transition_bptt`, `_highway_bptt`,
+    `_depth_gated_bptt`: no per-step autograd records, weight gradients as
+    one matmul over all steps), where that computes what the cell asks for
+    (no mask, no layer norm, float32, Keras's own `tanh`, `sigmoid`, `relu`
+    or `linear`; `tanh` and `sigmoid` as the Depth-Gated LSTM's); otherwise
+    it takes the traced step. Cells
     without that split (Keras's own, or wrappers) run exactly as in
     `keras.layers.RNN`. On TensorFlow under XLA (`jit_compile`) the cell's
     weights are read once, before the time loop (`_WeightsReadOnce`): read
