@@ -53,7 +53,8 @@ def _is_depth_gated_cell(cell):
 
 
 def _used_weights(cell):
-    """The weights the step reads: every level's recurrent kernel and peepholes, the kernels and biases above the bottom."""
+    """The weights the step reads: every level's recurrent kernel and
+    peepholes, the kernels and biases above the bottom level."""
     return [*cell.recurrent_kernels, *cell.peepholes, *cell.kernels[1:], *(b for b in cell.biases[1:] if b is not None)]
 
 
