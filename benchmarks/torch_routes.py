@@ -4,7 +4,8 @@ At the paper's sizes (as in `paper.py`): `train_on_batch` on a batch of
 2 pieces of 64 frames, 88 notes in and out, one thread per
 process (`OMP_NUM_THREADS=1`, `torch.set_num_threads(1)`), median of
 `rounds * steps` single steps, for `dots_rnn` (128 units), `dts_rnn` (32),
-`rnn` (128), `rhn` (128) and `deep_gru` (128, two `FusedGRU` layers). Each route runs in a worker process of its own, started
+`rnn` (128), `rhn` (128), `deep_gru` (128, two `FusedGRU` layers) and
+`dg_lstm` (128). Each route runs in a worker process of its own, started
 once; the rounds alternate over the workers (reversed every other round),
 so load that comes and goes falls on every route alike:
 
@@ -23,8 +24,9 @@ so load that comes and goes falls on every route alike:
   the library runs for a process's first sequences.
 * `torch sequence scripted`: the same with its loops compiled by
   TorchScript (`_transition_loops.py`): what the library runs after that.
-  `rhn`'s function (`_highway_bptt.py`) has Python loops only: both
-  sequence routes run the same code for it.
+  `rhn`'s function (`_highway_bptt.py`) and `dg_lstm`'s
+  (`_depth_gated_bptt.py`) have Python loops only: both sequence routes run
+  the same code for them.
 
 Also per torch route: the same models over 1 frame (what `train_on_batch`
 costs outside the loop: the model call, the loss, clipping and Adam), and
@@ -37,7 +39,8 @@ step less the median step.
 ```bash
 python benchmarks/torch_routes.py            # writes results/torch_routes.md and .json
 python benchmarks/torch_routes.py --quick    # a tiny run that checks the harness
-python benchmarks/torch_routes.py --models deep_gru --out /tmp/gru   # the paper-size points of some models only
+python benchmarks/torch_routes.py --models dg_lstm --routes "jax,torch traced,torch sequence" \
+    --out /tmp/dg_lstm                       # some models at the paper's sizes only, some routes
 ```
 """
 
@@ -56,7 +59,7 @@ sys.path.insert(0, str(HERE))
 import processes  # noqa: E402
 
 ROUTES = ("jax", "torch traced", "torch compiled", "torch sequence", "torch sequence scripted")
-MODELS = (("dots_rnn", 128), ("dts_rnn", 32), ("rnn", 128), ("rhn", 128), ("deep_gru", 128))
+MODELS = (("dots_rnn", 128), ("dts_rnn", 32), ("rnn", 128), ("rhn", 128), ("deep_gru", 128), ("dg_lstm", 128))
 PAPER = dict(batch=2, seq_len=64)
 WIDE = dict(arch="dts_rnn", units=256, batch=32, seq_len=100)
 # The main job's model (`keras_deeprnn.training.config.MAIN_JOB_MODEL`: DOT(S)-RNN,
@@ -137,20 +140,19 @@ class Worker(processes.LineWorker):
         super().__init__([__file__, "--worker", route], env=env, cwd=HERE.parent)
 
 
-def measure(rounds, steps, quick, only=None):
-    models = MODELS[:1] if quick else MODELS
-    if only:
-        models = [(a, u) for a, u in MODELS if a in only]
-    points = [dict(arch=a, units=(8 if quick else u), **PAPER, table="paper") for a, u in models]
-    points += [dict(p, seq_len=1, table="outside the loop") for p in points]
-    if not only:
+def measure(rounds, steps, quick, models=None, routes=ROUTES):
+    """Every point, or with `models` (names in `MODELS`) those at the paper's sizes only."""
+    chosen = [m for m in MODELS if m[0] in models] if models else MODELS[:1] if quick else MODELS
+    points = [dict(arch=a, units=(8 if quick else u), **PAPER, table="paper") for a, u in chosen]
+    if not models:
+        points += [dict(p, seq_len=1, table="outside the loop") for p in points]
         points.append(dict(MAIN_JOB, units=8, seq_len=6, table="main-job model") if quick
                       else dict(MAIN_JOB, table="main-job model"))
         points.append(dict(WIDE, units=8, batch=2, seq_len=6, table="wide") if quick else dict(WIDE, table="wide"))
     if quick:
         points[0]["seq_len"] = 6
-    workers = {route: Worker(route) for route in ROUTES}
-    records = [dict(point, route=route, step_s=[], cpu_s=[], loads=[]) for point in points for route in ROUTES
+    workers = {route: Worker(route) for route in routes}
+    records = [dict(point, route=route, step_s=[], cpu_s=[], loads=[]) for point in points for route in routes
                if route.startswith("torch") or point["table"] in ("paper", "main-job model")]
     started = time.perf_counter()
     try:
@@ -233,8 +235,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10, help="steps per round and model")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one round: checks the harness")
-    parser.add_argument("--models", help="comma-separated names of MODELS: their paper-size and 1-frame "
-                        "points only")
+    parser.add_argument("--models", help="comma-separated names from MODELS: those at the paper's sizes only")
+    parser.add_argument("--routes", help=f"comma-separated routes of {', '.join(ROUTES)} (default: all)")
     parser.add_argument("--out", default=str(HERE / "results" / "torch_routes"))
     args = parser.parse_args()
     only = args.models.split(",") if args.models else None
@@ -243,9 +245,16 @@ def main():
         parser.error(f"--models: received {unknown}, expected names among {[a for a, _ in MODELS]}")
     if args.worker:
         return worker(args.worker)
+    models = args.models.split(",") if args.models else None
+    unknown = sorted(set(models or ()) - {name for name, _ in MODELS})
+    if unknown:
+        parser.error(f"--models: got {', '.join(unknown)}; expected names from {', '.join(n for n, _ in MODELS)}")
+    routes = tuple(r.strip() for r in args.routes.split(",")) if args.routes else ROUTES
+    if set(routes) - set(ROUTES) or "jax" not in routes:
+        parser.error(f"--routes: got {args.routes!r}; expected routes from {', '.join(ROUTES)}, jax among them")
     rounds, steps = (1, 2) if args.quick else (args.rounds, args.steps)
     load_before = os.getloadavg()[0]
-    records, wall = measure(rounds, steps, args.quick, only)
+    records, wall = measure(rounds, steps, args.quick, models, routes)
     cpu = processes.cpu_name()
     results = dict(machine=f"{cpu}, {os.cpu_count()} cores, python {platform.python_version()}",
                    load_before=load_before, wall_s=wall, records=records,

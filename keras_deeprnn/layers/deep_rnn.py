@@ -9,17 +9,24 @@ from keras import tree
 from keras_deeprnn import _checks
 from keras_deeprnn._keras_private import backend_rnn
 from keras_deeprnn._keras_private import get_stateless_scope
+from keras_deeprnn.layers import _depth_gated_bptt
 from keras_deeprnn.layers import _highway_bptt
 from keras_deeprnn.layers import _transition_bptt
 
 # The whole-sequence autograd functions (on torch); False leaves every cell
 # to the traced step.
 WHOLE_SEQUENCE = True
-# Each route is `(applies(cell, training, mask, dtype), sequence(cell,
-# projected, h0, training, go_backwards))`; the first that applies runs.
+# Each route is `(applies(cell, training, mask, dtype), sequence, nested)`;
+# the first that applies runs. A route for one state (`nested` False) is
+# `sequence(cell, projected, h0, training, go_backwards) -> states`, the
+# `(batch, time, units)` states in the order the steps ran (each also the
+# output); a route for a cell's whole state structure (`nested` True) is
+# `sequence(cell, projected, initial_state, training, go_backwards) ->
+# (outputs, last_states)`, the states in the cell's structure.
 SEQUENCE_ROUTES = (
-    (_transition_bptt.applies, _transition_bptt.transition_sequence),
-    (_highway_bptt.applies, _highway_bptt.sequence),
+    (_transition_bptt.applies, _transition_bptt.transition_sequence, False),
+    (_highway_bptt.applies, _highway_bptt.sequence, False),
+    (_depth_gated_bptt.applies, _depth_gated_bptt.sequence, True),
 )
 # TensorFlow's time loop under XLA sees the cell's weights as tensors read
 # once before it (`_WeightsReadOnce`); False reads them at every step, as
@@ -49,14 +56,15 @@ class DeepRNN(keras.layers.RNN):
     operations, with the weights, states and per-sequence draws as its
     inputs, and that graph replays every step without `keras.ops`'
     per-call argument checks (see `_TracedSteps`; a step that cannot be
-    traced runs as written). A `DeepTransitionCell` and a
-    `HighwayTransitionCell` go further on torch: the whole sequence runs as
-    one autograd function whose backward pass through time is written by
-    hand (`_transition_bptt`, `_highway_bptt`: no per-step autograd records,
-    weight gradients as one matmul over all steps), where that computes
-    what the cell asks for (no mask, no layer norm, float32, Keras's own
-    `tanh`, `sigmoid`, `relu` or `linear`); otherwise it takes the traced
-    step. Cells
+    traced runs as written). A `DeepTransitionCell`, a
+    `HighwayTransitionCell` and a `DepthGatedLSTMCell` go further on torch:
+    the whole sequence runs as one autograd function whose backward pass
+    through time is written by hand (`_transition_bptt`, `_highway_bptt`,
+    `_depth_gated_bptt`: no per-step autograd records, weight gradients as
+    one matmul over all steps), where that computes what the cell asks for
+    (no mask, no layer norm, float32, Keras's own `tanh`, `sigmoid`, `relu`
+    or `linear`; `tanh` and `sigmoid` as the Depth-Gated LSTM's); otherwise
+    it takes the traced step. Cells
     without that split (Keras's own, or wrappers) run exactly as in
     `keras.layers.RNN`. On TensorFlow under XLA (`jit_compile`) the cell's
     weights are read once, before the time loop (`_WeightsReadOnce`): read
@@ -117,8 +125,9 @@ class DeepRNN(keras.layers.RNN):
             whole = self._traced_steps.sequence(self.cell, projected, initial_state, mask, training,
                                                 self.go_backwards)
             if whole is not None:
-                last = whole[:, -1]
-                return last, whole if self.return_sequences else ops.expand_dims(last, 1), [last]
+                outputs, states = whole
+                last = outputs[:, -1]
+                return last, outputs if self.return_sequences else ops.expand_dims(last, 1), states
             step = self._traced_steps.step(step, self.cell, projected, initial_state, training) or step
             if mask is None:
                 return self._python_loop(step, projected, initial_state)
@@ -270,19 +279,24 @@ class _TracedSteps:
         self.graphs = {}
 
     def sequence(self, cell, projected, initial_state, mask, training, go_backwards):
-        """The states of a whole sequence from the first of `SEQUENCE_ROUTES`
-        that computes what the cell's step computes, or None."""
+        """`(outputs, last states)` of a whole sequence from the first of
+        `SEQUENCE_ROUTES` that computes what the cell's step computes, or None."""
         import torch
 
         if (not WHOLE_SEQUENCE or projected.device.type == "meta" or torch.compiler.is_compiling()
-                # One state, a tensor (not a level's list of states) of the sequence's dtype.
-                or len(initial_state) != 1 or getattr(initial_state[0], "dtype", None) != projected.dtype):
+                # Every state a tensor of the sequence's dtype.
+                or any(getattr(s, "dtype", None) != projected.dtype for s in tree.flatten(initial_state))):
             return None
-        for applies, sequence in SEQUENCE_ROUTES:
-            if applies(cell, training, mask, projected.dtype):
+        # A route for one state takes it as a tensor, not a level's list of states.
+        single = len(initial_state) == 1 and not tree.is_nested(initial_state[0])
+        for applies, sequence, nested in SEQUENCE_ROUTES:
+            if (nested or single) and applies(cell, training, mask, projected.dtype):
                 # Listed with the traced steps: a fast path that ran, not the plain step.
                 self.graphs.setdefault(("sequence", bool(training), _spec(projected[:, 0])), "sequence")
-                return sequence(cell, projected, initial_state[0], training, go_backwards)
+                if nested:
+                    return sequence(cell, projected, initial_state, training, go_backwards)
+                states = sequence(cell, projected, initial_state[0], training, go_backwards)
+                return states, [states[:, -1]]
         return None
 
     def step(self, step, cell, projected, initial_state, training):
