@@ -161,8 +161,8 @@ class FusedGRU(_TorchKernel, keras.layers.GRU):
     `_VF.lstm`): it steps ATen's GRU cell with autograd recording every
     operation of every frame; the whole-sequence function took a
     `deep_gru` training step (128 units, batch 2, 64 frames, one thread)
-    from 29.2 to 14.1 ms (`benchmarks/torch_routes.py`, measured on a
-    shared machine). Keras's `reset_after=True` GRU is torch's formulation:
+    from 25.4 to 12.8-15.2 ms of process CPU time
+    (`benchmarks/results/torch_routes.md`). Keras's `reset_after=True` GRU is torch's formulation:
 
     ```python
     z = σ(x W_z + b_z + h U_z + c_z);  r = σ(x W_r + b_r + h U_r + c_r)
