@@ -30,6 +30,7 @@ cached per-sequence draws and weight noise or DropConnect from `cell.noisy`
 the traced step.
 """
 
+from keras_deeprnn.layers._transition_bptt import LazyFunction
 from keras_deeprnn.layers._transition_bptt import activation_kind
 
 
@@ -251,17 +252,4 @@ def _make_function():
     return Sequence
 
 
-class _Lazy:
-    """The autograd function, made on first use: importing the package
-    imports no backend."""
-
-    def __init__(self):
-        self.function = None
-
-    def apply(self, *args):
-        if self.function is None:
-            self.function = _make_function()
-        return self.function.apply(*args)
-
-
-_Sequence = _Lazy()
+_Sequence = LazyFunction(_make_function)

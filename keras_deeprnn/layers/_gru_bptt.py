@@ -25,6 +25,7 @@ A frame is eight kernels forward and three backward. `FusedGRU` uses it
 than `_VF.gru`; on CUDA, cuDNN's fused GRU stays.
 """
 
+from keras_deeprnn.layers._transition_bptt import LazyFunction
 
 # False leaves every FusedGRU to `torch._VF.gru` (as before this module).
 WHOLE_SEQUENCE = True
@@ -130,17 +131,4 @@ def _make_function():
     return Sequence
 
 
-class _Lazy:
-    """The autograd function, made on first use: importing the package
-    imports no backend."""
-
-    def __init__(self):
-        self.function = None
-
-    def apply(self, *args):
-        if self.function is None:
-            self.function = _make_function()
-        return self.function.apply(*args)
-
-
-_Sequence = _Lazy()
+_Sequence = LazyFunction(_make_function)

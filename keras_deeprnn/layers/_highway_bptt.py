@@ -26,6 +26,7 @@ TorchScript they took the function's forward and backward from 5.5 to
 step, not yet worth a second copy of the loops.
 """
 
+from keras_deeprnn.layers._transition_bptt import LazyFunction
 from keras_deeprnn.layers._transition_bptt import activation_kind
 
 
@@ -185,17 +186,4 @@ def _make_function():
     return Sequence
 
 
-class _Lazy:
-    """The autograd function, made on first use: importing the package
-    imports no backend."""
-
-    def __init__(self):
-        self.function = None
-
-    def apply(self, *args):
-        if self.function is None:
-            self.function = _make_function()
-        return self.function.apply(*args)
-
-
-_Sequence = _Lazy()
+_Sequence = LazyFunction(_make_function)

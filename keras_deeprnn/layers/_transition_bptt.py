@@ -147,6 +147,19 @@ def _make_function():
     return Sequence
 
 
+class LazyFunction:
+    """The autograd function `make()` returns, made on first use: importing
+    the package imports no backend."""
+
+    def __init__(self, make):
+        self.make, self.function = make, None
+
+    def apply(self, *args):
+        if self.function is None:
+            self.function = self.make()
+        return self.function.apply(*args)
+
+
 # TorchScript's loops cost about 50 ms to compile and save about 12 µs a
 # frame (DT(S)-RNN, 32 units): worth it from a few dozen sequences on, not
 # for a model that runs once. The Python loops run the first sequences.
