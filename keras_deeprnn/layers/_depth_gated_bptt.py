@@ -32,25 +32,21 @@ the traced step.
 
 from keras_deeprnn.layers._transition_bptt import LazyFunction
 from keras_deeprnn.layers._transition_bptt import activation_kind
+from keras_deeprnn.layers._transition_bptt import all_float32
+from keras_deeprnn.layers._transition_bptt import is_exactly
+from keras_deeprnn.layers._transition_bptt import recurrent_mask
+from keras_deeprnn.layers._transition_bptt import torch_tensors
 
 
 def applies(cell, training, mask, dtype):
     """Whether `sequence` computes what `cell`'s step computes."""
     return (
-        _is_depth_gated_cell(cell)
+        is_exactly(cell, "keras_deeprnn.cells.depth_gated_lstm", "DepthGatedLSTMCell")
         and mask is None
         and activation_kind(cell.activation) == "tanh"
         and activation_kind(cell.recurrent_activation) == "sigmoid"
-        and str(dtype) == "torch.float32"
-        and all(v.dtype == "float32" for v in _used_weights(cell))
+        and all_float32(dtype, _used_weights(cell))
     )
-
-
-def _is_depth_gated_cell(cell):
-    # The class itself, not a subclass (whose step may differ), named rather
-    # than imported: cells sit a floor above layers.
-    kind = type(cell)
-    return (kind.__module__, kind.__qualname__) == ("keras_deeprnn.cells.depth_gated_lstm", "DepthGatedLSTMCell")
 
 
 def _used_weights(cell):
@@ -68,27 +64,22 @@ def sequence(cell, projected, initial_state, training=False, go_backwards=False)
 
     L, n = cell.num_layers, cell.units
 
-    def tensor(p):
-        return None if p is None else torch.as_tensor(getattr(p, "value", p))
-
     params = []
     for l in range(L):
-        params += [tensor(cell.noisy(cell.recurrent_kernels[l], training)),
-                   tensor(cell.noisy(cell.peepholes[l], training))]
+        params += [cell.noisy(cell.recurrent_kernels[l], training), cell.noisy(cell.peepholes[l], training)]
         if l > 0:
-            params += [tensor(cell.noisy(cell.kernels[l], training)), tensor(cell.biases[l])]
-    input_mask = recurrent_mask = None
+            params += [cell.noisy(cell.kernels[l], training), cell.biases[l]]
+    params = torch_tensors(params)
+    input_mask = None
     if training and cell.dropout and L > 1:
         # As `apply_input_dropout` takes it between levels: drawn once, recorded.
         cell.get_dropout_mask(projected)
         input_mask = cell.cached_draw("dropout")[:, cell._input_dim: cell._input_dim + (L - 1) * n]
-    if training and cell.recurrent_dropout:
-        cell.get_recurrent_dropout_mask(projected)
-        recurrent_mask = cell.cached_draw("recurrent_dropout")[:, : L * n]
+    levels_mask = recurrent_mask(cell, projected, L * n, training)
     if go_backwards:
         projected = torch.flip(projected, dims=[1])
     states = [torch.as_tensor(s) for level in initial_state for s in level]
-    out = _Sequence.apply(L, projected, input_mask, recurrent_mask, *states, *params)
+    out = _Sequence.apply(L, projected, input_mask, levels_mask, *states, *params)
     return out[0], [[out[1 + 2 * l], out[2 + 2 * l]] for l in range(L)]
 
 

@@ -28,24 +28,20 @@ step, not yet worth a second copy of the loops.
 
 from keras_deeprnn.layers._transition_bptt import LazyFunction
 from keras_deeprnn.layers._transition_bptt import activation_kind
+from keras_deeprnn.layers._transition_bptt import all_float32
+from keras_deeprnn.layers._transition_bptt import is_exactly
+from keras_deeprnn.layers._transition_bptt import recurrent_mask
+from keras_deeprnn.layers._transition_bptt import torch_tensors
 
 
 def applies(cell, training, mask, dtype):
     """Whether `sequence` computes what `cell`'s step computes."""
     return (
-        _is_highway_cell(cell)
+        is_exactly(cell, "keras_deeprnn.cells.highway", "HighwayTransitionCell")
         and mask is None
         and activation_kind(cell.activation) is not None
-        and str(dtype) == "torch.float32"
-        and all(v.dtype == "float32" for v in _used_weights(cell))
+        and all_float32(dtype, _used_weights(cell))
     )
-
-
-def _is_highway_cell(cell):
-    # The class itself, not a subclass (whose step may differ), named rather
-    # than imported: cells sit a floor above layers.
-    kind = type(cell)
-    return (kind.__module__, kind.__qualname__) == ("keras_deeprnn.cells.highway", "HighwayTransitionCell")
 
 
 def _used_weights(cell):
@@ -61,12 +57,8 @@ def sequence(cell, projected, h0, training=False, go_backwards=False):
     params = []
     for l, kernel in enumerate(cell.recurrent_kernels):
         params += [cell.noisy(kernel, training), cell.biases[l] if l > 0 else None]
-    params = [None if p is None else torch.as_tensor(getattr(p, "value", p)) for p in params]
-    mask = None
-    if training and cell.recurrent_dropout:
-        # As `apply_recurrent_dropout` takes it at every layer: drawn once, recorded.
-        cell.get_recurrent_dropout_mask(h0)
-        mask = cell.cached_draw("recurrent_dropout")[:, : cell.units]
+    params = torch_tensors(params)
+    mask = recurrent_mask(cell, h0, cell.units, training)  # the same at every layer
     if go_backwards:
         projected = torch.flip(projected, dims=[1])
     return _Sequence.apply(activation_kind(cell.activation), projected, h0, mask, *params)

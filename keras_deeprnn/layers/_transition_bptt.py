@@ -35,25 +35,46 @@ def activation_kind(activation):
     return None
 
 
+def is_exactly(cell, module, qualname):
+    """Whether `cell` is of the class `module.qualname` itself, not a
+    subclass (whose step may differ); named rather than imported, as cells
+    sit a floor above layers."""
+    kind = type(cell)
+    return (kind.__module__, kind.__qualname__) == (module, qualname)
+
+
+def all_float32(dtype, weights):
+    """Whether the sequence's `dtype` and every one of `weights` are float32."""
+    return str(dtype) == "torch.float32" and all(v.dtype == "float32" for v in weights)
+
+
+def torch_tensors(values):
+    """`values` (variables, tensors or None) as torch tensors, None kept."""
+    import torch
+
+    return [None if v is None else torch.as_tensor(getattr(v, "value", v)) for v in values]
+
+
+def recurrent_mask(cell, like, width, training):
+    """The first `width` columns of the recurrent dropout mask `cell`'s step
+    would use, drawn once for the sequence and recorded on the cell, as
+    `apply_recurrent_dropout` takes it; None where the step uses none."""
+    if not (training and cell.recurrent_dropout):
+        return None
+    cell.get_recurrent_dropout_mask(like)
+    return cell.cached_draw("recurrent_dropout")[:, :width]
+
+
 def applies(cell, training, mask, dtype):
     """Whether `transition_sequence` computes what `cell`'s step computes."""
     return (
-        _is_deep_transition_cell(cell)
+        is_exactly(cell, "keras_deeprnn.cells.deep_transition", "DeepTransitionCell")
         and mask is None
         and not cell.layer_norm
         and activation_kind(cell.activation) is not None
         and activation_kind(cell.transition_activation) is not None
-        and str(dtype) == "torch.float32"
-        and all(v.dtype == "float32" for v in _used_weights(cell))
+        and all_float32(dtype, _used_weights(cell))
     )
-
-
-def _is_deep_transition_cell(cell):
-    # The class itself, not a subclass (whose step may differ), named rather
-    # than imported: cells sit a floor above layers.
-    kind = type(cell)
-    return (kind.__module__, kind.__qualname__) == ("keras_deeprnn.cells.deep_transition",
-                                                    "DeepTransitionCell")
 
 
 def _used_weights(cell):
@@ -70,7 +91,7 @@ def transition_sequence(cell, projected, h0, training=False, go_backwards=False)
     params = [cell.noisy(cell.recurrent_kernel, training)]
     for i, kernel in enumerate(kernels):
         params += [kernel, cell.transition_biases[i] if cell.use_bias else None]
-    params = [None if p is None else torch.as_tensor(getattr(p, "value", p)) for p in params]
+    params = torch_tensors(params)
     plan = _Plan(
         m=cell._first_width,
         layers=cell.num_transition_layers,
@@ -78,11 +99,7 @@ def transition_sequence(cell, projected, h0, training=False, go_backwards=False)
         top=activation_kind(cell.activation),
         inner=activation_kind(cell.transition_activation),
     )
-    mask = None
-    if training and cell.recurrent_dropout:
-        # As `apply_recurrent_dropout` takes it at every step: drawn once, recorded.
-        cell.get_recurrent_dropout_mask(h0)
-        mask = cell.cached_draw("recurrent_dropout")[:, : cell.units]
+    mask = recurrent_mask(cell, h0, cell.units, training)
     if go_backwards:
         projected = torch.flip(projected, dims=[1])
     return _Sequence.apply(plan, projected, h0, mask, *params)
