@@ -7,6 +7,7 @@ import keras
 
 from keras_deeprnn import _files
 from keras_deeprnn import run_folder
+from keras_deeprnn.data import load_music
 from keras_deeprnn.tasks.paper import PAPER_MUSIC_BEST
 from keras_deeprnn.tasks.paper import PAPER_MUSIC_NLL
 
@@ -19,8 +20,8 @@ def summarise(study, seconds):
     pending, done, todo, frames = [], [], [], {}
     for dataset in study.datasets:
         file, column = table.DATASETS[dataset]
-        frames[dataset] = training_frames(study.path(dataset),
-                                          table.QUICK["limit"] if study.quick else None)
+        data = load_music(study.path(dataset), limit=table.QUICK["limit"] if study.quick else None)
+        frames[dataset] = sum(len(piece) for piece in data["train"])
         search_settings = sorted(study.search_settings(dataset).items())
         final_settings = sorted(study.final_settings(dataset).items())
         searches = {}
@@ -59,20 +60,18 @@ def summarise(study, seconds):
                              best=key == best_key))
         datasets[dataset] = dict(
             file=file, column=column, sha256=run_folder.fingerprint(study.path(dataset)), rows=rows,
-            note_frequency_nll=note_frequency_nll(study.path(dataset),
-                                                  table.QUICK["limit"] if study.quick else None),
+            note_frequency_nll=note_frequency_nll(data),
             best=best_key, searches=searches,
             paper_best=PAPER_MUSIC_NLL[PAPER_MUSIC_BEST][column] if column else None)
     budget["seconds"] = round(budget["seconds"], 1)
-    left, guessed = remaining_seconds(done, todo, frames)
-    by_dataset = {name: round(remaining_seconds(
-        done, [job for job in todo if job["dataset"] == name], frames)[0], 1)
-        for name in study.datasets}
+    left = {name: remaining_seconds(done, [job for job in todo if job["dataset"] == name], frames)
+            for name in study.datasets}
     return dict(quick=study.quick, backend=keras.backend.backend(),
                 keras_version=keras.__version__, seeds=list(study.seeds), datasets=datasets,
                 pending=pending, budget=budget, cpu_count=os.cpu_count(),
-                remaining=dict(seconds=round(left, 1), estimated=guessed, jobs=len(todo),
-                               by_dataset=by_dataset,
+                remaining=dict(seconds=round(sum(s for s, _ in left.values()), 1),
+                               estimated=sum(n for _, n in left.values()), jobs=len(todo),
+                               by_dataset={name: round(s, 1) for name, (s, _) in left.items()},
                                training_frames=frames),
                 this_invocation_seconds=round(seconds, 1),
                 settings=dict(search={d: study.search_settings(d) for d in study.datasets},
@@ -135,24 +134,16 @@ def remaining_seconds(done, todo, frames):
     return total, estimated
 
 
-def training_frames(path, limit=None):
-    """Frames in the training split of the music file at `path`."""
-    from keras_deeprnn.data import load_music
-
-    return sum(len(piece) for piece in load_music(path, limit=limit)["train"])
-
-
-def note_frequency_nll(path, limit=None):
-    """Test NLL of a model with no past: each note at its training frequency.
+def note_frequency_nll(data):
+    """Test NLL of a model with no past over `data` (`load_music`'s splits):
+    each note at its training frequency.
 
     Probabilities are clipped to `[1e-7, 1 - 1e-7]`, as `frame_nll` clips.
     """
     import numpy as np
 
-    from keras_deeprnn.data import load_music
     from keras_deeprnn.metrics import frame_nll
 
-    data = load_music(path, limit=limit)
     rate = np.concatenate(data["train"]).mean(axis=0)
     test = np.concatenate(data["test"])
     return frame_nll(np.broadcast_to(rate, test.shape), test)
