@@ -1,4 +1,7 @@
-"""The cells `DeepRNN` runs over a whole sequence as one torch autograd function, each family described once (tests only).
+"""The cell families of `DeepRNN`'s whole-sequence routes, each described once (tests only).
+
+On torch, `DeepRNN` runs these cells over a whole sequence as one autograd
+function with a hand-written backward pass through time.
 
 A `Family` names its cell class, the cells its route computes (`applies`:
 case name to the cell's arguments) and those it leaves to the traced step

@@ -1,4 +1,4 @@
-"""What of `DepthGatedLSTMCell`'s whole-sequence route is its own: nested final states, and its backward pass by finite differences.
+"""`DepthGatedLSTMCell`'s whole-sequence route: its nested final states, its backward pass by finite differences.
 
 On torch, `DeepRNN` runs a Depth-Gated LSTM over a whole sequence as one
 autograd function (`keras_deeprnn/layers/_depth_gated_bptt.py`) whose
