@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from layer_pairs import LAYER_OPTIONS
 from layer_pairs import assert_same
 from layer_pairs import np_
 from route_families import BATCH
@@ -62,12 +63,7 @@ def test_whole_sequence_equals_keras_rnn(family, name, loops, training, rng, mon
         assert loops_ran(loops)
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(return_sequences=False),
-    dict(return_sequences=True, go_backwards=True),
-    dict(return_sequences=True, return_state=True),
-    dict(return_sequences=False, go_backwards=True, return_state=True),
-], ids=["last", "backwards", "state", "last_backwards_state"])
+@pytest.mark.parametrize("kwargs", LAYER_OPTIONS)
 @pytest.mark.parametrize("family, name, loops", _cases(lambda f: f.options, loops=True))
 def test_layer_options_equal_keras_rnn(family, name, loops, kwargs, rng, monkeypatch):
     use_loops(loops, monkeypatch)
