@@ -2,10 +2,19 @@
 
 import keras
 import numpy as np
+import pytest
 from keras import ops
 
 from backend_grad import value_and_grads
 from keras_deeprnn.layers import DeepRNN
+
+# The options of `keras.layers.RNN` a fast path must keep, as `kwargs` parameters.
+LAYER_OPTIONS = [
+    pytest.param(dict(return_sequences=False), id="last"),
+    pytest.param(dict(return_sequences=True, go_backwards=True), id="backwards"),
+    pytest.param(dict(return_sequences=True, return_state=True), id="state"),
+    pytest.param(dict(return_sequences=False, go_backwards=True, return_state=True), id="last_backwards_state"),
+]
 
 
 def np_(x):

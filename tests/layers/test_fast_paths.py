@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from layer_pairs import LAYER_OPTIONS
 from layer_pairs import assert_same
 from layer_pairs import np_
 from layer_pairs import pair
@@ -99,12 +100,7 @@ def test_deep_rnn_equals_keras_rnn(make, training, rng):
     _assert_same(reference, fast, _inputs(rng), training)
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(return_sequences=False),
-    dict(return_sequences=True, go_backwards=True),
-    dict(return_sequences=True, return_state=True),
-    dict(return_sequences=False, go_backwards=True, return_state=True),
-], ids=["last", "backwards", "state", "last_backwards_state"])
+@pytest.mark.parametrize("kwargs", LAYER_OPTIONS)
 @pytest.mark.parametrize("name", ["dts", "dg_lstm", "stacked"])
 def test_layer_options_equal_keras_rnn(name, kwargs, rng):
     reference, fast = _pair(rng, CELLS[name], **kwargs)
