@@ -52,7 +52,11 @@ class DeepTransitionLSTMCell(DeepTransitionCell):
     def build(self, input_shape):
         super().build(input_shape)
         n = self.units
-        top_bias = self.transition_biases[-1] if self.num_transition_layers > 1 else self.bias
+        if self.num_transition_layers == 1:
+            top_bias = self.bias
+        else:
+            # Empty without biases (`use_bias=False`).
+            top_bias = self.transition_biases[-1] if self.transition_biases else None
         if top_bias is not None:
             top_bias.assign(top_bias + ops.concatenate(
                 [ops.zeros((n,)), ops.ones((n,)), ops.zeros((2 * n,))]
