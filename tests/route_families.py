@@ -7,8 +7,8 @@ A `Family` names its cell class, the cells its route computes (`applies`:
 case name to the cell's arguments) and those it leaves to the traced step
 (`falls_back`: case name to a function that makes the cell), which of its
 cases the shared tests of `tests/layers/test_whole_sequence_routes.py` use,
-and the shape of its state: one `(batch, units)` tensor, or one `[h, c]`
-pair per level (`nested`). The float64 gradchecks of each hand-written
+and the shape of its state: one `(batch, units)` tensor, one `[h, c]`
+pair, or one `[h, c]` pair per level (`state`). The float64 gradchecks of each hand-written
 backward pass read their cells' arguments from here too.
 """
 
@@ -37,8 +37,9 @@ class Family:
     mask: str
     switched_off: str
     frozen: str
-    # Whether the state is one `[h, c]` per level, counted by the argument `depth`.
-    nested: bool = False
+    # The state: "h" (one tensor), "hc" (one `[h, c]` pair) or "hc_per_level"
+    # (one `[h, c]` pair a level, counted by the argument `depth`).
+    state: str = "h"
     depth: str = "num_transition_layers"
     # On torch, the loops each case asks for: "any" leaves them to the route.
     loops: tuple = ("any",)
@@ -49,11 +50,13 @@ class Family:
 
     def num_states(self, name):
         """How many `(batch, units)` tensors the state of case `name` has."""
-        return 2 * self.applies[name][self.depth] if self.nested else 1
+        if self.state == "hc_per_level":
+            return 2 * self.applies[name][self.depth]
+        return {"h": 1, "hc": 2}[self.state]
 
     def structured(self, states):
         """Flat `states` in the cell's structure, as `initial_state` takes them."""
-        if self.nested:
+        if self.state == "hc_per_level":
             return [[h, c] for h, c in zip(states[::2], states[1::2])]
         return list(states)
 
@@ -131,7 +134,7 @@ TRANSITION = Family(
         "layer_norm": lambda: kc.DeepTransitionCell(4, num_transition_layers=2, layer_norm=True),
         "gelu": lambda: kc.DeepTransitionCell(4, num_transition_layers=2, activation="gelu"),
         "float64": lambda: kc.DeepTransitionCell(4, num_transition_layers=2, dtype="float64"),
-        "lstm_subclass": lambda: kc.DeepTransitionLSTMCell(4, num_transition_layers=2, shortcut=True),
+        "subclass": lambda: _subclass(kc.DeepTransitionCell)(4, num_transition_layers=2, shortcut=True),
     },
     options=("dts",),
     gradients=("rnn", "dts3_narrow", "no_bias", "recurrent_dropout"),
@@ -197,7 +200,50 @@ DEPTH_GATED = Family(
     options=("levels1", "levels3", "all_draws"),
     gradients=("levels1", "levels3", "no_bias", "all_draws"),
     stateful="levels2", mask="all_draws", switched_off="levels2", frozen="levels2",
-    nested=True, depth="num_layers",
+    state="hc_per_level", depth="num_layers",
 )
 
-FAMILIES = {"transition": TRANSITION, "highway": HIGHWAY, "depth_gated": DEPTH_GATED}
+TRANSITION_LSTM = Family(
+    cell=kc.DeepTransitionLSTMCell,
+    applies={
+        "lstm": dict(units=4, num_transition_layers=1),
+        "dts": dict(units=4, num_transition_layers=2, shortcut=True),
+        "dt": dict(units=4, num_transition_layers=2),
+        "dt3": dict(units=4, num_transition_layers=3),
+        "dts3_narrow": dict(units=5, num_transition_layers=3, shortcut=True, transition_units=3),
+        "activations": dict(units=4, num_transition_layers=3, shortcut=True, activation="relu",
+                            transition_activation="sigmoid"),
+        "linear": dict(units=4, num_transition_layers=2, activation="linear", transition_activation="tanh"),
+        "no_bias": dict(units=4, num_transition_layers=2, shortcut=True, use_bias=False),
+        "dt3_no_bias": dict(units=4, num_transition_layers=3, use_bias=False),
+        "lstm_no_bias": dict(units=4, num_transition_layers=1, use_bias=False),
+        "learned_h0": dict(units=4, num_transition_layers=2, shortcut=True, trainable_initial_state=True),
+        "dropout": dict(units=4, num_transition_layers=2, shortcut=True, dropout=0.3, seed=3),
+        "recurrent_dropout": dict(units=4, num_transition_layers=3, recurrent_dropout=0.4, seed=5),
+        "lstm_recurrent_dropout": dict(units=4, num_transition_layers=1, dropout=0.3, recurrent_dropout=0.4,
+                                       seed=7),
+        "weight_noise": dict(units=4, num_transition_layers=3, shortcut=True, weight_noise=0.2, seed=3),
+        "drop_connect": dict(units=4, num_transition_layers=2, shortcut=True, recurrent_weight_dropout=0.3,
+                             seed=3),
+        "all_draws": dict(units=4, num_transition_layers=3, shortcut=True, dropout=0.3, recurrent_dropout=0.4,
+                          weight_noise=0.2, recurrent_weight_dropout=0.3, trainable_initial_state=True,
+                          seed=11),
+    },
+    falls_back={
+        "layer_norm": lambda: kc.DeepTransitionLSTMCell(4, num_transition_layers=2, layer_norm=True),
+        "gelu": lambda: kc.DeepTransitionLSTMCell(4, num_transition_layers=2, activation="gelu"),
+        "transition_gelu": lambda: kc.DeepTransitionLSTMCell(4, num_transition_layers=2,
+                                                             transition_activation="gelu"),
+        "own_tanh": lambda: kc.DeepTransitionLSTMCell(4, num_transition_layers=2,
+                                                      activation=lambda a: ops.tanh(a)),
+        "float64": lambda: kc.DeepTransitionLSTMCell(4, num_transition_layers=2, dtype="float64"),
+        "subclass": lambda: _subclass(kc.DeepTransitionLSTMCell)(4, num_transition_layers=2, shortcut=True),
+    },
+    options=("lstm", "dts", "all_draws"),
+    gradients=("lstm", "dts", "dt3_no_bias", "all_draws"),
+    stateful="dts", mask="all_draws", switched_off="dts", frozen="dts",
+    state="hc",
+)
+
+FAMILIES = {"transition": TRANSITION, "highway": HIGHWAY, "depth_gated": DEPTH_GATED,
+            "transition_lstm": TRANSITION_LSTM}

@@ -1,9 +1,9 @@
 """The whole-sequence routes of `DeepRNN` give `keras.layers.RNN`'s numbers.
 
 On torch, `DeepRNN` runs a `DeepTransitionCell`
-(`keras_deeprnn/layers/_transition_bptt.py`), a `HighwayTransitionCell`
-(`_highway_bptt.py`) or a `DepthGatedLSTMCell` (`_depth_gated_bptt.py`)
-over a whole sequence as one autograd function with a hand-written backward
+(`keras_deeprnn/layers/_transition_bptt.py`), a `DeepTransitionLSTMCell`
+(`_transition_lstm_bptt.py`), a `HighwayTransitionCell` (`_highway_bptt.py`)
+or a `DepthGatedLSTMCell` (`_depth_gated_bptt.py`) over a whole sequence as one autograd function with a hand-written backward
 pass through time where that computes what the cell asks for, and its
 traced step everywhere else. Each case runs the same cell with the same
 weights (and, in training, the same seeded draws) in `keras.layers.RNN` and
@@ -16,8 +16,8 @@ TorchScript's.
 
 The families, their cases and the shape of their states are described once
 in `tests/route_families.py`; the float64 gradchecks of each backward pass
-are in `test_torch_route.py`, `test_torch_highway_route.py` and
-`test_torch_depth_gated_route.py`.
+are in `test_torch_route.py`, `test_torch_transition_lstm_route.py`,
+`test_torch_highway_route.py` and `test_torch_depth_gated_route.py`.
 """
 
 import keras
