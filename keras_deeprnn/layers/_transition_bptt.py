@@ -67,9 +67,16 @@ def recurrent_mask(cell, like, width, training):
 
 def applies(cell, training, mask, dtype):
     """Whether `transition_sequence` computes what `cell`'s step computes."""
+    return (is_exactly(cell, "keras_deeprnn.cells.deep_transition", "DeepTransitionCell")
+            and transition_computable(cell, mask, dtype))
+
+
+def transition_computable(cell, mask, dtype):
+    """Whether the deep transition of `cell` (this module's, and the
+    DT(S)-LSTM's in `_transition_lstm_bptt`) is one the functions compute:
+    no mask, no layer norm, Keras's own activations, float32."""
     return (
-        is_exactly(cell, "keras_deeprnn.cells.deep_transition", "DeepTransitionCell")
-        and mask is None
+        mask is None
         and not cell.layer_norm
         and activation_kind(cell.activation) is not None
         and activation_kind(cell.transition_activation) is not None

@@ -32,24 +32,17 @@ else takes the traced step. The loops run as Python only.
 """
 
 from keras_deeprnn.layers._transition_bptt import LazyFunction
-from keras_deeprnn.layers._transition_bptt import _used_weights
 from keras_deeprnn.layers._transition_bptt import activation_kind
-from keras_deeprnn.layers._transition_bptt import all_float32
 from keras_deeprnn.layers._transition_bptt import is_exactly
 from keras_deeprnn.layers._transition_bptt import recurrent_mask
 from keras_deeprnn.layers._transition_bptt import torch_tensors
+from keras_deeprnn.layers._transition_bptt import transition_computable
 
 
 def applies(cell, training, mask, dtype):
     """Whether `sequence` computes what `cell`'s step computes."""
-    return (
-        is_exactly(cell, "keras_deeprnn.cells.deep_transition_lstm", "DeepTransitionLSTMCell")
-        and mask is None
-        and not cell.layer_norm
-        and activation_kind(cell.activation) is not None
-        and activation_kind(cell.transition_activation) is not None
-        and all_float32(dtype, _used_weights(cell))
-    )
+    return (is_exactly(cell, "keras_deeprnn.cells.deep_transition_lstm", "DeepTransitionLSTMCell")
+            and transition_computable(cell, mask, dtype))
 
 
 def sequence(cell, projected, initial_state, training=False, go_backwards=False):
