@@ -1,44 +1,21 @@
-"""`DepthGatedLSTMCell`'s whole-sequence route: its nested final states, its backward pass by finite differences.
+"""`DepthGatedLSTMCell`'s whole-sequence route: its backward pass by finite differences.
 
 On torch, `DeepRNN` runs a Depth-Gated LSTM over a whole sequence as one
 autograd function (`keras_deeprnn/layers/_depth_gated_bptt.py`) whose
 states, a `[h, c]` pair a level, go in and come out in the cell's
 structure. `test_whole_sequence_routes.py` holds the route to
-`keras.layers.RNN` on every backend; here the final states keep that
-structure (every backend) and `torch.autograd.gradcheck` holds the backward
+`keras.layers.RNN` on every backend, the structure of its final states
+included; here `torch.autograd.gradcheck` holds the hand-written backward
 pass to finite differences in float64.
 """
 
-import keras
-import numpy as np
 import pytest
 
-from layer_pairs import np_
 from route_families import BATCH
 from route_families import DEPTH_GATED
 from route_families import FEATURES
-from route_families import TORCH
-from route_families import inputs
-from route_families import make_pair
-from route_families import routes
 
 APPLIES = DEPTH_GATED.applies
-
-
-@pytest.mark.parametrize("name", ["levels1", "levels3", "all_draws"])
-def test_final_states_have_the_cells_structure(name, rng):
-    reference, fast = make_pair(rng, DEPTH_GATED.make(name), return_state=True)
-    x = inputs(rng)
-    got, want = fast(x, training=True), reference(x, training=True)
-    levels = APPLIES[name]["num_layers"]
-    # The output, then one [h, c] per level.
-    assert len(got) == len(want) == 1 + levels
-    assert all(len(level) == 2 for level in got[1:])
-    for g, w in zip(keras.tree.flatten(got), keras.tree.flatten(want)):
-        assert tuple(g.shape) == tuple(w.shape) == (BATCH, APPLIES[name]["units"])
-        np.testing.assert_allclose(np_(g), np_(w), atol=2e-5)
-    if TORCH:
-        assert routes(fast) == {"sequence"}
 
 
 @pytest.mark.backend("torch")

@@ -108,6 +108,28 @@ def test_input_and_initial_state_gradients_equal_keras_rnn(family, name, loops, 
     assert loops_ran(loops)
 
 
+@pytest.mark.parametrize("family, name", _cases(lambda f: f.options if f.state != "h" else ()))
+def test_final_states_have_the_cells_structure(family, name, rng):
+    """An `[h, c]` pair (a level), as `keras.layers.RNN` returns it: the
+    output is the last pair's h, and c is not h."""
+    reference, fast = make_pair(rng, family.make(name), return_state=True)
+    x = inputs(rng)
+    got, want = fast(x, training=True), reference(x, training=True)
+    shape = family.structured([None] * family.num_states(name))
+    # The output, then the state: flat [h, c], or one [h, c] per level.
+    assert len(got) == len(want) == 1 + len(shape)
+    assert [len(s) if isinstance(s, (list, tuple)) else 0 for s in got[1:]] == \
+        [len(s) if isinstance(s, list) else 0 for s in shape]
+    for g, w in zip(keras.tree.flatten(got), keras.tree.flatten(want)):
+        assert tuple(g.shape) == tuple(w.shape) == (BATCH, family.applies[name]["units"])
+        np.testing.assert_allclose(np_(g), np_(w), atol=2e-5)
+    *_, h, c = keras.tree.flatten(got)
+    np.testing.assert_allclose(np_(got[0]), np_(h))
+    assert np.abs(np_(c) - np_(h)).max() > 1e-3
+    if TORCH:
+        assert routes(fast) == {"sequence"}
+
+
 @pytest.mark.parametrize("family", _families())
 def test_stateful_halves_carry_the_state(family, rng):
     reference, fast = make_pair(rng, family.make(family.stateful), return_sequences=True, stateful=True)
