@@ -89,16 +89,48 @@ def _used_weights(cell):
     return [cell.recurrent_kernel, *cell.transition_kernels, *biases]
 
 
+def transition_params(cell, training):
+    """The weights a deep transition's function takes, as torch tensors: the
+    recurrent kernel, then each transition kernel and its bias (None without
+    biases), with the cell's weight noise or DropConnect drawn."""
+    params = [cell.noisy(cell.recurrent_kernel, training)]
+    for i, kernel in enumerate(cell.transition_kernels):
+        params += [cell.noisy(kernel, training), cell.transition_biases[i] if cell.use_bias else None]
+    return torch_tensors(params)
+
+
+def time_major_inputs(projected, biases, m, shortcut):
+    """`projected` (batch, time, features) as a contiguous (time, batch,
+    features) copy; with a shortcut the top bias joins its input terms
+    (`[:, :, m:]`) here once, not at every step."""
+    import torch
+
+    P = projected.transpose(0, 1).clone(memory_format=torch.contiguous_format)
+    if biases and shortcut and biases[-1] is not None:
+        P[:, :, m:] += biases[-1]
+    return P
+
+
+def transition_weight_grads(h_in, dR, Z, dA, has_bias):
+    """The gradients of the recurrent kernel and of every transition kernel
+    and bias, each one matmul or sum over all steps: `h_in` the (masked)
+    previous states, `dR` the gradient of `r`, `Z` the hidden layers'
+    outputs, `dA` each kernel's output's gradient."""
+    import torch
+
+    flat = lambda x: x.reshape(-1, x.shape[-1])  # noqa: E731
+    grads = [torch.mm(flat(h_in).t(), flat(dR))]
+    for i, (z, da) in enumerate(zip(Z, dA)):
+        grads += [torch.mm(flat(z).t(), flat(da)), da.sum((0, 1)) if has_bias[i] else None]
+    return grads
+
+
 def transition_sequence(cell, projected, h0, training=False, go_backwards=False):
     """Every state of `cell` over `projected` (batch, time, features), from
     `h0`: a `(batch, time, units)` tensor in the order the steps ran."""
     import torch
 
-    kernels = [cell.noisy(k, training) for k in cell.transition_kernels]
-    params = [cell.noisy(cell.recurrent_kernel, training)]
-    for i, kernel in enumerate(kernels):
-        params += [kernel, cell.transition_biases[i] if cell.use_bias else None]
-    params = torch_tensors(params)
+    params = transition_params(cell, training)
     plan = _Plan(
         m=cell._first_width,
         layers=cell.num_transition_layers,
@@ -125,13 +157,9 @@ def _make_function():
         @staticmethod
         def forward(ctx, plan, projected, h0, mask, recurrent_kernel, *transition):
             m, L = plan.m, plan.layers
-            # (time, batch, features), a copy: the top bias is added in place.
-            P = projected.transpose(0, 1).clone(memory_format=torch.contiguous_format)
-            T, B = P.shape[0], P.shape[1]
             kernels, biases = list(transition[0::2]), list(transition[1::2])
-            if L > 1 and plan.shortcut and biases[-1] is not None:
-                # The top bias joins the shortcut's input terms once, not per step.
-                P[:, :, m:] += biases[-1]
+            P = time_major_inputs(projected, biases, m, plan.shortcut)
+            T, B = P.shape[0], P.shape[1]
             H = P.new_empty((T + 1,) + tuple(h0.shape))
             H[0] = h0
             Z = [P.new_empty((T, B, m)) for _ in range(L - 1)]
@@ -161,12 +189,8 @@ def _make_function():
             h_in = H[:-1]
             if mask is not None:
                 dh0, h_in = dh0 * mask, h_in * mask
-            flat = lambda x: x.reshape(-1, x.shape[-1])  # noqa: E731
-            grads = [None, dR.transpose(0, 1), dh0, None, torch.mm(flat(h_in).t(), flat(dR))]
-            for i in range(L - 1):
-                grads.append(torch.mm(flat(Z[i]).t(), flat(dA[i])))
-                grads.append(dA[i].sum((0, 1)) if ctx.has_bias[i] else None)
-            return tuple(grads)
+            return (None, dR.transpose(0, 1), dh0, None,
+                    *transition_weight_grads(h_in, dR, Z, dA, ctx.has_bias))
 
     return Sequence
 

@@ -41,6 +41,39 @@ def derivative(kind: str, grad: Tensor, y: Tensor, out: Tensor) -> Tensor:
     return out.copy_(grad)
 
 
+def transition_forward(r: Tensor, Z: List[Tensor], t: int, kernels: List[Tensor],
+                       biases: List[Optional[Tensor]], m: int, shortcut: bool, inner: str,
+                       out: Tensor) -> Tensor:
+    """The top layer's pre-activation of frame `t` of a deep transition
+    (two layers or more) from `r = P_t + h_prev @ W`, written into `out`;
+    the hidden layers' outputs go to `Z[i][t]`. With a shortcut the top
+    bias is already in `r[:, m:]`. The DT(S)-LSTM's loops use it too."""
+    L = len(kernels) + 1
+    z = activate(inner, r[:, :m], Z[0][t])
+    for i in range(L - 2):
+        b = biases[i]
+        a = torch.mm(z, kernels[i]) if b is None else torch.addmm(b, z, kernels[i])
+        z = activate(inner, a, Z[i + 1][t])
+    if shortcut:
+        return torch.addmm(r[:, m:], z, kernels[L - 2], out=out)
+    b = biases[L - 2]
+    if b is None:
+        return torch.mm(z, kernels[L - 2], out=out)
+    return torch.addmm(b, z, kernels[L - 2], out=out)
+
+
+def transition_backward(da: Tensor, Z: List[Tensor], t: int, K_T: List[Tensor], dA: List[Tensor],
+                        dR_head: Tensor, inner: str) -> None:
+    """From `da`, the gradient of frame `t`'s top pre-activation, fills
+    `dA[i][t]` (of each hidden kernel's output before its activation) and
+    `dR_head` (of `r[:, :m]`), through the layers `transition_forward` ran."""
+    L = len(K_T) + 1
+    for j in range(L - 2):
+        i = L - 2 - j
+        da = derivative(inner, torch.mm(da, K_T[i]), Z[i][t], dA[i - 1][t])
+    derivative(inner, torch.mm(da, K_T[0]), Z[0][t], dR_head)
+
+
 def forward_loop(P: Tensor, H: Tensor, Z: List[Tensor], W: Tensor, kernels: List[Tensor],
                  biases: List[Optional[Tensor]], mask: Optional[Tensor], m: int, shortcut: bool,
                  top: str, inner: str) -> None:
@@ -55,17 +88,8 @@ def forward_loop(P: Tensor, H: Tensor, Z: List[Tensor], W: Tensor, kernels: List
         if L == 1:
             activate(top, r, H[t + 1])
             continue
-        z = activate(inner, r[:, :m], Z[0][t])
-        for i in range(L - 2):
-            b = biases[i]
-            a = torch.mm(z, kernels[i]) if b is None else torch.addmm(b, z, kernels[i])
-            z = activate(inner, a, Z[i + 1][t])
-        if shortcut:
-            a = torch.addmm(r[:, m:], z, kernels[L - 2])
-        else:
-            b = biases[L - 2]
-            a = torch.mm(z, kernels[L - 2]) if b is None else torch.addmm(b, z, kernels[L - 2])
-        activate(top, a, H[t + 1])
+        a = transition_forward(r, Z, t, kernels, biases, m, shortcut, inner, H[t + 1])
+        activate(top, a, a)
 
 
 def backward_loop(dY: Tensor, H: Tensor, Z: List[Tensor], W_T: Tensor, K_T: List[Tensor], dR: Tensor,
@@ -81,10 +105,7 @@ def backward_loop(dY: Tensor, H: Tensor, Z: List[Tensor], W_T: Tensor, K_T: List
             derivative(top, g, H[t + 1], dR[t])
         else:
             da = derivative(top, g, H[t + 1], dA[L - 2][t])
-            for j in range(L - 2):
-                i = L - 2 - j
-                da = derivative(inner, torch.mm(da, K_T[i]), Z[i][t], dA[i - 1][t])
-            derivative(inner, torch.mm(da, K_T[0]), Z[0][t], dR[t][:, :m])
+            transition_backward(da, Z, t, K_T, dA, dR[t][:, :m], inner)
         if t > 0:
             if mask is None:
                 g = torch.addmm(dY[t - 1], dR[t], W_T)

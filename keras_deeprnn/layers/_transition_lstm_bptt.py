@@ -35,8 +35,10 @@ from keras_deeprnn.layers._transition_bptt import LazyFunction
 from keras_deeprnn.layers._transition_bptt import activation_kind
 from keras_deeprnn.layers._transition_bptt import is_exactly
 from keras_deeprnn.layers._transition_bptt import recurrent_mask
-from keras_deeprnn.layers._transition_bptt import torch_tensors
+from keras_deeprnn.layers._transition_bptt import time_major_inputs
 from keras_deeprnn.layers._transition_bptt import transition_computable
+from keras_deeprnn.layers._transition_bptt import transition_params
+from keras_deeprnn.layers._transition_bptt import transition_weight_grads
 
 
 def applies(cell, training, mask, dtype):
@@ -51,10 +53,7 @@ def sequence(cell, projected, initial_state, training=False, go_backwards=False)
     steps ran, and the last state."""
     import torch
 
-    params = [cell.noisy(cell.recurrent_kernel, training)]
-    for i, kernel in enumerate(cell.transition_kernels):
-        params += [cell.noisy(kernel, training), cell.transition_biases[i] if cell.use_bias else None]
-    params = torch_tensors(params)
+    params = transition_params(cell, training)
     plan = (cell._first_width, cell.num_transition_layers, cell.shortcut, activation_kind(cell.activation),
             activation_kind(cell.transition_activation))
     h0, c0 = (torch.as_tensor(s) for s in initial_state)
@@ -73,26 +72,19 @@ def forward_loop(P, H, C, Z, GATES, TC, W, kernels, biases, mask, plan):
     import torch
 
     from keras_deeprnn.layers._transition_loops import activate
+    from keras_deeprnn.layers._transition_loops import transition_forward
 
     m, L, shortcut, top, inner = plan
     n = H.shape[-1]
     # Views of every frame made once, not by indexing at every step.
     P_t, H_t, C_t, G_t, TC_t = P.unbind(0), H.unbind(0), C.unbind(0), GATES.unbind(0), TC.unbind(0)
-    Z_t = [z.unbind(0) for z in Z]
     for t in range(len(P_t)):
         h = H_t[t] if mask is None else H_t[t] * mask
         if L == 1:
             a = torch.addmm(P_t[t], h, W, out=G_t[t])
         else:
             r = torch.addmm(P_t[t], h, W)
-            z = activate(inner, r[:, :m], Z_t[0][t])
-            for i in range(L - 2):
-                b = biases[i]
-                pre = torch.mm(z, kernels[i]) if b is None else torch.addmm(b, z, kernels[i])
-                z = activate(inner, pre, Z_t[i + 1][t])
-            b = r[:, m:] if shortcut else biases[L - 2]
-            a = torch.mm(z, kernels[L - 2], out=G_t[t]) if b is None else torch.addmm(b, z, kernels[L - 2],
-                                                                                      out=G_t[t])
+            a = transition_forward(r, Z, t, kernels, biases, m, shortcut, inner, G_t[t])
         torch.sigmoid(a[:, : 2 * n], out=a[:, : 2 * n])
         activate(top, a[:, 2 * n: 3 * n], a[:, 2 * n: 3 * n])
         torch.sigmoid(a[:, 3 * n:], out=a[:, 3 * n:])
@@ -107,13 +99,12 @@ def backward_loop(dY, dh, dc, J, Jo, Jc, F, Z, W_T, K_T, dR, dA, mask, plan):
     state's `dh`, `dc`; returns the initial state's `(dh, dc)`."""
     import torch
 
-    from keras_deeprnn.layers._transition_loops import derivative
+    from keras_deeprnn.layers._transition_loops import transition_backward
 
     m, L, _, _, inner = plan
     T, B, n = dY.shape
     top = dR if L == 1 else dA[L - 2]
     dY_t, J_t, Jo_t, Jc_t, F_t, dR_t, top_t = (x.unbind(0) for x in (dY, J, Jo, Jc, F, dR, top))
-    Z_t, dA_t = [z.unbind(0) for z in Z], [a.unbind(0) for a in dA]
     dh = dh + dY_t[T - 1]
     for t in range(T - 1, -1, -1):
         dc = torch.addcmul(dc, dh, Jc_t[t])
@@ -122,11 +113,7 @@ def backward_loop(dY, dh, dc, J, Jo, Jc, F, Z, W_T, K_T, dR, dA, mask, plan):
         torch.mul(Jo_t[t], dh, out=a[:, 3 * n:])
         dc = dc * F_t[t]
         if L > 1:
-            da = a
-            for j in range(L - 2):
-                i = L - 2 - j
-                da = derivative(inner, torch.mm(da, K_T[i]), Z_t[i][t], dA_t[i - 1][t])
-            derivative(inner, torch.mm(da, K_T[0]), Z_t[0][t], dR_t[t][:, :m])
+            transition_backward(a, Z, t, K_T, dA, dR_t[t][:, :m], inner)
         dh = torch.mm(dR_t[t], W_T)
         if mask is not None:
             dh = dh * mask
@@ -144,13 +131,9 @@ def _make_function():
         @staticmethod
         def forward(ctx, plan, projected, h0, c0, mask, recurrent_kernel, *transition):
             m, L, shortcut = plan[:3]
-            # (time, batch, features), a copy: the top bias is added in place.
-            P = projected.transpose(0, 1).clone(memory_format=torch.contiguous_format)
-            T, B, n = P.shape[0], P.shape[1], h0.shape[-1]
             kernels, biases = list(transition[0::2]), list(transition[1::2])
-            if L > 1 and shortcut and biases[-1] is not None:
-                # The top bias joins the shortcut's input terms once, not per step.
-                P[:, :, m:] += biases[-1]
+            P = time_major_inputs(projected, biases, m, shortcut)
+            T, B, n = P.shape[0], P.shape[1], h0.shape[-1]
             H, C = P.new_empty((T + 1, B, n)), P.new_empty((T + 1, B, n))
             H[0], C[0] = h0, c0
             Z = [P.new_empty((T, B, m)) for _ in range(L - 1)]
@@ -187,12 +170,8 @@ def _make_function():
             dh0, dc0 = backward_loop(dY, dh_last, dc_last, J, Jo, Jc, f, Z, W_T, [k.t() for k in kernels],
                                      dR, dA, mask, plan)
             h_in = H[:-1] if mask is None else H[:-1] * mask
-            flat = lambda x: x.reshape(-1, x.shape[-1])  # noqa: E731
-            grads = [None, dR.transpose(0, 1), dh0, dc0, None, torch.mm(flat(h_in).t(), flat(dR))]
-            for k in range(L - 1):
-                grads.append(torch.mm(flat(Z[k]).t(), flat(dA[k])))
-                grads.append(dA[k].sum((0, 1)) if ctx.has_bias[k] else None)
-            return tuple(grads)
+            return (None, dR.transpose(0, 1), dh0, dc0, None,
+                    *transition_weight_grads(h_in, dR, Z, dA, ctx.has_bias))
 
     return Sequence
 
