@@ -151,6 +151,8 @@ CASES = [
     Case("dt_L2", _dt(num_transition_layers=2), _dt_ref, UNITS, 52),
     Case("dt_L3_relu", _dt(num_transition_layers=3, transition_activation="relu"), _dt_ref, UNITS, 72),
     Case("dts_L2", _dt(num_transition_layers=2, shortcut=True), _dt_ref, UNITS, 80),
+    Case("dts_L2_no_bias", _dt(num_transition_layers=2, shortcut=True, use_bias=False), _dt_ref,
+         UNITS, 72),
     Case("dts_L3_narrow", _dt(num_transition_layers=3, shortcut=True, transition_units=3), _dt_ref, UNITS, 80),
     Case("dg_lstm_1", _dg(1), _dg_ref, UNITS, 176),
     Case("dg_lstm_3", _dg(3), _dg_ref, UNITS, 544),
@@ -159,6 +161,9 @@ CASES = [
          _dt_ref, UNITS, 80 + 2 * (3 + 3 + 4) + 4, atol=1e-4),
     Case("lstm_L1", _dt_lstm(num_transition_layers=1), _dt_lstm_ref, UNITS, 128),
     Case("dts_lstm_L2", _dt_lstm(num_transition_layers=2, shortcut=True), _dt_lstm_ref, UNITS, 224),
+    # Without biases: the top layer of the DT-LSTM has no forget-gate bias to start at 1.
+    Case("dt_lstm_L3_no_bias", _dt_lstm(num_transition_layers=3, use_bias=False), _dt_lstm_ref,
+         UNITS, 108),
     Case("rhn_L1", _rhn(1), _rhn_ref, UNITS, 64),
     Case("rhn_L3_h0", _rhn(3, trainable_initial_state=True), _rhn_ref, UNITS, 148),
     Case("gf_rnn_1", _gf(1), _gf_ref, UNITS, 40),

@@ -41,14 +41,16 @@ def dt_top(x, h, w, num_transition_layers, shortcut, activation="tanh", transiti
             return a
         return layer_norm(a, w[f"ln_gamma_{l}"], w[f"ln_beta_{l}"])
 
+    # `use_bias=False`: no bias among the weights, a zero one in the equations.
+    bias = w.get("bias", 0.0)
     if L == 1:
-        return ln(h @ w["recurrent_kernel"] + x @ w["input_kernel"] + w["bias"], 0)
-    m = w["bias"].shape[0]
+        return ln(h @ w["recurrent_kernel"] + x @ w["input_kernel"] + bias, 0)
+    m = w["transition_kernel_0"].shape[0]
     U, W1 = w["input_kernel"][:, :m], w["recurrent_kernel"][:, :m]
-    z = phi_l(ln(h @ W1 + x @ U + w["bias"], 0))
+    z = phi_l(ln(h @ W1 + x @ U + bias, 0))
     for l in range(L - 2):
-        z = phi_l(ln(z @ w[f"transition_kernel_{l}"] + w[f"transition_bias_{l}"], l + 1))
-    top = z @ w[f"transition_kernel_{L - 2}"] + w[f"transition_bias_{L - 2}"]
+        z = phi_l(ln(z @ w[f"transition_kernel_{l}"] + w.get(f"transition_bias_{l}", 0.0), l + 1))
+    top = z @ w[f"transition_kernel_{L - 2}"] + w.get(f"transition_bias_{L - 2}", 0.0)
     if shortcut:
         U_bar, W_bar = w["input_kernel"][:, m:], w["recurrent_kernel"][:, m:]
         top = top + h @ W_bar + x @ U_bar
