@@ -120,22 +120,27 @@ def _make_function():
             U = [R[:, :n] for (R, _, _) in levels]
             RG = torch.cat([R[:, n:] for (R, _, _) in levels], 1)  # every level's gate kernel, (N n, N N)
             Mi = [None] + [input_mask[:, (j - 1) * n: j * n] for j in range(1, N)] if X is not None else None
+            # Views of every frame made once, not by indexing at every step.
+            P_t, S_t, G_t = P.unbind(0), S.view(T + 1, B, N * n).unbind(0), GATES.unbind(0)
+            H_t = [S[:, :, j].unbind(0) for j in range(N)]
+            HS_t = HS.unbind(0) if HS is not None else None
+            X_t = [None] + [x.unbind(0) for x in X[1:]] if X is not None else None
+            F_t = [f.unbind(0) for f in FED]
             for t in range(T):
-                s = S[t].view(B, N * n)
-                if HS is not None:
-                    s = torch.mul(s, recurrent_mask, out=HS[t])
-                torch.mm(s, RG, out=GATES[t].view(B, N * N))
+                s = S_t[t] if HS_t is None else torch.mul(S_t[t], recurrent_mask, out=HS_t[t])
+                gates = torch.mm(s, RG, out=G_t[t].view(B, N * N)).view(B, N, N)
                 for j, (R, K, b) in enumerate(levels):
                     if j == 0:
-                        x_terms = P[t]
+                        x_terms = P_t[t]
                     else:
-                        x = S[t + 1, :, j - 1] if Mi is None else torch.mul(S[t + 1, :, j - 1], Mi[j], out=X[j][t])
+                        x = H_t[j - 1][t + 1] if Mi is None else torch.mul(H_t[j - 1][t + 1], Mi[j], out=X_t[j][t])
                         x_terms = torch.mm(x, K) if b is None else torch.addmm(b, x, K)
-                    g = GATES[t, :, j]
+                    g = gates[:, j]
                     torch.sigmoid(g.add_(x_terms[:, n:]), out=g)
-                    torch.mul(s.view(B, N, n), g.unsqueeze(2), out=FED[j][t].view(B, N, n))
-                    torch.addmm(x_terms[:, :n], FED[j][t], U[j], out=A)
-                    activate(kind, A, S[t + 1, :, j])
+                    f = F_t[j][t]
+                    torch.mul(s.view(B, N, n), g.unsqueeze(2), out=f.view(B, N, n))
+                    torch.addmm(x_terms[:, :n], f, U[j], out=A)
+                    activate(kind, A, H_t[j][t + 1])
             ctx.N, ctx.n, ctx.kind = N, n, kind
             ctx.masks = (input_mask is not None, recurrent_mask is not None)
             ctx.has_bias = [b is not None for (_, _, b) in levels]
@@ -173,21 +178,26 @@ def _make_function():
             # The gradient of every level's state carried from frame t + 1 (the last frame's from outside).
             dh = torch.stack(d_last, 1)
             dh[:, N - 1] += dY[T - 1]
+            # Views of every frame made once, not by indexing at every step.
+            dY_t, S_t, dG_t = dY.unbind(0), H_star.view(T, B, N, n).unbind(0), dG.unbind(0)
+            J_t, dA_t = [x.unbind(0) for x in J], [x.unbind(0) for x in dA]
+            G_t = [GATES[:, :, j].unsqueeze(3).unbind(0) for j in range(N)]
+            GAMMA_t = [GAMMA[:, :, j].unbind(0) for j in range(N)]
             for t in range(T - 1, -1, -1):
-                s = H_star[t].view(B, N, n)
+                s, dg, dh_j = S_t[t], dG_t[t], dh.unbind(1)
                 ds = torch.zeros_like(s)
                 for j in range(N - 1, -1, -1):
-                    a = torch.mul(dh[:, j], J[j][t], out=dA[j][t])
+                    a = torch.mul(dh_j[j], J_t[j][t], out=dA_t[j][t])
                     df = torch.mm(a, UT[j]).view(B, N, n)
-                    torch.mul((df * s).sum(2), GAMMA[t, :, j], out=dG[t, :, j])
-                    ds.addcmul_(df, GATES[t, :, j].unsqueeze(2))
+                    torch.mul((df * s).sum(2), GAMMA_t[j][t], out=dg[:, j])
+                    ds.addcmul_(df, G_t[j][t])
                     if j > 0:
-                        x = torch.mm(torch.cat([a, dG[t, :, j]], 1), KT[j])
-                        dh[:, j - 1] += x if Mi is None else x * Mi[j]
-                d_prev = torch.addmm(ds.view(B, N * n), dG[t].view(B, N * N), RGT)
+                        x = torch.mm(torch.cat([a, dg[:, j]], 1), KT[j])
+                        dh_j[j - 1].add_(x if Mi is None else x * Mi[j])
+                d_prev = torch.addmm(ds.view(B, N * n), dg.view(B, N * N), RGT)
                 dh = (d_prev if recurrent_mask is None else d_prev * recurrent_mask).view(B, N, n)
                 if t > 0:
-                    dh[:, N - 1] += dY[t - 1]
+                    dh[:, N - 1] += dY_t[t - 1]
             flat = lambda x: x.reshape(-1, x.shape[-1])  # noqa: E731
             dP = torch.cat([dA[0], dG[:, :, 0]], 2).transpose(0, 1)
             grads = [None, None, dP, None, None, *dh.unbind(1)]
