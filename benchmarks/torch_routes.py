@@ -5,9 +5,10 @@ At the paper's sizes (as in `paper.py`): `train_on_batch` on a batch of
 process (`OMP_NUM_THREADS=1`, `torch.set_num_threads(1)`), median of
 `rounds * steps` single steps, for `dots_rnn` (128 units), `dts_rnn` (32),
 `rnn` (128), `rhn` (128), `deep_gru` (128, two `FusedGRU` layers),
-`dg_lstm` (128) and `dots_lstm` (128). Each route runs in a worker process of its own, started
-once; the rounds alternate over the workers (reversed every other round),
-so load that comes and goes falls on every route alike:
+`dg_lstm` (128), `dots_lstm` (128) and `gf_rnn` (128, 3 levels). Each
+route runs in a worker process of its own, started once; the rounds
+alternate over the workers (reversed every other round), so load that comes
+and goes falls on every route alike:
 
 * `jax`: the JAX backend, the baseline every ratio divides by.
 * `torch traced`: `DeepRNN`'s traced step replayed under autograd (the
@@ -25,8 +26,9 @@ so load that comes and goes falls on every route alike:
 * `torch sequence scripted`: the same with its loops compiled by
   TorchScript (`_transition_loops.py`): what the library runs after that.
   `rhn`'s function (`_highway_bptt.py`), `dg_lstm`'s
-  (`_depth_gated_bptt.py`) and `dots_lstm`'s (`_transition_lstm_bptt.py`)
-  have Python loops only: both sequence routes run the same code for them.
+  (`_depth_gated_bptt.py`), `dots_lstm`'s (`_transition_lstm_bptt.py`)
+  and `gf_rnn`'s (`_gated_feedback_bptt.py`) have Python loops only: both
+  sequence routes run the same code for them.
 
 Also per torch route: the same models over 1 frame (what `train_on_batch`
 costs outside the loop: the model call, the loss, clipping and Adam), and
@@ -60,7 +62,7 @@ import processes  # noqa: E402
 
 ROUTES = ("jax", "torch traced", "torch compiled", "torch sequence", "torch sequence scripted")
 MODELS = (("dots_rnn", 128), ("dts_rnn", 32), ("rnn", 128), ("rhn", 128), ("deep_gru", 128), ("dg_lstm", 128),
-          ("dots_lstm", 128))
+          ("dots_lstm", 128), ("gf_rnn", 128))
 PAPER = dict(batch=2, seq_len=64)
 WIDE = dict(arch="dts_rnn", units=256, batch=32, seq_len=100)
 # The main job's model (`keras_deeprnn.training.config.MAIN_JOB_MODEL`: DOT(S)-RNN,

@@ -8,7 +8,7 @@ case name to the cell's arguments) and those it leaves to the traced step
 (`falls_back`: case name to a function that makes the cell), which of its
 cases the shared tests of `tests/layers/test_whole_sequence_routes.py` use,
 and the shape of its state: one `(batch, units)` tensor, one `[h, c]`
-pair, or one `[h, c]` pair per level (`state`). The float64 gradchecks of each hand-written
+pair, one `[h, c]` pair per level or one `[h]` per level (`state`). The float64 gradchecks of each hand-written
 backward pass read their cells' arguments from here too.
 """
 
@@ -37,8 +37,9 @@ class Family:
     mask: str
     switched_off: str
     frozen: str
-    # The state: "h" (one tensor), "hc" (one `[h, c]` pair) or "hc_per_level"
-    # (one `[h, c]` pair a level, counted by the argument `depth`).
+    # The state: "h" (one tensor), "hc" (one `[h, c]` pair), "hc_per_level"
+    # (one `[h, c]` pair a level, counted by the argument `depth`) or
+    # "h_per_level" (one `[h]` a level).
     state: str = "h"
     depth: str = "num_transition_layers"
     # On torch, the loops each case asks for: "any" leaves them to the route.
@@ -52,12 +53,16 @@ class Family:
         """How many `(batch, units)` tensors the state of case `name` has."""
         if self.state == "hc_per_level":
             return 2 * self.applies[name][self.depth]
+        if self.state == "h_per_level":
+            return self.applies[name][self.depth]
         return {"h": 1, "hc": 2}[self.state]
 
     def structured(self, states):
         """Flat `states` in the cell's structure, as `initial_state` takes them."""
         if self.state == "hc_per_level":
             return [[h, c] for h, c in zip(states[::2], states[1::2])]
+        if self.state == "h_per_level":
+            return [[h] for h in states]
         return list(states)
 
     def run_loops(self):
@@ -245,5 +250,37 @@ TRANSITION_LSTM = Family(
     state="hc",
 )
 
+GATED_FEEDBACK = Family(
+    cell=kc.GatedFeedbackCell,
+    applies={
+        "levels1": dict(units=4, num_layers=1),
+        "levels2": dict(units=4, num_layers=2),
+        "levels3": dict(units=5, num_layers=3),
+        "no_bias": dict(units=4, num_layers=3, use_bias=False),
+        "no_bias_levels1": dict(units=4, num_layers=1, use_bias=False),
+        "sigmoid": dict(units=4, num_layers=2, activation="sigmoid"),
+        "relu": dict(units=4, num_layers=3, activation="relu"),
+        "linear": dict(units=4, num_layers=2, activation="linear"),
+        "learned_h0": dict(units=4, num_layers=2, trainable_initial_state=True),
+        "dropout": dict(units=4, num_layers=3, dropout=0.3, seed=3),
+        "recurrent_dropout": dict(units=4, num_layers=3, recurrent_dropout=0.4, seed=5),
+        "recurrent_dropout_levels1": dict(units=4, num_layers=1, dropout=0.3, recurrent_dropout=0.4, seed=7),
+        "weight_noise": dict(units=4, num_layers=2, weight_noise=0.2, seed=3),
+        "drop_connect": dict(units=4, num_layers=2, recurrent_weight_dropout=0.3, seed=3),
+        "all_draws": dict(units=4, num_layers=3, dropout=0.3, recurrent_dropout=0.4, weight_noise=0.2,
+                          recurrent_weight_dropout=0.3, trainable_initial_state=True, seed=11),
+    },
+    falls_back={
+        "gelu": lambda: kc.GatedFeedbackCell(4, num_layers=2, activation="gelu"),
+        "own_tanh": lambda: kc.GatedFeedbackCell(4, num_layers=2, activation=lambda a: ops.tanh(a)),
+        "float64": lambda: kc.GatedFeedbackCell(4, num_layers=2, dtype="float64"),
+        "subclass": lambda: _subclass(kc.GatedFeedbackCell)(4, num_layers=2),
+    },
+    options=("levels1", "levels3", "all_draws"),
+    gradients=("levels1", "levels3", "no_bias", "relu", "all_draws"),
+    stateful="levels2", mask="all_draws", switched_off="levels2", frozen="levels2",
+    state="h_per_level", depth="num_layers",
+)
+
 FAMILIES = {"transition": TRANSITION, "highway": HIGHWAY, "depth_gated": DEPTH_GATED,
-            "transition_lstm": TRANSITION_LSTM}
+            "transition_lstm": TRANSITION_LSTM, "gated_feedback": GATED_FEEDBACK}

@@ -10,6 +10,7 @@ from keras_deeprnn import _checks
 from keras_deeprnn._keras_private import backend_rnn
 from keras_deeprnn._keras_private import get_stateless_scope
 from keras_deeprnn.layers import _depth_gated_bptt
+from keras_deeprnn.layers import _gated_feedback_bptt
 from keras_deeprnn.layers import _highway_bptt
 from keras_deeprnn.layers import _transition_bptt
 from keras_deeprnn.layers import _transition_lstm_bptt
@@ -29,6 +30,7 @@ SEQUENCE_ROUTES = (
     (_highway_bptt.applies, _highway_bptt.sequence, False),
     (_depth_gated_bptt.applies, _depth_gated_bptt.sequence, True),
     (_transition_lstm_bptt.applies, _transition_lstm_bptt.sequence, True),
+    (_gated_feedback_bptt.applies, _gated_feedback_bptt.sequence, True),
 )
 # TensorFlow's time loop under XLA sees the cell's weights as tensors read
 # once before it (`_WeightsReadOnce`); False reads them at every step, as
@@ -59,11 +61,12 @@ class DeepRNN(keras.layers.RNN):
     inputs, and that graph replays every step without `keras.ops`'
     per-call argument checks (see `_TracedSteps`; a step that cannot be
     traced runs as written). A `DeepTransitionCell`, a
-    `DeepTransitionLSTMCell`, a `HighwayTransitionCell` and a
-    `DepthGatedLSTMCell` go further on torch: the whole sequence runs as
-    one autograd function whose backward pass through time is written by
-    hand (`_transition_bptt`, `_transition_lstm_bptt`, `_highway_bptt`,
-    `_depth_gated_bptt`: no per-step autograd records, weight gradients as
+    `DeepTransitionLSTMCell`, a `HighwayTransitionCell`, a
+    `DepthGatedLSTMCell` and a `GatedFeedbackCell` go further on torch: the
+    whole sequence runs as one autograd function whose backward pass through
+    time is written by hand (`_transition_bptt`, `_transition_lstm_bptt`,
+    `_highway_bptt`, `_depth_gated_bptt`, `_gated_feedback_bptt`: no
+    per-step autograd records, weight gradients as
     one matmul over all steps), where that computes what the cell asks for
     (no mask, no layer norm, float32, Keras's own `tanh`, `sigmoid`, `relu`
     or `linear`; `tanh` and `sigmoid` as the Depth-Gated LSTM's); otherwise
