@@ -242,16 +242,12 @@ def main():
     parser.add_argument("--routes", help=f"comma-separated routes of {', '.join(ROUTES)} (default: all)")
     parser.add_argument("--out", default=str(HERE / "results" / "torch_routes"))
     args = parser.parse_args()
-    only = args.models.split(",") if args.models else None
-    unknown = sorted(set(only or ()) - {a for a, _ in MODELS})
-    if unknown:
-        parser.error(f"--models: received {unknown}, expected names among {[a for a, _ in MODELS]}")
-    if args.worker:
-        return worker(args.worker)
     models = args.models.split(",") if args.models else None
     unknown = sorted(set(models or ()) - {name for name, _ in MODELS})
     if unknown:
         parser.error(f"--models: got {', '.join(unknown)}; expected names from {', '.join(n for n, _ in MODELS)}")
+    if args.worker:
+        return worker(args.worker)
     routes = tuple(r.strip() for r in args.routes.split(",")) if args.routes else ROUTES
     if set(routes) - set(ROUTES) or "jax" not in routes:
         parser.error(f"--routes: got {args.routes!r}; expected routes from {', '.join(ROUTES)}, jax among them")
