@@ -34,7 +34,7 @@ from keras_deeprnn.layers._transition_bptt import LazyFunction
 from keras_deeprnn.layers._transition_bptt import activation_kind
 from keras_deeprnn.layers._transition_bptt import all_float32
 from keras_deeprnn.layers._transition_bptt import is_exactly
-from keras_deeprnn.layers._transition_bptt import recurrent_mask
+from keras_deeprnn.layers._transition_bptt import level_masks
 from keras_deeprnn.layers._transition_bptt import torch_tensors
 
 
@@ -62,20 +62,14 @@ def sequence(cell, projected, initial_state, training=False, go_backwards=False)
     level."""
     import torch
 
-    L, n = cell.num_layers, cell.units
-
+    L = cell.num_layers
     params = []
     for l in range(L):
         params += [cell.noisy(cell.recurrent_kernels[l], training), cell.noisy(cell.peepholes[l], training)]
         if l > 0:
             params += [cell.noisy(cell.kernels[l], training), cell.biases[l]]
     params = torch_tensors(params)
-    input_mask = None
-    if training and cell.dropout and L > 1:
-        # As `apply_input_dropout` takes it between levels: drawn once, recorded.
-        cell.get_dropout_mask(projected)
-        input_mask = cell.cached_draw("dropout")[:, cell._input_dim: cell._input_dim + (L - 1) * n]
-    levels_mask = recurrent_mask(cell, projected, L * n, training)
+    input_mask, levels_mask = level_masks(cell, projected, training)
     if go_backwards:
         projected = torch.flip(projected, dims=[1])
     states = [torch.as_tensor(s) for level in initial_state for s in level]

@@ -36,7 +36,7 @@ from keras_deeprnn.layers._transition_bptt import LazyFunction
 from keras_deeprnn.layers._transition_bptt import activation_kind
 from keras_deeprnn.layers._transition_bptt import all_float32
 from keras_deeprnn.layers._transition_bptt import is_exactly
-from keras_deeprnn.layers._transition_bptt import recurrent_mask
+from keras_deeprnn.layers._transition_bptt import level_masks
 from keras_deeprnn.layers._transition_bptt import torch_tensors
 
 
@@ -63,19 +63,14 @@ def sequence(cell, projected, initial_state, training=False, go_backwards=False)
     every level."""
     import torch
 
-    N, n = cell.num_layers, cell.units
+    N = cell.num_layers
     params = []
     for j in range(N):
         params.append(cell.noisy(cell.recurrent_kernels[j], training))
         if j > 0:
             params += [cell.noisy(cell.kernels[j], training), cell.biases[j]]
     params = torch_tensors(params)
-    input_mask = None
-    if training and cell.dropout and N > 1:
-        # As `apply_input_dropout` takes it between levels: drawn once, recorded.
-        cell.get_dropout_mask(projected)
-        input_mask = cell.cached_draw("dropout")[:, cell._input_dim: cell._input_dim + (N - 1) * n]
-    levels_mask = recurrent_mask(cell, projected, N * n, training)
+    input_mask, levels_mask = level_masks(cell, projected, training)
     if go_backwards:
         projected = torch.flip(projected, dims=[1])
     states = [torch.as_tensor(level[0] if isinstance(level, (list, tuple)) else level)

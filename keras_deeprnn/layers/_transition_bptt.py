@@ -65,6 +65,21 @@ def recurrent_mask(cell, like, width, training):
     return cell.cached_draw("recurrent_dropout")[:, :width]
 
 
+def level_masks(cell, like, training):
+    """The dropout masks of a cell that steps `num_layers` levels together
+    (`_depth_gated_bptt`, `_gated_feedback_bptt`): `(input_mask,
+    levels_mask)`, the input dropout between levels (each level's input
+    `h^{j-1}_t` above the bottom, as `apply_input_dropout` takes it) and
+    the recurrent dropout of every level's `h_{t-1}`; each drawn once for
+    the sequence and recorded on the cell, None where the step uses none."""
+    levels, n = cell.num_layers, cell.units
+    input_mask = None
+    if training and cell.dropout and levels > 1:
+        cell.get_dropout_mask(like)
+        input_mask = cell.cached_draw("dropout")[:, cell._input_dim: cell._input_dim + (levels - 1) * n]
+    return input_mask, recurrent_mask(cell, like, levels * n, training)
+
+
 def applies(cell, training, mask, dtype):
     """Whether `transition_sequence` computes what `cell`'s step computes."""
     return (is_exactly(cell, "keras_deeprnn.cells.deep_transition", "DeepTransitionCell")
