@@ -178,6 +178,17 @@ HIGHWAY = Family(
 )
 
 
+# The draws of a cell that steps its levels together, and its learned h_0:
+# the same cases for the Depth-Gated LSTM and the gated-feedback RNN.
+LEVEL_DRAWS = {
+    "learned_h0": dict(units=4, num_layers=2, trainable_initial_state=True),
+    "dropout": dict(units=4, num_layers=3, dropout=0.3, seed=3),
+    "recurrent_dropout": dict(units=4, num_layers=3, recurrent_dropout=0.4, seed=5),
+    "recurrent_dropout_levels1": dict(units=4, num_layers=1, dropout=0.3, recurrent_dropout=0.4, seed=7),
+    "weight_noise": dict(units=4, num_layers=2, weight_noise=0.2, seed=3),
+    "drop_connect": dict(units=4, num_layers=2, recurrent_weight_dropout=0.3, seed=3),
+}
+
 DEPTH_GATED = Family(
     cell=kc.DepthGatedLSTMCell,
     applies={
@@ -186,12 +197,7 @@ DEPTH_GATED = Family(
         "levels3": dict(units=5, num_layers=3, unit_forget_bias=False),
         "no_bias": dict(units=4, num_layers=3, use_bias=False),
         "no_bias_levels1": dict(units=4, num_layers=1, use_bias=False),
-        "learned_h0": dict(units=4, num_layers=2, trainable_initial_state=True),
-        "dropout": dict(units=4, num_layers=3, dropout=0.3, seed=3),
-        "recurrent_dropout": dict(units=4, num_layers=3, recurrent_dropout=0.4, seed=5),
-        "recurrent_dropout_levels1": dict(units=4, num_layers=1, dropout=0.3, recurrent_dropout=0.4, seed=7),
-        "weight_noise": dict(units=4, num_layers=2, weight_noise=0.2, seed=3),
-        "drop_connect": dict(units=4, num_layers=2, recurrent_weight_dropout=0.3, seed=3),
+        **LEVEL_DRAWS,
         "all_draws": dict(units=4, num_layers=3, dropout=0.3, recurrent_dropout=0.4, weight_noise=0.2,
                           recurrent_weight_dropout=0.3, seed=11),
     },
@@ -261,12 +267,7 @@ GATED_FEEDBACK = Family(
         "sigmoid": dict(units=4, num_layers=2, activation="sigmoid"),
         "relu": dict(units=4, num_layers=3, activation="relu"),
         "linear": dict(units=4, num_layers=2, activation="linear"),
-        "learned_h0": dict(units=4, num_layers=2, trainable_initial_state=True),
-        "dropout": dict(units=4, num_layers=3, dropout=0.3, seed=3),
-        "recurrent_dropout": dict(units=4, num_layers=3, recurrent_dropout=0.4, seed=5),
-        "recurrent_dropout_levels1": dict(units=4, num_layers=1, dropout=0.3, recurrent_dropout=0.4, seed=7),
-        "weight_noise": dict(units=4, num_layers=2, weight_noise=0.2, seed=3),
-        "drop_connect": dict(units=4, num_layers=2, recurrent_weight_dropout=0.3, seed=3),
+        **LEVEL_DRAWS,
         "all_draws": dict(units=4, num_layers=3, dropout=0.3, recurrent_dropout=0.4, weight_noise=0.2,
                           recurrent_weight_dropout=0.3, trainable_initial_state=True, seed=11),
     },
