@@ -49,10 +49,10 @@ def _dt_ref(cell, x, get=weights_of, wrap=ref.plain):
     )
 
 
-def _dg(num_layers):
+def _dg(num_layers, **kw):
     return lambda: cells.DepthGatedLSTMCell(
         UNITS, num_layers=num_layers, peephole_initializer="random_normal",
-        bias_initializer="random_normal",
+        bias_initializer="random_normal", **kw,
     )
 
 
@@ -62,7 +62,8 @@ def _dg_ref(cell, x, get=weights_of, wrap=ref.plain):
         {k: w[f"{k}_{l}"] for k in ("kernel", "recurrent_kernel", "peephole", "bias")}
         for l in range(cell.num_layers)
     ]
-    return ref.dg_lstm_sequence(x, per_level, cell.units, cell.num_layers, wrap=wrap)
+    return ref.dg_lstm_sequence(x, per_level, cell.units, cell.num_layers, wrap=wrap,
+                                h0=w.get("initial_state", 0.0))
 
 
 def _dt_lstm(**kw):
@@ -85,9 +86,9 @@ def _rhn_ref(cell, x, get=weights_of):
     return ref.rhn_sequence(x, get(cell), cell.units, cell.num_transition_layers)
 
 
-def _gf(num_layers):
+def _gf(num_layers, **kw):
     return lambda: cells.GatedFeedbackCell(UNITS, num_layers=num_layers,
-                                           bias_initializer="random_normal")
+                                           bias_initializer="random_normal", **kw)
 
 
 def _gf_ref(cell, x, get=weights_of):
@@ -156,6 +157,8 @@ CASES = [
     Case("dts_L3_narrow", _dt(num_transition_layers=3, shortcut=True, transition_units=3), _dt_ref, UNITS, 80),
     Case("dg_lstm_1", _dg(1), _dg_ref, UNITS, 176),
     Case("dg_lstm_3", _dg(3), _dg_ref, UNITS, 544),
+    # Every level's h_0 learned: one row of initial_state per level.
+    Case("dg_lstm_3_h0", _dg(3, trainable_initial_state=True), _dg_ref, UNITS, 544 + 3 * UNITS),
     Case("dts_L3_layernorm_h0", _dt(num_transition_layers=3, shortcut=True, transition_units=3,
                                     layer_norm=True, trainable_initial_state=True),
          _dt_ref, UNITS, 80 + 2 * (3 + 3 + 4) + 4, atol=1e-4),
@@ -168,6 +171,7 @@ CASES = [
     Case("rhn_L3_h0", _rhn(3, trainable_initial_state=True), _rhn_ref, UNITS, 148),
     Case("gf_rnn_1", _gf(1), _gf_ref, UNITS, 40),
     Case("gf_rnn_3", _gf(3), _gf_ref, UNITS, 350),
+    Case("gf_rnn_3_h0", _gf(3, trainable_initial_state=True), _gf_ref, UNITS, 350 + 3 * UNITS),
     Case("stacked", _stacked(False), _stacked_ref, UNITS, 120),
     Case("stacked_skip", _stacked(True), _stacked_ref, 2 * UNITS, 144),
     Case("zoneout_dts_L2", _zoneout(_dt(num_transition_layers=2, shortcut=True)),

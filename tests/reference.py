@@ -197,16 +197,17 @@ def dt_sequence(x, w, units, wrap=plain, **kwargs):
 
 
 def dg_lstm_sequence(x, weights, units, num_layers, wrap=plain, input_masks=None,
-                     recurrent_masks=None):
+                     recurrent_masks=None, h0=0.0):
     """Depth-Gated LSTM (Yao et al. 2015); weights[l] holds level l's arrays.
 
-    In training, `input_masks[l]` drops level l's input (`x_t` at the
+    `h0` (`(num_layers, units)`, or zero) is every level's initial `h`. In training, `input_masks[l]` drops level l's input (`x_t` at the
     bottom, the level below's `h_t` above: dropout between levels) and
     `recurrent_masks[l]` its `h_{t-1}`.
     """
     n = units
     B = x.shape[0]
-    states = [(np.zeros((B, n)), np.zeros((B, n))) for _ in range(num_layers)]
+    h0 = np.broadcast_to(h0, (num_layers, n))
+    states = [(np.zeros((B, n)) + h0[l], np.zeros((B, n))) for l in range(num_layers)]
 
     def step(x_t, states):
         new_states, inp, c_low = [], x_t, None
@@ -254,8 +255,10 @@ def rhn_sequence(x, w, units, num_transition_layers):
 
 
 def gated_feedback_sequence(x, w, units, num_layers):
-    """GF-RNN, tanh variant (Chung et al. 2015); fused weights as in the cell."""
+    """GF-RNN, tanh variant (Chung et al. 2015); fused weights as in the cell,
+    every level's initial `h` from `initial_state` (`(N, n)`) if learned."""
     n, N = units, num_layers
+    h0 = np.broadcast_to(w.get("initial_state", 0.0), (N, n))
 
     def step(x_t, hs):
         h_star = np.concatenate(hs, axis=-1)
@@ -272,7 +275,7 @@ def gated_feedback_sequence(x, w, units, num_layers):
             inp = h
         return inp, new
 
-    return run(step, x, [np.zeros((x.shape[0], n)) for _ in range(N)])[0]
+    return run(step, x, [np.zeros((x.shape[0], n)) + h0[j] for j in range(N)])[0]
 
 
 def pooled(z, activation, units, pieces, rho=None):

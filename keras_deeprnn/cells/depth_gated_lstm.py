@@ -39,6 +39,8 @@ class DepthGatedLSTMCell(LevelsCell):
     - `peephole_{l}`: rows `[w_ci, w_cf, w_cd, w_ld, w_co]`, `(5, n)`.
     - `bias_{l}`: `[b_i, b_f, b_d, b_c, b_o]`, `(5n,)`; `b_f` starts at 1
       when `unit_forget_bias`.
+    - `initial_state`: `(num_layers, n)`, every level's learned `h_0`, with
+      `trainable_initial_state=True` (each `c_0` stays at zero).
 
     Args:
         units: width of every level's `h` and `c`.

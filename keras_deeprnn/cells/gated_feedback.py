@@ -39,6 +39,8 @@ class GatedFeedbackCell(LevelsCell):
       `U^{i→j}` over the source levels `i`.
     - `bias_{j}`: `[b | b_g]`, `(n + N,)`, from `bias_initializer` (zeros);
       none with `use_bias=False`.
+    - `initial_state`: `(N, n)`, every level's learned `h_0`, with
+      `trainable_initial_state=True`.
 
     Weight noise applies to every `kernel_{j}` and `recurrent_kernel_{j}`,
     DropConnect (`recurrent_weight_dropout`) to every `recurrent_kernel_{j}`;

@@ -85,8 +85,8 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
             weight drop of AWD-LSTM), one mask per batch of sequences.
         layer_norm: layer normalisation inside every transition layer
             (transition architectures).
-        trainable_initial_state: learn each level's initial state (transition
-            architectures and rhn).
+        trainable_initial_state: learn each level's initial state `h_0`
+            (all but `deep_gru`/`deep_lstm`).
         zoneout: zoneout rate on every state of every level (a number, or a
             list with one per level; Krueger et al. 2017): in training each
             unit keeps its previous value with this probability at each step.

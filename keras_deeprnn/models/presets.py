@@ -273,12 +273,12 @@ GATED_FEEDBACK = CellFactory(
     "gated_feedback",
     lambda units, depth, options, cell_args: GatedFeedbackCell(
         units, num_layers=depth["num_layers"], activation=options["activation"], **cell_args),
-    cell_options=_NOISE, levels_in_one_cell=True)
+    cell_options={*_NOISE, "trainable_initial_state"}, levels_in_one_cell=True)
 DEPTH_GATED_LSTM = CellFactory(
     "dg_lstm",
     lambda units, depth, options, cell_args: DepthGatedLSTMCell(
         units, num_layers=depth["num_layers"], **cell_args),
-    cell_options=_NOISE, levels_in_one_cell=True)
+    cell_options={*_NOISE, "trainable_initial_state"}, levels_in_one_cell=True)
 # Keras's own layers: fused when nothing needs the step, their cells otherwise.
 GRU = CellFactory(
     "gru", lambda units, depth, options, cell_args: keras.layers.GRUCell(units, **cell_args),

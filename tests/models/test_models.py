@@ -358,6 +358,22 @@ def test_layer_norm_and_trainable_initial_state_through_build_model(tmp_path, rn
         small("deep_lstm", layer_norm=True)
 
 
+@pytest.mark.parametrize("name", ["gf_rnn", "dg_lstm"])
+def test_cells_with_levels_learn_every_levels_initial_state(name, tmp_path, rng):
+    model = small(name, num_layers=3, trainable_initial_state=True)
+    cell = model.get_layer("level_0").cell
+    assert tuple(cell.initial_state.shape) == (3, cell.units)
+    model.compile(optimizer=keras.optimizers.SGD(0.5))
+    x = rng.normal(size=(3, 5, D)).astype("float32")
+    model.fit(x, (x > 0).astype("float32"), epochs=2, verbose=0)
+    assert (np.abs(np_(cell.initial_state)).sum(axis=1) > 0).all()  # each level's row moved
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "m.keras").predict(x, verbose=0),
+                               model.predict(x, verbose=0), atol=1e-6)
+    with pytest.raises(ValueError, match="trainable_initial_state"):
+        small("deep_lstm", trainable_initial_state=True)
+
+
 @pytest.mark.parametrize("bad", ["width", "no_steps", "rank"])
 def test_a_bad_call_leaves_the_model_usable(bad, rng):
     # On JAX a failure inside the traced step used to leave the variables

@@ -69,10 +69,10 @@ ACTIVE = {
     "dots_lstm": EVERYWHERE | TRANSITION | DEEP_TRANSITION | DEEP_OUTPUT,
     "rhn": EVERYWHERE | NOISE | {"trainable_initial_state", "num_transition_layers"},
     "srnn": EVERYWHERE | TRANSITION | STACK,
-    "gf_rnn": EVERYWHERE | NOISE | {"num_layers"},
+    "gf_rnn": EVERYWHERE | NOISE | {"trainable_initial_state", "num_layers"},
     "deep_gru": EVERYWHERE | STACK,
     "deep_lstm": EVERYWHERE | STACK,
-    "dg_lstm": EVERYWHERE | NOISE | {"num_layers"},
+    "dg_lstm": EVERYWHERE | NOISE | {"trainable_initial_state", "num_layers"},
 }
 
 
