@@ -34,8 +34,10 @@ def temporary_for(path):
 def write_atomically(path, save):
     """`save(temporary)` with a temporary path (a `str`), then move it to `path`.
 
-    On any error the temporary is removed and the error of `save` (or of the
-    move) is raised, not that of a failed clean-up. Returns `path`.
+    The temporary is flushed to disk (`os.fsync`) before the move, and on
+    POSIX the folder after it. On any error the temporary is removed and the
+    error of `save` (or of the flush or the move) is raised, not that of a
+    failed clean-up. Returns `path`.
 
     Example:
 
@@ -49,6 +51,10 @@ def write_atomically(path, save):
     temporary = temporary_for(path)
     try:
         save(str(temporary))
+        # On disk before the rename: after a crash the target is then the
+        # old file or the whole new one, never a renamed empty file whose
+        # data the system had not written yet.
+        _sync_file(temporary)
         os.replace(temporary, path)
     except BaseException:
         try:
@@ -56,7 +62,34 @@ def write_atomically(path, save):
         except OSError:
             pass
         raise
+    _sync_folder(path.parent)
     return path
+
+
+def _sync_file(path):
+    # Windows flushes only a handle open for writing.
+    descriptor = os.open(path, os.O_RDONLY if os.name == "posix" else os.O_RDWR)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _sync_folder(folder):
+    """Record the rename itself (POSIX); best-effort, as some file systems
+    cannot sync a folder and Windows cannot open one."""
+    if os.name != "posix":
+        return
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def write_text(path, text, encoding="utf-8"):
