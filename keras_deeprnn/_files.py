@@ -1,9 +1,31 @@
 """Files written in one step: a reader sees the old file or the whole new one.
 
-Every file the package, its scripts and its benchmarks write goes through
-`write_atomically`: `save` writes a temporary beside the target, which
-`os.replace` then moves into place. A writer killed mid-write leaves only a
-temporary, which `remove_stale_temporaries` finds by its name:
+`write_atomically` has `save` write a temporary beside the target, flushes it
+to disk and moves it into place with `os.replace`. A writer killed mid-write
+leaves only a temporary, which `remove_stale_temporaries` finds by its name.
+
+The package writes these files through it: a run dir's `state.json`,
+`state.previous.json`, `result.json`, checkpoints, best weights,
+`model.keras` and `learning_curve.png`; the data caches; the pieces and
+figures of `keras_deeprnn.data.writers` and generated text; a search's
+reports and plots and the chief's ready file; and, through the tuners of
+`keras_deeprnn.tuning.TUNERS`, KerasTuner's `oracle.json` and each
+`trial_<id>/trial.json`. A preset folder (`models.hub`) is written whole
+beside its target and then moved into place.
+
+Two files grow by appended lines instead:
+
+- a run dir's `history.csv` (Keras's `CSVLogger`, a row per epoch). On
+  resume it is cut back, atomically, to the epochs `state.json` records, so
+  the row of an epoch that no checkpoint backs, whole or torn, is dropped.
+- a search's `tuner_logs/<tuner id>.jsonl` (a line per trial start and
+  end). It is not repaired; its reader skips a line that is not JSON.
+
+Written in place, outside this module: KerasTuner's other files (the
+tuner's `<tuner id>.json`, each trial's checkpoint and build config),
+TensorBoard's event files, a run dir's `.lock` (which holds only the pid of
+its holder) and the process logs of `tuning.launch_local`. Scripts and
+benchmarks have their own writers.
 
 ```python
 write_text("results/table.md", markdown)
@@ -34,8 +56,10 @@ def temporary_for(path):
 def write_atomically(path, save):
     """`save(temporary)` with a temporary path (a `str`), then move it to `path`.
 
-    On any error the temporary is removed and the error of `save` (or of the
-    move) is raised, not that of a failed clean-up. Returns `path`.
+    The temporary is flushed to disk (`os.fsync`) before the move, and on
+    POSIX the folder after it. On any error the temporary is removed and the
+    error of `save` (or of the flush or the move) is raised, not that of a
+    failed clean-up. Returns `path`.
 
     Example:
 
@@ -49,6 +73,10 @@ def write_atomically(path, save):
     temporary = temporary_for(path)
     try:
         save(str(temporary))
+        # On disk before the rename: after a crash the target is then the
+        # old file or the whole new one, never a renamed empty file whose
+        # data the system had not written yet.
+        _sync_file(temporary)
         os.replace(temporary, path)
     except BaseException:
         try:
@@ -56,7 +84,34 @@ def write_atomically(path, save):
         except OSError:
             pass
         raise
+    _sync_folder(path.parent)
     return path
+
+
+def _sync_file(path):
+    # Windows flushes only a handle open for writing.
+    descriptor = os.open(path, os.O_RDONLY if os.name == "posix" else os.O_RDWR)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _sync_folder(folder):
+    """Record the rename itself (POSIX); best-effort, as some file systems
+    cannot sync a folder and Windows cannot open one."""
+    if os.name != "posix":
+        return
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def write_text(path, text, encoding="utf-8"):

@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import stat
 import time
 
 import pytest
@@ -51,6 +52,53 @@ def test_a_failed_save_reports_its_own_error_not_the_cleanup(tmp_path, monkeypat
     monkeypatch.setattr(pathlib.Path, "unlink", unlink)
     with pytest.raises(OSError, match="No space left on device"):
         _files.write_atomically(tmp_path / "file.json", save)
+
+
+def test_the_file_is_on_disk_before_the_move_and_the_folder_after(tmp_path, monkeypatch):
+    # Without the first flush a crash can leave the renamed file empty.
+    events = []
+    fsync, replace = os.fsync, os.replace
+
+    def recording_fsync(descriptor):
+        events.append(("fsync", os.fstat(descriptor).st_ino))
+        fsync(descriptor)
+
+    def recording_replace(source, target):
+        events.append(("replace", os.stat(source).st_ino))
+        replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    monkeypatch.setattr(os, "replace", recording_replace)
+    target = _files.write_text(tmp_path / "state.json", "{}")
+    written = target.stat().st_ino
+    expected = [("fsync", written), ("replace", written)]
+    if os.name == "posix":
+        expected.append(("fsync", tmp_path.stat().st_ino))
+    assert events == expected
+
+
+def test_a_failed_flush_keeps_the_old_file_and_the_folders_is_best_effort(tmp_path,
+                                                                          monkeypatch):
+    (tmp_path / "state.json").write_text("old")
+    fsync = os.fsync
+
+    def failing(descriptor):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing)
+    with pytest.raises(OSError, match="Input/output error"):
+        _files.write_text(tmp_path / "state.json", "new")
+    assert os.listdir(tmp_path) == ["state.json"]
+    assert (tmp_path / "state.json").read_text() == "old"
+
+    def failing_on_folders(descriptor):
+        if stat.S_ISDIR(os.fstat(descriptor).st_mode):
+            raise OSError(22, "Invalid argument")
+        fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", failing_on_folders)
+    _files.write_text(tmp_path / "state.json", "new")
+    assert (tmp_path / "state.json").read_text() == "new"
 
 
 def test_write_text_is_utf8(tmp_path):

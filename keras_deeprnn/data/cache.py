@@ -1,8 +1,10 @@
 """Built piano rolls cached as `.npz` files, since parsing scores is slow.
 
 A cache file holds the rolls of the three splits (as uint8 frames and
-lengths), the piece names, and the key it was built from (source, frame
-length, limit, file sizes and times, music21 version). A file that is
+lengths), the piece names, the warnings its build gave (files or tunes
+skipped, notes dropped; given again on every read, since the data they
+describe is what the cache returns) and the key it was built from (source,
+frame length, limit, file sizes and times, music21 version). A file that is
 unreadable or was built from another key is rebuilt with a warning. Files
 are written to a temporary name and renamed, so readers see the old file or
 the complete new one; temporaries left by a writer killed mid-write are
@@ -22,7 +24,8 @@ from keras_deeprnn.data.rolls import NUM_NOTES
 from keras_deeprnn.data.splits import SPLITS
 
 CACHE_ENV = "KERAS_DEEPRNN_CACHE"
-CACHE_FORMAT_VERSION = 1
+# 2: the build's warnings are stored with the rolls.
+CACHE_FORMAT_VERSION = 2
 # Writing a cache file takes seconds; an hour-old temporary has no writer.
 STALE_TEMPORARY_SECONDS = 3600
 
@@ -41,12 +44,15 @@ def _cache_root(cache_dir):
 
 
 def _read_cache(path, key):
+    """`(result, notes)`: the rolls of each split and the warnings of the
+    build; `None` for a missing file, or, with a warning, an unreadable one."""
     if not path.exists():
         return None
     try:
         with np.load(path, allow_pickle=False) as stored:
             if str(stored["key"]) != key:
                 raise ValueError("it was built from another source")
+            notes = [str(note) for note in stored["notes"]]
             result = {}
             for split in SPLITS:
                 lengths = stored[f"{split}_lengths"].astype(np.int64)
@@ -62,7 +68,7 @@ def _read_cache(path, key):
             stacklevel=4,
         )
         return None
-    return result
+    return result, notes
 
 
 def _bounds(lengths):
@@ -70,8 +76,8 @@ def _bounds(lengths):
     return zip(ends - lengths, ends)
 
 
-def _write_cache(path, key, result, names):
-    arrays = {"key": np.array(key)}
+def _write_cache(path, key, result, names, notes=()):
+    arrays = {"key": np.array(key), "notes": np.array(list(notes), dtype=str)}
     for split in SPLITS:
         rolls = result[split]
         arrays[f"{split}_lengths"] = np.array([len(r) for r in rolls], np.int64)

@@ -14,8 +14,9 @@ listed with `scipy.io.whosmat`, which reads only the variables' headers, and
 refused unless the three split variables are cell arrays of at most
 `MAX_PIECES` pieces; only those three are then loaded, and each piece must
 be a 2-D numeric array of 88 columns holding 0 and 1, with at most
-`pickles.MAX_FRAMES` frames in all (the bound the pickles have). Anything
-else is refused with a message that names the file and what was expected.
+`pickles.MAX_FRAMES` frames in all (the bound the pickles have; counted from
+the pieces' shapes before any piece's values are read). Anything else is
+refused with a message that names the file and what was expected.
 
 Reference: Boulanger-Lewandowski, Bengio and Vincent, "Modeling temporal
 dependencies in high-dimensional sequences: application to polyphonic music
@@ -97,7 +98,7 @@ def load_matlab(path, *, limit=None):
             f"load_music: could not read {path} as a MATLAB file "
             f"({type(err).__name__}: {_shorten(str(err))}); {expected}."
         ) from None
-    result, frames = {}, 0
+    chosen = {}
     for split, name in MATLAB_SPLITS.items():
         cells = contents[name]
         if not isinstance(cells, np.ndarray) or cells.dtype != object:
@@ -105,22 +106,32 @@ def load_matlab(path, *, limit=None):
                 f"load_music: {path}: {name!r} did not load as a cell array; {expected}."
             )
         pieces = list(cells.reshape(-1))
-        if limit:
-            pieces = pieces[:limit]
-        rolls = []
-        for index, piece in enumerate(pieces):
-            roll = _check_roll(piece, f"{path}: {name}{{{index + 1}}}")
-            frames += len(roll)
-            if frames > MAX_FRAMES:
-                raise ValueError(
-                    f"load_music: {path} holds more than {MAX_FRAMES:,} frames; "
-                    "expected a piano-roll data set of at most that size."
-                )
-            rolls.append(roll)
-        result[split] = rolls
+        chosen[split] = pieces[:limit] if limit else pieces
+    # The size bound comes first, from the pieces' shapes alone: checking a
+    # piece's values and copying it to float32 costs time and memory in
+    # proportion to its frames, which a small compressed file can make huge.
+    frames = sum(_frames(piece) for pieces in chosen.values() for piece in pieces)
+    if frames > MAX_FRAMES:
+        raise ValueError(
+            f"load_music: {path} holds more than {MAX_FRAMES:,} frames ({frames:,} in "
+            "its pieces); expected a piano-roll data set of at most that size."
+        )
+    result = {}
+    for split, pieces in chosen.items():
+        name = MATLAB_SPLITS[split]
+        result[split] = [_check_roll(piece, f"{path}: {name}{{{index + 1}}}")
+                         for index, piece in enumerate(pieces)]
     if not any(result.values()):
         raise ValueError(f"load_music: {path} holds no piece in any split.")
     return result
+
+
+def _frames(piece):
+    """The frames `piece` adds to a data set: its rows if it has the shape of
+    a roll, else 0 (`_check_roll` refuses it, or it is empty)."""
+    if isinstance(piece, np.ndarray) and piece.ndim == 2 and piece.shape[1] == NUM_NOTES:
+        return int(piece.shape[0])
+    return 0
 
 
 def _check_roll(piece, where):

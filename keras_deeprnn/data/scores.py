@@ -123,34 +123,39 @@ def _load_scores(
     cache_path = _cache_root(cache_dir) / f"music-{safe_label}-{digest}.npz"
     cached = _read_cache(cache_path, key)
     if cached is not None:
-        return cached
+        result, notes = cached
+        # The cached data lacks what the build skipped or dropped: say so again.
+        for note in notes:
+            warnings.warn(f"{note} (Recorded in the cache file {cache_path}; delete it to "
+                          "parse the scores again.)", stacklevel=3)
+        return result
 
     entries = _assign_splits(list_files(), limit)
     result = {split: [] for split in SPLITS}
     names = {split: [] for split in SPLITS}
     dropped = 0
+    notes = []
+
+    def note(message):
+        notes.append(message)
+        warnings.warn(message, stacklevel=4)
+
     bar = _progress_bar(len(entries), f"Parsing {label}", progress)
     try:
         for piece_id, path, split in entries:
             try:
                 scores = _parse_file(path)
             except Exception as err:  # music21 raises anything on a bad file
-                warnings.warn(
-                    f"load_music: skipped {path}: music21 could not parse it "
-                    f"({type(err).__name__}: {err}).",
-                    stacklevel=3,
-                )
+                note(f"load_music: skipped {path}: music21 could not parse it "
+                     f"({type(err).__name__}: {err}).")
                 bar.update(1)
                 continue
             for index, score in enumerate(scores):
                 try:
                     roll, lost = _score_to_roll(score, frame_quarter_length)
                 except Exception as err:
-                    warnings.warn(
-                        f"load_music: skipped tune {index} of {path}: "
-                        f"{type(err).__name__}: {err}.",
-                        stacklevel=3,
-                    )
+                    note(f"load_music: skipped tune {index} of {path}: "
+                         f"{type(err).__name__}: {err}.")
                     continue
                 dropped += lost
                 if roll.any():
@@ -167,13 +172,10 @@ def _load_scores(
             "score."
         )
     if dropped:
-        warnings.warn(
-            f"load_music: dropped {dropped} note(s) of {label} that fell "
-            f"outside the 88 piano keys (MIDI {LOWEST_NOTE}..{HIGHEST_NOTE}) "
-            "after transposition to C.",
-            stacklevel=3,
-        )
-    _write_cache(cache_path, key, result, names)
+        note(f"load_music: dropped {dropped} note(s) of {label} that fell "
+             f"outside the 88 piano keys (MIDI {LOWEST_NOTE}..{HIGHEST_NOTE}) "
+             "after transposition to C.")
+    _write_cache(cache_path, key, result, names, notes)
     return result
 
 

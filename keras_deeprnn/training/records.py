@@ -44,6 +44,13 @@ def first_line(err):
     return text[0] if text else type(err).__name__
 
 
+def as_saved(value):
+    """`value` as `write_json` writes it and `read_json` reads it back:
+    tuples become lists, NaN and infinity `None`. Compare a live value with a
+    saved one only after this, or `(0.1, 0.2)` differs from `[0.1, 0.2]`."""
+    return json.loads(json.dumps(finite_or_none(value), allow_nan=False))
+
+
 def write_json(path, value):
     """Write `value` to `path` as strict JSON, atomically."""
     text = json.dumps(finite_or_none(value), indent=2, sort_keys=False, allow_nan=False)

@@ -10,6 +10,7 @@ from keras_deeprnn.training.config import RESUMABLE_FIELDS
 from keras_deeprnn.training.config import TrainConfig
 from keras_deeprnn.training.records import PREVIOUS_STATE_FILE
 from keras_deeprnn.training.records import STATE_FILE
+from keras_deeprnn.training.records import as_saved
 from keras_deeprnn.training.records import first_line
 from keras_deeprnn.training.records import read_json
 
@@ -107,7 +108,9 @@ def load_best_weights(model, run_dir, state):
 
 
 def _check_same_run(saved, config, run_dir, same_data=False):
-    current = config.to_dict()
+    # Both sides as JSON holds them: a tuple field (per-level dropout) was
+    # saved as a list.
+    current = as_saved(config.to_dict())
     if same_data:
         # The same content under another path: the data moved.
         current = {**current, "dataset": saved.get("dataset", current["dataset"])}
@@ -115,7 +118,7 @@ def _check_same_run(saved, config, run_dir, same_data=False):
     if "level" in saved:  # the old name of `tokenization`
         saved.setdefault("tokenization", saved.pop("level"))
     # A field added to TrainConfig after the run was saved held its default.
-    saved = {**TrainConfig().to_dict(), **saved}
+    saved = {**as_saved(TrainConfig().to_dict()), **saved}
     changed = [
         f"{key}: saved {saved[key]!r}, now {current[key]!r}"
         for key in current

@@ -1,6 +1,8 @@
 """`TUNERS`: KerasTuner's tuners, each recording which process ran which trial.
 
-A tuner of `TUNERS` appends each trial's start and end to
+A tuner of `TUNERS` replaces its oracle's `oracle.json` and each
+`trial_<id>/trial.json` atomically (KerasTuner rewrites them in place),
+appends each trial's start and end to
 `<project>/tuner_logs/<tuner id>.jsonl`, discovers a `DeepRNNHyperModel`'s
 space from its declarations alone, reads its input and output sizes from the
 training data, minimises its `objective` unless told otherwise, prints one
@@ -8,6 +10,7 @@ line per trial at `verbose=2` and imports tensorboard only for a TensorBoard
 callback.
 """
 
+import functools
 import json
 import os
 import pathlib
@@ -15,6 +18,7 @@ import time
 
 import keras_tuner
 
+from keras_deeprnn import _files
 from keras_deeprnn.tuning.trial_failures import run_trial
 
 TUNER_LOG_DIR = "tuner_logs"
@@ -33,6 +37,27 @@ class _Declarations:
         self.hypermodel.declare(hp)
 
 
+class _AtomicOracleFiles:
+    """An oracle that replaces `oracle.json` and `trial_<id>/trial.json` in
+    one step (`keras_deeprnn._files`). KerasTuner rewrites them in place after
+    every trial, so a process killed mid-write would leave a torn file that
+    stops the search from reloading."""
+
+    def save(self):
+        # What KerasTuner's `Oracle.save` writes: the oracle's state as JSON.
+        _files.write_text(self._get_oracle_fname(), json.dumps(self.get_state()))
+
+    def _save_trial(self, trial):
+        path = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
+        _files.write_atomically(path, trial.save)
+
+
+@functools.cache
+def _atomic_oracle_class(oracle_class):
+    return type(oracle_class.__name__, (_AtomicOracleFiles, oracle_class),
+                {"__module__": oracle_class.__module__, "__doc__": oracle_class.__doc__})
+
+
 class _TrialLog:
     """Appends each trial's start and end to `tuner_logs/<tuner_id>.jsonl`, so
     which process ran which trial (and for how long) is on record."""
@@ -42,6 +67,11 @@ class _TrialLog:
         if objective is None and isinstance(getattr(hypermodel, "objective", None), str):
             objective = keras_tuner.Objective(hypermodel.objective, "min")
         super().__init__(hypermodel, objective, *args, **kwargs)
+        # The tuner makes its own oracle, so its files are made atomic here.
+        # A worker's oracle is a client of the chief's, which writes the files.
+        oracle = self.oracle
+        if isinstance(oracle, keras_tuner.Oracle) and not isinstance(oracle, _AtomicOracleFiles):
+            oracle.__class__ = _atomic_oracle_class(type(oracle))
 
     def _populate_initial_space(self):
         # KerasTuner discovers a conditional space by building a model for
@@ -124,7 +154,8 @@ class _TrialLog:
 
 
 def _with_trial_log(tuner_class):
-    doc = (f"`keras_tuner.{tuner_class.__name__}` that appends each trial's start and end to "
+    doc = (f"`keras_tuner.{tuner_class.__name__}` that replaces `oracle.json` and each "
+           "`trial.json` atomically, appends each trial's start and end to "
            f"`<project>/{TUNER_LOG_DIR}/<tuner id>.jsonl`, discovers a `DeepRNNHyperModel`'s "
            "space from its declarations alone, reads its input and output sizes from the "
            "training data, minimises its `objective` unless told otherwise, and imports "

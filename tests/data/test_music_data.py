@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -47,6 +48,10 @@ def c_major_roll():
     roll[:8, [48 - 21, 52 - 21, 55 - 21]] = 1
     roll[8:, [55 - 21, 59 - 21, 62 - 21]] = 1
     return roll
+
+
+def refuse_to_parse(path):
+    raise AssertionError(f"parsed {path} although a cache exists")
 
 
 def load_quietly(source, cache_dir, **kwargs):
@@ -127,12 +132,44 @@ def test_split_subfolders_are_respected(tmp_path):
     np.testing.assert_array_equal(data["test"][0], c_major_roll())
 
 
-def test_unparseable_file_is_skipped_with_a_warning_naming_it(tmp_path):
+def test_unparseable_file_is_skipped_with_a_warning_naming_it(tmp_path, monkeypatch):
     shutil.copy(FIXTURES / "two_tunes.abc", tmp_path / "good.abc")
     (tmp_path / "broken.mid").write_bytes(b"MThd this is no MIDI file")
     with pytest.warns(UserWarning, match="broken.mid"):
         data = load_quietly(tmp_path, tmp_path / "cache")
     assert sum(len(data[s]) for s in SPLITS) == 2
+    # The cached data still lacks the file, and says so on every load.
+    monkeypatch.setattr(scores, "_parse_file", refuse_to_parse)
+    with pytest.warns(UserWarning, match=r"skipped .*broken\.mid: music21 could not parse "
+                                         r"it .*Recorded in the cache file .*music-.*\.npz"):
+        again = load_quietly(tmp_path, tmp_path / "cache")
+    assert_same_data(data, again)
+
+
+def test_dropped_notes_are_reported_again_from_the_cache(tmp_path, monkeypatch):
+    shutil.copy(FIXTURES / "two_tunes.abc", tmp_path / "tunes.abc")
+    to_roll = scores._score_to_roll
+
+    def losing_three(score, frame_quarter_length):
+        roll, _ = to_roll(score, frame_quarter_length)
+        return roll, 3
+
+    monkeypatch.setattr(scores, "_score_to_roll", losing_three)
+    message = r"dropped 6 note\(s\) of .* outside the 88 piano keys"
+    with pytest.warns(UserWarning, match=message) as first:
+        data = load_quietly(tmp_path, tmp_path / "cache")
+    assert not any("cache file" in str(w.message) for w in first)
+    monkeypatch.setattr(scores, "_parse_file", refuse_to_parse)
+    with pytest.warns(UserWarning, match=message + r".*Recorded in the cache file"):
+        again = load_quietly(tmp_path, tmp_path / "cache")
+    assert_same_data(data, again)
+    # A build without a warning gives none on a read either.
+    monkeypatch.undo()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        load_quietly(tmp_path, tmp_path / "clean-cache")
+        load_quietly(tmp_path, tmp_path / "clean-cache")
+    assert [str(w.message) for w in seen if "load_music" in str(w.message)] == []
 
 
 def test_empty_or_useless_folders_are_errors(tmp_path):
@@ -221,7 +258,8 @@ def test_temporaries_of_killed_writes_are_removed_once_stale(tmp_path):
     assert not stale.exists()
     # Another process may still be writing this one; other files are not ours.
     assert fresh.exists() and other.exists()
-    assert_same_data(cache._read_cache(path, "key"), rolls)
+    assert cache._read_cache(path, "key")[1] == []
+    assert_same_data(cache._read_cache(path, "key")[0], rolls)
 
 
 def test_failed_cleanup_does_not_hide_why_the_cache_was_not_written(tmp_path, monkeypatch):

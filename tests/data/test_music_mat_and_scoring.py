@@ -121,6 +121,35 @@ def test_a_mat_file_describing_too_much_is_refused(tmp_path, splits, monkeypatch
         music.load_music(path)
 
 
+def test_an_oversize_mat_file_is_refused_before_any_piece_is_checked(tmp_path, monkeypatch):
+    # One long piece, compressed to a small file: refused from its shape,
+    # before its values are scanned or copied to float32.
+    (short,) = random_rolls(np.random.default_rng(1), (3,))
+    long = np.zeros((5000, 88), np.uint8)  # silence: compresses to almost nothing
+    path = tmp_path / "huge.mat"
+    scipy_io.savemat(str(path), {"traindata": cells([short, long]),
+                                 "validdata": cells([short]), "testdata": cells([short])},
+                     do_compression=True)
+    assert path.stat().st_size < long.nbytes // 50
+    checked = []
+    check_roll = matlab._check_roll
+
+    def recording(piece, where):
+        checked.append(len(piece))
+        return check_roll(piece, where)
+
+    monkeypatch.setattr(matlab, "_check_roll", recording)
+    monkeypatch.setattr(matlab, "MAX_FRAMES", 1000)
+    with pytest.raises(ValueError, match=r"huge\.mat holds more than 1,000 frames "
+                                         r"\(5,009 in its pieces\)"):
+        music.load_music(path)
+    assert checked == []
+    # The bound counts only the pieces kept: the first of each split here.
+    data = music.load_music(path, limit=1)
+    assert checked == [3, 3, 3]
+    assert [len(data[s][0]) for s in ("train", "valid", "test")] == [3, 3, 3]
+
+
 def test_the_papers_data_is_recognised_by_its_mat_name():
     task = music_task.MusicTask()
     config = training.TrainConfig(dataset="/data/Nottingham.mat", architecture="rnn")

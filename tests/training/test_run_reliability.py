@@ -14,6 +14,8 @@ from keras_deeprnn import cli
 from keras_deeprnn import training
 from keras_deeprnn.training.lock import RunLock
 from keras_deeprnn.training.records import write_json
+from small_runs import config as small_config
+from small_runs import write_data
 
 pytest.importorskip("music21")
 
@@ -136,6 +138,23 @@ def test_a_second_train_in_the_same_run_dir_is_refused(tmp_path, music_cache, ca
         assert raised.value.code == 1
         assert "Another `train`" in capsys.readouterr().err
     assert not (run_dir / "history.csv").exists()
+
+
+def test_a_run_configured_with_tuples_reopens_and_resumes(tmp_path):
+    # state.json holds the per-level dropout as a list; the live config, a tuple.
+    data = write_data(tmp_path / "set.pickle")
+    run_dir = tmp_path / "run"
+    per_level = dict(architecture="srnn", num_layers=2, dropout=(0.1, 0.2))
+    first = training.train(small_config(run_dir, data, epochs=1, **per_level))
+    assert strict_json(run_dir / "state.json")["config"]["dropout"] == [0.1, 0.2]
+    again = training.train(small_config(run_dir, data, epochs=1, **per_level))
+    assert again["test"] == first["test"] and again["epochs_run"] == 1
+    resumed = training.train(small_config(run_dir, data, epochs=2, **per_level))
+    assert resumed["epochs_run"] == 2
+    with pytest.raises(ValueError, match=r"Changed: dropout: saved \[0.1, 0.2\], now "
+                                         r"\[0.1, 0.3\]\. "):
+        training.train(small_config(run_dir, data, epochs=3, architecture="srnn",
+                                    num_layers=2, dropout=(0.1, 0.3)))
 
 
 def test_temporaries_of_killed_saves_are_removed(tmp_path, music_cache):
