@@ -50,6 +50,7 @@ import os
 import pathlib
 import sys
 import time
+import warnings
 
 if os.name != "nt":
     import fcntl
@@ -171,8 +172,8 @@ class Study:
         return self.records / dataset / f"{job}.json"
 
     def record(self, dataset, job):
-        path = self.record_path(dataset, job)
-        return json.loads(path.read_text()) if path.exists() else None
+        """The job's record, or `None` while it has none (or one that cannot be read)."""
+        return _read_record(self.record_path(dataset, job))
 
     def space(self, dataset, key):
         if self.quick:
@@ -375,6 +376,25 @@ class Study:
         if getattr(self.args, "readme", None) is not None:
             music_table_report.fill_readme(summary, self.args.readme)
             print(f"Wrote the table into {self.args.readme}", flush=True)
+
+
+def _read_record(path):
+    """The JSON object in `path`; `None` if there is no such file, or if
+    it cannot be read (empty, or cut short by a crash): then with a warning
+    naming it, and the job it records counts as not run, so it runs again."""
+    try:
+        value = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except ValueError as error:  # empty, cut short, or not UTF-8
+        problem = f"not JSON ({error})"
+    else:
+        if isinstance(value, dict) and value:
+            return value
+        problem = f"a JSON {type(value).__name__} {value!r:.40}, where a record is an object"
+    warnings.warn(f"The job record {path} cannot be read: {problem}. Its job counts as not "
+                  "run and runs again, replacing it.", RuntimeWarning, stacklevel=2)
+    return None
 
 
 def _write_json(path, value):

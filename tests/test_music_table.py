@@ -284,3 +284,95 @@ def test_every_trial_of_every_search_is_listed_best_first():
                     "| rnn | 0 | units=100 | 8.500 | 7 | 1,234 | 1.5 |",
                     "| srnn | 0 | units=100 | 9.000 | 7 | 1,234 | 1.5 |"]
     assert report._trials({}) == []
+
+
+# --- A study whose jobs are made up: the scheduling, failures and report of
+# `work` and `main` without training anything. ---------------------------
+
+SMALL_ROWS = {"rnn": "RNN", "srnn": "sRNN (2 levels)"}
+SMALL_MODELS = {"rnn": ("rnn", {}), "srnn": ("srnn", {"num_layers": 2}),
+                "deep_gru": ("deep_gru", {})}
+
+
+def small_study(monkeypatch):
+    """Two paper rows and one candidate, as the quick mode's job list."""
+    monkeypatch.setattr(music_table, "MODELS", SMALL_MODELS)
+    monkeypatch.setattr(music_table, "ROWS", SMALL_ROWS)
+    monkeypatch.setattr(music_table, "CANDIDATES", ("deep_gru",))
+
+
+class MadeUpJobs:
+    """Stands in for `Study.search` and `Study.final`: records of the shape
+    they return, made at once. `scores` gives each search's validation
+    score; `fail` maps `(dataset, job)` to the error that job raises."""
+
+    def __init__(self, monkeypatch, scores=None, fail=None):
+        self.scores = {"rnn": 5.0, "srnn": 5.5, "deep_gru": 4.5, **(scores or {})}
+        self.fail = dict(fail or {})
+        self.ran = []
+        jobs = self
+
+        def search(study, dataset, key):
+            return jobs.search(dataset, key)
+
+        def final(study, dataset, key, seed):
+            return jobs.final(dataset, key, seed)
+
+        monkeypatch.setattr(music_table.Study, "search", search)
+        monkeypatch.setattr(music_table.Study, "final", final)
+
+    def _start(self, dataset, job):
+        self.ran.append((dataset, job))
+        if (dataset, job) in self.fail:
+            raise self.fail[(dataset, job)]
+
+    def search(self, dataset, key):
+        self._start(dataset, f"search-{key}")
+        trial = dict(trial="0", score=self.scores[key], best_epoch=1, values={"units": 6},
+                     parameters=100, fit_seconds=1.0)
+        return dict(kind="search", dataset=dataset, key=key,
+                    architecture=music_table.MODELS[key][0], space={"units": [6]}, fixed={},
+                    settings={}, max_trials=1, trials=[trial], best=trial, backend="none")
+
+    def final(self, dataset, key, seed):
+        self._start(dataset, f"final-{key}-seed{seed}")
+        nll = self.scores[key] + seed / 10
+        return dict(kind="final", dataset=dataset, key=key, seed=seed,
+                    test={"nll": nll, "nll_without_first_frame": nll + 0.01, "frames": 10},
+                    paper=None, best_valid=nll, best_epoch=1, epochs_run=1, stopped_early=True,
+                    parameters=100, train_time_s=2.0, config={},
+                    curves={"valid": [nll], "train": [nll]}, backend="none",
+                    keras_version=None)
+
+
+def quick_study(tmp_path, datasets=("jsb",)):
+    args = argparse.Namespace(
+        data_dir=tmp_path / "data", datasets=list(datasets), runs_dir=str(tmp_path / "runs"),
+        results_dir=str(tmp_path / "results"), quick=True, quiet=True)
+    return music_table.Study(args)
+
+
+def test_an_unreadable_record_counts_as_missing_with_a_warning_and_its_job_runs_again(
+        tmp_path, monkeypatch):
+    small_study(monkeypatch)
+    jobs = MadeUpJobs(monkeypatch)
+    study = quick_study(tmp_path)
+    folder = study.records / "jsb"
+    folder.mkdir(parents=True)
+    (folder / "search-rnn.json").write_text("")  # a crash before the first byte
+    cut = json.dumps(jobs.search("jsb", "srnn"))
+    (folder / "search-srnn.json").write_text(cut[:len(cut) // 2])
+    (folder / "search-deep_gru.json").write_text("[]")
+    for name in ("search-rnn", "search-srnn", "search-deep_gru"):
+        with pytest.warns(RuntimeWarning, match=f"{name}.json cannot be read"):
+            assert study.record("jsb", name) is None
+    with pytest.warns(RuntimeWarning) as caught:
+        ready = {job: ok for _, job, ok in study.jobs()}
+    assert {pathlib.Path(str(w.message).split(" cannot")[0].split()[-1]).name
+            for w in caught} == {"search-rnn.json", "search-srnn.json", "search-deep_gru.json"}
+    assert ready["search-srnn"] and not ready["final-srnn-seed0"]
+    jobs.ran.clear()
+    with pytest.warns(RuntimeWarning):
+        study.work(0, 1)
+    assert ("jsb", "search-srnn") in jobs.ran and ("jsb", "search-rnn") in jobs.ran
+    assert study.record("jsb", "search-srnn")["best"]["score"] == 5.5
