@@ -46,6 +46,7 @@ search, 2 seeds: a check that everything runs, with meaningless numbers.
 import argparse
 import contextlib
 import json
+import math
 import os
 import pathlib
 import sys
@@ -131,6 +132,25 @@ class StudyHyperModel(DeepRNNHyperModel):
         return config
 
 
+def best_trial(trials):
+    """The trial of the lowest finite `score`; `None` if none has one.
+
+    A NaN score (a trial that diverged) compares false with every number,
+    so `min` would keep one that came first: such scores are set aside.
+    """
+    finite = [trial for trial in trials if _finite(trial["score"])]
+    return min(finite, key=lambda trial: trial["score"]) if finite else None
+
+
+def _finite(score):
+    return isinstance(score, (int, float)) and math.isfinite(score)
+
+
+def _with_best(best):
+    """The paper's rows, and `best` if it is a candidate beyond them."""
+    return [*ROWS, *([best] if best is not None and best not in ROWS else [])]
+
+
 def around_winner(values, space):
     """A small space about the JSB winner's `values`: its settings, and a
     width one step wider, and the other dropout, of the JSB space."""
@@ -205,8 +225,7 @@ class Study:
             return list(MODELS)
         if not all(self.record("jsb", f"search-{k}") for k in MODELS):
             return list(ROWS)
-        best = self.best_search("jsb")
-        return [*ROWS, *([best] if best not in ROWS else [])]
+        return _with_best(self.best_search("jsb"))
 
     def jobs(self):
         """`(dataset, job, ready)` for every job, in the order they run.
@@ -236,13 +255,17 @@ class Study:
 
     def finalists(self, dataset):
         """The four rows, and the candidate that won the search if one did."""
-        best = self.best_search(dataset)
-        return [*ROWS, *([best] if best not in ROWS else [])]
+        return _with_best(self.best_search(dataset))
 
     def best_search(self, dataset):
-        scored = {key: self.record(dataset, f"search-{key}")["best"]["score"]
-                  for key in self.models(dataset)}
-        return min(scored, key=scored.get)
+        """The model whose search found the lowest validation score on
+        `dataset`; `None` while no search has a finite one."""
+        scored = {}
+        for key in self.models(dataset):
+            record = self.record(dataset, f"search-{key}")
+            if record is not None and _finite(record["best"]["score"]):
+                scored[key] = record["best"]["score"]
+        return min(scored, key=scored.get) if scored else None
 
     # --- Running --------------------------------------------------------
 
@@ -304,9 +327,10 @@ class Study:
                 if "num_params" in metrics else None,
                 fit_seconds=round(metrics["fit_seconds"].get_last_value(), 1)
                 if "fit_seconds" in metrics else None))
-        if not trials:
-            raise RuntimeError(f"The search {dataset}/{key} finished no trial.")
-        best = min(trials, key=lambda t: t["score"])
+        best = best_trial(trials)
+        if best is None:
+            raise RuntimeError(f"The search {dataset}/{key} finished no trial with a finite "
+                               f"validation score (of {len(trials)} scored trials).")
         return dict(kind="search", dataset=dataset, key=key, architecture=architecture,
                     space=space, fixed=fixed, settings=settings,
                     max_trials=self.trials(dataset, key), trials=trials, best=best,

@@ -376,3 +376,26 @@ def test_an_unreadable_record_counts_as_missing_with_a_warning_and_its_job_runs_
         study.work(0, 1)
     assert ("jsb", "search-srnn") in jobs.ran and ("jsb", "search-rnn") in jobs.ran
     assert study.record("jsb", "search-srnn")["best"]["score"] == 5.5
+
+
+def test_a_score_that_is_not_a_finite_number_never_wins_a_search(tmp_path):
+    nan, inf = float("nan"), float("inf")
+    trials = [dict(trial="0", score=nan), dict(trial="1", score=8.4),
+              dict(trial="2", score=inf), dict(trial="3", score=8.2)]
+    assert music_table.best_trial(trials)["trial"] == "3"
+    assert music_table.best_trial([dict(trial="0", score=nan)]) is None
+    assert music_table.best_trial([]) is None
+    # Between searches: the first search's best is NaN, the second's infinite.
+    args = argparse.Namespace(
+        data_dir=tmp_path, datasets=["jsb"], runs_dir=str(tmp_path / "r"),
+        results_dir=str(tmp_path / "o"), quick=False, quiet=True)
+    keys = list(music_table.MODELS)
+    scores = {keys[0]: nan, keys[1]: -inf, keys[-1]: 7.5}
+    records = {("jsb", f"search-{k}"): {"best": {"score": scores.get(k, 8.0), "values": {}}}
+               for k in keys}
+    study = Records(args, records)
+    assert study.best_search("jsb") == keys[-1]
+    assert study.finalists("jsb") == [*music_table.ROWS, keys[-1]]
+    unscored = {job: {"best": {"score": nan, "values": {}}} for job in records}
+    assert Records(args, unscored).best_search("jsb") is None
+    assert Records(args, unscored).finalists("jsb") == list(music_table.ROWS)
