@@ -32,9 +32,13 @@ Every search and final run is a job. A finished job leaves a small record
 (`results/music_table/<set>/<job>.json`: the trials, or the run's scores and
 learning curve), written atomically and committed with the results, so a
 later call, on this machine or another, skips it; an interrupted job resumes
-from its run folder (`--runs-dir`) when that is still there. `--worker K/N`
-workers share the jobs through lock files, each taking the next job that is
-ready (a data set's finals wait for its searches, the larger sets' searches
+from its run folder (`--runs-dir`) when that is still there. A job that
+raises (a final whose loss diverged, a search that finished no trial)
+leaves a record of its error instead (`<set>/failed/<job>.json`, with the
+traceback): the study goes on without it and without the jobs that need it,
+no worker takes it again, and the report lists it; deleting that record
+retries the job. `--worker K/N` workers share the jobs through lock files,
+each taking the next job that is ready (a data set's finals wait for its searches, the larger sets' searches
 for JSB Chorales'), and the last to finish writes `results/music_table.md`,
 `.json` and `.png` (`music_table_report.py`). `--report-only` writes them
 from the records at any time, marking what is still to run.
@@ -45,12 +49,14 @@ search, 2 seeds: a check that everything runs, with meaningless numbers.
 
 import argparse
 import contextlib
+import datetime
 import json
 import math
 import os
 import pathlib
 import sys
 import time
+import traceback
 import warnings
 
 if os.name != "nt":
@@ -195,6 +201,52 @@ class Study:
         """The job's record, or `None` while it has none (or one that cannot be read)."""
         return _read_record(self.record_path(dataset, job))
 
+    def failure_path(self, dataset, job):
+        return self.records / dataset / "failed" / f"{job}.json"
+
+    def failure(self, dataset, job):
+        """The record of the job's failure, or `None` if it has not failed."""
+        return _read_record(self.failure_path(dataset, job))
+
+    def prerequisites(self, dataset, job):
+        """`(needed, awaited)`: the jobs whose records `job` reads, which must
+        have succeeded before it can run, and the jobs that must be settled
+        (`settled`) before it: a larger set's search reads JSB Chorales'
+        search of its model and waits for all of them (they choose the
+        candidate it searches); a final reads its model's search, and the
+        collection's best waits for every search of its data set."""
+        if job.startswith("search-"):
+            if dataset == "jsb" or self.quick:
+                return [], []
+            return [("jsb", job)], [("jsb", f"search-{k}") for k in MODELS]
+        key = job.removeprefix("final-").rsplit("-seed", 1)[0]
+        awaited = [] if key in ROWS else [(dataset, f"search-{k}") for k in self.models(dataset)]
+        return [(dataset, f"search-{key}")], awaited
+
+    def failed_prerequisites(self, dataset, job):
+        """The failed jobs that `job` needs, directly or through the jobs it needs."""
+        failed = []
+        for need in self.prerequisites(dataset, job)[0]:
+            if self.record(*need) is not None:
+                continue
+            if self.failure(*need) is not None:
+                failed.append(need)
+            else:
+                failed += self.failed_prerequisites(*need)
+        return failed
+
+    def settled(self, dataset, job):
+        """Whether `job` will not run (again): it has a record, or it failed,
+        or a job it needs failed."""
+        return (self.record(dataset, job) is not None or self.failure(dataset, job) is not None
+                or bool(self.failed_prerequisites(dataset, job)))
+
+    def ready(self, dataset, job):
+        """Whether `job`'s prerequisites allow it to run now."""
+        needed, awaited = self.prerequisites(dataset, job)
+        return (all(self.record(*need) is not None for need in needed)
+                and all(self.settled(*wait) for wait in awaited))
+
     def space(self, dataset, key):
         if self.quick:
             return {"units": QUICK["units"], "dropout": [0.0, 0.2], "learning_rate": [3e-3]}
@@ -223,7 +275,7 @@ class Study:
         larger set the paper's rows and the candidate that won on JSB."""
         if dataset == "jsb" or self.quick:
             return list(MODELS)
-        if not all(self.record("jsb", f"search-{k}") for k in MODELS):
+        if not all(self.settled("jsb", f"search-{k}") for k in MODELS):
             return list(ROWS)
         return _with_best(self.best_search("jsb"))
 
@@ -233,25 +285,29 @@ class Study:
         A paper row's finals are ready once its own search is done, and come
         before the searches still to run, so that a study cut short has whole
         cells of the table rather than searches without finals; the
-        collection's best waits for every search of its data set. On the
-        larger sets the first seed of every data set comes before the second
-        and third, so that a study cut short has every column.
+        collection's best waits for every search of its data set, and is
+        chosen among those that succeeded. On the larger sets the first seed
+        of every data set comes before the second and third, so that a study
+        cut short has every column. A job that failed, or that needs one
+        that failed, is `settled`: listed, but never run.
         """
         first, later = [], []
-        jsb_searched = all(self.record("jsb", f"search-{k}") for k in MODELS)
         for dataset in self.datasets:
             needs_jsb = dataset != "jsb" and not self.quick
             searches = [f"search-{key}" for key in self.models(dataset)]
-            searched = all(self.record(dataset, job) for job in searches)
+            searched = all(self.settled(dataset, job) for job in searches)
             for seed in self.seeds:
                 queue = first if seed == self.seeds[0] or not needs_jsb else later
                 for key in self.finalists(dataset) if searched else self.models(dataset):
-                    ready = bool(self.record(dataset, f"search-{key}")) and (
-                        searched or key in ROWS)
-                    queue.append((dataset, f"final-{key}-seed{seed}", ready))
+                    job = f"final-{key}-seed{seed}"
+                    queue.append((dataset, job, self.ready(dataset, job)))
             for job in searches:
-                first.append((dataset, job, jsb_searched or not needs_jsb))
+                first.append((dataset, job, self.ready(dataset, job)))
         return first + later
+
+    def todo(self):
+        """The `jobs` that are not `settled`: those still to run."""
+        return [(d, j, ready) for d, j, ready in self.jobs() if not self.settled(d, j)]
 
     def finalists(self, dataset):
         """The four rows, and the candidate that won the search if one did."""
@@ -270,15 +326,34 @@ class Study:
     # --- Running --------------------------------------------------------
 
     def run_job(self, dataset, job):
+        """Run `job` and write its record; if it raises, write a record of
+        the failure instead (`failure`), so that the study goes on without
+        it. Returns whether it succeeded."""
         started = time.time()
-        if job.startswith("search-"):
-            record = self.search(dataset, job.removeprefix("search-"))
-        else:
-            key, seed = job.removeprefix("final-").rsplit("-seed", 1)
-            record = self.final(dataset, key, int(seed))
+        try:
+            if job.startswith("search-"):
+                record = self.search(dataset, job.removeprefix("search-"))
+            else:
+                key, seed = job.removeprefix("final-").rsplit("-seed", 1)
+                record = self.final(dataset, key, int(seed))
+        except Exception as error:  # one job's failure must not end the study
+            path = self.failure_path(dataset, job)
+            _write_json(path, dict(
+                kind="failure", dataset=dataset, job=job, error=type(error).__name__,
+                message=str(error), traceback="".join(traceback.format_exception(error)),
+                failed_at=datetime.datetime.now(datetime.timezone.utc).isoformat(
+                    timespec="seconds"),
+                job_seconds_this_call=round(time.time() - started, 1),
+                backend=keras.backend.backend()))
+            traceback.print_exc()
+            print(f"=== [{dataset}] {job} failed ({type(error).__name__}: {error}); "
+                  f"recorded in {path}, and the study goes on without it ===", flush=True)
+            return False
+        finally:
+            keras.backend.clear_session()
         record["job_seconds_this_call"] = round(time.time() - started, 1)
         _write_json(self.record_path(dataset, job), record)
-        keras.backend.clear_session()
+        return True
 
     def search(self, dataset, key):
         architecture, fixed = MODELS[key]
@@ -369,7 +444,7 @@ class Study:
         """Take ready jobs no other worker holds until none is left."""
         self.records.mkdir(parents=True, exist_ok=True)
         while True:
-            todo = [(d, j, ready) for d, j, ready in self.jobs() if not self.record(d, j)]
+            todo = self.todo()
             if not todo:
                 return
             ready = [(d, j) for d, j, ok in todo if ok]
@@ -378,7 +453,7 @@ class Study:
             for index in ours:
                 dataset, job = ready[index]
                 with _claim(self.runs / ".claims" / f"{dataset}-{job}") as claimed:
-                    if not claimed or self.record(dataset, job):
+                    if not claimed or self.settled(dataset, job):
                         continue
                     print(f"\n=== [{dataset}] {job} (worker {worker}/{workers}) ===",
                           flush=True)

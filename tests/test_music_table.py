@@ -8,10 +8,12 @@ the `T - 1` figure beside each, and totals that a second call keeps.
 """
 
 import argparse
+import datetime
 import json
 import pathlib
 import statistics
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -301,6 +303,22 @@ def small_study(monkeypatch):
     monkeypatch.setattr(music_table, "CANDIDATES", ("deep_gru",))
 
 
+class Runaway(BaseException):
+    """A job started twice, or a worker waiting when nothing can change:
+    raised past the study's handling of failed jobs."""
+
+
+class NoWaiting:
+    """Stands in for the `time` module of `music_table`: a worker that
+    goes to sleep raises `Runaway` instead of waiting for ever."""
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+    def sleep(self, seconds):
+        raise Runaway(f"the worker waited ({seconds} s) with no other worker running")
+
+
 class MadeUpJobs:
     """Stands in for `Study.search` and `Study.final`: records of the shape
     they return, made at once. `scores` gives each search's validation
@@ -320,8 +338,11 @@ class MadeUpJobs:
 
         monkeypatch.setattr(music_table.Study, "search", search)
         monkeypatch.setattr(music_table.Study, "final", final)
+        monkeypatch.setattr(music_table, "time", NoWaiting())
 
     def _start(self, dataset, job):
+        if (dataset, job) in self.ran:
+            raise Runaway(f"{dataset}: {job} was started a second time")
         self.ran.append((dataset, job))
         if (dataset, job) in self.fail:
             raise self.fail[(dataset, job)]
@@ -399,3 +420,98 @@ def test_a_score_that_is_not_a_finite_number_never_wins_a_search(tmp_path):
     unscored = {job: {"best": {"score": nan, "values": {}}} for job in records}
     assert Records(args, unscored).best_search("jsb") is None
     assert Records(args, unscored).finalists("jsb") == list(music_table.ROWS)
+
+
+def test_a_failed_job_is_recorded_once_and_the_study_goes_on_without_it(tmp_path, monkeypatch):
+    from keras_deeprnn.training import TrainingDiverged
+
+    write_sets(tmp_path / "data")
+    small_study(monkeypatch)
+    jobs = MadeUpJobs(monkeypatch, fail={
+        ("jsb", "search-srnn"): RuntimeError("The search jsb/srnn finished no trial."),
+        ("jsb", "final-rnn-seed0"): TrainingDiverged("Training diverged in epoch 3: loss=nan.")})
+    assert music_table.main(args_for(tmp_path, "--quick", "--datasets", "jsb")) == 0
+    # Every job was tried once; the failed search's finals never started.
+    assert sorted(job for _, job in jobs.ran) == sorted([
+        "search-rnn", "search-srnn", "search-deep_gru", "final-rnn-seed0", "final-rnn-seed1",
+        "final-deep_gru-seed0", "final-deep_gru-seed1"])
+    study = quick_study(tmp_path)
+    diverged = study.failure("jsb", "final-rnn-seed0")
+    assert diverged["error"] == "TrainingDiverged"
+    assert diverged["message"] == "Training diverged in epoch 3: loss=nan."
+    assert "Traceback" in diverged["traceback"] and "TrainingDiverged" in diverged["traceback"]
+    assert datetime.datetime.fromisoformat(diverged["failed_at"]).tzinfo is not None
+    assert study.failure("jsb", "search-srnn")["error"] == "RuntimeError"
+    assert study.record("jsb", "final-rnn-seed0") is None
+    assert study.record("jsb", "search-srnn") is None
+    assert study.failure("jsb", "final-rnn-seed1") is None
+    assert study.todo() == []
+    # The report: no job pending, the failures listed, cells without their figures.
+    summary = json.loads((tmp_path / "results" / "music_table_quick.json").read_text())
+    assert summary["pending"] == []
+    assert {(f["job"], f["error"]) for f in summary["failed"]} == {
+        ("search-srnn", "RuntimeError"), ("final-rnn-seed0", "TrainingDiverged")}
+    assert [(b["job"], b["needs"]) for b in summary["blocked"]] == [
+        ("final-srnn-seed0", ["jsb: search-srnn"]), ("final-srnn-seed1", ["jsb: search-srnn"])]
+    rows = {row["key"]: row for row in summary["datasets"]["jsb"]["rows"]}
+    assert rows["rnn"]["test_nll"] == [5.1] and rows["rnn"]["failed_seeds"] == [0]
+    assert rows["srnn"]["test_nll"] == [] and rows["srnn"]["blocked_by"] == ["jsb: search-srnn"]
+    assert summary["datasets"]["jsb"]["best"] == "deep_gru"
+    report = (tmp_path / "results" / "music_table_quick.md").read_text()
+    assert "**Failed: 2 jobs**, and 2 that need them cannot run" in report
+    assert "\n## Failed jobs\n" in report
+    assert ("- jsb: final-rnn-seed0: `TrainingDiverged`: Training diverged in epoch 3: "
+            "loss=nan. (at ") in report
+    assert "`music_table-quick/jsb/failed/final-rnn-seed0.json`" in report
+    assert "- jsb: final-srnn-seed1 (needs jsb: search-srnn)" in report
+    assert "| RNN | 5.100 (seed 1 only; seed 0 failed) (8.338) |" in report
+    assert "| sRNN (2 levels) | cannot run: jsb: search-srnn failed (8.367) |" in report
+    # A second call takes no failed job again.
+    jobs.ran.clear()
+    assert music_table.main(args_for(tmp_path, "--quick", "--datasets", "jsb")) == 0
+    assert jobs.ran == []
+    # Deleting a failure record retries its job.
+    study.failure_path("jsb", "final-rnn-seed0").unlink()
+    jobs.fail.clear()
+    assert music_table.main(args_for(tmp_path, "--quick", "--datasets", "jsb")) == 0
+    assert jobs.ran == [("jsb", "final-rnn-seed0")]
+    assert study.record("jsb", "final-rnn-seed0")["test"]["nll"] == 5.0
+    summary = json.loads((tmp_path / "results" / "music_table_quick.json").read_text())
+    assert [f["job"] for f in summary["failed"]] == ["search-srnn"]
+
+
+class Outcomes(Records):
+    """`Records` with failures too: `failed` is a set of `(dataset, job)`."""
+
+    def __init__(self, args, records, failed):
+        super().__init__(args, records)
+        self.failed = failed
+
+    def failure(self, dataset, job):
+        return {"error": "RuntimeError"} if (dataset, job) in self.failed else None
+
+
+def test_a_failed_search_blocks_what_reads_it_and_nothing_else(tmp_path):
+    args = argparse.Namespace(
+        data_dir=tmp_path, datasets=["jsb", "nottingham"], runs_dir=str(tmp_path / "r"),
+        results_dir=str(tmp_path / "o"), quick=False, quiet=True)
+    keys = list(music_table.MODELS)
+    lost = keys[-1]  # JSB's would-be winner
+    records = {("jsb", f"search-{k}"): {"best": {"score": 9.0 - i, "values": {}}}
+               for i, k in enumerate(keys) if k not in ("srnn", lost)}
+    study = Outcomes(args, records, {("jsb", "search-srnn"), ("jsb", f"search-{lost}")})
+    states = {(d, j): ok for d, j, ok in study.jobs()}
+    # The collection's best is chosen among the searches that succeeded.
+    best = keys[-2]
+    assert study.best_search("jsb") == best and study.models("nottingham")[-1] == best
+    assert states[("jsb", f"final-{best}-seed0")] and states[("nottingham", "search-rnn")]
+    assert not states[("nottingham", "search-srnn")]
+    assert study.settled("nottingham", "search-srnn")
+    assert study.failed_prerequisites("nottingham", "final-srnn-seed1") == [
+        ("jsb", "search-srnn")]
+    assert study.failed_prerequisites("jsb", "final-srnn-seed1") == [("jsb", "search-srnn")]
+    assert not study.settled("nottingham", "search-rnn")
+    assert not study.failed_prerequisites("nottingham", "final-rnn-seed0")
+    assert {(d, j) for d, j, _ in study.todo()} == {
+        (d, j) for d, j, _ in study.jobs()
+        if (d, j) not in records and "srnn" not in j and lost not in j}
