@@ -38,9 +38,12 @@ leaves a record of its error instead (`<set>/failed/<job>.json`, with the
 traceback): the study goes on without it and without the jobs that need it,
 no worker takes it again, and the report lists it; deleting that record
 retries the job. `--worker K/N` workers share the jobs through lock files,
-each taking the next job that is ready (a data set's finals wait for its searches, the larger sets' searches
-for JSB Chorales'), and the last to finish writes `results/music_table.md`,
-`.json` and `.png` (`music_table_report.py`). `--report-only` writes them
+each taking the next job that is ready (a data set's finals wait for its
+searches, the larger sets' searches for JSB Chorales', so the larger sets
+without `jsb` are refused while JSB's searches have no records). A worker
+whose jobs wait for jobs that no worker holds stops and names them. The
+last to finish writes `results/music_table.md`, `.json` and `.png`
+(`music_table_report.py`). `--report-only` writes them
 from the records at any time, marking what is still to run.
 
 `--quick`: 6-unit models, one or two epochs, 3 pieces per split, 2 trials per
@@ -441,7 +444,11 @@ class Study:
                     backend=result["backend"], keras_version=result["keras_version"])
 
     def work(self, worker, workers):
-        """Take ready jobs no other worker holds until none is left."""
+        """Take ready jobs no other worker holds until none is left.
+
+        Raises `Stuck` when jobs are left, none is ready and no worker holds
+        a claim: they wait for jobs that nothing is running.
+        """
         self.records.mkdir(parents=True, exist_ok=True)
         while True:
             todo = self.todo()
@@ -461,9 +468,40 @@ class Study:
                     ran = True
                     break  # readiness may have changed: look again
             if not ran:
+                if not ready and not _claims_held(self.runs / ".claims"):
+                    # A job that ended while we looked has its record by now.
+                    todo = self.todo()
+                    if todo and not any(ok for _, _, ok in todo):
+                        raise Stuck(self.stuck_message(todo))
+                    continue
                 print(f"Waiting: {len(todo)} jobs left, none free for worker {worker}",
                       flush=True)
                 time.sleep(WAIT_SECONDS)
+
+    def waiting_for(self, todo):
+        """The jobs that the jobs of `todo` wait for and that are not in `todo`
+        (all that they wait for if every one is), in order."""
+        listed = {(d, j) for d, j, _ in todo}
+        waited, outside = [], []
+        for dataset, job, ready in todo:
+            if ready:
+                continue
+            needed, awaited = self.prerequisites(dataset, job)
+            for prerequisite in [*(n for n in needed if self.record(*n) is None),
+                                 *(a for a in awaited if not self.settled(*a))]:
+                if prerequisite not in waited:
+                    waited.append(prerequisite)
+                    if prerequisite not in listed:
+                        outside.append(prerequisite)
+        return outside or waited
+
+    def stuck_message(self, todo):
+        waited = self.waiting_for(todo)
+        return (f"no job can start and no worker holds a claim: the {len(todo)} jobs left of "
+                f"--datasets {' '.join(self.datasets)} wait for "
+                f"{', '.join(f'{d}: {j}' for d, j in waited)}, which "
+                f"{'has' if len(waited) == 1 else 'have'} no record under {self.records}. "
+                "Run those first (with their data sets in --datasets), then call again.")
 
     def report(self, seconds):
         summary = music_table_report.summarise(self, seconds)
@@ -496,6 +534,10 @@ def _read_record(path):
     return None
 
 
+class Stuck(RuntimeError):
+    """Jobs are left that wait for jobs nothing is running."""
+
+
 def _write_json(path, value):
     _write_text(path, json.dumps(value, indent=1) + "\n")
 
@@ -508,6 +550,17 @@ def _write_text(path, text):
 def _io(task, config, data):
     kwargs = dict(task.build_model_kwargs(config, data))
     return {key: kwargs[key] for key in ("input_dim", "output_dim", "output_activation")}
+
+
+def _claims_held(folder):
+    """Whether a worker, here or in another process, holds a claim in `folder`."""
+    if not folder.is_dir():
+        return False
+    for path in sorted(folder.iterdir()):
+        with _claim(path) as free:
+            if not free:
+                return True
+    return False
 
 
 @contextlib.contextmanager
@@ -553,8 +606,23 @@ def main(argv=None):
                      "MATLAB piano-roll files of the chosen --datasets")
     started = time.time()
     study = Study(args)
+    if not args.report_only and not args.quick and "jsb" not in args.datasets:
+        # The larger sets search around JSB Chorales' winners: without its
+        # searches' records, and with nothing to run them, they would wait.
+        missing = [f"search-{key}" for key in MODELS if not study.settled("jsb", f"search-{key}")]
+        if missing:
+            parser.error(
+                f"--datasets {' '.join(args.datasets)} leaves out jsb, but the larger sets' "
+                f"searches start from JSB Chorales' searches, and {study.records / 'jsb'} has "
+                f"no record of {', '.join(missing)}; pass --datasets jsb "
+                f"{' '.join(args.datasets)} (JSB Chorales' searches then run first), or run "
+                "--datasets jsb before")
     if not args.report_only:
-        study.work(*args.worker)
+        try:
+            study.work(*args.worker)
+        except Stuck as error:
+            print(f"{parser.prog}: stopped: {error}", file=sys.stderr, flush=True)
+            return 1
     study.report(time.time() - started)
     return 0
 

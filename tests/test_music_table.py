@@ -515,3 +515,51 @@ def test_a_failed_search_blocks_what_reads_it_and_nothing_else(tmp_path):
     assert {(d, j) for d, j, _ in study.todo()} == {
         (d, j) for d, j, _ in study.jobs()
         if (d, j) not in records and "srnn" not in j and lost not in j}
+
+
+def study_args(tmp_path, datasets, quick=False):
+    return argparse.Namespace(
+        data_dir=tmp_path / "data", datasets=list(datasets), runs_dir=str(tmp_path / "runs"),
+        results_dir=str(tmp_path / "results"), quick=quick, quiet=True)
+
+
+def test_larger_sets_without_jsb_are_refused_while_its_searches_have_no_record(
+        tmp_path, monkeypatch, capsys):
+    write_sets(tmp_path / "data")
+    small_study(monkeypatch)
+    jobs = MadeUpJobs(monkeypatch)
+    with pytest.raises(SystemExit):
+        music_table.main(args_for(tmp_path, "--datasets", "nottingham", "musedata"))
+    error = capsys.readouterr().err
+    assert "--datasets nottingham musedata leaves out jsb" in error
+    assert "no record of search-rnn, search-srnn, search-deep_gru" in error
+    assert "pass --datasets jsb nottingham musedata" in error
+    assert jobs.ran == []
+    # Reporting needs no JSB records.
+    assert music_table.main(args_for(tmp_path, "--datasets", "nottingham", "--report-only")) == 0
+    # Once JSB Chorales' searches are recorded, the larger sets run on their own.
+    study = music_table.Study(study_args(tmp_path, ["jsb"]))
+    for key in music_table.MODELS:
+        music_table._write_json(study.record_path("jsb", f"search-{key}"),
+                                jobs.search("jsb", key))
+    jobs.ran.clear()
+    assert music_table.main(args_for(tmp_path, "--datasets", "nottingham")) == 0
+    assert ("nottingham", "search-rnn") in jobs.ran
+    assert ("nottingham", "final-deep_gru-seed2") in jobs.ran
+    assert all(dataset == "nottingham" for dataset, _ in jobs.ran)
+
+
+def test_a_worker_whose_jobs_wait_for_jobs_nothing_runs_stops_and_names_them(
+        tmp_path, monkeypatch):
+    small_study(monkeypatch)
+    MadeUpJobs(monkeypatch)  # a worker that goes to sleep raises Runaway
+    study = music_table.Study(study_args(tmp_path, ["nottingham"]))
+    with pytest.raises(music_table.Stuck) as caught:
+        study.work(0, 2)
+    assert "the 8 jobs left of --datasets nottingham wait for jsb: search-rnn, " \
+           "jsb: search-srnn, jsb: search-deep_gru, which have no record" in str(caught.value)
+    # While another worker holds a claim (a JSB search, say), it waits.
+    with music_table._claim(study.runs / ".claims" / "jsb-search-rnn") as claimed:
+        assert claimed
+        with pytest.raises(Runaway, match="waited"):
+            study.work(1, 2)
