@@ -41,10 +41,13 @@ retries the job. `--worker K/N` workers share the jobs through lock files,
 each taking the next job that is ready (a data set's finals wait for its
 searches, the larger sets' searches for JSB Chorales', so the larger sets
 without `jsb` are refused while JSB's searches have no records). A worker
-whose jobs wait for jobs that no worker holds stops and names them. The
-last to finish writes `results/music_table.md`, `.json` and `.png`
-(`music_table_report.py`). `--report-only` writes them
-from the records at any time, marking what is still to run.
+whose jobs wait for jobs that no worker holds stops and names them. When
+no job is left to run, one worker writes `results/music_table.md`, `.json`
+and `.png` (`music_table_report.py`): the first to claim the report of the
+jobs' outcomes as they stand (a claim file in `--runs-dir`), so of workers
+that finish together only one writes, and a later call that finds nothing
+changed writes nothing. `--report-only` writes them from the records at any
+time, marking what is still to run.
 
 `--quick`: 6-unit models, one or two epochs, 3 pieces per split, 2 trials per
 search, 2 seeds: a check that everything runs, with meaningless numbers.
@@ -53,6 +56,7 @@ search, 2 seeds: a check that everything runs, with meaningless numbers.
 import argparse
 import contextlib
 import datetime
+import hashlib
 import json
 import math
 import os
@@ -446,14 +450,16 @@ class Study:
     def work(self, worker, workers):
         """Take ready jobs no other worker holds until none is left.
 
-        Raises `Stuck` when jobs are left, none is ready and no worker holds
-        a claim: they wait for jobs that nothing is running.
+        Returns whether this worker is the one to write the report
+        (`claim_report`). Raises `Stuck` when jobs are left, none is ready
+        and no worker holds a claim: they wait for jobs that nothing is
+        running.
         """
         self.records.mkdir(parents=True, exist_ok=True)
         while True:
             todo = self.todo()
             if not todo:
-                return
+                return self.claim_report()
             ready = [(d, j) for d, j, ok in todo if ok]
             ours = sorted(range(len(ready)), key=lambda i: i % workers != worker)
             ran = False
@@ -477,6 +483,35 @@ class Study:
                 print(f"Waiting: {len(todo)} jobs left, none free for worker {worker}",
                       flush=True)
                 time.sleep(WAIT_SECONDS)
+
+    def claim_report(self):
+        """Whether this worker writes the report of the finished jobs: the
+        first worker to ask for their outcomes as they are now.
+
+        The claim is a file named by a digest of every job's outcome (its
+        record, or its failure's, and when that was written; or neither: not
+        run for a failed job it needs), created only if it is not there yet,
+        in one step: of workers that run out of jobs together one wins, and
+        a call that finds the records as an earlier one left them writes
+        nothing. A job run again later changes the outcomes, so the study's
+        next end is reported again.
+        """
+        outcomes = []
+        for dataset, job, _ in self.jobs():
+            for path in (self.record_path(dataset, job), self.failure_path(dataset, job)):
+                if path.exists():
+                    outcomes.append(f"{path.relative_to(self.records)} {path.stat().st_mtime_ns}")
+                    break
+            else:
+                outcomes.append(f"{dataset}/{job} not run")
+        digest = hashlib.sha256("\n".join(outcomes).encode()).hexdigest()[:24]
+        path = self.runs / ".reports" / digest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        return True
 
     def waiting_for(self, todo):
         """The jobs that the jobs of `todo` wait for and that are not in `todo`
@@ -619,10 +654,14 @@ def main(argv=None):
                 "--datasets jsb before")
     if not args.report_only:
         try:
-            study.work(*args.worker)
+            writes_report = study.work(*args.worker)
         except Stuck as error:
             print(f"{parser.prog}: stopped: {error}", file=sys.stderr, flush=True)
             return 1
+        if not writes_report:
+            print("Every job has finished; the report of these records is another worker's "
+                  "to write, or written already (--report-only writes it again).", flush=True)
+            return 0
     study.report(time.time() - started)
     return 0
 

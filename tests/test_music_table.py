@@ -563,3 +563,62 @@ def test_a_worker_whose_jobs_wait_for_jobs_nothing_runs_stops_and_names_them(
         assert claimed
         with pytest.raises(Runaway, match="waited"):
             study.work(1, 2)
+
+
+def test_of_two_workers_only_one_writes_the_report(tmp_path, monkeypatch, capsys):
+    write_sets(tmp_path / "data")
+    small_study(monkeypatch)
+    jobs = MadeUpJobs(monkeypatch)
+    written = []
+    report = music_table.Study.report
+    monkeypatch.setattr(music_table.Study, "report",
+                        lambda study, seconds: written.append(study) or report(study, seconds))
+    quick = ("--quick", "--datasets", "jsb", "nottingham")
+    # Worker 0 finds every job free and runs them all; worker 1 then finds none left.
+    assert music_table.main(args_for(tmp_path, *quick, "--worker", "0/2")) == 0
+    assert len(jobs.ran) == 2 * (3 + 3 * 2) and len(written) == 1
+    summary = (tmp_path / "results" / "music_table_quick.json").read_text()
+    capsys.readouterr()
+    assert music_table.main(args_for(tmp_path, *quick, "--worker", "1/2")) == 0
+    assert len(written) == 1 and "another worker's to write" in capsys.readouterr().out
+    assert (tmp_path / "results" / "music_table_quick.json").read_text() == summary
+    # Of two workers that find the same records, the first to claim their report writes it.
+    studies = [quick_study(tmp_path, ["jsb", "nottingham"]) for _ in range(2)]
+    assert sorted(study.work(k, 2) for k, study in enumerate(studies)) == [False, False]
+    music_table.Study(study_args(tmp_path, ["jsb", "nottingham"], quick=True)).record_path(
+        "jsb", "final-rnn-seed1").unlink()
+    jobs.ran.clear()
+    assert [study.work(k, 2) for k, study in enumerate(studies)] == [True, False]
+    assert jobs.ran == [("jsb", "final-rnn-seed1")]
+    # --report-only writes it whenever asked.
+    assert music_table.main(args_for(tmp_path, *quick, "--report-only")) == 0
+    assert len(written) == 2
+
+
+def test_two_workers_at_work_together_run_each_job_once_and_one_writes_the_report(
+        tmp_path, monkeypatch):
+    import threading
+
+    small_study(monkeypatch)
+    jobs = MadeUpJobs(monkeypatch)
+    monkeypatch.setattr(music_table, "time", time)  # they wait for each other here
+    monkeypatch.setattr(music_table, "WAIT_SECONDS", 0.01)
+    search, final = jobs.search, jobs.final
+
+    def slowly(run):
+        def job(*args):
+            time.sleep(0.02)
+            return run(*args)
+        return job
+
+    monkeypatch.setattr(jobs, "search", slowly(search))
+    monkeypatch.setattr(jobs, "final", slowly(final))
+    outcomes = {}
+    workers = [threading.Thread(target=lambda k=k: outcomes.update(
+        {k: quick_study(tmp_path, ["jsb", "nottingham"]).work(k, 2)})) for k in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert sorted(outcomes.values()) == [False, True]
+    assert sorted(jobs.ran) == sorted(set(jobs.ran)) and len(jobs.ran) == 2 * (3 + 3 * 2)
