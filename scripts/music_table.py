@@ -32,12 +32,22 @@ Every search and final run is a job. A finished job leaves a small record
 (`results/music_table/<set>/<job>.json`: the trials, or the run's scores and
 learning curve), written atomically and committed with the results, so a
 later call, on this machine or another, skips it; an interrupted job resumes
-from its run folder (`--runs-dir`) when that is still there. `--worker K/N`
-workers share the jobs through lock files, each taking the next job that is
-ready (a data set's finals wait for its searches, the larger sets' searches
-for JSB Chorales'), and the last to finish writes `results/music_table.md`,
-`.json` and `.png` (`music_table_report.py`). `--report-only` writes them
-from the records at any time, marking what is still to run.
+from its run folder (`--runs-dir`) when that is still there. A job that
+raises (a final whose loss diverged, a search that finished no trial)
+leaves a record of its error instead (`<set>/failed/<job>.json`, with the
+traceback): the study goes on without it and without the jobs that need it,
+no worker takes it again, and the report lists it; deleting that record
+retries the job. `--worker K/N` workers share the jobs through lock files,
+each taking the next job that is ready (a data set's finals wait for its
+searches, the larger sets' searches for JSB Chorales', so the larger sets
+without `jsb` are refused while JSB's searches have no records). A worker
+whose jobs wait for jobs that no worker holds stops and names them. When
+no job is left to run, one worker writes `results/music_table.md`, `.json`
+and `.png` (`music_table_report.py`): the first to claim the report of the
+jobs' outcomes as they stand (a claim file in `--runs-dir`), so of workers
+that finish together only one writes, and a later call that finds nothing
+changed writes nothing. `--report-only` writes them from the records at any
+time, marking what is still to run.
 
 `--quick`: 6-unit models, one or two epochs, 3 pieces per split, 2 trials per
 search, 2 seeds: a check that everything runs, with meaningless numbers.
@@ -45,11 +55,16 @@ search, 2 seeds: a check that everything runs, with meaningless numbers.
 
 import argparse
 import contextlib
+import datetime
+import hashlib
 import json
+import math
 import os
 import pathlib
 import sys
 import time
+import traceback
+import warnings
 
 if os.name != "nt":
     import fcntl
@@ -130,6 +145,25 @@ class StudyHyperModel(DeepRNNHyperModel):
         return config
 
 
+def best_trial(trials):
+    """The trial of the lowest finite `score`; `None` if none has one.
+
+    A NaN score (a trial that diverged) compares false with every number,
+    so `min` would keep one that came first: such scores are set aside.
+    """
+    finite = [trial for trial in trials if _finite(trial["score"])]
+    return min(finite, key=lambda trial: trial["score"]) if finite else None
+
+
+def _finite(score):
+    return isinstance(score, (int, float)) and math.isfinite(score)
+
+
+def _with_best(best):
+    """The paper's rows, and `best` if it is a candidate beyond them."""
+    return [*ROWS, *([best] if best is not None and best not in ROWS else [])]
+
+
 def around_winner(values, space):
     """A small space about the JSB winner's `values`: its settings, and a
     width one step wider, and the other dropout, of the JSB space."""
@@ -171,8 +205,54 @@ class Study:
         return self.records / dataset / f"{job}.json"
 
     def record(self, dataset, job):
-        path = self.record_path(dataset, job)
-        return json.loads(path.read_text()) if path.exists() else None
+        """The job's record, or `None` while it has none (or one that cannot be read)."""
+        return _read_record(self.record_path(dataset, job))
+
+    def failure_path(self, dataset, job):
+        return self.records / dataset / "failed" / f"{job}.json"
+
+    def failure(self, dataset, job):
+        """The record of the job's failure, or `None` if it has not failed."""
+        return _read_record(self.failure_path(dataset, job))
+
+    def prerequisites(self, dataset, job):
+        """`(needed, awaited)`: the jobs whose records `job` reads, which must
+        have succeeded before it can run, and the jobs that must be settled
+        (`settled`) before it: a larger set's search reads JSB Chorales'
+        search of its model and waits for all of them (they choose the
+        candidate it searches); a final reads its model's search, and the
+        collection's best waits for every search of its data set."""
+        if job.startswith("search-"):
+            if dataset == "jsb" or self.quick:
+                return [], []
+            return [("jsb", job)], [("jsb", f"search-{k}") for k in MODELS]
+        key = job.removeprefix("final-").rsplit("-seed", 1)[0]
+        awaited = [] if key in ROWS else [(dataset, f"search-{k}") for k in self.models(dataset)]
+        return [(dataset, f"search-{key}")], awaited
+
+    def failed_prerequisites(self, dataset, job):
+        """The failed jobs that `job` needs, directly or through the jobs it needs."""
+        failed = []
+        for need in self.prerequisites(dataset, job)[0]:
+            if self.record(*need) is not None:
+                continue
+            if self.failure(*need) is not None:
+                failed.append(need)
+            else:
+                failed += self.failed_prerequisites(*need)
+        return failed
+
+    def settled(self, dataset, job):
+        """Whether `job` will not run (again): it has a record, or it failed,
+        or a job it needs failed."""
+        return (self.record(dataset, job) is not None or self.failure(dataset, job) is not None
+                or bool(self.failed_prerequisites(dataset, job)))
+
+    def ready(self, dataset, job):
+        """Whether `job`'s prerequisites allow it to run now."""
+        needed, awaited = self.prerequisites(dataset, job)
+        return (all(self.record(*need) is not None for need in needed)
+                and all(self.settled(*wait) for wait in awaited))
 
     def space(self, dataset, key):
         if self.quick:
@@ -202,10 +282,9 @@ class Study:
         larger set the paper's rows and the candidate that won on JSB."""
         if dataset == "jsb" or self.quick:
             return list(MODELS)
-        if not all(self.record("jsb", f"search-{k}") for k in MODELS):
+        if not all(self.settled("jsb", f"search-{k}") for k in MODELS):
             return list(ROWS)
-        best = self.best_search("jsb")
-        return [*ROWS, *([best] if best not in ROWS else [])]
+        return _with_best(self.best_search("jsb"))
 
     def jobs(self):
         """`(dataset, job, ready)` for every job, in the order they run.
@@ -213,48 +292,75 @@ class Study:
         A paper row's finals are ready once its own search is done, and come
         before the searches still to run, so that a study cut short has whole
         cells of the table rather than searches without finals; the
-        collection's best waits for every search of its data set. On the
-        larger sets the first seed of every data set comes before the second
-        and third, so that a study cut short has every column.
+        collection's best waits for every search of its data set, and is
+        chosen among those that succeeded. On the larger sets the first seed
+        of every data set comes before the second and third, so that a study
+        cut short has every column. A job that failed, or that needs one
+        that failed, is `settled`: listed, but never run.
         """
         first, later = [], []
-        jsb_searched = all(self.record("jsb", f"search-{k}") for k in MODELS)
         for dataset in self.datasets:
             needs_jsb = dataset != "jsb" and not self.quick
             searches = [f"search-{key}" for key in self.models(dataset)]
-            searched = all(self.record(dataset, job) for job in searches)
+            searched = all(self.settled(dataset, job) for job in searches)
             for seed in self.seeds:
                 queue = first if seed == self.seeds[0] or not needs_jsb else later
                 for key in self.finalists(dataset) if searched else self.models(dataset):
-                    ready = bool(self.record(dataset, f"search-{key}")) and (
-                        searched or key in ROWS)
-                    queue.append((dataset, f"final-{key}-seed{seed}", ready))
+                    job = f"final-{key}-seed{seed}"
+                    queue.append((dataset, job, self.ready(dataset, job)))
             for job in searches:
-                first.append((dataset, job, jsb_searched or not needs_jsb))
+                first.append((dataset, job, self.ready(dataset, job)))
         return first + later
+
+    def todo(self):
+        """The `jobs` that are not `settled`: those still to run."""
+        return [(d, j, ready) for d, j, ready in self.jobs() if not self.settled(d, j)]
 
     def finalists(self, dataset):
         """The four rows, and the candidate that won the search if one did."""
-        best = self.best_search(dataset)
-        return [*ROWS, *([best] if best not in ROWS else [])]
+        return _with_best(self.best_search(dataset))
 
     def best_search(self, dataset):
-        scored = {key: self.record(dataset, f"search-{key}")["best"]["score"]
-                  for key in self.models(dataset)}
-        return min(scored, key=scored.get)
+        """The model whose search found the lowest validation score on
+        `dataset`; `None` while no search has a finite one."""
+        scored = {}
+        for key in self.models(dataset):
+            record = self.record(dataset, f"search-{key}")
+            if record is not None and _finite(record["best"]["score"]):
+                scored[key] = record["best"]["score"]
+        return min(scored, key=scored.get) if scored else None
 
     # --- Running --------------------------------------------------------
 
     def run_job(self, dataset, job):
+        """Run `job` and write its record; if it raises, write a record of
+        the failure instead (`failure`), so that the study goes on without
+        it. Returns whether it succeeded."""
         started = time.time()
-        if job.startswith("search-"):
-            record = self.search(dataset, job.removeprefix("search-"))
-        else:
-            key, seed = job.removeprefix("final-").rsplit("-seed", 1)
-            record = self.final(dataset, key, int(seed))
+        try:
+            if job.startswith("search-"):
+                record = self.search(dataset, job.removeprefix("search-"))
+            else:
+                key, seed = job.removeprefix("final-").rsplit("-seed", 1)
+                record = self.final(dataset, key, int(seed))
+        except Exception as error:  # one job's failure must not end the study
+            path = self.failure_path(dataset, job)
+            _write_json(path, dict(
+                kind="failure", dataset=dataset, job=job, error=type(error).__name__,
+                message=str(error), traceback="".join(traceback.format_exception(error)),
+                failed_at=datetime.datetime.now(datetime.timezone.utc).isoformat(
+                    timespec="seconds"),
+                job_seconds_this_call=round(time.time() - started, 1),
+                backend=keras.backend.backend()))
+            traceback.print_exc()
+            print(f"=== [{dataset}] {job} failed ({type(error).__name__}: {error}); "
+                  f"recorded in {path}, and the study goes on without it ===", flush=True)
+            return False
+        finally:
+            keras.backend.clear_session()
         record["job_seconds_this_call"] = round(time.time() - started, 1)
         _write_json(self.record_path(dataset, job), record)
-        keras.backend.clear_session()
+        return True
 
     def search(self, dataset, key):
         architecture, fixed = MODELS[key]
@@ -303,9 +409,10 @@ class Study:
                 if "num_params" in metrics else None,
                 fit_seconds=round(metrics["fit_seconds"].get_last_value(), 1)
                 if "fit_seconds" in metrics else None))
-        if not trials:
-            raise RuntimeError(f"The search {dataset}/{key} finished no trial.")
-        best = min(trials, key=lambda t: t["score"])
+        best = best_trial(trials)
+        if best is None:
+            raise RuntimeError(f"The search {dataset}/{key} finished no trial with a finite "
+                               f"validation score (of {len(trials)} scored trials).")
         return dict(kind="search", dataset=dataset, key=key, architecture=architecture,
                     space=space, fixed=fixed, settings=settings,
                     max_trials=self.trials(dataset, key), trials=trials, best=best,
@@ -341,19 +448,25 @@ class Study:
                     backend=result["backend"], keras_version=result["keras_version"])
 
     def work(self, worker, workers):
-        """Take ready jobs no other worker holds until none is left."""
+        """Take ready jobs no other worker holds until none is left.
+
+        Returns whether this worker is the one to write the report
+        (`claim_report`). Raises `Stuck` when jobs are left, none is ready
+        and no worker holds a claim: they wait for jobs that nothing is
+        running.
+        """
         self.records.mkdir(parents=True, exist_ok=True)
         while True:
-            todo = [(d, j, ready) for d, j, ready in self.jobs() if not self.record(d, j)]
+            todo = self.todo()
             if not todo:
-                return
+                return self.claim_report()
             ready = [(d, j) for d, j, ok in todo if ok]
             ours = sorted(range(len(ready)), key=lambda i: i % workers != worker)
             ran = False
             for index in ours:
                 dataset, job = ready[index]
                 with _claim(self.runs / ".claims" / f"{dataset}-{job}") as claimed:
-                    if not claimed or self.record(dataset, job):
+                    if not claimed or self.settled(dataset, job):
                         continue
                     print(f"\n=== [{dataset}] {job} (worker {worker}/{workers}) ===",
                           flush=True)
@@ -361,9 +474,69 @@ class Study:
                     ran = True
                     break  # readiness may have changed: look again
             if not ran:
+                if not ready and not _claims_held(self.runs / ".claims"):
+                    # A job that ended while we looked has its record by now.
+                    todo = self.todo()
+                    if todo and not any(ok for _, _, ok in todo):
+                        raise Stuck(self.stuck_message(todo))
+                    continue
                 print(f"Waiting: {len(todo)} jobs left, none free for worker {worker}",
                       flush=True)
                 time.sleep(WAIT_SECONDS)
+
+    def claim_report(self):
+        """Whether this worker writes the report of the finished jobs: the
+        first worker to ask for their outcomes as they are now.
+
+        The claim is a file named by a digest of every job's outcome (its
+        record, or its failure's, and when that was written; or neither: not
+        run for a failed job it needs), created only if it is not there yet,
+        in one step: of workers that run out of jobs together one wins, and
+        a call that finds the records as an earlier one left them writes
+        nothing. A job run again later changes the outcomes, so the study's
+        next end is reported again.
+        """
+        outcomes = []
+        for dataset, job, _ in self.jobs():
+            for path in (self.record_path(dataset, job), self.failure_path(dataset, job)):
+                if path.exists():
+                    outcomes.append(f"{path.relative_to(self.records)} {path.stat().st_mtime_ns}")
+                    break
+            else:
+                outcomes.append(f"{dataset}/{job} not run")
+        digest = hashlib.sha256("\n".join(outcomes).encode()).hexdigest()[:24]
+        path = self.runs / ".reports" / digest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        return True
+
+    def waiting_for(self, todo):
+        """The jobs that the jobs of `todo` wait for and that are not in `todo`
+        (all that they wait for if every one is), in order."""
+        listed = {(d, j) for d, j, _ in todo}
+        waited, outside = [], []
+        for dataset, job, ready in todo:
+            if ready:
+                continue
+            needed, awaited = self.prerequisites(dataset, job)
+            for prerequisite in [*(n for n in needed if self.record(*n) is None),
+                                 *(a for a in awaited if not self.settled(*a))]:
+                if prerequisite not in waited:
+                    waited.append(prerequisite)
+                    if prerequisite not in listed:
+                        outside.append(prerequisite)
+        return outside or waited
+
+    def stuck_message(self, todo):
+        waited = self.waiting_for(todo)
+        return (f"no job can start and no worker holds a claim: the {len(todo)} jobs left of "
+                f"--datasets {' '.join(self.datasets)} wait for "
+                f"{', '.join(f'{d}: {j}' for d, j in waited)}, which "
+                f"{'has' if len(waited) == 1 else 'have'} no record under {self.records}. "
+                "Run those first (with their data sets in --datasets), then call again.")
 
     def report(self, seconds):
         summary = music_table_report.summarise(self, seconds)
@@ -375,6 +548,29 @@ class Study:
         if getattr(self.args, "readme", None) is not None:
             music_table_report.fill_readme(summary, self.args.readme)
             print(f"Wrote the table into {self.args.readme}", flush=True)
+
+
+def _read_record(path):
+    """The JSON object in `path`; `None` if there is no such file, or if
+    it cannot be read (empty, or cut short by a crash): then with a warning
+    naming it, and the job it records counts as not run, so it runs again."""
+    try:
+        value = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except ValueError as error:  # empty, cut short, or not UTF-8
+        problem = f"not JSON ({error})"
+    else:
+        if isinstance(value, dict) and value:
+            return value
+        problem = f"a JSON {type(value).__name__} {value!r:.40}, where a record is an object"
+    warnings.warn(f"The job record {path} cannot be read: {problem}. Its job counts as not "
+                  "run and runs again, replacing it.", RuntimeWarning, stacklevel=2)
+    return None
+
+
+class Stuck(RuntimeError):
+    """Jobs are left that wait for jobs nothing is running."""
 
 
 def _write_json(path, value):
@@ -389,6 +585,17 @@ def _write_text(path, text):
 def _io(task, config, data):
     kwargs = dict(task.build_model_kwargs(config, data))
     return {key: kwargs[key] for key in ("input_dim", "output_dim", "output_activation")}
+
+
+def _claims_held(folder):
+    """Whether a worker, here or in another process, holds a claim in `folder`."""
+    if not folder.is_dir():
+        return False
+    for path in sorted(folder.iterdir()):
+        with _claim(path) as free:
+            if not free:
+                return True
+    return False
 
 
 @contextlib.contextmanager
@@ -434,8 +641,27 @@ def main(argv=None):
                      "MATLAB piano-roll files of the chosen --datasets")
     started = time.time()
     study = Study(args)
+    if not args.report_only and not args.quick and "jsb" not in args.datasets:
+        # The larger sets search around JSB Chorales' winners: without its
+        # searches' records, and with nothing to run them, they would wait.
+        missing = [f"search-{key}" for key in MODELS if not study.settled("jsb", f"search-{key}")]
+        if missing:
+            parser.error(
+                f"--datasets {' '.join(args.datasets)} leaves out jsb, but the larger sets' "
+                f"searches start from JSB Chorales' searches, and {study.records / 'jsb'} has "
+                f"no record of {', '.join(missing)}; pass --datasets jsb "
+                f"{' '.join(args.datasets)} (JSB Chorales' searches then run first), or run "
+                "--datasets jsb before")
     if not args.report_only:
-        study.work(*args.worker)
+        try:
+            writes_report = study.work(*args.worker)
+        except Stuck as error:
+            print(f"{parser.prog}: stopped: {error}", file=sys.stderr, flush=True)
+            return 1
+        if not writes_report:
+            print("Every job has finished; the report of these records is another worker's "
+                  "to write, or written already (--report-only writes it again).", flush=True)
+            return 0
     study.report(time.time() - started)
     return 0
 

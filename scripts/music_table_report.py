@@ -18,6 +18,7 @@ def summarise(study, seconds):
 
     datasets, budget = {}, {"searches": 0, "trials": 0, "finals": 0, "seconds": 0.0}
     pending, done, todo, frames = [], [], [], {}
+    failed, blocked = [], []
     for dataset in study.datasets:
         file, column = table.DATASETS[dataset]
         data = load_music(study.path(dataset), limit=table.QUICK["limit"] if study.quick else None)
@@ -30,8 +31,9 @@ def summarise(study, seconds):
             record = study.record(dataset, f"search-{key}")
             job = dict(dataset=dataset, kind="search", key=key, settings=search_settings)
             if record is None:
-                pending.append(f"{dataset}: search-{key}")
-                todo.append(job)
+                if not _unfinished(study, dataset, f"search-{key}", failed, blocked):
+                    pending.append(f"{dataset}: search-{key}")
+                    todo.append(job)
                 continue
             searches[key] = record
             fit = sum(t["fit_seconds"] or 0.0 for t in record["trials"])
@@ -39,25 +41,33 @@ def summarise(study, seconds):
             budget["searches"] += 1
             budget["trials"] += len(record["trials"])
             budget["seconds"] += fit
-        complete = len(searches) == len(models)
+        complete = all(study.settled(dataset, f"search-{key}") for key in models)
         finalists = study.finalists(dataset) if complete else list(table.ROWS)
         best_key = study.best_search(dataset) if complete else None
         rows = []
         for key in finalists:
-            seeds = []
+            seeds, failed_seeds, blocked_by = [], [], []
             for seed in study.seeds:
                 record = study.record(dataset, f"final-{key}-seed{seed}")
                 job = dict(dataset=dataset, kind="final", key=key, settings=final_settings)
                 if record is None:
-                    pending.append(f"{dataset}: final-{key}-seed{seed}")
-                    todo.append(job)
+                    state = _unfinished(study, dataset, f"final-{key}-seed{seed}", failed,
+                                        blocked)
+                    if state == "failed":
+                        failed_seeds.append(seed)
+                    elif state:
+                        blocked_by += [need for need in state if need not in blocked_by]
+                    else:
+                        pending.append(f"{dataset}: final-{key}-seed{seed}")
+                        todo.append(job)
                     continue
                 done.append(dict(job, seconds=record["train_time_s"]))
                 seeds.append(record)
                 budget["finals"] += 1
                 budget["seconds"] += record["train_time_s"]
             rows.append(_row(key, column, seeds, searches.get(key), study.seeds,
-                             best=key == best_key))
+                             best=key == best_key, failed_seeds=failed_seeds,
+                             blocked_by=blocked_by))
         datasets[dataset] = dict(
             file=file, column=column, sha256=run_folder.fingerprint(study.path(dataset)), rows=rows,
             note_frequency_nll=note_frequency_nll(data),
@@ -68,7 +78,8 @@ def summarise(study, seconds):
             for name in study.datasets}
     return dict(quick=study.quick, backend=keras.backend.backend(),
                 keras_version=keras.__version__, seeds=list(study.seeds), datasets=datasets,
-                pending=pending, budget=budget, cpu_count=os.cpu_count(),
+                pending=pending, failed=failed, blocked=blocked, budget=budget,
+                cpu_count=os.cpu_count(),
                 remaining=dict(seconds=round(sum(s for s, _ in left.values()), 1),
                                estimated=sum(n for _, n in left.values()), jobs=len(todo),
                                by_dataset={name: round(s, 1) for name, (s, _) in left.items()},
@@ -78,7 +89,24 @@ def summarise(study, seconds):
                               final={d: study.final_settings(d) for d in study.datasets}))
 
 
-def _row(key, column, seeds, search, all_seeds, *, best):
+def _unfinished(study, dataset, job, failed, blocked):
+    """What keeps a job without a record from the table: `"failed"` if it
+    failed (noted in `failed`), the failed jobs it needs if any (noted in
+    `blocked`), else `None`: it is still to run."""
+    failure = study.failure(dataset, job)
+    if failure is not None:
+        failed.append(dict(
+            dataset=dataset, job=job, error=failure.get("error"), message=failure.get("message"),
+            failed_at=failure.get("failed_at"),
+            file=study.failure_path(dataset, job).relative_to(study.results).as_posix()))
+        return "failed"
+    needs = [f"{d}: {j}" for d, j in study.failed_prerequisites(dataset, job)]
+    if needs:
+        blocked.append(dict(dataset=dataset, job=job, needs=needs))
+    return needs or None
+
+
+def _row(key, column, seeds, search, all_seeds, *, best, failed_seeds=(), blocked_by=()):
     import music_table as table
 
     name = table.ROWS.get(key, key)
@@ -94,7 +122,8 @@ def _row(key, column, seeds, search, all_seeds, *, best):
                epochs=[r["epochs_run"] for r in seeds], best_epochs=[r["best_epoch"] for r in seeds],
                stopped_early=[r["stopped_early"] for r in seeds],
                train_time_s=[r["train_time_s"] for r in seeds],
-               curves=[r["curves"] for r in seeds])
+               curves=[r["curves"] for r in seeds],
+               failed_seeds=list(failed_seeds), blocked_by=list(blocked_by))
     if test:
         row.update(mean=statistics.fmean(test),
                    std=statistics.stdev(test) if len(test) > 1 else 0.0,
@@ -150,15 +179,24 @@ def note_frequency_nll(data):
 
 
 def _cell(row):
+    failed = row.get("failed_seeds") or []
+    if row.get("blocked_by"):
+        # Its search, or a search that its search starts from, failed.
+        return f"cannot run: {', '.join(row['blocked_by'])} failed"
     if not row.get("test_nll"):
-        return "not yet run"
+        return f"failed ({_seeds(failed)})" if failed else "not yet run"
+    also = f"; {_seeds(failed)} failed" if failed else ""
     if len(row["test_nll"]) == 1:
         # One seed has no spread to show.
-        return f"{row['mean']:.3f} (seed {row['seeds'][0]} only)"
+        return f"{row['mean']:.3f} (seed {row['seeds'][0]} only{also})"
     text = f"{row['mean']:.3f} ± {row['std']:.3f}"
     if not row["complete"]:
-        text += f" (seeds {', '.join(map(str, row['seeds']))} only)"
+        text += f" (seeds {', '.join(map(str, row['seeds']))} only{also})"
     return text
+
+
+def _seeds(seeds):
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
 
 
 def overview(summary):
@@ -205,6 +243,12 @@ def fill_readme(summary, path):
              "at the pace of the finished jobs)" if left and left["seconds"] else "")
     note = (f"{pending} jobs of the study are still to run{hours}; cells without a figure "
             "have not run yet." if pending else "Every job of the study has run.")
+    failed, blocked = summary.get("failed", []), summary.get("blocked", [])
+    if failed:
+        note += (f" {len(failed)} of its jobs failed"
+                 + (f" and {len(blocked)} cannot run without them" if blocked else "")
+                 + "; `results/music_table.md` lists them with their errors, and the cells "
+                 "that need them have no figure.")
     block = "\n".join([README_START, "", *overview(summary), note, "", README_END])
     head, rest = text.split(README_START, 1)
     _files.write_text(path, head + block + rest.split(README_END, 1)[1])
@@ -223,6 +267,12 @@ def markdown(summary):
         lines += [f"**Unfinished: {len(summary['pending'])} jobs still to run** (the study "
                   "resumes where it stopped; the list is at the end). Cells marked *not yet "
                   "run* have no figure yet.", ""]
+    if summary.get("failed"):
+        blocked = summary.get("blocked", [])
+        lines += [f"**Failed: {len(summary['failed'])} jobs**"
+                  + (f", and {len(blocked)} that need them cannot run" if blocked else "")
+                  + " (listed under *Failed jobs*, with their errors). Their cells have no "
+                  "figure, or fewer seeds.", ""]
     lines += [
         "Test negative log-likelihood per frame (nats, lower is better), the mean ± standard "
         f"deviation over seeds {summary['seeds']}, averaged over every time step of the test "
@@ -265,9 +315,32 @@ def markdown(summary):
               "(the trial tables give each trial's best epoch).",
               "- Each figure is a mean over seeds, with its spread; the paper reports one run.",
               ""]
+    lines += _failures(summary)
     if summary["pending"]:
         lines += ["## Still to run", "", ", ".join(summary["pending"]), ""]
     return "\n".join(lines)
+
+
+def _failures(summary):
+    """The failed jobs with their errors, and the jobs they keep from running."""
+    failed, blocked = summary.get("failed", []), summary.get("blocked", [])
+    if not failed:
+        return []
+    lines = ["## Failed jobs", "",
+             "Each of these jobs raised an error, and left a record of it (the file named, "
+             "under the results folder, with the traceback) instead of a result; no worker "
+             "takes it again. To retry one, delete its failure record (and its run folder "
+             "under `--runs-dir`, to start it afresh rather than resume it) and run the study "
+             "again.", ""]
+    for job in failed:
+        message = " ".join(str(job["message"]).split())
+        lines.append(f"- {job['dataset']}: {job['job']}: `{job['error']}`: {message} "
+                     f"(at {job['failed_at']}; `{job['file']}`)")
+    if blocked:
+        lines += ["", "Jobs that cannot run because a job they need failed:", ""]
+        lines += [f"- {job['dataset']}: {job['job']} (needs {', '.join(job['needs'])})"
+                  for job in blocked]
+    return lines + [""]
 
 
 def _outlook(summary):
@@ -354,7 +427,7 @@ def _dataset_section(info, dataset, summary):
     for row in info["rows"]:
         model = row["model"] + (" (collection's best)" if row["best_of_collection"] else "")
         if not row["test_nll"]:
-            lines.append(f"| {model} | {_num(row['paper_nll'])} | not yet run | | | | "
+            lines.append(f"| {model} | {_num(row['paper_nll'])} | {_cell(row)} | | | | "
                          f"{_values(row['chosen'])} | | | |")
             continue
         gap = "" if row["gap"] is None else f"{row['gap']:+.3f}"

@@ -8,10 +8,12 @@ the `T - 1` figure beside each, and totals that a second call keeps.
 """
 
 import argparse
+import datetime
 import json
 import pathlib
 import statistics
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -284,3 +286,339 @@ def test_every_trial_of_every_search_is_listed_best_first():
                     "| rnn | 0 | units=100 | 8.500 | 7 | 1,234 | 1.5 |",
                     "| srnn | 0 | units=100 | 9.000 | 7 | 1,234 | 1.5 |"]
     assert report._trials({}) == []
+
+
+# --- A study whose jobs are made up: the scheduling, failures and report of
+# `work` and `main` without training anything. ---------------------------
+
+SMALL_ROWS = {"rnn": "RNN", "srnn": "sRNN (2 levels)"}
+SMALL_MODELS = {"rnn": ("rnn", {}), "srnn": ("srnn", {"num_layers": 2}),
+                "deep_gru": ("deep_gru", {})}
+
+
+def small_study(monkeypatch):
+    """Two paper rows and one candidate, as the quick mode's job list."""
+    monkeypatch.setattr(music_table, "MODELS", SMALL_MODELS)
+    monkeypatch.setattr(music_table, "ROWS", SMALL_ROWS)
+    monkeypatch.setattr(music_table, "CANDIDATES", ("deep_gru",))
+
+
+class Runaway(BaseException):
+    """A job started twice, or a worker waiting when nothing can change:
+    raised past the study's handling of failed jobs."""
+
+
+class NoWaiting:
+    """Stands in for the `time` module of `music_table`: a worker that
+    goes to sleep raises `Runaway` instead of waiting for ever."""
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+    def sleep(self, seconds):
+        raise Runaway(f"the worker waited ({seconds} s) with no other worker running")
+
+
+class MadeUpJobs:
+    """Stands in for `Study.search` and `Study.final`: records of the shape
+    they return, made at once. `scores` gives each search's validation
+    score; `fail` maps `(dataset, job)` to the error that job raises."""
+
+    def __init__(self, monkeypatch, scores=None, fail=None):
+        self.scores = {"rnn": 5.0, "srnn": 5.5, "deep_gru": 4.5, **(scores or {})}
+        self.fail = dict(fail or {})
+        self.ran = []
+        jobs = self
+
+        def search(study, dataset, key):
+            return jobs.search(dataset, key)
+
+        def final(study, dataset, key, seed):
+            return jobs.final(dataset, key, seed)
+
+        monkeypatch.setattr(music_table.Study, "search", search)
+        monkeypatch.setattr(music_table.Study, "final", final)
+        monkeypatch.setattr(music_table, "time", NoWaiting())
+
+    def _start(self, dataset, job):
+        if (dataset, job) in self.ran:
+            raise Runaway(f"{dataset}: {job} was started a second time")
+        self.ran.append((dataset, job))
+        if (dataset, job) in self.fail:
+            raise self.fail[(dataset, job)]
+
+    def search(self, dataset, key):
+        self._start(dataset, f"search-{key}")
+        trial = dict(trial="0", score=self.scores[key], best_epoch=1, values={"units": 6},
+                     parameters=100, fit_seconds=1.0)
+        return dict(kind="search", dataset=dataset, key=key,
+                    architecture=music_table.MODELS[key][0], space={"units": [6]}, fixed={},
+                    settings={}, max_trials=1, trials=[trial], best=trial, backend="none")
+
+    def final(self, dataset, key, seed):
+        self._start(dataset, f"final-{key}-seed{seed}")
+        nll = self.scores[key] + seed / 10
+        return dict(kind="final", dataset=dataset, key=key, seed=seed,
+                    test={"nll": nll, "nll_without_first_frame": nll + 0.01, "frames": 10},
+                    paper=None, best_valid=nll, best_epoch=1, epochs_run=1, stopped_early=True,
+                    parameters=100, train_time_s=2.0, config={},
+                    curves={"valid": [nll], "train": [nll]}, backend="none",
+                    keras_version=None)
+
+
+def quick_study(tmp_path, datasets=("jsb",)):
+    args = argparse.Namespace(
+        data_dir=tmp_path / "data", datasets=list(datasets), runs_dir=str(tmp_path / "runs"),
+        results_dir=str(tmp_path / "results"), quick=True, quiet=True)
+    return music_table.Study(args)
+
+
+def test_an_unreadable_record_counts_as_missing_with_a_warning_and_its_job_runs_again(
+        tmp_path, monkeypatch):
+    small_study(monkeypatch)
+    jobs = MadeUpJobs(monkeypatch)
+    study = quick_study(tmp_path)
+    folder = study.records / "jsb"
+    folder.mkdir(parents=True)
+    (folder / "search-rnn.json").write_text("")  # a crash before the first byte
+    cut = json.dumps(jobs.search("jsb", "srnn"))
+    (folder / "search-srnn.json").write_text(cut[:len(cut) // 2])
+    (folder / "search-deep_gru.json").write_text("[]")
+    for name in ("search-rnn", "search-srnn", "search-deep_gru"):
+        with pytest.warns(RuntimeWarning, match=f"{name}.json cannot be read"):
+            assert study.record("jsb", name) is None
+    with pytest.warns(RuntimeWarning) as caught:
+        ready = {job: ok for _, job, ok in study.jobs()}
+    assert {pathlib.Path(str(w.message).split(" cannot")[0].split()[-1]).name
+            for w in caught} == {"search-rnn.json", "search-srnn.json", "search-deep_gru.json"}
+    assert ready["search-srnn"] and not ready["final-srnn-seed0"]
+    jobs.ran.clear()
+    with pytest.warns(RuntimeWarning):
+        study.work(0, 1)
+    assert ("jsb", "search-srnn") in jobs.ran and ("jsb", "search-rnn") in jobs.ran
+    assert study.record("jsb", "search-srnn")["best"]["score"] == 5.5
+
+
+def test_a_score_that_is_not_a_finite_number_never_wins_a_search(tmp_path):
+    nan, inf = float("nan"), float("inf")
+    trials = [dict(trial="0", score=nan), dict(trial="1", score=8.4),
+              dict(trial="2", score=inf), dict(trial="3", score=8.2)]
+    assert music_table.best_trial(trials)["trial"] == "3"
+    assert music_table.best_trial([dict(trial="0", score=nan)]) is None
+    assert music_table.best_trial([]) is None
+    # Between searches: the first search's best is NaN, the second's infinite.
+    args = argparse.Namespace(
+        data_dir=tmp_path, datasets=["jsb"], runs_dir=str(tmp_path / "r"),
+        results_dir=str(tmp_path / "o"), quick=False, quiet=True)
+    keys = list(music_table.MODELS)
+    scores = {keys[0]: nan, keys[1]: -inf, keys[-1]: 7.5}
+    records = {("jsb", f"search-{k}"): {"best": {"score": scores.get(k, 8.0), "values": {}}}
+               for k in keys}
+    study = Records(args, records)
+    assert study.best_search("jsb") == keys[-1]
+    assert study.finalists("jsb") == [*music_table.ROWS, keys[-1]]
+    unscored = {job: {"best": {"score": nan, "values": {}}} for job in records}
+    assert Records(args, unscored).best_search("jsb") is None
+    assert Records(args, unscored).finalists("jsb") == list(music_table.ROWS)
+
+
+def test_a_failed_job_is_recorded_once_and_the_study_goes_on_without_it(tmp_path, monkeypatch):
+    from keras_deeprnn.training import TrainingDiverged
+
+    write_sets(tmp_path / "data")
+    small_study(monkeypatch)
+    jobs = MadeUpJobs(monkeypatch, fail={
+        ("jsb", "search-srnn"): RuntimeError("The search jsb/srnn finished no trial."),
+        ("jsb", "final-rnn-seed0"): TrainingDiverged("Training diverged in epoch 3: loss=nan.")})
+    assert music_table.main(args_for(tmp_path, "--quick", "--datasets", "jsb")) == 0
+    # Every job was tried once; the failed search's finals never started.
+    assert sorted(job for _, job in jobs.ran) == sorted([
+        "search-rnn", "search-srnn", "search-deep_gru", "final-rnn-seed0", "final-rnn-seed1",
+        "final-deep_gru-seed0", "final-deep_gru-seed1"])
+    study = quick_study(tmp_path)
+    diverged = study.failure("jsb", "final-rnn-seed0")
+    assert diverged["error"] == "TrainingDiverged"
+    assert diverged["message"] == "Training diverged in epoch 3: loss=nan."
+    assert "Traceback" in diverged["traceback"] and "TrainingDiverged" in diverged["traceback"]
+    assert datetime.datetime.fromisoformat(diverged["failed_at"]).tzinfo is not None
+    assert study.failure("jsb", "search-srnn")["error"] == "RuntimeError"
+    assert study.record("jsb", "final-rnn-seed0") is None
+    assert study.record("jsb", "search-srnn") is None
+    assert study.failure("jsb", "final-rnn-seed1") is None
+    assert study.todo() == []
+    # The report: no job pending, the failures listed, cells without their figures.
+    summary = json.loads((tmp_path / "results" / "music_table_quick.json").read_text())
+    assert summary["pending"] == []
+    assert {(f["job"], f["error"]) for f in summary["failed"]} == {
+        ("search-srnn", "RuntimeError"), ("final-rnn-seed0", "TrainingDiverged")}
+    assert [(b["job"], b["needs"]) for b in summary["blocked"]] == [
+        ("final-srnn-seed0", ["jsb: search-srnn"]), ("final-srnn-seed1", ["jsb: search-srnn"])]
+    rows = {row["key"]: row for row in summary["datasets"]["jsb"]["rows"]}
+    assert rows["rnn"]["test_nll"] == [5.1] and rows["rnn"]["failed_seeds"] == [0]
+    assert rows["srnn"]["test_nll"] == [] and rows["srnn"]["blocked_by"] == ["jsb: search-srnn"]
+    assert summary["datasets"]["jsb"]["best"] == "deep_gru"
+    report = (tmp_path / "results" / "music_table_quick.md").read_text()
+    assert "**Failed: 2 jobs**, and 2 that need them cannot run" in report
+    assert "\n## Failed jobs\n" in report
+    assert ("- jsb: final-rnn-seed0: `TrainingDiverged`: Training diverged in epoch 3: "
+            "loss=nan. (at ") in report
+    assert "`music_table-quick/jsb/failed/final-rnn-seed0.json`" in report
+    assert "- jsb: final-srnn-seed1 (needs jsb: search-srnn)" in report
+    assert "| RNN | 5.100 (seed 1 only; seed 0 failed) (8.338) |" in report
+    assert "| sRNN (2 levels) | cannot run: jsb: search-srnn failed (8.367) |" in report
+    # A second call takes no failed job again.
+    jobs.ran.clear()
+    assert music_table.main(args_for(tmp_path, "--quick", "--datasets", "jsb")) == 0
+    assert jobs.ran == []
+    # Deleting a failure record retries its job.
+    study.failure_path("jsb", "final-rnn-seed0").unlink()
+    jobs.fail.clear()
+    assert music_table.main(args_for(tmp_path, "--quick", "--datasets", "jsb")) == 0
+    assert jobs.ran == [("jsb", "final-rnn-seed0")]
+    assert study.record("jsb", "final-rnn-seed0")["test"]["nll"] == 5.0
+    summary = json.loads((tmp_path / "results" / "music_table_quick.json").read_text())
+    assert [f["job"] for f in summary["failed"]] == ["search-srnn"]
+
+
+class Outcomes(Records):
+    """`Records` with failures too: `failed` is a set of `(dataset, job)`."""
+
+    def __init__(self, args, records, failed):
+        super().__init__(args, records)
+        self.failed = failed
+
+    def failure(self, dataset, job):
+        return {"error": "RuntimeError"} if (dataset, job) in self.failed else None
+
+
+def test_a_failed_search_blocks_what_reads_it_and_nothing_else(tmp_path):
+    args = argparse.Namespace(
+        data_dir=tmp_path, datasets=["jsb", "nottingham"], runs_dir=str(tmp_path / "r"),
+        results_dir=str(tmp_path / "o"), quick=False, quiet=True)
+    keys = list(music_table.MODELS)
+    lost = keys[-1]  # JSB's would-be winner
+    records = {("jsb", f"search-{k}"): {"best": {"score": 9.0 - i, "values": {}}}
+               for i, k in enumerate(keys) if k not in ("srnn", lost)}
+    study = Outcomes(args, records, {("jsb", "search-srnn"), ("jsb", f"search-{lost}")})
+    states = {(d, j): ok for d, j, ok in study.jobs()}
+    # The collection's best is chosen among the searches that succeeded.
+    best = keys[-2]
+    assert study.best_search("jsb") == best and study.models("nottingham")[-1] == best
+    assert states[("jsb", f"final-{best}-seed0")] and states[("nottingham", "search-rnn")]
+    assert not states[("nottingham", "search-srnn")]
+    assert study.settled("nottingham", "search-srnn")
+    assert study.failed_prerequisites("nottingham", "final-srnn-seed1") == [
+        ("jsb", "search-srnn")]
+    assert study.failed_prerequisites("jsb", "final-srnn-seed1") == [("jsb", "search-srnn")]
+    assert not study.settled("nottingham", "search-rnn")
+    assert not study.failed_prerequisites("nottingham", "final-rnn-seed0")
+    assert {(d, j) for d, j, _ in study.todo()} == {
+        (d, j) for d, j, _ in study.jobs()
+        if (d, j) not in records and "srnn" not in j and lost not in j}
+
+
+def study_args(tmp_path, datasets, quick=False):
+    return argparse.Namespace(
+        data_dir=tmp_path / "data", datasets=list(datasets), runs_dir=str(tmp_path / "runs"),
+        results_dir=str(tmp_path / "results"), quick=quick, quiet=True)
+
+
+def test_larger_sets_without_jsb_are_refused_while_its_searches_have_no_record(
+        tmp_path, monkeypatch, capsys):
+    write_sets(tmp_path / "data")
+    small_study(monkeypatch)
+    jobs = MadeUpJobs(monkeypatch)
+    with pytest.raises(SystemExit):
+        music_table.main(args_for(tmp_path, "--datasets", "nottingham", "musedata"))
+    error = capsys.readouterr().err
+    assert "--datasets nottingham musedata leaves out jsb" in error
+    assert "no record of search-rnn, search-srnn, search-deep_gru" in error
+    assert "pass --datasets jsb nottingham musedata" in error
+    assert jobs.ran == []
+    # Reporting needs no JSB records.
+    assert music_table.main(args_for(tmp_path, "--datasets", "nottingham", "--report-only")) == 0
+    # Once JSB Chorales' searches are recorded, the larger sets run on their own.
+    study = music_table.Study(study_args(tmp_path, ["jsb"]))
+    for key in music_table.MODELS:
+        music_table._write_json(study.record_path("jsb", f"search-{key}"),
+                                jobs.search("jsb", key))
+    jobs.ran.clear()
+    assert music_table.main(args_for(tmp_path, "--datasets", "nottingham")) == 0
+    assert ("nottingham", "search-rnn") in jobs.ran
+    assert ("nottingham", "final-deep_gru-seed2") in jobs.ran
+    assert all(dataset == "nottingham" for dataset, _ in jobs.ran)
+
+
+def test_a_worker_whose_jobs_wait_for_jobs_nothing_runs_stops_and_names_them(
+        tmp_path, monkeypatch):
+    small_study(monkeypatch)
+    MadeUpJobs(monkeypatch)  # a worker that goes to sleep raises Runaway
+    study = music_table.Study(study_args(tmp_path, ["nottingham"]))
+    with pytest.raises(music_table.Stuck) as caught:
+        study.work(0, 2)
+    assert "the 8 jobs left of --datasets nottingham wait for jsb: search-rnn, " \
+           "jsb: search-srnn, jsb: search-deep_gru, which have no record" in str(caught.value)
+    # While another worker holds a claim (a JSB search, say), it waits.
+    with music_table._claim(study.runs / ".claims" / "jsb-search-rnn") as claimed:
+        assert claimed
+        with pytest.raises(Runaway, match="waited"):
+            study.work(1, 2)
+
+
+def test_of_two_workers_only_one_writes_the_report(tmp_path, monkeypatch, capsys):
+    write_sets(tmp_path / "data")
+    small_study(monkeypatch)
+    jobs = MadeUpJobs(monkeypatch)
+    written = []
+    report = music_table.Study.report
+    monkeypatch.setattr(music_table.Study, "report",
+                        lambda study, seconds: written.append(study) or report(study, seconds))
+    quick = ("--quick", "--datasets", "jsb", "nottingham")
+    # Worker 0 finds every job free and runs them all; worker 1 then finds none left.
+    assert music_table.main(args_for(tmp_path, *quick, "--worker", "0/2")) == 0
+    assert len(jobs.ran) == 2 * (3 + 3 * 2) and len(written) == 1
+    summary = (tmp_path / "results" / "music_table_quick.json").read_text()
+    capsys.readouterr()
+    assert music_table.main(args_for(tmp_path, *quick, "--worker", "1/2")) == 0
+    assert len(written) == 1 and "another worker's to write" in capsys.readouterr().out
+    assert (tmp_path / "results" / "music_table_quick.json").read_text() == summary
+    # Of two workers that find the same records, the first to claim their report writes it.
+    studies = [quick_study(tmp_path, ["jsb", "nottingham"]) for _ in range(2)]
+    assert sorted(study.work(k, 2) for k, study in enumerate(studies)) == [False, False]
+    music_table.Study(study_args(tmp_path, ["jsb", "nottingham"], quick=True)).record_path(
+        "jsb", "final-rnn-seed1").unlink()
+    jobs.ran.clear()
+    assert [study.work(k, 2) for k, study in enumerate(studies)] == [True, False]
+    assert jobs.ran == [("jsb", "final-rnn-seed1")]
+    # --report-only writes it whenever asked.
+    assert music_table.main(args_for(tmp_path, *quick, "--report-only")) == 0
+    assert len(written) == 2
+
+
+def test_two_workers_at_work_together_run_each_job_once_and_one_writes_the_report(
+        tmp_path, monkeypatch):
+    import threading
+
+    small_study(monkeypatch)
+    jobs = MadeUpJobs(monkeypatch)
+    monkeypatch.setattr(music_table, "time", time)  # they wait for each other here
+    monkeypatch.setattr(music_table, "WAIT_SECONDS", 0.01)
+    search, final = jobs.search, jobs.final
+
+    def slowly(run):
+        def job(*args):
+            time.sleep(0.02)
+            return run(*args)
+        return job
+
+    monkeypatch.setattr(jobs, "search", slowly(search))
+    monkeypatch.setattr(jobs, "final", slowly(final))
+    outcomes = {}
+    workers = [threading.Thread(target=lambda k=k: outcomes.update(
+        {k: quick_study(tmp_path, ["jsb", "nottingham"]).work(k, 2)})) for k in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert sorted(outcomes.values()) == [False, True]
+    assert sorted(jobs.ran) == sorted(set(jobs.ran)) and len(jobs.ran) == 2 * (3 + 3 * 2)
