@@ -170,10 +170,16 @@ def test_quick_study_reports_what_its_records_hold(tmp_path, monkeypatch, capsys
     report = (results / "music_table_quick.md").read_text()
     assert f"{rnn['mean']:.3f} ± {rnn['std']:.3f} (8.338)" in report
     assert (results / "music_table_quick.png").stat().st_size > 0
-    # A second call finds every job done: it trains nothing and keeps the totals.
+    # A second call finds every job done: it trains nothing, and the report of
+    # unchanged records stands. Written again from the records alone, it keeps
+    # the totals the jobs recorded.
     capsys.readouterr()
+    written = (results / "music_table_quick.json").stat().st_mtime_ns
     assert music_table.main(args_for(tmp_path, "--quick", "--datasets", "jsb")) == 0
     assert "===" not in capsys.readouterr().out
+    assert (results / "music_table_quick.json").stat().st_mtime_ns == written
+    (results / "music_table_quick.json").unlink()
+    assert music_table.main(args_for(tmp_path, "--quick", "--datasets", "jsb", "--report-only")) == 0
     again = json.loads((results / "music_table_quick.json").read_text())
     assert again["budget"] == summary["budget"] and again["budget"]["seconds"] > 0
 
