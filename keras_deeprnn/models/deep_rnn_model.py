@@ -215,6 +215,11 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
         copy = DeepRNNModel(**config)
         # Stateful states are variables but not weights, so the lists match.
         copy.set_weights(self.get_weights())
+        # The states were made from the copy's own initial weights: start
+        # them again from the learned h_0 just copied in.
+        for layer in copy._flatten_layers(include_self=False, recursive=True):
+            if getattr(layer, "stateful", False) and isinstance(layer, keras.layers.RNN):
+                layer.reset_state()
         return copy
 
     def compile(self, optimizer=None, loss=None, metrics=None, **kwargs):
