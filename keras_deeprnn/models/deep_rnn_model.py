@@ -209,7 +209,18 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
         for frame in frames:
             y = step_model(frame[None, None])     # state carries between calls
         ```
+
+        Not for a `bidirectional` model: its backward pass reads each
+        sequence from the end, which steps fed a few frames at a time
+        cannot give.
         """
+        if self._config.get("bidirectional"):
+            raise ValueError(
+                f"stateful_copy cannot step {self.name}: it is bidirectional, and its "
+                "backward pass reads each sequence from its end, which a stateful copy "
+                "fed a few steps at a time never sees. Received: bidirectional=True; "
+                "expected a model built with bidirectional=False (run the whole "
+                "sequence through the model instead)")
         config = {k: v for k, v in self._config.items()}
         config.update(stateful=True, batch_size=batch_size, return_sequences=True, **overrides)
         copy = DeepRNNModel(**config)

@@ -62,3 +62,11 @@ def test_reset_state_returns_to_the_learned_h0(make_cell, rng):
     layer(x)  # the state moves on
     layer.reset_state()
     np.testing.assert_allclose(np_(layer(x)), first, atol=1e-5)
+
+
+def test_stateful_copy_of_a_bidirectional_model_is_refused(rng):
+    model = kdr.build_model("rnn", input_dim=D, output_dim=D, units=4,
+                            output_activation="sigmoid", bidirectional=True)
+    model(rng.normal(size=(1, 3, D)).astype("float32"))
+    with pytest.raises(ValueError, match=r"bidirectional.*Received: bidirectional=True"):
+        model.stateful_copy()
