@@ -78,6 +78,16 @@ def test_zoneout_in_a_plain_rnn_on_jax_says_to_use_deep_rnn(rng):
         layer(rng.normal(size=(2, 3, 3)).astype("float32"), training=True)
 
 
+@pytest.mark.backend("jax")   # only JAX's traced loop cannot draw
+def test_zoneout_stepped_by_a_container_inside_deep_rnn_names_the_container(rng):
+    # Wrapped in DeepRNN, but StackedCells calls its levels step by step: the
+    # message must not say to wrap it in DeepRNN, which it already is.
+    cell = StackedCells([DeepTransitionCell(4), ZoneoutCell(DeepTransitionCell(4), zoneout=0.1)])
+    with pytest.raises(RuntimeError, match="StackedCells.*own DeepRNN.*zoneout=0.1") as error:
+        DeepRNN(cell)(rng.normal(size=(2, 3, 3)).astype("float32"), training=True)
+    assert "wrap it in" not in str(error.value)
+
+
 @pytest.mark.parametrize("output_option", [{"dropout": 0.5}, {"weight_noise": 0.3}],
                          ids=["dropout", "weight_noise"])
 def test_deep_output_cell_draws_once_per_sequence_and_trains(output_option, rng):
