@@ -49,6 +49,11 @@ class _FeedForward(WeightNoise, keras.layers.Layer):
             )
         }
         seed = _checks.seed("seed", seed)
+        use_bias = _checks.boolean("use_bias", use_bias)
+        kernel_initializer = _checks.keras_object("kernel_initializer", kernel_initializer,
+                                                  keras.initializers.get)
+        bias_initializer = _checks.keras_object("bias_initializer", bias_initializer,
+                                                keras.initializers.get)
         super().__init__(**kwargs)
         for name, value in checked.items():
             setattr(self, name, value)
@@ -58,8 +63,8 @@ class _FeedForward(WeightNoise, keras.layers.Layer):
         self.pieces = pieces
         self.dropout = dropout
         self.use_bias = use_bias
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
