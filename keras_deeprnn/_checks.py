@@ -78,6 +78,12 @@ def non_negative_finite(name, value):
     return float(value)
 
 
+def finite(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"`{name}` must be a finite number. Received: {name}={value!r}")
+    return float(value)
+
+
 def boolean(name, value):
     # NumPy's bool_ is what a value read back from an array or a JSON of one is.
     if not (isinstance(value, bool) or type(value).__name__ == "bool_"):
@@ -92,9 +98,19 @@ def keras_object(name, value, get):
         return get(value)
     except (ValueError, TypeError):
         kind = name.rsplit("_", 1)[-1]
+        examples = _EXAMPLES.get(kind, "'l2' or 'max_norm'")
+        optional = " or None" if kind in ("regularizer", "constraint") else ""
         raise ValueError(
-            f"`{name}` must be a Keras {kind} (a name such as 'l2' or 'max_norm', a config "
-            f"dict or an instance) or None. Received: {name}={value!r}") from None
+            f"`{name}` must be a Keras {kind} (a name such as {examples}, a config "
+            f"dict or an instance){optional}. Received: {name}={value!r}") from None
+
+
+_EXAMPLES = {
+    "regularizer": "'l2'",
+    "constraint": "'max_norm'",
+    "initializer": "'glorot_uniform' or 'zeros'",
+    "activation": "'tanh' or 'relu'",
+}
 
 
 def states(owner, received, state_size, batch_size=None):

@@ -171,3 +171,58 @@ def test_the_formats_the_refusal_points_to_load_back(tmp_path):
 def test_the_training_job_refuses_a_seed_no_backend_takes_before_loading_data():
     with pytest.raises(ValueError, match=r"`seed` must be None or an integer from 0 to 2\*\*31"):
         training.TrainConfig(seed=2**40).validate()
+
+
+def _wrapped(**kwargs):
+    return cells.DeepOutputCell(cells.DeepTransitionCell(4), layers.DeepOutput(3, **kwargs))
+
+
+# (constructor, argument, bad value): a flag given as a string, a number or a
+# name Keras does not know is refused, naming the argument and the value.
+BAD_CELL_ARGUMENTS = [
+    (cells.DeepTransitionCell, "layer_norm", "no"),
+    (cells.DeepTransitionCell, "use_bias", "no"),
+    (cells.DeepTransitionCell, "trainable_initial_state", "no"),
+    (cells.DeepTransitionCell, "shortcut", "no"),
+    (cells.DeepTransitionCell, "shortcut", 1),
+    (cells.DeepTransitionCell, "activation", "foo"),
+    (cells.DeepTransitionCell, "transition_activation", "foo"),
+    (cells.DeepTransitionCell, "kernel_initializer", "foo"),
+    (cells.DeepTransitionCell, "recurrent_initializer", "foo"),
+    (cells.DeepTransitionCell, "bias_initializer", "foo"),
+    (cells.DeepTransitionCell, "transition_initializer", "foo"),
+    (cells.DeepTransitionLSTMCell, "layer_norm", "no"),
+    (cells.HighwayTransitionCell, "transform_bias", "x"),
+    (cells.HighwayTransitionCell, "transform_bias", float("nan")),
+    (cells.HighwayTransitionCell, "activation", "foo"),
+    (cells.GatedFeedbackCell, "activation", "foo"),
+    (cells.GatedFeedbackCell, "trainable_initial_state", "no"),
+    (cells.DepthGatedLSTMCell, "unit_forget_bias", "no"),
+    (cells.DepthGatedLSTMCell, "activation", "foo"),
+    (cells.DepthGatedLSTMCell, "recurrent_activation", "foo"),
+    (cells.DepthGatedLSTMCell, "peephole_initializer", "foo"),
+    (lambda **kw: cells.StackedCells([cells.DeepTransitionCell(4)], **kw), "skip_connections", "no"),
+    (layers.DeepOutput, "use_bias", "no"),
+    (layers.DeepOutput, "kernel_initializer", "foo"),
+    (layers.DeepOutput, "bias_initializer", "foo"),
+    (layers.DeepInput, "use_bias", "no"),
+    (_wrapped, "use_bias", "no"),
+]
+
+
+def _constructor_name(constructor):
+    return getattr(constructor, "__name__", "constructor").replace("<lambda>", "StackedCells")
+
+
+@pytest.mark.parametrize(
+    "constructor, argument, value", BAD_CELL_ARGUMENTS,
+    ids=[f"{_constructor_name(c)}-{a}-{v!r}" for c, a, v in BAD_CELL_ARGUMENTS])
+def test_a_bad_cell_or_layer_argument_is_named_with_the_value(constructor, argument, value):
+    args = () if constructor is _wrapped or _constructor_name(constructor) == "StackedCells" else (4,)
+    with pytest.raises(ValueError, match=rf"`{argument}` must .*Received: {argument}={value!r}"):
+        constructor(*args, **{argument: value})
+
+
+def test_stacked_cells_given_one_cell_instead_of_a_list_says_so():
+    with pytest.raises(ValueError, match=r"`cells` must be a list of RNN cells.*Received: cells="):
+        cells.StackedCells(cells.DeepTransitionCell(4))

@@ -427,6 +427,14 @@ class DeepCell(weight_arguments.WeightArguments, CellRegularization, keras.layer
     ):
         units = _checks.positive_int("units", units)
         seed = _checks.seed("seed", seed)
+        use_bias = _checks.boolean("use_bias", use_bias)
+        trainable_initial_state = _checks.boolean("trainable_initial_state", trainable_initial_state)
+        initializers = {
+            name: _checks.keras_object(name, value, keras.initializers.get)
+            for name, value in (("kernel_initializer", kernel_initializer),
+                                ("recurrent_initializer", recurrent_initializer),
+                                ("bias_initializer", bias_initializer))
+        }
         regularization = check_regularization(
             dropout, recurrent_dropout, weight_noise, recurrent_weight_dropout
         )
@@ -437,13 +445,12 @@ class DeepCell(weight_arguments.WeightArguments, CellRegularization, keras.layer
         }, kwargs)
         super().__init__(**kwargs)
         self.units = units
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.use_bias = use_bias
+        for name, value in initializers.items():
+            setattr(self, name, value)
         for key, value in {**regularization, **keras_arguments}.items():
             setattr(self, key, value)
-        self.trainable_initial_state = bool(trainable_initial_state)
+        self.trainable_initial_state = trainable_initial_state
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.initial_state = None

@@ -67,6 +67,26 @@ class DeepOutputCell(base.InnerCellMasks, base.DropoutRNNCell, keras.layers.Laye
 
     output_state_index = None  # the output is ▷'s, not a state of the transition
 
+    # The random draws of ▷ (dropout, weight noise), like the inner cell's,
+    # are made once per batch of sequences, before the time loop (inside
+    # JAX's traced loop a draw would leak a tracer), and shared by every step.
+    def get_dropout_mask(self, step_input):
+        super().get_dropout_mask(step_input)
+        self._prime_output_draws(base.batch_size_of(step_input))
+
+    def prime_dropout_masks(self, batch_size):
+        super().prime_dropout_masks(batch_size)
+        self._prime_output_draws(batch_size)
+
+    def reset_dropout_mask(self):
+        super().reset_dropout_mask()
+        if hasattr(self.output_layer, "release_sequence_draws"):
+            self.output_layer.release_sequence_draws()
+
+    def _prime_output_draws(self, batch_size):
+        if hasattr(self.output_layer, "prime_sequence_draws"):
+            self.output_layer.prime_sequence_draws(batch_size)
+
     def build(self, input_shape):
         # Either may arrive built: passed in by the caller, or rebuilt by
         # `from_config`, whose deserialisation builds each from its build config.

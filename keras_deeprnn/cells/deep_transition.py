@@ -88,6 +88,13 @@ class DeepTransitionCell(DeepCell):
         **kwargs,
     ):
         num_transition_layers = _checks.positive_int("num_transition_layers", num_transition_layers)
+        shortcut = _checks.boolean("shortcut", shortcut)
+        layer_norm = _checks.boolean("layer_norm", layer_norm)
+        activation = _checks.keras_object("activation", activation, keras.activations.get)
+        transition_activation = activation if transition_activation is None else _checks.keras_object(
+            "transition_activation", transition_activation, keras.activations.get)
+        transition_initializer = _checks.keras_object(
+            "transition_initializer", transition_initializer, keras.initializers.get)
         if shortcut and num_transition_layers < 2:
             raise ValueError(
                 "`shortcut=True` needs `num_transition_layers` >= 2 (with one layer "
@@ -97,14 +104,12 @@ class DeepTransitionCell(DeepCell):
         transition_units = _checks.optional_positive_int("transition_units", transition_units)
         super().__init__(units, **kwargs)
         self.num_transition_layers = num_transition_layers
-        self.shortcut = bool(shortcut)
+        self.shortcut = shortcut
         self.transition_units = transition_units
-        self.activation = keras.activations.get(activation)
-        self.transition_activation = keras.activations.get(
-            activation if transition_activation is None else transition_activation
-        )
-        self.transition_initializer = keras.initializers.get(transition_initializer)
-        self.layer_norm = bool(layer_norm)
+        self.activation = activation
+        self.transition_activation = transition_activation
+        self.transition_initializer = transition_initializer
+        self.layer_norm = layer_norm
 
     @property
     def _first_width(self):

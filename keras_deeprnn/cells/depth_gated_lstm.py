@@ -4,6 +4,7 @@ linked across levels through a depth gate."""
 import keras
 from keras import ops
 
+from keras_deeprnn import _checks
 from keras_deeprnn.cells.levels import LevelsCell
 
 
@@ -82,11 +83,17 @@ class DepthGatedLSTMCell(LevelsCell):
         peephole_initializer="zeros",
         **kwargs,
     ):
+        activation = _checks.keras_object("activation", activation, keras.activations.get)
+        recurrent_activation = _checks.keras_object(
+            "recurrent_activation", recurrent_activation, keras.activations.get)
+        unit_forget_bias = _checks.boolean("unit_forget_bias", unit_forget_bias)
+        peephole_initializer = _checks.keras_object(
+            "peephole_initializer", peephole_initializer, keras.initializers.get)
         super().__init__(units, num_layers=num_layers, **kwargs)
-        self.activation = keras.activations.get(activation)
-        self.recurrent_activation = keras.activations.get(recurrent_activation)
+        self.activation = activation
+        self.recurrent_activation = recurrent_activation
         self.unit_forget_bias = unit_forget_bias
-        self.peephole_initializer = keras.initializers.get(peephole_initializer)
+        self.peephole_initializer = peephole_initializer
         self.state_size = [[units, units] for _ in range(self.num_layers)]
 
     @property

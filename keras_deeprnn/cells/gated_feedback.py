@@ -4,6 +4,7 @@ level at t, through learned global reset gates."""
 import keras
 from keras import ops
 
+from keras_deeprnn import _checks
 from keras_deeprnn.cells.levels import LevelsCell
 
 
@@ -64,8 +65,9 @@ class GatedFeedbackCell(LevelsCell):
         activation="tanh",
         **kwargs,
     ):
+        activation = _checks.keras_object("activation", activation, keras.activations.get)
         super().__init__(units, num_layers=num_layers, **kwargs)
-        self.activation = keras.activations.get(activation)
+        self.activation = activation
         self.state_size = [[units] for _ in range(self.num_layers)]
 
     @property

@@ -58,10 +58,12 @@ class HighwayTransitionCell(DeepCell):
         **kwargs,
     ):
         num_transition_layers = _checks.positive_int("num_transition_layers", num_transition_layers)
+        activation = _checks.keras_object("activation", activation, keras.activations.get)
+        transform_bias = _checks.finite("transform_bias", transform_bias)
         super().__init__(units, **kwargs)
         self.num_transition_layers = num_transition_layers
-        self.activation = keras.activations.get(activation)
-        self.transform_bias = float(transform_bias)
+        self.activation = activation
+        self.transform_bias = transform_bias
 
     def _bias_initializer(self, shape, dtype=None):
         n = self.units

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_deeprnn import _checks
 from keras_deeprnn.cells import base
 
 
@@ -47,6 +48,11 @@ class StackedCells(base.DropoutRNNCell, keras.layers.Layer):
     """
 
     def __init__(self, cells, skip_connections=False, **kwargs):
+        if not isinstance(cells, (list, tuple)):
+            raise ValueError(
+                "`cells` must be a list of RNN cells, one per level. "
+                f"Received: cells={cells!r}")
+        skip_connections = _checks.boolean("skip_connections", skip_connections)
         cells = [
             keras.saving.deserialize_keras_object(c) if isinstance(c, dict) else c for c in cells
         ]
@@ -59,7 +65,7 @@ class StackedCells(base.DropoutRNNCell, keras.layers.Layer):
                 )
         super().__init__(**kwargs)
         self.cells = cells
-        self.skip_connections = bool(skip_connections)
+        self.skip_connections = skip_connections
         sizes = [base.cell_output_size(c) for c in cells]
         self.output_size = sum(sizes) if self.skip_connections else sizes[-1]
         self.state_size = [base.as_list(c.state_size) for c in cells]

@@ -86,8 +86,9 @@ class ZoneoutCell(RandomDraws, _StateWrapper):
     projections, so inside `keras_deeprnn.layers.DeepRNN` (which every
     `build_model` level uses) it runs on every backend. In a plain
     `keras.layers.RNN` each step draws for itself: fine on TensorFlow and
-    torch; JAX's traced loop cannot draw, so training on JAX needs `DeepRNN`
-    (a clear error says so).
+    torch; JAX's traced loop cannot draw, so training on JAX needs the
+    zoneout cell to be `DeepRNN`'s own cell, not a level of a container
+    that calls it step by step such as `StackedCells` (a clear error says so).
 
     The keep decisions of a training call are its random draw `"zoneout"`
     (1 = keep the previous value; the flattened states side by side, of
@@ -122,10 +123,13 @@ class ZoneoutCell(RandomDraws, _StateWrapper):
     def call(self, inputs, states, training=False):
         if training and self.zoneout > 0 and keras.backend.backend() == "jax":
             raise RuntimeError(
-                "ZoneoutCell draws at every training step, which JAX's traced loop in "
-                "keras.layers.RNN cannot do; wrap it in keras_deeprnn.layers.DeepRNN, which "
-                "makes every step's draws before the loop. Received: a per-step call in "
-                "training with zoneout={}".format(self.zoneout)
+                "ZoneoutCell was called step by step in training, drawing at every step, "
+                "which JAX's traced time loop cannot do. On JAX it trains only as the cell "
+                "of keras_deeprnn.layers.DeepRNN itself, which makes every step's draws "
+                "before the loop; inside keras.layers.RNN or a container cell that calls "
+                "it per step (StackedCells, DeepOutputCell) it cannot: give each level its "
+                "own DeepRNN, as build_model does. Received: a per-step call in training "
+                "with zoneout={}".format(self.zoneout)
             )
         return super().call(inputs, states, training=training)
 

@@ -162,12 +162,13 @@ def _check_tokens(tokens):
 
 
 class ResetStatesAtEpochStart(keras.callbacks.Callback):
-    """Zero the state of every stateful recurrent layer when a pass begins.
+    """Reset the state of every stateful recurrent layer when a pass begins.
 
     With `lm_batches` the state of a `stateful=True` layer carries across
     the windows of one pass over the stream; at the start of the next pass
     (`on_epoch_begin`) and of an evaluation (`on_test_begin`) the text starts
-    again from its beginning, so the carried state must start from zero.
+    again from its beginning, so the carried state must start again from
+    the initial state (zeros; a `DeepRNN` whose cell learned `h_0`, that).
     Layers nested in sub-models or inside other layers are reached too; only
     layers whose `stateful` attribute is true are reset, so preprocessing
     layers (which also have a `reset_state`, meaning "forget the adapted

@@ -103,11 +103,26 @@ class DeepRNN(keras.layers.RNN):
             self._seed_generators.append(_CarriedState(variable))
 
     def reset_state(self):
-        # keras.layers.RNN.reset_state assumes a flat list of states; stacked
-        # and depth-gated cells keep one list per level.
-        if self.states is not None:
-            for v in tree.flatten(self.states):
-                v.assign(ops.zeros_like(v.value))
+        """Set the states of a stateful layer back to the cell's initial state.
+
+        That is the cell's `get_initial_state`: zeros, or the learned `h_0`
+        of a cell built with `trainable_initial_state=True`, read now, so a
+        reset after training (or after `set_weights`) starts from the
+        values learned. keras.layers.RNN assigns zeros, and assumes a flat
+        list of states, where stacked and depth-gated cells keep one list
+        per level.
+
+        A stateful layer reads `h_0` only here and when its states are
+        made: the states then carry from batch to batch as variables, so
+        no gradient reaches `h_0` through them, and training a stateful
+        layer leaves a learned `h_0` where it was.
+        """
+        if self.states is None:
+            return
+        flat = tree.flatten(self.states)
+        initial = tree.flatten(self.get_initial_state(int(flat[0].shape[0])))
+        for variable, value in zip(flat, initial):
+            variable.assign(ops.cast(value, variable.dtype))
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if not tree.is_nested(initial_state):

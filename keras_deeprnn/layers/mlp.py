@@ -15,7 +15,8 @@ class _FeedForward(WeightNoise, keras.layers.Layer):
     training call: `weight_noise/kernel_{k}` (added to `kernel_k`) and
     `dropout_{k}` (the mask multiplying layer `k`'s output, already scaled by
     `1 / (1 - dropout)`), readable through `last_draws`, fixable through
-    `fix_draws`. `kernel_regularizer` / `bias_regularizer` penalise every
+    `fix_draws`; inside a `DeepOutputCell` they are made once per batch of
+    sequences instead (`prime_sequence_draws`). `kernel_regularizer` / `bias_regularizer` penalise every
     `kernel_k` / `bias_k` (in `losses`), `kernel_constraint` /
     `bias_constraint` project them after each optimizer step, and
     `activity_regularizer` (Keras's layer argument) penalises the output.
@@ -48,6 +49,11 @@ class _FeedForward(WeightNoise, keras.layers.Layer):
             )
         }
         seed = _checks.seed("seed", seed)
+        use_bias = _checks.boolean("use_bias", use_bias)
+        kernel_initializer = _checks.keras_object("kernel_initializer", kernel_initializer,
+                                                  keras.initializers.get)
+        bias_initializer = _checks.keras_object("bias_initializer", bias_initializer,
+                                                keras.initializers.get)
         super().__init__(**kwargs)
         for name, value in checked.items():
             setattr(self, name, value)
@@ -57,8 +63,8 @@ class _FeedForward(WeightNoise, keras.layers.Layer):
         self.pieces = pieces
         self.dropout = dropout
         self.use_bias = use_bias
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
@@ -110,9 +116,34 @@ class _FeedForward(WeightNoise, keras.layers.Layer):
         return u * self.draw(f"dropout_{k}", lambda: keras.random.dropout(
             ops.ones_like(u), self.dropout, seed=self.seed_generator))
 
-    def _forward(self, inputs, num_hidden, training):
-        # a fresh draw of noise and masks for every call
+    def prime_sequence_draws(self, batch_size):
+        """Make now, before a time loop, the draws every step of a sequence shares.
+
+        Until `release_sequence_draws`, training calls reuse these (weight
+        noise on every kernel, a `(batch_size, width)` dropout mask per
+        hidden layer) instead of drawing anew: one draw per batch of
+        sequences, as the cells draw theirs, made where JAX allows random
+        draws. `DeepOutputCell` calls this for the layer it holds.
+        """
         self.forget_draws()
+        self._sequence_draws = True
+        self.make_weight_draws()
+        if self.dropout > 0:
+            for k in range(self.num_layers):
+                self.make_draw(f"dropout_{k}", lambda k=k: keras.random.dropout(
+                    ops.ones((batch_size, self._widths[k]), dtype=self.compute_dtype),
+                    self.dropout, seed=self.seed_generator))
+
+    def release_sequence_draws(self):
+        """Back to a fresh draw at every call (see `prime_sequence_draws`)."""
+        self._sequence_draws = False
+        self.forget_draws()
+
+    def _forward(self, inputs, num_hidden, training):
+        # a fresh draw of noise and masks for every call, unless a sequence's
+        # draws were primed
+        if not self.__dict__.get("_sequence_draws", False):
+            self.forget_draws()
         u = inputs
         for k in range(num_hidden):
             u = self._dropout(k, self._layer(k, u, training), training)

@@ -209,12 +209,28 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
         for frame in frames:
             y = step_model(frame[None, None])     # state carries between calls
         ```
+
+        Not for a `bidirectional` model: its backward pass reads each
+        sequence from the end, which steps fed a few frames at a time
+        cannot give.
         """
+        if self._config.get("bidirectional"):
+            raise ValueError(
+                f"stateful_copy cannot step {self.name}: it is bidirectional, and its "
+                "backward pass reads each sequence from its end, which a stateful copy "
+                "fed a few steps at a time never sees. Received: bidirectional=True; "
+                "expected a model built with bidirectional=False (run the whole "
+                "sequence through the model instead)")
         config = {k: v for k, v in self._config.items()}
         config.update(stateful=True, batch_size=batch_size, return_sequences=True, **overrides)
         copy = DeepRNNModel(**config)
         # Stateful states are variables but not weights, so the lists match.
         copy.set_weights(self.get_weights())
+        # The states were made from the copy's own initial weights: start
+        # them again from the learned h_0 just copied in.
+        for layer in copy._flatten_layers(include_self=False, recursive=True):
+            if getattr(layer, "stateful", False) and isinstance(layer, keras.layers.RNN):
+                layer.reset_state()
         return copy
 
     def compile(self, optimizer=None, loss=None, metrics=None, **kwargs):

@@ -101,6 +101,10 @@ class LanguageModelTask(base.Task):
                       "token ids through an embedding and carries its state from batch "
                       "to batch at a fixed batch size.")
 
+    def settings_of(self, config):
+        _refuse_learned_h0(config)
+        return super().settings_of(config)
+
     def check_settings(self, settings):
         _checks.one_of("tokenization", settings.tokenization, ("char", "word"))
         _checks.positive_int("seq_len", settings.seq_len)
@@ -197,6 +201,7 @@ class LanguageModelTask(base.Task):
         return text_batches.lm_batches(split, config.batch_size, config.seq_len)
 
     def build_model_kwargs(self, config, data):
+        _refuse_learned_h0(config)
         size = len(data["vocabulary"])
         # masking=False: id 0 is a real token here, not padding.
         return {"vocab_size": size, "output_dim": size, "output_activation": "softmax",
@@ -472,6 +477,18 @@ def _twin(model, **overrides):
             f"{config.get('vocab_size')!r}"
         )
     return model.stateful_copy(**overrides)
+
+
+def _refuse_learned_h0(config):
+    """The language model is stateful: its states are variables that carry
+    from one window to the next, started from `h_0` only when a pass begins,
+    so no gradient reaches a learned `h_0` and it would stay at its zeros."""
+    if getattr(config, "trainable_initial_state", False):
+        raise ValueError(
+            "`trainable_initial_state` cannot be learned by task='lm': its model is "
+            "stateful, carrying the state from window to window, so h_0 is read only "
+            "when a pass begins and receives no gradient. Received: "
+            f"trainable_initial_state={config.trainable_initial_state!r}; expected False")
 
 
 def _paper_row(config):

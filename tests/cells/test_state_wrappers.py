@@ -78,6 +78,35 @@ def test_zoneout_in_a_plain_rnn_on_jax_says_to_use_deep_rnn(rng):
         layer(rng.normal(size=(2, 3, 3)).astype("float32"), training=True)
 
 
+@pytest.mark.backend("jax")   # only JAX's traced loop cannot draw
+def test_zoneout_stepped_by_a_container_inside_deep_rnn_names_the_container(rng):
+    # Wrapped in DeepRNN, but StackedCells calls its levels step by step: the
+    # message must not say to wrap it in DeepRNN, which it already is.
+    cell = StackedCells([DeepTransitionCell(4), ZoneoutCell(DeepTransitionCell(4), zoneout=0.1)])
+    with pytest.raises(RuntimeError, match="StackedCells.*own DeepRNN.*zoneout=0.1") as error:
+        DeepRNN(cell)(rng.normal(size=(2, 3, 3)).astype("float32"), training=True)
+    assert "wrap it in" not in str(error.value)
+
+
+@pytest.mark.parametrize("output_option", [{"dropout": 0.5}, {"weight_noise": 0.3}],
+                         ids=["dropout", "weight_noise"])
+def test_deep_output_cell_draws_once_per_sequence_and_trains(output_option, rng):
+    # With a zero recurrent kernel and a constant input, h_t is the same at
+    # every step, so the output is too only if the output layer's draws are.
+    inner = DeepTransitionCell(5, recurrent_initializer="zeros", seed=1)
+    head = DeepOutput(2, num_layers=1, hidden_units=6, seed=2, **output_option)
+    layer = DeepRNN(DeepOutputCell(inner, head), return_sequences=True)
+    x = np.repeat(rng.normal(size=(4, 1, 3)).astype("float32"), 5, axis=1)
+    trained = np_(layer(x, training=True))
+    np.testing.assert_allclose(trained, np.repeat(trained[:, :1], 5, axis=1), atol=1e-6)
+    assert not np.allclose(trained, np_(layer(x, training=False)), atol=1e-4)
+    # and fit runs on every backend (JAX's traced loop refuses draws inside it)
+    model = keras.Sequential([keras.Input((5, 3)), layer])
+    model.compile(optimizer="adam", loss="mse")
+    history = model.fit(x, rng.normal(size=(4, 5, 2)), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
 @pytest.mark.skipif(keras.backend.backend() == "jax",
                     reason="torch and tensorflow only: JAX's traced loop cannot draw")
 def test_zoneout_in_a_plain_rnn_draws_at_each_step_on_torch_and_tensorflow(rng):

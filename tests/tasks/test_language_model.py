@@ -198,3 +198,12 @@ def test_text_generation_is_seeded_and_sized():
     text = language.sample_text(model, vocabulary, 9, seed=0)
     assert len(text) == 9 and set(text) <= set(vocabulary)
     assert np.all([c in vocabulary for c in language.sample_text(model, vocabulary, 3)])
+
+
+def test_a_learned_h0_is_refused_by_the_stateful_language_model(text_file, tmp_path):
+    config = tiny_config(tmp_path, text_file, trainable_initial_state=True)
+    with pytest.raises(ValueError, match=r"trainable_initial_state.*stateful.*Received: "
+                                         r"trainable_initial_state=True"):
+        config.validate()
+    with pytest.raises(ValueError, match="trainable_initial_state"):
+        language.LanguageModelTask().build_model_kwargs(config, {"vocabulary": ["a", "b"]})
