@@ -79,8 +79,10 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
             (`"maxout"` and `"lp"` allowed, with `pieces`).
         output_activation: `ψ_0` (`"sigmoid"` for notes, `"softmax"` for words).
         dropout, recurrent_dropout: per-sequence dropout on each level's input
-            and state (a number, or a list with one per level); output_dropout:
-            dropout on the intermediate layers of ▷.
+            and state (a number, or a list with one per level; `gf_rnn` and
+            `dg_lstm`, whose levels share one cell, take one rate, so a list
+            must repeat it); output_dropout: dropout on the intermediate
+            layers of ▷.
         recurrent_weight_dropout: DropConnect on the recurrent kernels (the
             weight drop of AWD-LSTM), one mask per batch of sequences.
         layer_norm: layer normalisation inside every transition layer
@@ -88,7 +90,8 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
         trainable_initial_state: learn each level's initial state `h_0`
             (all but `deep_gru`/`deep_lstm`).
         zoneout: zoneout rate on every state of every level (a number, or a
-            list with one per level; Krueger et al. 2017): in training each
+            list with one per recurrent layer, so one for `gf_rnn`/`dg_lstm`;
+            Krueger et al. 2017): in training each
             unit keeps its previous value with this probability at each step.
             For `deep_gru`/`deep_lstm` it runs Keras's GRU/LSTM cells in a
             `DeepRNN` instead of the fused layers.
@@ -311,6 +314,7 @@ def _plan(name, arguments):
         if option.per_level is None:
             option.check(key, given[key])
         else:
+            _check_one_layer_list(name, architecture, key, option, given[key])
             levels[key] = option.values(given[key], counts[option.per_level])
         if option.refused_elsewhere and option.is_set(given[key]) \
                 and not architecture.supports(option):
@@ -322,6 +326,19 @@ def _plan(name, arguments):
             )
     _check_together(name, given, depth, levels, counts["layer"])
     return _Plan(architecture, types.MappingProxyType(given), depth, levels)
+
+
+def _check_one_layer_list(name, architecture, key, option, value):
+    """A list of an option with one value per recurrent layer, on a row whose
+    levels all step in one cell (one recurrent layer): it takes one value."""
+    if option.per_level != "layer" or not architecture.cell_factory.levels_in_one_cell:
+        return
+    if isinstance(value, (list, tuple)) and len(value) != 1:
+        raise ValueError(
+            f"'{name}' steps all its levels in one cell, one recurrent layer, so `{key}` "
+            f"is one rate for all of them: a number or a list of one. Received: "
+            f"{key}={list(value)!r}"
+        )
 
 
 def _check_keras_arguments(kwargs):
@@ -352,11 +369,15 @@ def _check_together(name, given, depth, levels, num_recurrent_layers):
             "`state_resets=True` marks where sequences start in a forward stream; a "
             "backward pass would need where they end. Received: bidirectional=True"
         )
-    if num_recurrent_layers == 1 and len(set(levels["units"])) > 1:
-        raise ValueError(
-            f"'{name}' steps all its levels in one cell and needs one width "
-            f"for all of them. Received: units={given['units']!r}"
-        )
+    if num_recurrent_layers == 1:
+        # One cell steps every level: it takes one value of each per-level option.
+        for key, option in OPTIONS.items():
+            if option.per_level == "stack" and len(set(levels[key])) > 1:
+                what = "one width" if key == "units" else f"one `{key}` rate"
+                raise ValueError(
+                    f"'{name}' steps all its levels in one cell and needs {what} "
+                    f"for all of them. Received: {key}={given[key]!r}"
+                )
     if given["stateful"] and given["batch_size"] is None:
         raise ValueError(
             "`stateful=True` needs a fixed `batch_size`. Received: batch_size=None"
