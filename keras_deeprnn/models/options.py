@@ -297,8 +297,9 @@ OPTIONS = _declare(
     Option("input_units", None, _optional(_checks.positive_int),
            "width of g's layers (default: the first level's units)", train=True,
            annotation=OptionalInt),
-    Option("activation", "tanh", _activation, "phi_h of the state", train=True,
-           annotation=str),
+    Option("activation", "tanh", _activation,
+           "phi_h of the state (not deep_gru, deep_lstm, dg_lstm: their cells keep tanh)",
+           where=("activation",), refused_elsewhere=True, train=True, annotation=str),
     Option("pieces", 2, _checks.positive_int,
            "pre-activations pooled by a maxout or lp unit", train=True, annotation=int),
     # --- regularisation ---

@@ -44,3 +44,21 @@ def test_one_cell_rows_take_one_zoneout_rate(name):
             r"Received: zoneout=\[0\.1, 0\.2, 0\.3\]")):
         small(name, num_layers=3, zoneout=[0.1, 0.2, 0.3])
     assert small(name, num_layers=3, zoneout=[0.2]).get_layer("level_0").cell.zoneout == 0.2
+
+
+NO_ACTIVATION = ["deep_gru", "deep_lstm", "dg_lstm"]
+
+
+@pytest.mark.parametrize("name", NO_ACTIVATION)
+def test_rows_whose_cells_keep_tanh_refuse_another_activation(name):
+    with pytest.raises(ValueError, match=(
+            rf"`activation` is not available for '{name}' .*Received: activation='relu'; "
+            r"use the default 'tanh', or one of: rnn, .*gf_rnn")):
+        small(name, activation="relu")
+    small(name, activation="tanh")
+
+
+@pytest.mark.parametrize("name", [n for n in kdr.ARCHITECTURES if n not in NO_ACTIVATION])
+def test_the_other_rows_take_the_activation(name):
+    cell = small(name, activation="relu").get_layer("level_0").cell
+    assert "relu" in str(cell.get_config()["activation"])
