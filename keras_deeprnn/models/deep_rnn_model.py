@@ -8,6 +8,7 @@ import types
 
 import keras
 
+from keras_deeprnn.initializers import SparseInitializer
 from keras_deeprnn.layers import DeepInput
 from keras_deeprnn.layers import DeepOutput
 from keras_deeprnn.models import _torch_step
@@ -74,7 +75,9 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
             defining values cannot be changed (see `Architecture.fixed`).
         input_units, transition_units, output_units: widths of the
             intermediate layers of g, ⊕ and ▷ (default `units`).
-        activation: `φ_h`; transition_activation: `φ_l` (intermediate).
+        activation: `φ_h` (not on `deep_gru`, `deep_lstm`, `dg_lstm`, whose
+            cells keep tanh); transition_activation: `φ_l` (intermediate);
+            both Keras activations, applied unit by unit.
         input_activation, output_hidden_activation: hidden units of g and ▷
             (`"maxout"` and `"lp"` allowed, with `pieces`).
         output_activation: `ψ_0` (`"sigmoid"` for notes, `"softmax"` for words).
@@ -102,9 +105,9 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
         weight_noise: std of Gaussian noise on every kernel in training (the
             authors' code: 0.075); not for `deep_gru`/`deep_lstm`, whose
             Keras layers have no such option.
-        kernel_initializer, recurrent_initializer: of every recurrent level
-            (`keras_deeprnn.initializers.SparseInitializer()` is the paper's
-            sparse initialisation).
+        kernel_initializer, recurrent_initializer: of every recurrent level;
+            `"sparse"` (or `keras_deeprnn.initializers.SparseInitializer()`,
+            to choose its arguments) is the paper's sparse initialisation.
         *_regularizer, *_constraint: Keras's (also `"l2:1e-4"`, `"max_norm:3"`), of
             every such weight of the cells, g and ▷; activity: each recurrent layer's.
         bidirectional: deep bidirectional RNN.
@@ -272,6 +275,7 @@ class _Plan:
     given: types.MappingProxyType  # every option, as given (the config)
     depth: dict  # the depth arguments, resolved for the architecture
     levels: dict  # per-level options: one value per recurrent layer
+    initializers: dict  # the cells' initializers, "sparse" made a SparseInitializer
 
     def __getattr__(self, name):
         if name == "given":  # not set yet (a copy being made)
@@ -288,6 +292,7 @@ class _Plan:
     def cell_args(self, level):
         """The keyword arguments of this level's cell (see `CellFactory`)."""
         args = {name: self.given[name] for name in presets.CELL_ARGUMENTS}
+        args.update(self.initializers)
         args.update(dropout=self.levels["dropout"][level],
                     recurrent_dropout=self.levels["recurrent_dropout"][level],
                     **options_lib.weight_arguments(self.given))
@@ -325,7 +330,13 @@ def _plan(name, arguments):
                 f"default {option.default!r}, or one of: {', '.join(rows)}."
             )
     _check_together(name, given, depth, levels, counts["layer"])
-    return _Plan(architecture, types.MappingProxyType(given), depth, levels)
+    # "sparse" (the paper's initialisation, as the command line takes it)
+    # stays in the config; the cells get the initializer. Unseeded, it draws
+    # from NumPy's generator (`keras.utils.set_random_seed` seeds it), so
+    # every level gets its own matrix.
+    initializers = {key: SparseInitializer() if given[key] == "sparse" else given[key]
+                    for key in ("kernel_initializer", "recurrent_initializer")}
+    return _Plan(architecture, types.MappingProxyType(given), depth, levels, initializers)
 
 
 def _check_one_layer_list(name, architecture, key, option, value):

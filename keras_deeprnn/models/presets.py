@@ -185,10 +185,16 @@ class Architecture:
                 continue
             if key in self.fixed and value != self.fixed[key]:
                 where = [a.name for a in ARCHITECTURES.values() if key in a.defaults]
+                if where:
+                    rows = f"Architectures where `{key}` is free: {', '.join(where)}."
+                else:  # no row leaves it free: name the rows that fix it to this value
+                    where = [a.name for a in ARCHITECTURES.values()
+                             if a.fixed.get(key) == value]
+                    rows = (f"Architectures with `{key}`={value!r}: {', '.join(where)}."
+                            if where else f"No architecture has `{key}`={value!r}.")
                 raise ValueError(
                     f"Architecture '{self.name}' fixes `{key}`={self.fixed[key]!r}. "
-                    f"Received: {key}={value!r}. Architectures where `{key}` is free: "
-                    f"{', '.join(where)}."
+                    f"Received: {key}={value!r}. {rows}"
                 )
             config[key] = value
         config.update(self.fixed)

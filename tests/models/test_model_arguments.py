@@ -3,6 +3,9 @@ ignored them or failed later: per-level lists on rows whose levels share
 one cell, options a row's cells do not take, values the builder cannot
 build, the input forms Keras accepts, and the dtype policy."""
 
+import re
+
+import keras
 import numpy as np
 import pytest
 
@@ -62,3 +65,44 @@ def test_rows_whose_cells_keep_tanh_refuse_another_activation(name):
 def test_the_other_rows_take_the_activation(name):
     cell = small(name, activation="relu").get_layer("level_0").cell
     assert "relu" in str(cell.get_config()["activation"])
+
+
+@pytest.mark.parametrize("name", list(kdr.ARCHITECTURES))
+def test_sparse_initialisation_by_name_builds_sparse_kernels(name, tmp_path):
+    # 20 non-zero weights per unit of 30 inputs: a third of each kernel is 0,
+    # where glorot_uniform and orthogonal draw no exact zero.
+    model = kdr.build_model(name, input_dim=30, output_dim=3, units=30,
+                            kernel_initializer="sparse", recurrent_initializer="sparse")
+    for kind in (r"(input_)?kernel(_0)?", r"recurrent_kernel(_0)?"):
+        kernel = next(w for w in model.weights if "level_0" in w.path
+                      and re.fullmatch(kind, w.path.split("/")[-1]))
+        assert np.mean(keras.ops.convert_to_numpy(kernel.value) == 0) >= 0.3, kernel.path
+    assert model.get_config()["recurrent_initializer"] == "sparse"
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert loaded.get_config()["kernel_initializer"] == "sparse"
+
+
+@pytest.mark.parametrize("key", ["activation", "transition_activation", "output_activation"])
+@pytest.mark.parametrize("value", ["maxout", "lp"])
+def test_pooled_units_are_refused_where_one_activation_per_unit_is_applied(key, value):
+    with pytest.raises(ValueError, match=(
+            rf"`{key}` must be a Keras activation; maxout and lp pool several pre-activations "
+            r"per unit and are allowed only for `input_activation` and "
+            rf"`output_hidden_activation`\. Received: {key}='{value}'")):
+        small("dot_rnn", **{key: value})
+
+
+def test_pooled_units_build_in_the_deep_input_and_output():
+    for model in (small("di_rnn", input_activation="maxout"),
+                  small("dot_rnn", output_hidden_activation="lp")):
+        assert model.predict(np.zeros((1, 2, D), "float32"), verbose=0).shape == (1, 2, D)
+
+
+def test_a_fixed_depth_argument_no_row_leaves_free_names_the_rows_that_have_it():
+    with pytest.raises(ValueError, match=(
+            r"'dt_rnn' fixes `shortcut`=False\. Received: shortcut=True\. "
+            r"Architectures with `shortcut`=True: dts_rnn, dots_rnn, dots_lstm\.$")):
+        small("dt_rnn", shortcut=True)
+    with pytest.raises(ValueError, match=r"Architectures where `num_layers` is free: srnn, "):
+        small("rnn", num_layers=2)
