@@ -171,7 +171,7 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
 
     def _check_inputs(self, inputs):
         if not self._config["state_resets"]:
-            self._check_sequences(inputs)
+            self._check_sequences(self._one_input(inputs))
             return
         if isinstance(inputs, dict):
             pair = [inputs.get(k.name) for k in self.inputs]
@@ -190,6 +190,28 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
                 f"`resets` of {self.name} must have shape {tuple(sequences.shape)[:2]} "
                 f"(batch, time), one flag per step. Received: shape={tuple(resets.shape)}"
             )
+
+    def _one_input(self, inputs):
+        """The sequences of a one-input model, in any form Keras takes them:
+        the array, a list or tuple of one, or a dict keyed by the input's name."""
+        name = self.inputs[0].name
+        if isinstance(inputs, dict):
+            if list(inputs) != [name]:
+                raise ValueError(
+                    f"{self.name} takes one input, '{name}'; as a dict it needs that key "
+                    f"only. Received: a dict with keys {sorted(map(str, inputs))}; expected "
+                    f"{{'{name}': sequences}} or the sequences themselves"
+                )
+            return inputs[name]
+        if isinstance(inputs, (list, tuple)):
+            if len(inputs) != 1:
+                raise ValueError(
+                    f"{self.name} takes one input, '{name}'. Received: a "
+                    f"{type(inputs).__name__} of {len(inputs)}; expected the sequences, "
+                    "or a list of one"
+                )
+            return inputs[0]
+        return inputs
 
     def _check_sequences(self, inputs):
         expected = self._config["input_dim"]

@@ -106,3 +106,35 @@ def test_a_fixed_depth_argument_no_row_leaves_free_names_the_rows_that_have_it()
         small("dt_rnn", shortcut=True)
     with pytest.raises(ValueError, match=r"Architectures where `num_layers` is free: srnn, "):
         small("rnn", num_layers=2)
+
+
+@pytest.mark.parametrize("wrap", ["dict", "list", "tuple"])
+def test_the_input_forms_keras_takes_reach_the_model(wrap, rng):
+    model = small("srnn")
+    x = rng.normal(size=(2, 3, D)).astype("float32")
+    wrapped = {"dict": lambda a: {"frames": a}, "list": lambda a: [a],
+               "tuple": lambda a: (a,)}[wrap]
+    expected = keras.ops.convert_to_numpy(model(x))
+    np.testing.assert_allclose(model.predict(wrapped(x), verbose=0), expected, atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(wrapped(x))), expected,
+                               atol=1e-6)
+    model.compile()
+    model.fit(wrapped(x), np.ones((2, 3, D), "float32"), epochs=1, verbose=0)
+    tokens = kdr.build_model("rnn", vocab_size=5, output_dim=5, units=4)
+    ids = np.ones((2, 3), "int32")
+    assert tokens.predict(wrapped(ids) if wrap != "dict" else {"tokens": ids},
+                          verbose=0).shape == (2, 3, 5)
+
+
+def test_other_input_forms_are_refused_by_name(rng):
+    model = small("rnn")
+    x = rng.normal(size=(2, 3, D)).astype("float32")
+    with pytest.raises(ValueError, match=(
+            r"takes one input, 'frames'; as a dict it needs that key only\. Received: a dict "
+            r"with keys \['tokens'\]; expected \{'frames': sequences\}")):
+        model.predict({"tokens": x}, verbose=0)
+    with pytest.raises(ValueError, match=r"takes one input, 'frames'\. Received: a list of 2"):
+        model.predict([x, x], verbose=0)
+    with pytest.raises(ValueError, match=r"must have shape \(batch, time, 3\)\. "
+                                         r"Received: shape=\(2, 3\)"):
+        model.predict({"frames": x[..., 0]}, verbose=0)
