@@ -12,6 +12,7 @@ from keras_deeprnn.initializers import SparseInitializer
 from keras_deeprnn.layers import DeepInput
 from keras_deeprnn.layers import DeepOutput
 from keras_deeprnn.models import _torch_step
+from keras_deeprnn.models.dtype_policy import dtype_policy_scope
 from keras_deeprnn.models import hub
 from keras_deeprnn.models import options as options_lib
 from keras_deeprnn.models import presets
@@ -110,6 +111,9 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
             to choose its arguments) is the paper's sparse initialisation.
         *_regularizer, *_constraint: Keras's (also `"l2:1e-4"`, `"max_norm:3"`), of
             every such weight of the cells, g and ▷; activity: each recurrent layer's.
+        dtype: a Keras dtype policy for every layer (`"mixed_float16"`,
+            `"mixed_bfloat16"`, ...; default the global one), kept in the
+            config so a saved model loads with it.
         bidirectional: deep bidirectional RNN.
         return_sequences, stateful, batch_size, unroll: as in
             `keras.layers.RNN` (`stateful` needs `batch_size`).
@@ -136,15 +140,22 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
         arguments = {k: kwargs.pop(k) for k in list(kwargs) if k in OPTIONS}
         _check_keras_arguments(kwargs)
         plan = _plan(architecture, arguments)
-        inputs, features, reset_flags = _inputs(plan)
-        features = _deep_input(plan, features)
-        top = _recurrent_levels(plan, features, reset_flags)
-        outputs = _deep_output(plan, top)
+        policy = _dtype_policy(kwargs.get("dtype"))
+        # Layers take the policy in force when they are made.
+        with dtype_policy_scope(policy):
+            inputs, features, reset_flags = _inputs(plan)
+            features = _deep_input(plan, features)
+            top = _recurrent_levels(plan, features, reset_flags)
+            outputs = _deep_output(plan, top)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.architecture = architecture
         self.depth = plan.depth
         self._config = {"architecture": architecture, **{
             name: _serializable(value) for name, value in plan.given.items()}}
+        if policy is not None:
+            given = kwargs["dtype"]
+            self._config["dtype"] = (given if isinstance(given, str)
+                                     else keras.dtype_policies.serialize(policy))
 
     def call(self, inputs, training=None, mask=None):
         self._check_inputs(inputs)
@@ -532,6 +543,20 @@ def _reattached_on_error(model):
             if variable._value is None:
                 variable.assign(value)
         raise
+
+
+def _dtype_policy(dtype):
+    """The `keras.DTypePolicy` that `dtype` names (a name, a policy or its
+    config), or None."""
+    if dtype is None:
+        return None
+    try:
+        return keras.dtype_policies.get(dtype)
+    except (ValueError, TypeError):
+        raise ValueError(
+            "`dtype` must be a dtype policy: a name ('float32', 'bfloat16', 'mixed_float16', "
+            f"'mixed_bfloat16'), a keras.DTypePolicy or its config, or None. Received: "
+            f"dtype={dtype!r}") from None
 
 
 def _serializable(value):

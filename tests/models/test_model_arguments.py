@@ -138,3 +138,38 @@ def test_other_input_forms_are_refused_by_name(rng):
     with pytest.raises(ValueError, match=r"must have shape \(batch, time, 3\)\. "
                                          r"Received: shape=\(2, 3\)"):
         model.predict({"frames": x[..., 0]}, verbose=0)
+
+
+def _policies(model):
+    return {layer.name: layer.dtype_policy.name for layer in model.layers
+            if not isinstance(layer, keras.layers.InputLayer)}
+
+
+@pytest.mark.parametrize("dtype", ["mixed_float16", "mixed_bfloat16",
+                                   keras.dtype_policies.DTypePolicy("mixed_bfloat16")],
+                         ids=str)
+def test_the_dtype_policy_reaches_every_layer_and_survives_saving(dtype, tmp_path, rng):
+    name = dtype if isinstance(dtype, str) else dtype.name
+    compute = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}.get(name, name)
+    model = small("dots_rnn", dtype=dtype)
+    assert set(_policies(model).values()) == {name}, _policies(model)
+    assert keras.config.dtype_policy().name == "float32"  # the global one is left alone
+    x = rng.normal(size=(2, 3, D)).astype("float32")
+    assert keras.backend.standardize_dtype(model(x).dtype) == compute
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert set(_policies(loaded).values()) == {name}
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(keras.ops.cast(loaded(x), "float32")),
+        keras.ops.convert_to_numpy(keras.ops.cast(model(x), "float32")))
+
+
+def test_without_dtype_the_global_policy_applies_and_the_config_has_none():
+    model = small("rnn")
+    assert set(_policies(model).values()) == {"float32"} and "dtype" not in model.get_config()
+
+
+def test_a_dtype_that_is_no_policy_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"`dtype` must be a dtype policy.*Received: "
+                                         r"dtype='wobbly'"):
+        small("rnn", dtype="wobbly")
