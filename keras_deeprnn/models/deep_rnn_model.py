@@ -567,6 +567,23 @@ def _serializable(value):
     return value
 
 
+def check_arguments(architecture, **kwargs):
+    """Run every check of `build_model(architecture, **kwargs)` on its
+    options, without building a layer: what a training run checks before it
+    reads its data. The input size may be left out (it comes from the data).
+
+    ```python
+    check_arguments("deep_gru", layer_norm=True)   # ValueError: not available
+    ```
+    """
+    arguments = {k: kwargs.pop(k) for k in list(kwargs) if k in OPTIONS}
+    _check_keras_arguments(kwargs)
+    _dtype_policy(kwargs.get("dtype"))
+    if arguments.get("input_dim") is None and arguments.get("vocab_size") is None:
+        arguments["input_dim"] = 1  # a stand-in: no check reads the size
+    _plan(architecture, arguments)
+
+
 def build_model(architecture, **kwargs):
     """Build the named architecture; see `DeepRNNModel` for every argument.
 

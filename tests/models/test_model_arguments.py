@@ -173,3 +173,23 @@ def test_a_dtype_that_is_no_policy_is_refused_by_name():
     with pytest.raises(ValueError, match=r"`dtype` must be a dtype policy.*Received: "
                                          r"dtype='wobbly'"):
         small("rnn", dtype="wobbly")
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(architecture="deep_gru", layer_norm=True), r"`layer_norm` is not available"),
+    (dict(architecture="dg_lstm", units=[8, 4]), r"needs one width"),
+    (dict(architecture="srnn", num_layers=3, zoneout=[0.1, 0.2]),
+     r"`zoneout` as a list needs one value per level \(3\)"),
+    (dict(architecture="deep_gru", activation="relu"), r"`activation` is not available"),
+])
+def test_train_config_checks_the_model_fields_together(changes, message):
+    with pytest.raises(ValueError, match=message):
+        kdr.training.TrainConfig(**changes).validate()
+    kdr.training.TrainConfig(architecture="gf_rnn", dropout=[0.2] * 3,
+                             recurrent_initializer="sparse").validate()
+
+
+def test_check_arguments_builds_nothing_and_needs_no_input_size():
+    kdr.models.check_arguments("srnn", num_layers=2, units=[8, 4])
+    with pytest.raises(ValueError, match=r"Unknown argument `colour`"):
+        kdr.models.check_arguments("rnn", colour="red")
