@@ -8,9 +8,11 @@ import types
 
 import keras
 
+from keras_deeprnn.initializers import SparseInitializer
 from keras_deeprnn.layers import DeepInput
 from keras_deeprnn.layers import DeepOutput
 from keras_deeprnn.models import _torch_step
+from keras_deeprnn.models.dtype_policy import dtype_policy_scope
 from keras_deeprnn.models import hub
 from keras_deeprnn.models import options as options_lib
 from keras_deeprnn.models import presets
@@ -74,13 +76,17 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
             defining values cannot be changed (see `Architecture.fixed`).
         input_units, transition_units, output_units: widths of the
             intermediate layers of g, ⊕ and ▷ (default `units`).
-        activation: `φ_h`; transition_activation: `φ_l` (intermediate).
+        activation: `φ_h` (not on `deep_gru`, `deep_lstm`, `dg_lstm`, whose
+            cells keep tanh); transition_activation: `φ_l` (intermediate);
+            both Keras activations, applied unit by unit.
         input_activation, output_hidden_activation: hidden units of g and ▷
             (`"maxout"` and `"lp"` allowed, with `pieces`).
         output_activation: `ψ_0` (`"sigmoid"` for notes, `"softmax"` for words).
         dropout, recurrent_dropout: per-sequence dropout on each level's input
-            and state (a number, or a list with one per level); output_dropout:
-            dropout on the intermediate layers of ▷.
+            and state (a number, or a list with one per level; `gf_rnn` and
+            `dg_lstm`, whose levels share one cell, take one rate, so a list
+            must repeat it); output_dropout: dropout on the intermediate
+            layers of ▷.
         recurrent_weight_dropout: DropConnect on the recurrent kernels (the
             weight drop of AWD-LSTM), one mask per batch of sequences.
         layer_norm: layer normalisation inside every transition layer
@@ -88,7 +94,8 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
         trainable_initial_state: learn each level's initial state `h_0`
             (all but `deep_gru`/`deep_lstm`).
         zoneout: zoneout rate on every state of every level (a number, or a
-            list with one per level; Krueger et al. 2017): in training each
+            list with one per recurrent layer, so one for `gf_rnn`/`dg_lstm`;
+            Krueger et al. 2017): in training each
             unit keeps its previous value with this probability at each step.
             For `deep_gru`/`deep_lstm` it runs Keras's GRU/LSTM cells in a
             `DeepRNN` instead of the fused layers.
@@ -99,11 +106,14 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
         weight_noise: std of Gaussian noise on every kernel in training (the
             authors' code: 0.075); not for `deep_gru`/`deep_lstm`, whose
             Keras layers have no such option.
-        kernel_initializer, recurrent_initializer: of every recurrent level
-            (`keras_deeprnn.initializers.SparseInitializer()` is the paper's
-            sparse initialisation).
+        kernel_initializer, recurrent_initializer: of every recurrent level;
+            `"sparse"` (or `keras_deeprnn.initializers.SparseInitializer()`,
+            to choose its arguments) is the paper's sparse initialisation.
         *_regularizer, *_constraint: Keras's (also `"l2:1e-4"`, `"max_norm:3"`), of
             every such weight of the cells, g and ▷; activity: each recurrent layer's.
+        dtype: a Keras dtype policy for every layer (`"mixed_float16"`,
+            `"mixed_bfloat16"`, ...; default the global one), kept in the
+            config so a saved model loads with it.
         bidirectional: deep bidirectional RNN.
         return_sequences, stateful, batch_size, unroll: as in
             `keras.layers.RNN` (`stateful` needs `batch_size`).
@@ -130,15 +140,22 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
         arguments = {k: kwargs.pop(k) for k in list(kwargs) if k in OPTIONS}
         _check_keras_arguments(kwargs)
         plan = _plan(architecture, arguments)
-        inputs, features, reset_flags = _inputs(plan)
-        features = _deep_input(plan, features)
-        top = _recurrent_levels(plan, features, reset_flags)
-        outputs = _deep_output(plan, top)
+        policy = _dtype_policy(kwargs.get("dtype"))
+        # Layers take the policy in force when they are made.
+        with dtype_policy_scope(policy):
+            inputs, features, reset_flags = _inputs(plan)
+            features = _deep_input(plan, features)
+            top = _recurrent_levels(plan, features, reset_flags)
+            outputs = _deep_output(plan, top)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.architecture = architecture
         self.depth = plan.depth
         self._config = {"architecture": architecture, **{
             name: _serializable(value) for name, value in plan.given.items()}}
+        if policy is not None:
+            given = kwargs["dtype"]
+            self._config["dtype"] = (given if isinstance(given, str)
+                                     else keras.dtype_policies.serialize(policy))
 
     def call(self, inputs, training=None, mask=None):
         self._check_inputs(inputs)
@@ -165,7 +182,7 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
 
     def _check_inputs(self, inputs):
         if not self._config["state_resets"]:
-            self._check_sequences(inputs)
+            self._check_sequences(self._one_input(inputs))
             return
         if isinstance(inputs, dict):
             pair = [inputs.get(k.name) for k in self.inputs]
@@ -184,6 +201,28 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
                 f"`resets` of {self.name} must have shape {tuple(sequences.shape)[:2]} "
                 f"(batch, time), one flag per step. Received: shape={tuple(resets.shape)}"
             )
+
+    def _one_input(self, inputs):
+        """The sequences of a one-input model, in any form Keras takes them:
+        the array, a list or tuple of one, or a dict keyed by the input's name."""
+        name = self.inputs[0].name
+        if isinstance(inputs, dict):
+            if list(inputs) != [name]:
+                raise ValueError(
+                    f"{self.name} takes one input, '{name}'; as a dict it needs that key "
+                    f"only. Received: a dict with keys {sorted(map(str, inputs))}; expected "
+                    f"{{'{name}': sequences}} or the sequences themselves"
+                )
+            return inputs[name]
+        if isinstance(inputs, (list, tuple)):
+            if len(inputs) != 1:
+                raise ValueError(
+                    f"{self.name} takes one input, '{name}'. Received: a "
+                    f"{type(inputs).__name__} of {len(inputs)}; expected the sequences, "
+                    "or a list of one"
+                )
+            return inputs[0]
+        return inputs
 
     def _check_sequences(self, inputs):
         expected = self._config["input_dim"]
@@ -285,6 +324,7 @@ class _Plan:
     given: types.MappingProxyType  # every option, as given (the config)
     depth: dict  # the depth arguments, resolved for the architecture
     levels: dict  # per-level options: one value per recurrent layer
+    initializers: dict  # the cells' initializers, "sparse" made a SparseInitializer
 
     def __getattr__(self, name):
         if name == "given":  # not set yet (a copy being made)
@@ -301,6 +341,7 @@ class _Plan:
     def cell_args(self, level):
         """The keyword arguments of this level's cell (see `CellFactory`)."""
         args = {name: self.given[name] for name in presets.CELL_ARGUMENTS}
+        args.update(self.initializers)
         args.update(dropout=self.levels["dropout"][level],
                     recurrent_dropout=self.levels["recurrent_dropout"][level],
                     **options_lib.weight_arguments(self.given))
@@ -327,6 +368,7 @@ def _plan(name, arguments):
         if option.per_level is None:
             option.check(key, given[key])
         else:
+            _check_one_layer_list(name, architecture, key, option, given[key])
             levels[key] = option.values(given[key], counts[option.per_level])
         if option.refused_elsewhere and option.is_set(given[key]) \
                 and not architecture.supports(option):
@@ -337,7 +379,26 @@ def _plan(name, arguments):
                 f"default {option.default!r}, or one of: {', '.join(rows)}."
             )
     _check_together(name, given, depth, levels, counts["layer"])
-    return _Plan(architecture, types.MappingProxyType(given), depth, levels)
+    # "sparse" (the paper's initialisation, as the command line takes it)
+    # stays in the config; the cells get the initializer. Unseeded, it draws
+    # from NumPy's generator (`keras.utils.set_random_seed` seeds it), so
+    # every level gets its own matrix.
+    initializers = {key: SparseInitializer() if given[key] == "sparse" else given[key]
+                    for key in ("kernel_initializer", "recurrent_initializer")}
+    return _Plan(architecture, types.MappingProxyType(given), depth, levels, initializers)
+
+
+def _check_one_layer_list(name, architecture, key, option, value):
+    """A list of an option with one value per recurrent layer, on a row whose
+    levels all step in one cell (one recurrent layer): it takes one value."""
+    if option.per_level != "layer" or not architecture.cell_factory.levels_in_one_cell:
+        return
+    if isinstance(value, (list, tuple)) and len(value) != 1:
+        raise ValueError(
+            f"'{name}' steps all its levels in one cell, one recurrent layer, so `{key}` "
+            f"is one rate for all of them: a number or a list of one. Received: "
+            f"{key}={list(value)!r}"
+        )
 
 
 def _check_keras_arguments(kwargs):
@@ -368,11 +429,15 @@ def _check_together(name, given, depth, levels, num_recurrent_layers):
             "`state_resets=True` marks where sequences start in a forward stream; a "
             "backward pass would need where they end. Received: bidirectional=True"
         )
-    if num_recurrent_layers == 1 and len(set(levels["units"])) > 1:
-        raise ValueError(
-            f"'{name}' steps all its levels in one cell and needs one width "
-            f"for all of them. Received: units={given['units']!r}"
-        )
+    if num_recurrent_layers == 1:
+        # One cell steps every level: it takes one value of each per-level option.
+        for key, option in OPTIONS.items():
+            if option.per_level == "stack" and len(set(levels[key])) > 1:
+                what = "one width" if key == "units" else f"one `{key}` rate"
+                raise ValueError(
+                    f"'{name}' steps all its levels in one cell and needs {what} "
+                    f"for all of them. Received: {key}={given[key]!r}"
+                )
     if given["stateful"] and given["batch_size"] is None:
         raise ValueError(
             "`stateful=True` needs a fixed `batch_size`. Received: batch_size=None"
@@ -496,12 +561,43 @@ def _reattached_on_error(model):
         raise
 
 
+def _dtype_policy(dtype):
+    """The `keras.DTypePolicy` that `dtype` names (a name, a policy or its
+    config), or None."""
+    if dtype is None:
+        return None
+    try:
+        return keras.dtype_policies.get(dtype)
+    except (ValueError, TypeError):
+        raise ValueError(
+            "`dtype` must be a dtype policy: a name ('float32', 'bfloat16', 'mixed_float16', "
+            f"'mixed_bfloat16'), a keras.DTypePolicy or its config, or None. Received: "
+            f"dtype={dtype!r}") from None
+
+
 def _serializable(value):
     if isinstance(value, keras.initializers.Initializer):
         return keras.initializers.serialize(value)
     if isinstance(value, (keras.regularizers.Regularizer, keras.constraints.Constraint)):
         return keras.saving.serialize_keras_object(value)
     return value
+
+
+def check_arguments(architecture, **kwargs):
+    """Run every check of `build_model(architecture, **kwargs)` on its
+    options, without building a layer: what a training run checks before it
+    reads its data. The input size may be left out (it comes from the data).
+
+    ```python
+    check_arguments("deep_gru", layer_norm=True)   # ValueError: not available
+    ```
+    """
+    arguments = {k: kwargs.pop(k) for k in list(kwargs) if k in OPTIONS}
+    _check_keras_arguments(kwargs)
+    _dtype_policy(kwargs.get("dtype"))
+    if arguments.get("input_dim") is None and arguments.get("vocab_size") is None:
+        arguments["input_dim"] = 1  # a stand-in: no check reads the size
+    _plan(architecture, arguments)
 
 
 def build_model(architecture, **kwargs):

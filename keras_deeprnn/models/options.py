@@ -160,9 +160,20 @@ def _activation(name, value):
     return value
 
 
+def _keras_activation(name, value):
+    """An activation applied unit by unit: maxout and lp pool several
+    pre-activations per unit, which only the hidden layers of g and ▷ build."""
+    if isinstance(value, str) and value in units_lib.POOLED_UNITS:
+        raise ValueError(
+            f"`{name}` must be a Keras activation; {' and '.join(units_lib.POOLED_UNITS)} "
+            "pool several pre-activations per unit and are allowed only for "
+            f"`input_activation` and `output_hidden_activation`. Received: {name}={value!r}")
+    return _activation(name, value)
+
+
 def _initializer(name, value):
     if value == "sparse":
-        return value  # the paper's, built by the training job with a seeded generator
+        return value  # the paper's: build_model makes a `SparseInitializer()`
     try:
         keras.initializers.get(value)
     except (ValueError, TypeError):
@@ -240,7 +251,7 @@ OPTIONS = _declare(
            "width of the embedding (default: the first level's units)"),
     Option("output_dim", None, _optional(_checks.positive_int),
            "width of the output (None: return the top states)"),
-    Option("output_activation", None, _optional(_activation),
+    Option("output_activation", None, _optional(_keras_activation),
            "psi_0 of the output: sigmoid for notes, softmax for tokens"),
     # --- depth: None takes the architecture's default ---
     Option("num_input_layers", None, _optional(_checks.non_negative_int),
@@ -256,7 +267,7 @@ OPTIONS = _declare(
            "width of the transition's inner layers (default: units)",
            where=("num_transition_layers", "transition_mlp"), search=WIDTH_SEARCH,
            train=True, annotation=OptionalInt),
-    Option("transition_activation", None, _optional(_activation),
+    Option("transition_activation", None, _optional(_keras_activation),
            "phi_l of the transition's inner layers (default: activation)",
            where=("num_transition_layers", "transition_mlp"),
            search=Search("choice", "tanh", values=("tanh", "relu")), train=True,
@@ -297,8 +308,9 @@ OPTIONS = _declare(
     Option("input_units", None, _optional(_checks.positive_int),
            "width of g's layers (default: the first level's units)", train=True,
            annotation=OptionalInt),
-    Option("activation", "tanh", _activation, "phi_h of the state", train=True,
-           annotation=str),
+    Option("activation", "tanh", _keras_activation,
+           "phi_h of the state (not deep_gru, deep_lstm, dg_lstm: their cells keep tanh)",
+           where=("activation",), refused_elsewhere=True, train=True, annotation=str),
     Option("pieces", 2, _checks.positive_int,
            "pre-activations pooled by a maxout or lp unit", train=True, annotation=int),
     # --- regularisation ---

@@ -76,7 +76,9 @@ class CellFactory:
             `"trainable_initial_state"`.
         capabilities: what the cell is, beyond its arguments:
             `"transition_mlp"` (⊕ is an MLP with its own width and activation,
-            so `transition_units` and `transition_activation` exist).
+            so `transition_units` and `transition_activation` exist) and
+            `"activation"` (`make_cell` passes the option `activation`, φ_h,
+            to the cell; without it a non-default `activation` is refused).
         levels_in_one_cell: the cell steps all `num_layers` levels together
             (one recurrent layer, one width).
         make_layer: optional `make_layer(units, cell_args, name, **rnn_args)`,
@@ -183,10 +185,16 @@ class Architecture:
                 continue
             if key in self.fixed and value != self.fixed[key]:
                 where = [a.name for a in ARCHITECTURES.values() if key in a.defaults]
+                if where:
+                    rows = f"Architectures where `{key}` is free: {', '.join(where)}."
+                else:  # no row leaves it free: name the rows that fix it to this value
+                    where = [a.name for a in ARCHITECTURES.values()
+                             if a.fixed.get(key) == value]
+                    rows = (f"Architectures with `{key}`={value!r}: {', '.join(where)}."
+                            if where else f"No architecture has `{key}`={value!r}.")
                 raise ValueError(
                     f"Architecture '{self.name}' fixes `{key}`={self.fixed[key]!r}. "
-                    f"Received: {key}={value!r}. Architectures where `{key}` is free: "
-                    f"{', '.join(where)}."
+                    f"Received: {key}={value!r}. {rows}"
                 )
             config[key] = value
         config.update(self.fixed)
@@ -258,22 +266,23 @@ _NOISE = ("weight_noise", "recurrent_weight_dropout")
 TRANSITION = CellFactory(
     "transition", _transition_cell(DeepTransitionCell),
     cell_options={*_NOISE, "layer_norm", "trainable_initial_state"},
-    capabilities={"transition_mlp"})
+    capabilities={"transition_mlp", "activation"})
 TRANSITION_LSTM = CellFactory(
     "transition_lstm", _transition_cell(DeepTransitionLSTMCell),
     cell_options={*_NOISE, "layer_norm", "trainable_initial_state"},
-    capabilities={"transition_mlp"})
+    capabilities={"transition_mlp", "activation"})
 HIGHWAY = CellFactory(
     "highway",
     lambda units, depth, options, cell_args: HighwayTransitionCell(
         units, num_transition_layers=depth["num_transition_layers"],
         activation=options["activation"], **cell_args),
-    cell_options={*_NOISE, "trainable_initial_state"})
+    cell_options={*_NOISE, "trainable_initial_state"}, capabilities={"activation"})
 GATED_FEEDBACK = CellFactory(
     "gated_feedback",
     lambda units, depth, options, cell_args: GatedFeedbackCell(
         units, num_layers=depth["num_layers"], activation=options["activation"], **cell_args),
-    cell_options={*_NOISE, "trainable_initial_state"}, levels_in_one_cell=True)
+    cell_options={*_NOISE, "trainable_initial_state"}, capabilities={"activation"},
+    levels_in_one_cell=True)
 DEPTH_GATED_LSTM = CellFactory(
     "dg_lstm",
     lambda units, depth, options, cell_args: DepthGatedLSTMCell(

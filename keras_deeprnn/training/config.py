@@ -5,6 +5,7 @@ import pathlib
 
 from keras_deeprnn import _checks
 from keras_deeprnn import initializers
+from keras_deeprnn.models import deep_rnn_model
 from keras_deeprnn.models import options
 from keras_deeprnn.models import presets
 from keras_deeprnn.tasks import TASKS
@@ -90,7 +91,8 @@ class TrainConfig(_ModelFields):
     tensorboard: bool = False
 
     def validate(self):
-        """Check every field; raises `ValueError` naming the first bad one."""
+        """Check every field, and the model fields together as `build_model`
+        checks them; raises `ValueError` naming the first bad one."""
         _checks.one_of("task", self.task, TASKS)
         get_task(self.task).settings_of(self)
         _checks.one_of("optimizer", self.optimizer, OPTIMIZERS)
@@ -118,6 +120,10 @@ class TrainConfig(_ModelFields):
                 "`momentum` applies to `optimizer='sgd'` only. Received: "
                 f"optimizer={self.optimizer!r}, momentum={self.momentum!r}"
             )
+        # And together, as build_model checks them (per-level lists, options
+        # a row's cells lack), so a run fails before it reads any data.
+        deep_rnn_model.check_arguments(self.architecture, seed=self.seed,
+                                       **self.model_kwargs())
         return self
 
     def depth_kwargs(self):

@@ -101,7 +101,8 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
             becomes a `Fixed` hyperparameter (recorded in every trial where
             it exists, and only there: a `Fixed` entry of `hyperparameters=`
             is in every trial); any other `build_model` argument is passed
-            through. What it adds: the names are checked here, at once,
+            through to the rows where it exists (`activation` is not passed
+            to `deep_gru`, `deep_lstm` or `dg_lstm`). What it adds: the names are checked here, at once,
             against the search space and `build_model`'s arguments, and
             values that are not JSON (an initializer instance) are allowed.
         distribute: `None` or `"data_parallel"` (see `distribution_scope`).
@@ -261,11 +262,14 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
             value = self._dimension(hp, name)
             if value is not None:
                 config[name] = value
-        config.update({k: v for k, v in self.fixed.items() if k not in self.dimensions()})
+        row = ARCHITECTURES[config["architecture"]]
+        config.update({k: v for k, v in self.fixed.items()
+                       if k not in self.dimensions() and _exists(k, row)})
         # Entries of a tuner's `hyperparameters=` that are model arguments.
         for name, value in hp.values.items():
             if (name in _MODEL_ARGUMENTS and name not in config and name not in _SET_BY_HYPERMODEL
-                    and name not in self.dimensions() and hp.is_active(name)):
+                    and name not in self.dimensions() and hp.is_active(name)
+                    and _exists(name, row)):
                 config[name] = value
         return config
 
@@ -404,6 +408,12 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
             output_dim=self.output_dim,
             output_activation=self.output_activation,
         )
+
+
+def _exists(name, row):
+    """Whether a pass-through model argument exists on `row` (an option a
+    row lacks, as `activation` on `deep_gru`, is left to that row's default)."""
+    return name not in OPTIONS or row.supports(OPTIONS[name])
 
 
 DeepRNNHyperModel.__doc__ = DeepRNNHyperModel.__doc__.replace(

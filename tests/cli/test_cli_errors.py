@@ -2,6 +2,7 @@
 traceback, and flags that would do nothing are refused."""
 
 import io
+import re
 import os
 import subprocess
 import sys
@@ -84,3 +85,26 @@ def data_run(tmp_path):
     run_dir = tmp_path / "run"
     training.train(config(run_dir, write_data(tmp_path / "set.pickle"), epochs=1))
     return run_dir
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--architecture", "deep_gru", "--layer-norm"],
+     r"`layer_norm` is not available for 'deep_gru'"),
+    (["--architecture", "srnn", "--num-layers", "3", "--units", "8,4"],
+     r"`units` as a list needs one value per level \(3\)"),
+    (["--architecture", "gf_rnn", "--dropout", "0.1,0.2,0.3"],
+     r"'gf_rnn' steps all its levels in one cell and needs one `dropout` rate"),
+    (["--architecture", "deep_lstm", "--activation", "relu"],
+     r"`activation` is not available for 'deep_lstm'"),
+])
+def test_model_options_that_do_not_go_together_fail_before_the_data_is_read(
+        flags, message, tmp_path, capsys, monkeypatch):
+    def read(*args, **kwargs):
+        raise AssertionError("the data was read")
+
+    monkeypatch.setattr(generation.MusicTask, "load_data", read)
+    run_dir = tmp_path / "run"
+    err = one_line_error(capsys, ["train", *flags, "--run-dir", str(run_dir), "--quiet",
+                                  "--dataset", str(write_data(tmp_path / "set.pickle"))], 2)
+    assert re.search(message, err), err
+    assert not run_dir.exists()

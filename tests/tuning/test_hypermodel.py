@@ -165,6 +165,16 @@ def test_fixed_settings_are_recorded_or_passed_through():
     assert "num_layers" not in config and config["recurrent_dropout"] == 0.25
 
 
+def test_a_fixed_activation_reaches_only_the_rows_whose_cells_take_it():
+    hypermodel = DeepRNNHyperModel(["rnn", "deep_gru", "dg_lstm"], **NOTES,
+                                   fixed=dict(TINY, activation="relu"))
+    assert hypermodel.declare(hyperparameters("rnn"))["activation"] == "relu"
+    for row in ("deep_gru", "dg_lstm"):
+        hp = hyperparameters(row)
+        assert "activation" not in hypermodel.declare(hp)
+        hypermodel.build(hp)  # left to the row's own tanh, not refused
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
