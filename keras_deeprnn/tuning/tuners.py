@@ -19,6 +19,8 @@ import pathlib
 import time
 
 import keras_tuner
+# KerasTuner's checkpoint callback and its check of a fit's results, which
+# it keeps out of its public API (the tests of the atomic files cover them).
 from keras_tuner.src.engine import tuner_utils
 
 from keras_deeprnn import _files
