@@ -9,9 +9,11 @@ The package writes these files through it: a run dir's `state.json`,
 `model.keras` and `learning_curve.png`; the data caches; the pieces and
 figures of `keras_deeprnn.data.writers` and generated text; a search's
 reports and plots and the chief's ready file; and, through the tuners of
-`keras_deeprnn.tuning.TUNERS`, KerasTuner's `oracle.json` and each
-`trial_<id>/trial.json`. A preset folder (`models.hub`) is written whole
-beside its target and then moved into place.
+`keras_deeprnn.tuning.TUNERS`, KerasTuner's files of a search: its
+`oracle.json`, the tuner's `<tuner id>.json` and, in each `trial_<id>/`,
+`trial.json`, `checkpoint.weights.h5` and `build_config.json`. A preset
+folder (`models.hub`) is written whole beside its target and then moved
+into place.
 
 Two files grow by appended lines instead:
 
@@ -21,11 +23,9 @@ Two files grow by appended lines instead:
 - a search's `tuner_logs/<tuner id>.jsonl` (a line per trial start and
   end). It is not repaired; its reader skips a line that is not JSON.
 
-Written in place, outside this module: KerasTuner's other files (the
-tuner's `<tuner id>.json`, each trial's checkpoint and build config),
-TensorBoard's event files, a run dir's `.lock` (which holds only the pid of
-its holder) and the process logs of `tuning.launch_local`. Scripts and
-benchmarks have their own writers.
+Written in place, outside this module: TensorBoard's event files, a run
+dir's `.lock` (which holds only the pid of its holder) and the process logs
+of `tuning.launch_local`. Scripts and benchmarks have their own writers.
 
 ```python
 write_text("results/table.md", markdown)

@@ -1,7 +1,9 @@
 """`TUNERS`: KerasTuner's tuners, each recording which process ran which trial.
 
-A tuner of `TUNERS` replaces its oracle's `oracle.json` and each
-`trial_<id>/trial.json` atomically (KerasTuner rewrites them in place),
+A tuner of `TUNERS` replaces the files of a search atomically, which
+KerasTuner rewrites in place: its oracle's `oracle.json`, its own
+`<tuner id>.json` and, in each `trial_<id>/`, `trial.json`, the best epoch's
+weights `checkpoint.weights.h5` and the model's `build_config.json`. It
 appends each trial's start and end to
 `<project>/tuner_logs/<tuner id>.jsonl`, discovers a `DeepRNNHyperModel`'s
 space from its declarations alone, reads its input and output sizes from the
@@ -17,6 +19,9 @@ import pathlib
 import time
 
 import keras_tuner
+# KerasTuner's checkpoint callback and its check of a fit's results, which
+# it keeps out of its public API (the tests of the atomic files cover them).
+from keras_tuner.src.engine import tuner_utils
 
 from keras_deeprnn import _files
 from keras_deeprnn.tuning.trial_failures import run_trial
@@ -52,10 +57,64 @@ class _AtomicOracleFiles:
         _files.write_atomically(path, trial.save)
 
 
+class _AtomicCheckpoint:
+    """KerasTuner's best-epoch checkpoint callback, replacing a trial's
+    `checkpoint.weights.h5` in one step. It rewrites the file at every better
+    epoch, and a torn one fails whatever loads the trial's model (Hyperband
+    continuing the trial in its next round, `get_best_models`)."""
+
+    def _save_model(self):
+        strategy = getattr(self.model, "distribute_strategy", None)
+        extended = getattr(strategy, "extended", None)
+        if extended is not None and extended._in_multi_worker_mode() \
+                and not extended.should_checkpoint:
+            # A TensorFlow multi-worker replica other than the chief, whose
+            # copy KerasTuner writes into a folder it deletes again.
+            return super()._save_model()
+        _files.write_atomically(self.filepath, self.model.save_weights)
+
+
+class _AtomicTunerFiles:
+    """A tuner that replaces its own `<tuner id>.json` and each trial's
+    `build_config.json` in one step, and makes its trials' checkpoints
+    `_AtomicCheckpoint`s. KerasTuner writes them in place: the tuner's file
+    after every trial (a torn one stops the search from reloading), the
+    build config after every execution of a trial (a torn one stops its
+    model from loading)."""
+
+    def save(self):
+        # What KerasTuner's `BaseTuner.save` writes: the oracle's files (a
+        # worker's oracle is the chief's, which writes them), then the
+        # tuner's state as JSON.
+        if not self._is_worker():
+            self.oracle.save()
+        _files.write_text(self._get_tuner_fname(), json.dumps(self.get_state()))
+
+    def _build_and_fit_model(self, trial, *fit_args, **fit_kwargs):
+        # What KerasTuner's `Tuner._build_and_fit_model` does, its checkpoint
+        # and build config written atomically. Its `run_trial` makes the
+        # checkpoint callback and hands it over here, among the callbacks.
+        for callback in fit_kwargs.get("callbacks") or ():
+            if isinstance(callback, tuner_utils.SaveBestEpoch) and \
+                    not isinstance(callback, _AtomicCheckpoint):
+                callback.__class__ = _with_atomic_files(type(callback), _AtomicCheckpoint)
+        hp = trial.hyperparameters
+        model = self._try_build(hp)
+        results = self.hypermodel.fit(hp, model, *fit_args, **fit_kwargs)
+        # What loading the trial's model builds it from (Keras 3 only, which
+        # the package requires).
+        _files.write_text(self._get_build_config_fname(trial.trial_id),
+                          json.dumps(model.get_build_config()))
+        tuner_utils.validate_trial_results(results, self.oracle.objective, "HyperModel.fit()")
+        return results
+
+
 @functools.cache
-def _atomic_oracle_class(oracle_class):
-    return type(oracle_class.__name__, (_AtomicOracleFiles, oracle_class),
-                {"__module__": oracle_class.__module__, "__doc__": oracle_class.__doc__})
+def _with_atomic_files(cls, mixin):
+    """`cls` with `mixin`'s atomic writes, for an object KerasTuner made,
+    whose `__class__` is then swapped for it; the same class on every call."""
+    return type(cls.__name__, (mixin, cls),
+                {"__module__": cls.__module__, "__doc__": cls.__doc__})
 
 
 class _TrialLog:
@@ -71,7 +130,7 @@ class _TrialLog:
         # A worker's oracle is a client of the chief's, which writes the files.
         oracle = self.oracle
         if isinstance(oracle, keras_tuner.Oracle) and not isinstance(oracle, _AtomicOracleFiles):
-            oracle.__class__ = _atomic_oracle_class(type(oracle))
+            oracle.__class__ = _with_atomic_files(type(oracle), _AtomicOracleFiles)
 
     def _populate_initial_space(self):
         # KerasTuner discovers a conditional space by building a model for
@@ -154,13 +213,14 @@ class _TrialLog:
 
 
 def _with_trial_log(tuner_class):
-    doc = (f"`keras_tuner.{tuner_class.__name__}` that replaces `oracle.json` and each "
-           "`trial.json` atomically, appends each trial's start and end to "
+    doc = (f"`keras_tuner.{tuner_class.__name__}` that replaces `oracle.json`, "
+           "`<tuner id>.json` and each trial's `trial.json`, checkpoint and build config "
+           "atomically, appends each trial's start and end to "
            f"`<project>/{TUNER_LOG_DIR}/<tuner id>.jsonl`, discovers a `DeepRNNHyperModel`'s "
            "space from its declarations alone, reads its input and output sizes from the "
            "training data, minimises its `objective` unless told otherwise, and imports "
            "tensorboard only for a TensorBoard callback.")
-    return type(tuner_class.__name__, (_TrialLog, tuner_class),
+    return type(tuner_class.__name__, (_TrialLog, _AtomicTunerFiles, tuner_class),
                 {"__doc__": doc, "__module__": __name__})
 
 
