@@ -17,6 +17,7 @@ import keras
 import keras_tuner
 
 from keras_deeprnn import _checks
+from keras_deeprnn import _files
 from keras_deeprnn.tasks import get_task
 from keras_deeprnn.training import TrainConfig
 from keras_deeprnn.training import fit_input
@@ -197,7 +198,19 @@ def run_search(
             pathlib.Path(directory).mkdir(parents=True, exist_ok=True)
             stack.enter_context(RunLock(directory, lock_file=f".{project_name}.lock",
                                         command="tune"))
+            _remove_stale_temporaries(pathlib.Path(directory) / project_name, role)
         return _search_locked(types.SimpleNamespace(**arguments), role)
+
+
+def _remove_stale_temporaries(project, role):
+    """Delete what writes killed mid-way left in the project and its trial
+    folders. Alone in the project (no distributed search) every temporary is
+    stale; a chief's workers may be writing theirs, so it spares young ones."""
+    if not project.is_dir():
+        return
+    older_than = 0.0 if role is None else 3600.0
+    for folder in (project, *(path for path in project.iterdir() if path.is_dir())):
+        _files.remove_stale_temporaries(folder, older_than=older_than)
 
 
 def _search_locked(search, role):

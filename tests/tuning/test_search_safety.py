@@ -50,6 +50,23 @@ def test_a_search_resumed_with_another_space_is_refused(tmp_path):
     assert json.loads((project / search.SPACE_FILE).read_text())["architectures"] == ["srnn"]
 
 
+def test_a_resumed_search_deletes_what_killed_writes_left(tmp_path):
+    run_search(**options(tmp_path, max_trials=1, epochs=1))
+    project = tmp_path / "searches" / "p"
+    trial = next(project.glob("trial_*"))
+    # What a write killed before its move leaves: a temporary beside the file.
+    stale = [_files.temporary_for(project / "oracle.json"),
+             _files.temporary_for(trial / "checkpoint.weights.h5")]
+    for path in stale:
+        path.write_text("torn")
+    kept = trial / "notes.txt"
+    kept.write_text("a user's file")
+    run_search(**options(tmp_path, max_trials=2, epochs=1))
+    assert [path for path in stale if path.exists()] == []
+    assert kept.read_text() == "a user's file"
+    assert len(list(project.glob("trial_*"))) == 2
+
+
 def test_a_second_search_in_the_same_project_is_refused(tmp_path):
     (tmp_path / "searches").mkdir()
     with RunLock(tmp_path / "searches", lock_file=".p.lock", command="tune"):
