@@ -7,6 +7,8 @@ says what was expected, so a bad configuration fails where it is written.
 import math
 import numbers
 
+import numpy as np
+
 
 def positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
@@ -89,6 +91,33 @@ def boolean(name, value):
     if not (isinstance(value, bool) or type(value).__name__ == "bool_"):
         raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
     return bool(value)
+
+
+def token_ids(name, ids, vocab_size, *, hint=""):
+    """Refuse token ids outside `[0, vocab_size)`, naming `name`, the ids
+    found and the vocabulary size; returns `ids` as a NumPy array.
+
+    An id at or above `vocab_size` has no row in the model's embedding:
+    JAX reads NaN there and trains on it, other backends fail deep inside
+    the step. Run once per data set or array, in NumPy, never inside a
+    compiled step. `hint` is appended to the message (what to do).
+
+    >>> token_ids("tokens", [0, 3, 7], 5)
+    Traceback (most recent call last):
+    ValueError: `tokens` must hold token ids from 0 to vocab_size - 1 = 4, the model's vocabulary of vocab_size=5. Received: ids from 0 to 7; the largest, 7, is not below vocab_size=5
+    """
+    array = np.asarray(ids)
+    if array.size == 0:
+        return array
+    low, high = array.min(), array.max()
+    if low < 0 or high >= vocab_size:
+        wrong = (f"the largest, {high}, is not below vocab_size={vocab_size}"
+                 if high >= vocab_size else f"the smallest, {low}, is negative")
+        raise ValueError(
+            f"`{name}` must hold token ids from 0 to vocab_size - 1 = {vocab_size - 1}, the "
+            f"model's vocabulary of vocab_size={vocab_size}.{hint} Received: ids from {low} "
+            f"to {high}; {wrong}")
+    return array
 
 
 def keras_object(name, value, get):

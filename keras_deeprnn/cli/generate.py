@@ -9,6 +9,9 @@ from keras_deeprnn.cli import checks
 from keras_deeprnn.tasks import Task
 from keras_deeprnn.tasks import get_task
 
+# Frames of the --prime-from piece a sample opens with when --prime-frames is not given.
+PRIME_FRAMES = 8
+
 
 def add_parser(commands):
     generate = commands.add_parser(
@@ -32,8 +35,11 @@ def add_parser(commands):
     generate.add_argument("--prime-from", default=None, metavar="[SPLIT:]INDEX",
                           help="open with the start of this piece of the data set, e.g. "
                                "test:0 (default: start from silence)")
-    generate.add_argument("--prime-frames", type=int, default=8,
-                          help="frames of that piece to open with")
+    # None, not 8: a --prime-frames given without --prime-from is refused,
+    # which needs to know whether it was given at all.
+    generate.add_argument("--prime-frames", type=int, default=None,
+                          help="frames of the --prime-from piece to open with; only with "
+                               f"--prime-from (default: {PRIME_FRAMES})")
     generate.add_argument("--dataset", type=checks.dataset, default=None,
                           help="data set of --prime-from and of the frame length "
                                "(default: the run's own)")
@@ -57,6 +63,7 @@ def add_parser(commands):
 def run(args):
     checks.positive("--frames", args.frames)
     checks.positive_number("--temperature", args.temperature)
+    _check_prime_frames(args)
     if (args.model is None) == (args.pretrained is None):
         raise ValueError(
             "Give either a run dir or .keras file, or --pretrained NAME. Received: "
@@ -81,6 +88,22 @@ def run(args):
     for line in task.save_sample(sample, _prefix(args), args=args, config=saved, prime=prime):
         checks.print_text(line)
     return 0
+
+
+def _check_prime_frames(args):
+    """Refuse `--prime-frames` without `--prime-from`, where it would do
+    nothing; give it its default where `--prime-from` is given without it."""
+    if args.prime_frames is None:
+        if args.prime_from is not None:
+            args.prime_frames = PRIME_FRAMES
+        return
+    if args.prime_from is None:
+        raise ValueError(
+            "`--prime-frames` counts the frames taken from the piece --prime-from names, "
+            "and does nothing without it. Received: --prime-frames "
+            f"{args.prime_frames} without --prime-from; expected --prime-from "
+            "[SPLIT:]INDEX as well (e.g. --prime-from test:0), or no --prime-frames")
+    checks.positive("--prime-frames", args.prime_frames)
 
 
 def _run_config(saved):

@@ -45,6 +45,11 @@ class LanguageModelBatches(keras.utils.PyDataset):
     `ds[0]`) raises an error rather than train on broken state. Use
     `window(k)` to look at any window.
 
+    `token_id_range` is `(smallest, largest)` of the ids it serves; a
+    `DeepRNNModel` reads it when `fit`, `evaluate` or `predict` starts and
+    refuses ids at or above its `vocab_size`, which its embedding has no
+    row for (on JAX they would read NaN, with no error).
+
     Example:
 
     >>> ds = lm_batches(np.arange(20), batch_size=2, seq_len=3)
@@ -74,6 +79,8 @@ class LanguageModelBatches(keras.utils.PyDataset):
         length = len(tokens) // batch_size
         self.streams = tokens[: batch_size * length].reshape(batch_size, length)
         self._num_batches = (length - 1) // seq_len
+        # What a token model checks against its vocab_size before it reads a window.
+        self.token_id_range = (int(self.streams.min()), int(self.streams.max()))
         self._last_index = None
 
     @property

@@ -7,7 +7,9 @@ import inspect
 import types
 
 import keras
+import numpy as np
 
+from keras_deeprnn import _checks
 from keras_deeprnn.initializers import SparseInitializer
 from keras_deeprnn.layers import DeepInput
 from keras_deeprnn.layers import DeepOutput
@@ -29,7 +31,9 @@ def _entry_point(run):
         self._check_data(x)
         validation = kwargs.get("validation_data")
         if isinstance(validation, (list, tuple)) and validation:
-            self._check_data(validation[0])
+            self._check_data(validation[0], name="validation_data")
+        elif validation is not None:
+            self._check_data(validation, name="validation_data")
         with _reattached_on_error(self):
             return run(self, x, *args, **kwargs)
 
@@ -172,13 +176,25 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
     test_on_batch = _entry_point(keras.Model.test_on_batch)
     predict_on_batch = _entry_point(keras.Model.predict_on_batch)
 
-    def _check_data(self, x):
+    def _check_data(self, x, name="x"):
         """`_check_inputs` for arrays and tensors; datasets and generators are
-        checked when traced (and `_reattached_on_error` keeps the model usable)."""
+        checked when traced (and `_reattached_on_error` keeps the model usable).
+
+        A token model's ids are checked against `vocab_size` here, once per
+        call and in NumPy, for NumPy arrays and for datasets that say which
+        ids they hold (`token_id_range`, as `lm_batches` does): on JAX an id
+        the embedding has no row for reads NaN, with no error."""
+        vocab_size = self._config.get("vocab_size")
+        id_range = getattr(x, "token_id_range", None)
+        if vocab_size is not None and id_range is not None:
+            _checks.token_ids(name, list(id_range), vocab_size)
         parts = list(x.values()) if isinstance(x, dict) else x
         parts = parts if isinstance(parts, (list, tuple)) else [parts]
         if parts and all(hasattr(p, "shape") and hasattr(p, "ndim") for p in parts):
             self._check_inputs(x)
+            sequences = self._sequences(x)
+            if vocab_size is not None and isinstance(sequences, np.ndarray):
+                _checks.token_ids(name, sequences, vocab_size)
 
     def _check_inputs(self, inputs):
         if not self._config["state_resets"]:
@@ -201,6 +217,14 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
                 f"`resets` of {self.name} must have shape {tuple(sequences.shape)[:2]} "
                 f"(batch, time), one flag per step. Received: shape={tuple(resets.shape)}"
             )
+
+    def _sequences(self, inputs):
+        """The sequences of `inputs` that `_check_inputs` has accepted."""
+        if not self._config["state_resets"]:
+            return self._one_input(inputs)
+        if isinstance(inputs, dict):
+            return inputs[self.inputs[0].name]
+        return inputs[0]
 
     def _one_input(self, inputs):
         """The sequences of a one-input model, in any form Keras takes them:

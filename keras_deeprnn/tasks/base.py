@@ -226,8 +226,10 @@ class Task:
     def sample_prime(self, args, config):
         """What `generate` opens the sample with, from its flags (`args`:
         `prime`, `prime_from`, `prime_frames`, `dataset`, `limit`,
-        `cache_dir`) and the run's `config` dict; `None` by default, and a
-        prime this task cannot use is an error naming its flag."""
+        `cache_dir`; `prime_frames` is an int whenever `prime_from` is
+        given, `generate` having refused it alone) and the run's `config`
+        dict; `None` by default, and a prime this task cannot use is an
+        error naming its flag."""
         for flag, value in (("--prime", args.prime), ("--prime-from", args.prime_from)):
             if value is not None:
                 raise ValueError(f"`{flag}` does not apply to a {self.name} model. "

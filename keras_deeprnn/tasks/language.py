@@ -217,6 +217,12 @@ class LanguageModelTask(base.Task):
         return [text_batches.ResetStatesAtEpochStart()]
 
     def evaluate(self, model, split, config):
+        # Text read without the model's vocabulary (a bare model file keeps
+        # none) may hold ids its embedding has no row for.
+        _checks.token_ids("dataset", split, _token_model_config(model)["vocab_size"], hint=(
+            f" The text of dataset={str(config.dataset)!r} was read in a vocabulary of its "
+            "own, not the model's: score a run dir, which keeps its vocabulary and reads "
+            "other text in it."))
         bits = score_tokens(model, split)
         result = {"bits_per_token": bits, "perplexity": 2.0 ** bits,
                   "nll": bits * math.log(2.0), "tokens": int(len(split) - 1)}
@@ -361,12 +367,15 @@ def score_tokens(model, tokens, *, window=EVAL_WINDOW):
     score_tokens(model, corpus.test)      # bits per character
     ```
     """
-    tokens = np.asarray(tokens, np.int32)
+    tokens = np.asarray(tokens)
     if tokens.ndim != 1 or len(tokens) < 2:
         raise ValueError(
             f"`tokens` must be a 1-D stream of at least 2 token ids. Received: shape "
             f"{tokens.shape}"
         )
+    # Before the cast: an id past int32 must not wrap into the vocabulary.
+    _checks.token_ids("tokens", tokens, _token_model_config(model)["vocab_size"])
+    tokens = tokens.astype(np.int32)
     twin = _twin(model, output_activation="softmax")
     text_batches.reset_stateful_layers(twin)
     inputs, targets = tokens[:-1], tokens[1:]
@@ -440,6 +449,13 @@ def sample_text(model, vocabulary, num_tokens, *, temperature=1.0, prime=None, s
             f"`prime` holds tokens outside the vocabulary: {unknown[:10]!r}. Expected "
             f"tokens of the model's vocabulary of {len(vocabulary)}."
         )
+    vocab_size = _token_model_config(model)["vocab_size"]
+    if vocab_size < len(vocabulary):
+        raise ValueError(
+            f"`vocabulary` holds {len(vocabulary)} tokens, but the model reads token ids "
+            f"below vocab_size={vocab_size}: ids {vocab_size} to {len(vocabulary) - 1} have "
+            "no row in its embedding. Pass the vocabulary the model was trained on."
+        )
     twin = _twin(model, output_activation=None, unroll=True)
     if twin.output_shape[-1] != len(vocabulary):
         raise ValueError(
@@ -469,6 +485,12 @@ def sample_text(model, vocabulary, num_tokens, *, temperature=1.0, prime=None, s
 
 def _twin(model, **overrides):
     """A stateful, batch-of-one copy of `model` with the same weights."""
+    _token_model_config(model)
+    return model.stateful_copy(**overrides)
+
+
+def _token_model_config(model):
+    """`model`'s config, refused unless it is a `DeepRNNModel` over token ids."""
     config = model.get_config() if hasattr(model, "get_config") else {}
     if "architecture" not in config or config.get("vocab_size") is None:
         raise ValueError(
@@ -476,7 +498,7 @@ def _twin(model, **overrides):
             f"builds for task='lm'). Received: {type(model).__name__} with vocab_size="
             f"{config.get('vocab_size')!r}"
         )
-    return model.stateful_copy(**overrides)
+    return config
 
 
 def _refuse_learned_h0(config):

@@ -67,6 +67,43 @@ def test_flags_that_would_do_nothing_are_refused(tmp_path, capsys, data_run):
     assert "`--seq-len` applies to --task lm only" in err
 
 
+@pytest.mark.parametrize("frames", ["16", "8"])
+def test_prime_frames_without_prime_from_is_refused(frames, capsys, data_run):
+    # Given at all, even at its default value, it is refused: alone it would do nothing.
+    err = one_line_error(capsys, ["generate", str(data_run), "--prime-frames", frames], 2)
+    assert ("`--prime-frames` counts the frames taken from the piece --prime-from names, "
+            "and does nothing without it") in err
+    assert f"Received: --prime-frames {frames} without --prime-from" in err
+    assert "expected --prime-from [SPLIT:]INDEX as well" in err
+    assert not list(data_run.glob("sample*"))
+
+
+@pytest.mark.parametrize("flags, opening", [
+    (["--prime-from", "test:0"], 8),
+    (["--prime-from", "test:0", "--prime-frames", "3"], 3),
+    ([], None),
+])
+def test_prime_from_opens_with_eight_frames_unless_told(flags, opening, capsys, monkeypatch,
+                                                        data_run):
+    primes = []
+
+    def recording(model, num_frames, **kwargs):
+        primes.append(kwargs["prime"])
+        return real(model, num_frames, **kwargs)
+
+    real = generation.sample_piece
+    monkeypatch.setattr(generation, "sample_piece", recording)
+    monkeypatch.setattr(generation, "save_piece", lambda *args, **kwargs: {})
+    assert cli.main(["generate", str(data_run), "--frames", "10", "--seed", "0", "--quiet",
+                     *flags]) == 0
+    out = capsys.readouterr().out
+    if opening is None:
+        assert primes == [None] and "opening" not in out
+    else:
+        assert len(primes) == 1 and len(primes[0]) == opening
+        assert f"opening {opening} from " in out
+
+
 def test_a_negative_seed_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match=r"`seed` must be an integer >= 0. Received: seed=-1"):
         training.TrainConfig(seed=-1).validate()

@@ -74,6 +74,32 @@ def test_lm_batches_bad_arguments(kwargs, pattern):
         lm_batches(**arguments)
 
 
+def test_a_token_model_refuses_windows_with_ids_past_its_vocabulary():
+    import keras_deeprnn as kdr
+
+    tokens = np.arange(60) % 9
+    ds = lm_batches(tokens, batch_size=2, seq_len=4)
+    assert ds.token_id_range == (0, 8)
+    # Read once, when fit, evaluate or predict starts: no window was served.
+    model = kdr.build_model("srnn", vocab_size=8, output_dim=8, units=4,
+                            output_activation="softmax")
+    model.compile()
+    good = lm_batches(np.arange(60) % 8, batch_size=2, seq_len=4)
+    message = (r"`{}` must hold token ids from 0 to vocab_size - 1 = 7, the model's "
+               r"vocabulary of vocab_size=8\. Received: ids from 0 to 8; the largest, 8, "
+               r"is not below vocab_size=8")
+    for call, name in ((lambda: model.fit(ds, shuffle=False, verbose=0), "x"),
+                       (lambda: model.evaluate(ds, verbose=0), "x"),
+                       (lambda: model.predict(ds, verbose=0), "x"),
+                       (lambda: model.fit(good, validation_data=ds, shuffle=False, verbose=0),
+                        "validation_data")):
+        with pytest.raises(ValueError, match=message.format(name)):
+            call()
+        assert ds._last_index is None
+    history = model.fit(good, validation_data=good, shuffle=False, verbose=0)
+    assert np.isfinite(history.history["loss"] + history.history["val_loss"]).all()
+
+
 def test_lm_batches_refuses_shuffled_access_but_window_allows_any():
     ds = lm_batches(np.arange(200), batch_size=2, seq_len=4)
     ds[0], ds[1], ds[1], ds[2], ds[0], ds[1]

@@ -422,6 +422,40 @@ def test_every_entry_point_checks_its_data_before_keras_runs(entry, rng):
     np.testing.assert_allclose(model.predict(x, verbose=0), before, atol=1e-6)
 
 
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+@pytest.mark.parametrize("bad_id", [7, -1])
+def test_every_entry_point_refuses_token_ids_outside_the_vocabulary(entry, bad_id, rng):
+    # On JAX an id the embedding has no row for reads NaN, with no error.
+    model = kdr.build_model("srnn", vocab_size=7, output_dim=7, units=4,
+                            output_activation="softmax")
+    model.compile()
+    x = rng.integers(0, 7, size=(2, 4)).astype("int32")
+    wrong = x.copy()
+    wrong[1, 2] = bad_id
+    before = model.predict(x, verbose=0)
+    calls = {
+        "fit": lambda: model.fit(wrong, x, verbose=0),
+        "fit_validation": lambda: model.fit(x, x, validation_data=(wrong, x), verbose=0),
+        "evaluate": lambda: model.evaluate(wrong, x, verbose=0),
+        "predict": lambda: model.predict(wrong, verbose=0),
+        "train_on_batch": lambda: model.train_on_batch(wrong, x),
+        "test_on_batch": lambda: model.test_on_batch(wrong, x),
+        "predict_on_batch": lambda: model.predict_on_batch(wrong),
+    }
+    name = "validation_data" if entry == "fit_validation" else "x"
+    found = ("the largest, 7, is not below vocab_size=7" if bad_id == 7
+             else "the smallest, -1, is negative")
+    message = (f"`{name}` must hold token ids from 0 to vocab_size - 1 = 6, the model's "
+               f"vocabulary of vocab_size=7. Received: ids from {wrong.min()} to "
+               f"{wrong.max()}; {found}")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        calls[entry]()
+    np.testing.assert_allclose(model.predict(x, verbose=0), before, atol=1e-6)
+    # Ids up to vocab_size - 1 go through, and score a finite loss.
+    x[0, 0] = 6
+    assert np.isfinite(model.evaluate(x, x, verbose=0))
+
+
 def test_a_failure_inside_the_loop_leaves_the_model_usable(rng):
     # A dataset is only checked when traced; the variables must survive that too.
     model = small("dt_rnn")

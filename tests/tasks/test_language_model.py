@@ -3,6 +3,7 @@
 import json
 import math
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -104,6 +105,65 @@ def test_other_text_is_scored_and_sampled_in_the_runs_vocabulary(resumed_run, tm
     text = (tmp_path / "text.txt").read_text(encoding="utf-8")
     assert len(text) == 20 and set(text) <= set(own.vocabulary)
     assert training.saved_task_state(config.run_dir)["vocabulary"] == own.vocabulary
+
+
+def test_ids_outside_the_models_vocabulary_are_refused_before_scoring(resumed_run, tmp_path,
+                                                                     capsys):
+    config, _, _ = resumed_run
+    model, _ = training.load_trained_model(config.run_dir)
+    size = model.get_config()["vocab_size"]
+    tokens = language.load_corpus(config.dataset, "char").test
+    for ids, low, high, found in (
+            ([0, 1, size], 0, size, f"the largest, {size}, is not below vocab_size={size}"),
+            ([3, -1, 0], -1, 3, "the smallest, -1, is negative"),
+            # Past int32: checked before the cast, so it cannot wrap into the vocabulary.
+            (np.array([0, 2**32 + 1], np.int64), 0, 2**32 + 1,
+             f"the largest, {2**32 + 1}, is not below vocab_size={size}")):
+        with pytest.raises(ValueError, match=re.escape(
+                f"`tokens` must hold token ids from 0 to vocab_size - 1 = {size - 1}, the "
+                f"model's vocabulary of vocab_size={size}. Received: ids from {low} to {high}; "
+                f"{found}")):
+            language.score_tokens(model, ids)
+    assert math.isfinite(language.score_tokens(model, tokens))
+
+    # A model without its run reads other text in that text's own vocabulary:
+    # more symbols than the model has rows for.
+    other = tmp_path / "wide.txt"
+    other.write_text("".join(chr(c) for c in range(33, 127)) * 40 + "\n", encoding="utf-8")
+    wider = language.load_corpus(other, "char").vocabulary_size
+    assert wider > size
+    for source in (model, str(pathlib.Path(config.run_dir) / "model.keras")):
+        with pytest.raises(ValueError, match=(
+                rf"`dataset` must hold token ids from 0 to vocab_size - 1 = {size - 1}.*"
+                rf"The text of dataset='{re.escape(str(other))}' was read in a vocabulary of "
+                rf"its own, not the model's: score a run dir.*Received: ids from \d+ to "
+                rf"(\d+); the largest")) as raised:
+            training.evaluate(source, task="lm", dataset=str(other), progress=False)
+        assert size <= int(re.search(r"to (\d+);", str(raised.value))[1]) < wider
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["evaluate", str(pathlib.Path(config.run_dir) / "model.keras"), "--task", "lm",
+                  "--dataset", str(other)])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "keras-deeprnn evaluate: error: `dataset` must hold token ids" in err
+    # Its own text, in the same vocabulary the run built, scores as the run did.
+    own = training.evaluate(model, task="lm", dataset=config.dataset, progress=False)
+    assert own["bits_per_token"] == pytest.approx(language.score_tokens(model, tokens),
+                                                  rel=1e-5)
+
+
+def test_a_vocabulary_longer_than_the_embedding_is_refused_for_sampling():
+    import keras_deeprnn as kdr
+
+    model = kdr.build_model("srnn", vocab_size=3, output_dim=5, units=4,
+                            output_activation="softmax")
+    with pytest.raises(ValueError, match=re.escape(
+            "`vocabulary` holds 5 tokens, but the model reads token ids below vocab_size=3: "
+            "ids 3 to 4 have no row in its embedding")):
+        language.sample_text(model, list("abcde"), 4, seed=0)
+    model = kdr.build_model("srnn", vocab_size=5, output_dim=5, units=4,
+                            output_activation="softmax")
+    assert len(language.sample_text(model, list("abcde"), 4, seed=0)) == 4
 
 
 def test_tokens_outside_the_runs_vocabulary_become_unk_or_an_error():
