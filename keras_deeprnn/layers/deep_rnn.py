@@ -70,15 +70,15 @@ class DeepRNN(keras.layers.RNN):
     one matmul over all steps), where that computes what the cell asks for
     (no mask, no layer norm, float32, Keras's own `tanh`, `sigmoid`, `relu`
     or `linear`; `tanh` and `sigmoid` as the Depth-Gated LSTM's); otherwise
-    it takes the traced step. Cells
-    without that split (Keras's own, or wrappers) run exactly as in
-    `keras.layers.RNN`; so does a `StackedCells`, except in training with
-    a level that draws at every step (zoneout), where it splits to make
-    those draws before the loop (`StackedCells.splits_step`). On TensorFlow under XLA (`jit_compile`) the cell's
-    weights are read once, before the time loop (`_WeightsReadOnce`): read
-    inside it, their values are new tensors at every step, which the
-    loop's gradient stacks (a copy of every recurrent kernel per frame)
-    instead of reusing one. Every argument of `keras.layers.RNN` is accepted,
+    it takes the traced step. Cells without that split (Keras's own, or
+    wrappers) run exactly as in `keras.layers.RNN`; so does a
+    `StackedCells`, except in training with a level that draws at every
+    step (zoneout), where it splits to make those draws before the loop
+    (`StackedCells.splits_step`). On TensorFlow under XLA (`jit_compile`)
+    the cell's weights are read once, before the time loop
+    (`_WeightsReadOnce`): read inside it, their values are new tensors at
+    every step, which the loop's gradient stacks (a copy of every recurrent
+    kernel per frame) instead of reusing one. Every argument of `keras.layers.RNN` is accepted,
     and `reset_state` also works for cells with nested states (one list per
     level), where `keras.layers.RNN.reset_state` fails in Keras 3.15. With
     `stateful=True` the states are among the layer's non-trainable

@@ -96,8 +96,8 @@ def test_a_zoneout_stack_in_a_plain_rnn_on_jax_says_to_use_deep_rnn(rng):
 
 
 def _zoned(units=5, zoneout=0.5, seed=None, **cell_options):
-    return ZoneoutCell(DeepTransitionCell(units, num_transition_layers=2, shortcut=True, **cell_options),
-                       zoneout=zoneout, seed=seed)
+    inner = DeepTransitionCell(units, num_transition_layers=2, shortcut=True, **cell_options)
+    return ZoneoutCell(inner, zoneout=zoneout, seed=seed)
 
 
 ZONED_STACKS = {
