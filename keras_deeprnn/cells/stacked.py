@@ -32,6 +32,16 @@ class StackedCells(base.DropoutRNNCell, keras.layers.Layer):
     each level only the level below, which breaks as soon as a level also
     reads `x_t`. This class primes its cells' masks itself instead.
 
+    Levels that draw anew at every step (`ZoneoutCell`, also inside a
+    `StateResetCell` or a nested stack) cannot draw inside JAX's traced time
+    loop. Inside `keras_deeprnn.layers.DeepRNN` in training the stack
+    therefore draws every such level's decisions for the whole sequence
+    before the loop (`make_step_draws`, each level its own) and hands each
+    step its slice, so it trains on every backend. A stack with no such
+    level, and every stack at inference, is stepped as `keras.layers.RNN`
+    steps it. In a plain `keras.layers.RNN` the levels draw at each step:
+    fine on TensorFlow and torch, refused with a clear error on JAX.
+
     States: one list per level; with skip connections, one more list at the
     end holding the last output (Keras's JAX loop returns `states[-1][0]` as
     the output of a masked step of a nested-state cell).
@@ -95,12 +105,71 @@ class StackedCells(base.DropoutRNNCell, keras.layers.Layer):
 
     def call(self, inputs, states, training=False):
         base.check_states_once(self, inputs, states)
+        return self._step(inputs, states, training)
+
+    # A level whose step draws at random (a `ZoneoutCell`: new keep decisions
+    # at every step) cannot draw inside JAX's traced time loop. Inside
+    # `keras_deeprnn.layers.DeepRNN` the stack therefore makes every level's
+    # draws of the whole sequence before the loop (`project_inputs`) and
+    # hands each step its slice, each level its own; a stack without such
+    # levels is called step by step, as `keras.layers.RNN` calls it.
+    def _level_draw_widths(self, training):
+        return [c.step_draw_width(training) if hasattr(c, "step_draw_width") else 0
+                for c in self.cells]
+
+    def step_draw_width(self, training=False):
+        """How many numbers a step of all levels draws at random (zoneout's
+        keep decisions), all made before the time loop."""
+        return sum(self._level_draw_widths(training))
+
+    def splits_step(self, training=False):
+        """Whether `DeepRNN` runs `project_inputs` over the sequence, then
+        `recurrent_step` per step: only where a level draws at every step."""
+        return self.step_draw_width(training) > 0
+
+    def make_step_draws(self, leading_shape, training=False):
+        """Every level's random draws for every position of `leading_shape`
+        (`(batch, time)` for a sequence), made now, side by side in level
+        order, or None where no level draws."""
+        draws = [
+            ops.cast(c.make_step_draws(leading_shape, training), self.compute_dtype)
+            for c, width in zip(self.cells, self._level_draw_widths(training)) if width
+        ]
+        return ops.concatenate(draws, axis=-1) if draws else None
+
+    def project_inputs(self, inputs, training=False, step_draws=None):
+        """The inputs, followed by the levels' draws of every step
+        (`make_step_draws`, made now unless given)."""
+        if step_draws is None:
+            step_draws = self.make_step_draws(ops.shape(inputs)[:-1], training)
+        if step_draws is None:
+            return inputs
+        return ops.concatenate([inputs, ops.cast(step_draws, inputs.dtype)], axis=-1)
+
+    def recurrent_step(self, projected, states, training=False):
+        total = self.step_draw_width(training)
+        if not total:
+            return self._step(projected, states, training)
+        return self._step(projected[:, :-total], states, training, draws=projected[:, -total:])
+
+    def _step(self, inputs, states, training, draws=None):
+        widths = self._level_draw_widths(training) if draws is not None else [0] * len(self.cells)
         outputs, new_states = [], []
-        level_input = inputs
-        for level, cell in enumerate(self.cells):
+        level_input, start = inputs, 0
+        for level, (cell, width) in enumerate(zip(self.cells, widths)):
             if self.skip_connections and level > 0:
                 level_input = ops.concatenate([inputs, outputs[-1]], axis=-1)
-            output, level_states = cell(level_input, list(states[level]), training=training)
+            if width:
+                # The level's projection with its slice of the draws made
+                # before the loop, then its step: what its call would do,
+                # without drawing.
+                projected = cell.project_inputs(level_input, training=training,
+                                                step_draws=draws[:, start : start + width])
+                output, level_states = cell.recurrent_step(projected, list(states[level]),
+                                                           training=training)
+                start += width
+            else:
+                output, level_states = cell(level_input, list(states[level]), training=training)
             outputs.append(output)
             new_states.append(base.as_list(level_states))
             level_input = output

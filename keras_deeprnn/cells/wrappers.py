@@ -41,10 +41,43 @@ class _StateWrapper(base.InnerCellMasks, base.DropoutRNNCell, keras.layers.Layer
             self.cell.build(tuple(input_shape))
         self._input_dim = input_shape[-1]
 
-    def _project_cell(self, inputs, training):
-        if hasattr(self.cell, "project_inputs"):
-            return self.cell.project_inputs(inputs, training=training)
-        return inputs
+    # Per-step draws (`step_draw_width`, `make_step_draws`, `project_inputs(...,
+    # step_draws=...)`): the wrapped cell's first, then the wrapper's own, so
+    # a container can draw them all before its time loop.
+    def _inner_step_draw_width(self, training):
+        width = getattr(self.cell, "step_draw_width", None)
+        return width(training) if width is not None else 0
+
+    def _own_step_draw_width(self, training):
+        return 0
+
+    def step_draw_width(self, training=False):
+        """How many numbers a step draws at random, all made before the time loop."""
+        return self._inner_step_draw_width(training) + self._own_step_draw_width(training)
+
+    def make_step_draws(self, leading_shape, training=False):
+        """The random draws of every position of `leading_shape` (`(batch,
+        time)` for a sequence, `(batch,)` for one step), made now, or None
+        where the step draws nothing. A container that steps this cell
+        (`StackedCells`) calls it before its time loop and hands each step
+        its slice through `project_inputs(..., step_draws=...)`."""
+        draws = []
+        if self._inner_step_draw_width(training):
+            draws.append(self.cell.make_step_draws(leading_shape, training))
+        if self._own_step_draw_width(training):
+            draws.append(self._make_own_step_draws(leading_shape, training))
+        if not draws:
+            return None
+        return ops.concatenate([ops.cast(d, self.compute_dtype) for d in draws], axis=-1)
+
+    def _project_cell(self, inputs, training, step_draws=None):
+        if not hasattr(self.cell, "project_inputs"):
+            return inputs
+        inner = self._inner_step_draw_width(training)
+        if inner and step_draws is not None:
+            return self.cell.project_inputs(inputs, training=training,
+                                            step_draws=step_draws[..., :inner])
+        return self.cell.project_inputs(inputs, training=training)
 
     def _step_cell(self, projected, states, training):
         if hasattr(self.cell, "recurrent_step"):
@@ -84,11 +117,13 @@ class ZoneoutCell(RandomDraws, _StateWrapper):
     Unlike the per-sequence dropout masks, zoneout draws anew at every
     step; `project_inputs` draws all steps' decisions at once with the input
     projections, so inside `keras_deeprnn.layers.DeepRNN` (which every
-    `build_model` level uses) it runs on every backend. In a plain
-    `keras.layers.RNN` each step draws for itself: fine on TensorFlow and
-    torch; JAX's traced loop cannot draw, so training on JAX needs the
-    zoneout cell to be `DeepRNN`'s own cell, not a level of a container
-    that calls it step by step such as `StackedCells` (a clear error says so).
+    `build_model` level uses) it runs on every backend, as `DeepRNN`'s own
+    cell or as levels of a `StackedCells`, which draws every level's
+    decisions of the sequence before the loop, each level its own
+    (`make_step_draws`). In a plain `keras.layers.RNN` each step draws for
+    itself: fine on TensorFlow and torch; JAX's traced loop cannot draw, so
+    there training on JAX is refused with a clear error, as it is inside a
+    container that calls the cell step by step (`DeepOutputCell`).
 
     The keep decisions of a training call are its random draw `"zoneout"`
     (1 = keep the previous value; the flattened states side by side, of
@@ -124,12 +159,13 @@ class ZoneoutCell(RandomDraws, _StateWrapper):
         if training and self.zoneout > 0 and keras.backend.backend() == "jax":
             raise RuntimeError(
                 "ZoneoutCell was called step by step in training, drawing at every step, "
-                "which JAX's traced time loop cannot do. On JAX it trains only as the cell "
-                "of keras_deeprnn.layers.DeepRNN itself, which makes every step's draws "
-                "before the loop; inside keras.layers.RNN or a container cell that calls "
-                "it per step (StackedCells, DeepOutputCell) it cannot: give each level its "
-                "own DeepRNN, as build_model does. Received: a per-step call in training "
-                "with zoneout={}".format(self.zoneout)
+                "which JAX's traced time loop cannot do. On JAX it trains inside "
+                "keras_deeprnn.layers.DeepRNN, as its cell or as a level of the StackedCells "
+                "that is its cell: those make every step's draws before the loop. Inside "
+                "keras.layers.RNN it cannot: use DeepRNN. Nor inside a container cell that "
+                "calls it per step (DeepOutputCell): apply the deep output to the sequence "
+                "DeepRNN returns (a DeepOutput layer after it), as build_model does. "
+                "Received: a per-step call in training with zoneout={}".format(self.zoneout)
             )
         return super().call(inputs, states, training=training)
 
@@ -137,19 +173,31 @@ class ZoneoutCell(RandomDraws, _StateWrapper):
     def _draws(self):
         return sum(self.state_widths)
 
-    def project_inputs(self, inputs, training=False):
-        projected = self._project_cell(inputs, training)
-        if not training or self.zoneout == 0:
-            return projected
-        shape = (*ops.shape(inputs)[:-1], self._draws)
+    def _own_step_draw_width(self, training):
+        return self._draws if training and self.zoneout > 0 else 0
+
+    def _make_own_step_draws(self, leading_shape, training):
+        shape = (*leading_shape, self._draws)
 
         def make():
             keep = keras.random.uniform(shape, dtype=self.compute_dtype, seed=self.seed_generator)
-            return ops.cast(ops.less(keep, self.zoneout), projected.dtype)
+            return ops.cast(ops.less(keep, self.zoneout), self.compute_dtype)
 
         self.forget_draws()  # a new draw for every sequence (every step in keras.layers.RNN)
-        keep = ops.cast(self.draw("zoneout", make), projected.dtype)
-        return ops.concatenate([projected, keep], axis=-1)
+        return self.draw("zoneout", make)
+
+    def project_inputs(self, inputs, training=False, step_draws=None):
+        """The wrapped cell's projection, then the keep decisions: `step_draws`'
+        last columns where a container drew them (`make_step_draws`), else drawn now."""
+        projected = self._project_cell(inputs, training, step_draws)
+        own = self._own_step_draw_width(training)
+        if not own:
+            return projected
+        if step_draws is not None:
+            keep = step_draws[..., -own:]
+        else:
+            keep = self._make_own_step_draws(ops.shape(inputs)[:-1], training)
+        return ops.concatenate([projected, ops.cast(keep, projected.dtype)], axis=-1)
 
     def recurrent_step(self, projected, states, training=False):
         drawn = training and self.zoneout > 0
@@ -206,8 +254,8 @@ class StateResetCell(_StateWrapper):
             )
         self._build_cell((*input_shape[:-1], input_shape[-1] - 1))
 
-    def project_inputs(self, inputs, training=False):
-        projected = self._project_cell(inputs[..., :-1], training)
+    def project_inputs(self, inputs, training=False, step_draws=None):
+        projected = self._project_cell(inputs[..., :-1], training, step_draws)
         flags = ops.cast(inputs[..., -1:], projected.dtype)
         return ops.concatenate([projected, flags], axis=-1)
 

@@ -70,13 +70,15 @@ class DeepRNN(keras.layers.RNN):
     one matmul over all steps), where that computes what the cell asks for
     (no mask, no layer norm, float32, Keras's own `tanh`, `sigmoid`, `relu`
     or `linear`; `tanh` and `sigmoid` as the Depth-Gated LSTM's); otherwise
-    it takes the traced step. Cells
-    without that split (Keras's own, or wrappers) run exactly as in
-    `keras.layers.RNN`. On TensorFlow under XLA (`jit_compile`) the cell's
-    weights are read once, before the time loop (`_WeightsReadOnce`): read
-    inside it, their values are new tensors at every step, which the
-    loop's gradient stacks (a copy of every recurrent kernel per frame)
-    instead of reusing one. Every argument of `keras.layers.RNN` is accepted,
+    it takes the traced step. Cells without that split (Keras's own, or
+    wrappers) run exactly as in `keras.layers.RNN`; so does a
+    `StackedCells`, except in training with a level that draws at every
+    step (zoneout), where it splits to make those draws before the loop
+    (`StackedCells.splits_step`). On TensorFlow under XLA (`jit_compile`)
+    the cell's weights are read once, before the time loop
+    (`_WeightsReadOnce`): read inside it, their values are new tensors at
+    every step, which the loop's gradient stacks (a copy of every recurrent
+    kernel per frame) instead of reusing one. Every argument of `keras.layers.RNN` is accepted,
     and `reset_state` also works for cells with nested states (one list per
     level), where `keras.layers.RNN.reset_state` fails in Keras 3.15. With
     `stateful=True` the states are among the layer's non-trainable
@@ -131,7 +133,7 @@ class DeepRNN(keras.layers.RNN):
         # here, not as an error of the traced loop.
         _checks.states(f"{type(self.cell).__name__} '{self.cell.name}' (the cell of {self.name})",
                        initial_state, self.cell.state_size, sequences.shape[0])
-        if not hasattr(self.cell, "project_inputs"):
+        if not _splits_step(self.cell, training):
             return super().inner_loop(sequences, initial_state, mask, training=training)
         projected = self.cell.project_inputs(sequences, training=training)
 
@@ -191,6 +193,17 @@ class DeepRNN(keras.layers.RNN):
         if not self.return_sequences:
             return output, ops.expand_dims(output, 1), states
         return output, ops.stack(outputs, axis=1), states
+
+
+def _splits_step(cell, training):
+    """Whether `cell` runs as `project_inputs` over the whole sequence and
+    `recurrent_step` per step. A container that steps whole cells
+    (`StackedCells`) says so itself (`splits_step`): it splits only where a
+    level draws at every step, to make those draws before the loop."""
+    splits = getattr(cell, "splits_step", None)
+    if splits is not None:
+        return splits(training)
+    return hasattr(cell, "project_inputs")
 
 
 def _one_dtype(layer):

@@ -79,13 +79,146 @@ def test_zoneout_in_a_plain_rnn_on_jax_says_to_use_deep_rnn(rng):
 
 
 @pytest.mark.backend("jax")   # only JAX's traced loop cannot draw
-def test_zoneout_stepped_by_a_container_inside_deep_rnn_names_the_container(rng):
-    # Wrapped in DeepRNN, but StackedCells calls its levels step by step: the
-    # message must not say to wrap it in DeepRNN, which it already is.
-    cell = StackedCells([DeepTransitionCell(4), ZoneoutCell(DeepTransitionCell(4), zoneout=0.1)])
-    with pytest.raises(RuntimeError, match="StackedCells.*own DeepRNN.*zoneout=0.1") as error:
+def test_zoneout_stepped_by_a_deep_output_cell_inside_deep_rnn_names_the_way_out(rng):
+    # Wrapped in DeepRNN, but DeepOutputCell calls its cell step by step: the
+    # message must say what works instead, not to wrap it in DeepRNN again.
+    cell = DeepOutputCell(ZoneoutCell(DeepTransitionCell(4), zoneout=0.1), DeepOutput(2))
+    with pytest.raises(RuntimeError, match="DeepOutputCell.*DeepOutput layer after.*zoneout=0.1"):
         DeepRNN(cell)(rng.normal(size=(2, 3, 3)).astype("float32"), training=True)
-    assert "wrap it in" not in str(error.value)
+
+
+@pytest.mark.backend("jax")   # only JAX's traced loop cannot draw
+def test_a_zoneout_stack_in_a_plain_rnn_on_jax_says_to_use_deep_rnn(rng):
+    cell = StackedCells([ZoneoutCell(DeepTransitionCell(4), zoneout=0.1),
+                         ZoneoutCell(DeepTransitionCell(4), zoneout=0.1)])
+    with pytest.raises(RuntimeError, match="use DeepRNN"):
+        keras.layers.RNN(cell)(rng.normal(size=(2, 3, 3)).astype("float32"), training=True)
+
+
+def _zoned(units=5, zoneout=0.5, seed=None, **cell_options):
+    inner = DeepTransitionCell(units, num_transition_layers=2, shortcut=True, **cell_options)
+    return ZoneoutCell(inner, zoneout=zoneout, seed=seed)
+
+
+ZONED_STACKS = {
+    "two_levels": lambda: StackedCells([_zoned(seed=1), _zoned(seed=2)]),
+    "skip": lambda: StackedCells([_zoned(seed=1), _zoned(seed=2)], skip_connections=True),
+    # a level without draws but with per-sequence dropout, between zoned ones
+    "dropout_between": lambda: StackedCells([_zoned(seed=1), DeepTransitionCell(5, dropout=0.3, seed=3),
+                                             _zoned(seed=2)]),
+    # draws forwarded through a wrapper and through a stack inside the stack
+    "reset_of_zoneout": lambda: StackedCells([StateResetCell(_zoned(seed=1)), _zoned(seed=2)]),
+    "nested": lambda: StackedCells([_zoned(seed=1),
+                                    StackedCells([DeepTransitionCell(5), _zoned(seed=2)])]),
+}
+
+
+@pytest.mark.parametrize("name", list(ZONED_STACKS))
+def test_a_stack_of_zoneout_cells_trains_in_deep_rnn_on_every_backend(name, rng):
+    # JAX's traced loop cannot draw: the stack draws every level's decisions
+    # of the sequence before it.
+    x = rng.normal(size=(4, 6, 3)).astype("float32")
+    x[..., -1] = rng.random((4, 6)) < 0.2   # the reset flags, where a level reads them
+    model = keras.Sequential([keras.Input((6, 3)),
+                              DeepRNN(ZONED_STACKS[name](), return_sequences=True),
+                              keras.layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    before = [np_(v) for v in model.trainable_weights]
+    history = model.fit(x, rng.normal(size=(4, 6, 2)), epochs=1, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert all(not np.allclose(np_(v), b) for v, b in zip(model.trainable_weights, before))
+
+
+@pytest.mark.skipif(keras.backend.backend() == "jax",
+                    reason="torch and tensorflow only: JAX's traced loop cannot draw")
+def test_a_stack_of_zoneout_cells_trains_in_a_plain_rnn_on_torch_and_tensorflow(rng):
+    model = keras.Sequential([keras.Input((6, 3)), keras.layers.RNN(ZONED_STACKS["skip"]()),
+                              keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    history = model.fit(rng.normal(size=(4, 6, 3)), rng.normal(size=(4, 2)), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def _stack_reference(x, levels, keeps):
+    """Every level's states of a skip-connected stack of zoned DT(S) cells (two
+    transition layers): `levels` holds each level's (weights, h_0), `keeps`
+    its keep decisions `(batch, time, units)` in training or its rate at
+    inference (the expectation)."""
+    batch, steps, _ = x.shape
+    h = [np.broadcast_to(h0, (batch, h0.shape[-1])) for _, h0 in levels]
+    out = [[] for _ in levels]
+    for t in range(steps):
+        for l, ((w, _), keep) in enumerate(zip(levels, keeps)):
+            level_input = x[:, t] if l == 0 else np.concatenate([x[:, t], h[l - 1]], -1)
+            k = keep[:, t] if np.ndim(keep) else keep
+            h[l] = k * h[l] + (1 - k) * ref.dt_step(level_input, h[l], w, 2, True)
+            out[l].append(h[l])
+    return [np.stack(o, 1) for o in out]
+
+
+def _held_stack(rng, units=5):
+    """A skip-connected stack of two zoned levels, each starting from its own
+    non-zero learned h_0, and the weights and h_0 of each level."""
+    cell = StackedCells([_zoned(units, seed=1, trainable_initial_state=True),
+                         _zoned(units, seed=2, trainable_initial_state=True)], skip_connections=True)
+    layer = DeepRNN(cell, return_sequences=True)
+    layer.build((None, None, 3))
+    for v in layer.weights:
+        v.assign(rng.normal(size=v.shape).astype("float32") * 0.5)
+    levels = []
+    for level in cell.cells:
+        w = weights_of(level.cell)
+        levels.append((w, w["initial_state"]))
+    return layer, cell, levels
+
+
+@pytest.mark.parametrize("held", [0, 1], ids=["lower_held", "upper_held"])
+def test_each_zoneout_level_of_a_stack_gets_its_own_decisions(held, rng):
+    # Every unit of one level keeps its value (all decisions "keep", as a
+    # zoneout rate of 1 would draw), every unit of the other takes the new
+    # one (rate 0): the held level stays at its h_0 through the sequence, the
+    # other equals its plain cell fed by the held one.
+    units, batch, steps = 5, 3, 6
+    layer, cell, levels = _held_stack(rng, units)
+    x = rng.normal(size=(batch, steps, 3)).astype("float32")
+    keeps = [np.full((batch, steps, units), float(l == held), "float32") for l in range(2)]
+    for level, keep in zip(cell.cells, keeps):
+        level.fix_draws({"zoneout": keep})
+    y = np_(layer(x, training=True)).astype(np.float64)
+    lower, upper = y[..., :units], y[..., units:]
+    np.testing.assert_allclose([lower, upper][held],
+                               np.broadcast_to(levels[held][1], (batch, steps, units)), atol=1e-6)
+    free = 1 - held
+    assert not np.allclose([lower, upper][free][:, 1:], [lower, upper][free][:, :-1], atol=1e-3)
+    expected = _stack_reference(x.astype(np.float64), levels, keeps)
+    np.testing.assert_allclose(lower, expected[0], atol=1e-5)
+    np.testing.assert_allclose(upper, expected[1], atol=1e-5)
+
+
+def test_a_zoneout_stack_draws_every_level_and_step_anew_and_infers_the_expectation(rng):
+    # Random decisions: each level has its own, fresh at every step (as a
+    # zoneout cell draws alone), about `rate` of them "keep", and the states
+    # follow them; at inference the expectation, as without the stack.
+    rate, units, batch, steps = 0.4, 5, 32, 6
+    layer, cell, levels = _held_stack(rng, units)
+    for level in cell.cells:
+        level.zoneout = rate
+    x = rng.normal(size=(batch, steps, 3)).astype("float32")
+    y = np_(layer(x, training=True)).astype(np.float64)
+    keeps = [np_(level.last_draws["zoneout"]) for level in cell.cells]
+    for keep in keeps:
+        assert keep.shape == (batch, steps, units) and set(np.unique(keep)) == {0.0, 1.0}
+        assert abs(keep.mean() - rate) < 0.05, keep.mean()
+        assert not np.array_equal(keep[:, 0], keep[:, 1]), "the same decisions at every step"
+    assert not np.array_equal(keeps[0], keeps[1]), "the same decisions at both levels"
+    expected = _stack_reference(x.astype(np.float64), levels, keeps)
+    np.testing.assert_allclose(y, np.concatenate(expected, -1), atol=1e-5)
+    # Inference: no draws, the expectation, the same as a plain RNN's.
+    inferred = np_(layer(x)).astype(np.float64)
+    expected = _stack_reference(x.astype(np.float64), levels, [rate, rate])
+    np.testing.assert_allclose(inferred, np.concatenate(expected, -1), atol=1e-5)
+    plain = keras.layers.RNN(cell, return_sequences=True)
+    np.testing.assert_allclose(np_(plain(x)), inferred, atol=1e-6)
 
 
 @pytest.mark.parametrize("output_option", [{"dropout": 0.5}, {"weight_noise": 0.3}],
