@@ -10,6 +10,8 @@ import pytest
 from keras_deeprnn import _files
 
 
+pytestmark = pytest.mark.any_backend  # no backend changes what this file tests
+
 @pytest.mark.parametrize("name", ["state.json", "best-epoch003.weights.h5", "model.keras"])
 def test_the_file_appears_whole_and_the_temporary_keeps_its_format(tmp_path, name):
     seen = []

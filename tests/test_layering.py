@@ -9,6 +9,8 @@ import pathlib
 
 import pytest
 
+pytestmark = pytest.mark.any_backend  # no backend changes what this file tests
+
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "keras_deeprnn"
 
 # Lowest first; a module may import its own floor and those below it.

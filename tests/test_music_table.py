@@ -18,6 +18,8 @@ import time
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.any_backend  # no backend changes what this file tests
+
 scipy_io = pytest.importorskip("scipy.io")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -10,6 +10,8 @@ import pytest
 import keras_deeprnn
 from keras_deeprnn import cli
 
+pytestmark = pytest.mark.any_backend  # no backend changes what this file tests
+
 COMMANDS = ("train", "tune", "evaluate", "generate", "datasets")
 
 

@@ -25,6 +25,8 @@ from keras_deeprnn.data.rolls import LOWEST_NOTE
 from keras_deeprnn.data.splits import SPLITS
 from keras_deeprnn.data.splits import _assign_splits
 
+pytestmark = pytest.mark.any_backend  # no backend changes what this file tests
+
 FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures" / "music"
 
 # tests/fixtures/music/two_tunes.abc by hand, one frame per eighth note.

@@ -3,10 +3,14 @@
 import inspect
 import types
 
+import pytest
+
 from keras_deeprnn.data import batching
 from keras_deeprnn.data import catalogue
 from keras_deeprnn.data import music
 from keras_deeprnn.data import writers
+
+pytestmark = pytest.mark.any_backend  # no backend changes what this file tests
 
 # What users imported from here before the split and the guides still show.
 KEPT = {

@@ -10,6 +10,8 @@ from keras_deeprnn.data import writers
 music21 = pytest.importorskip("music21")
 
 
+pytestmark = pytest.mark.any_backend  # no backend changes what this file tests
+
 def fixed_roll():
     roll = (np.random.default_rng(3).random((24, 88)) < 0.25).astype("float32")
     roll[:3] = 0  # a rest first

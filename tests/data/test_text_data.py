@@ -14,6 +14,8 @@ from keras_deeprnn.data.text import abc_folk_tunes
 from keras_deeprnn.data.text import load_ptb
 from keras_deeprnn.data.text import load_text
 
+pytestmark = pytest.mark.any_backend  # no backend changes what this file tests
+
 PTB = pathlib.Path(__file__).parents[1] / "fixtures" / "ptb"
 
 
