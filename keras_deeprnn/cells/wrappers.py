@@ -155,8 +155,18 @@ class ZoneoutCell(RandomDraws, _StateWrapper):
     def build(self, input_shape):
         self._build_cell(input_shape)
 
-    def call(self, inputs, states, training=False):
-        if training and self.zoneout > 0 and keras.backend.backend() == "jax":
+    @property
+    def _draws(self):
+        return sum(self.state_widths)
+
+    def _own_step_draw_width(self, training):
+        return self._draws if training and self.zoneout > 0 else 0
+
+    def _make_own_step_draws(self, leading_shape, training):
+        if len(leading_shape) == 1 and keras.backend.backend() == "jax":
+            # One step's draws: the cell is stepped by a loop that did not
+            # draw the sequence's first (keras.layers.RNN, DeepOutputCell),
+            # also where a wrapper or a stack around it does the calling.
             raise RuntimeError(
                 "ZoneoutCell was called step by step in training, drawing at every step, "
                 "which JAX's traced time loop cannot do. On JAX it trains inside "
@@ -167,16 +177,6 @@ class ZoneoutCell(RandomDraws, _StateWrapper):
                 "DeepRNN returns (a DeepOutput layer after it), as build_model does. "
                 "Received: a per-step call in training with zoneout={}".format(self.zoneout)
             )
-        return super().call(inputs, states, training=training)
-
-    @property
-    def _draws(self):
-        return sum(self.state_widths)
-
-    def _own_step_draw_width(self, training):
-        return self._draws if training and self.zoneout > 0 else 0
-
-    def _make_own_step_draws(self, leading_shape, training):
         shape = (*leading_shape, self._draws)
 
         def make():

@@ -87,12 +87,26 @@ def test_zoneout_stepped_by_a_deep_output_cell_inside_deep_rnn_names_the_way_out
         DeepRNN(cell)(rng.normal(size=(2, 3, 3)).astype("float32"), training=True)
 
 
+def _zone(units=4):
+    return ZoneoutCell(DeepTransitionCell(units), zoneout=0.1)
+
+
+# Stepped by keras.layers.RNN, a zoned level draws per step wherever it sits:
+# a level of a stack, inside a StateResetCell, or under a ZoneoutCell of its own.
+STEPPED_ZONEOUT = {
+    "stack": lambda: StackedCells([_zone(), _zone()]),
+    "reset_level": lambda: StackedCells([StateResetCell(_zone())]),
+    "reset": lambda: StateResetCell(_zone()),
+    "zoneout_around_stack": lambda: ZoneoutCell(StackedCells([_zone()]), zoneout=0.0),
+}
+
+
 @pytest.mark.backend("jax")   # only JAX's traced loop cannot draw
-def test_a_zoneout_stack_in_a_plain_rnn_on_jax_says_to_use_deep_rnn(rng):
-    cell = StackedCells([ZoneoutCell(DeepTransitionCell(4), zoneout=0.1),
-                         ZoneoutCell(DeepTransitionCell(4), zoneout=0.1)])
+@pytest.mark.parametrize("name", list(STEPPED_ZONEOUT))
+def test_a_zoneout_stack_in_a_plain_rnn_on_jax_says_to_use_deep_rnn(name, rng):
     with pytest.raises(RuntimeError, match="use DeepRNN"):
-        keras.layers.RNN(cell)(rng.normal(size=(2, 3, 3)).astype("float32"), training=True)
+        keras.layers.RNN(STEPPED_ZONEOUT[name]())(
+            rng.normal(size=(2, 3, 3)).astype("float32"), training=True)
 
 
 def _zoned(units=5, zoneout=0.5, seed=None, **cell_options):
