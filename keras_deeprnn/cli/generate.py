@@ -101,8 +101,9 @@ def _check_prime_frames(args):
         raise ValueError(
             "`--prime-frames` counts the frames taken from the piece --prime-from names, "
             "and does nothing without it. Received: --prime-frames "
-            f"{args.prime_frames} without --prime-from; expected --prime-from "
-            "[SPLIT:]INDEX as well (e.g. --prime-from test:0), or no --prime-frames")
+            f"{args.prime_frames} without --prime-from; expected, for a music model, "
+            "--prime-from [SPLIT:]INDEX as well (e.g. --prime-from test:0), or no "
+            "--prime-frames")
     checks.positive("--prime-frames", args.prime_frames)
 
 

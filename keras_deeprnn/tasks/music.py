@@ -250,9 +250,6 @@ class MusicTask(base.Task):
                              f"instead. Received: --prime {args.prime!r}")
         if args.prime_from is None:
             return None
-        if args.prime_frames < 1:
-            raise ValueError("`--prime-frames` must be a positive integer. Received: "
-                             f"{args.prime_frames}")
         split, index = _piece_reference(args.prime_from)
         limit = args.limit if args.limit is not None or args.dataset else config.get("limit")
         dataset = args.dataset or config.get("dataset", self.default_dataset)

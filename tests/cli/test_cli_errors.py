@@ -74,7 +74,14 @@ def test_prime_frames_without_prime_from_is_refused(frames, capsys, data_run):
     assert ("`--prime-frames` counts the frames taken from the piece --prime-from names, "
             "and does nothing without it") in err
     assert f"Received: --prime-frames {frames} without --prime-from" in err
-    assert "expected --prime-from [SPLIT:]INDEX as well" in err
+    assert "expected, for a music model, --prime-from [SPLIT:]INDEX as well" in err
+    assert not list(data_run.glob("sample*"))
+
+
+def test_prime_frames_below_one_is_refused(capsys, data_run):
+    err = one_line_error(capsys, ["generate", str(data_run), "--prime-from", "test:0",
+                                  "--prime-frames", "0"], 2)
+    assert "`--prime-frames` must be a positive integer. Received: 0" in err
     assert not list(data_run.glob("sample*"))
 
 
