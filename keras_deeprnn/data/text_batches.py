@@ -45,10 +45,12 @@ class LanguageModelBatches(keras.utils.PyDataset):
     `ds[0]`) raises an error rather than train on broken state. Use
     `window(k)` to look at any window.
 
-    `token_id_range` is `(smallest, largest)` of the ids it serves; a
-    `DeepRNNModel` reads it when `fit`, `evaluate` or `predict` starts and
-    refuses ids at or above its `vocab_size`, which its embedding has no
-    row for (on JAX they would read NaN, with no error).
+    `token_id_range` is `(smallest, largest)` of the ids its streams hold
+    (a tail that no window reaches included); a `DeepRNNModel` given this
+    dataset reads it when `fit`, `evaluate` or `predict` starts and refuses
+    ids at or above its `vocab_size`, which its embedding has no row for (on
+    JAX they would read NaN, with no error). A pipeline made from it (such
+    as `tf.data`) does not carry it.
 
     Example:
 
