@@ -12,8 +12,6 @@ from keras_deeprnn import training
 from small_runs import config
 from small_runs import write_data
 
-pytestmark = pytest.mark.any_backend  # no backend changes what this file tests
-
 def read_state(run_dir, name="state.json"):
     return json.loads((run_dir / name).read_text(encoding="utf-8"))
 

@@ -8,8 +8,6 @@ import csv
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.any_backend  # no backend changes what this file tests
-
 kt = pytest.importorskip("keras_tuner", reason="the tuner needs keras-tuner")
 
 from keras_deeprnn.data.batching import piano_roll_batches  # noqa: E402
