@@ -4,8 +4,10 @@ whole through a kill, and a worker without a chief says so instead of
 waiting."""
 
 import json
+import os
 import pathlib
 import socket
+import time
 
 import numpy as np
 import pytest
@@ -65,6 +67,24 @@ def test_a_resumed_search_deletes_what_killed_writes_left(tmp_path):
     assert [path for path in stale if path.exists()] == []
     assert kept.read_text() == "a user's file"
     assert len(list(project.glob("trial_*"))) == 2
+
+
+def test_a_chief_spares_the_temporaries_its_workers_may_be_writing(tmp_path):
+    project, trial = tmp_path / "p", tmp_path / "p" / "trial_1"
+    trial.mkdir(parents=True)
+    old = [_files.temporary_for(project / "oracle.json"),
+           _files.temporary_for(trial / "checkpoint.weights.h5")]
+    young = _files.temporary_for(trial / "trial.json")
+    for path in [*old, young]:
+        path.write_text("part")
+    hours_ago = time.time() - 2 * 3600
+    for path in old:
+        os.utime(path, (hours_ago, hours_ago))
+    search._remove_stale_temporaries(project, "chief")
+    assert [path.exists() for path in [*old, young]] == [False, False, True]
+    # Alone in its project, a search deletes the young one too.
+    search._remove_stale_temporaries(project, None)
+    assert not young.exists()
 
 
 def test_a_second_search_in_the_same_project_is_refused(tmp_path):
