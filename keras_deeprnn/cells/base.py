@@ -89,6 +89,13 @@ def zero_state(cell, batch_size, dtype):
     return [ops.zeros((batch_size, d), dtype=dtype) for d in as_list(cell.state_size)]
 
 
+def step_draw_width(cell, training):
+    """How many numbers a step of `cell` draws at random that a container
+    makes before its time loop (`make_step_draws`); 0 for a cell without."""
+    width = getattr(cell, "step_draw_width", None)
+    return width(training) if width is not None else 0
+
+
 def prime_dropout_masks(cell, batch_size, input_dim):
     """Make a cell's per-sequence dropout masks now, outside any traced loop."""
     if hasattr(cell, "prime_dropout_masks"):

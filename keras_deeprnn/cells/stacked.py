@@ -114,8 +114,7 @@ class StackedCells(base.DropoutRNNCell, keras.layers.Layer):
     # hands each step its slice, each level its own; a stack without such
     # levels is called step by step, as `keras.layers.RNN` calls it.
     def _level_draw_widths(self, training):
-        return [c.step_draw_width(training) if hasattr(c, "step_draw_width") else 0
-                for c in self.cells]
+        return [base.step_draw_width(c, training) for c in self.cells]
 
     def step_draw_width(self, training=False):
         """How many numbers a step of all levels draws at random (zoneout's

@@ -45,8 +45,7 @@ class _StateWrapper(base.InnerCellMasks, base.DropoutRNNCell, keras.layers.Layer
     # step_draws=...)`): the wrapped cell's first, then the wrapper's own, so
     # a container can draw them all before its time loop.
     def _inner_step_draw_width(self, training):
-        width = getattr(self.cell, "step_draw_width", None)
-        return width(training) if width is not None else 0
+        return base.step_draw_width(self.cell, training)
 
     def _own_step_draw_width(self, training):
         return 0
