@@ -191,15 +191,16 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
         parts = list(x.values()) if isinstance(x, dict) else x
         parts = parts if isinstance(parts, (list, tuple)) else [parts]
         if parts and all(hasattr(p, "shape") and hasattr(p, "ndim") for p in parts):
-            self._check_inputs(x)
-            sequences = self._sequences(x)
+            sequences = self._check_inputs(x)
             if vocab_size is not None and isinstance(sequences, np.ndarray):
                 _checks.token_ids(name, sequences, vocab_size)
 
     def _check_inputs(self, inputs):
+        """Check `inputs` against the model's input; returns their sequences."""
         if not self._config["state_resets"]:
-            self._check_sequences(self._one_input(inputs))
-            return
+            sequences = self._one_input(inputs)
+            self._check_sequences(sequences)
+            return sequences
         if isinstance(inputs, dict):
             pair = [inputs.get(k.name) for k in self.inputs]
         else:
@@ -217,14 +218,7 @@ class DeepRNNModel(hub.PresetsMixin, _torch_step.TorchStepMixin, keras.Model):
                 f"`resets` of {self.name} must have shape {tuple(sequences.shape)[:2]} "
                 f"(batch, time), one flag per step. Received: shape={tuple(resets.shape)}"
             )
-
-    def _sequences(self, inputs):
-        """The sequences of `inputs` that `_check_inputs` has accepted."""
-        if not self._config["state_resets"]:
-            return self._one_input(inputs)
-        if isinstance(inputs, dict):
-            return inputs[self.inputs[0].name]
-        return inputs[0]
+        return sequences
 
     def _one_input(self, inputs):
         """The sequences of a one-input model, in any form Keras takes them:
