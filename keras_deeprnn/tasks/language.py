@@ -219,11 +219,11 @@ class LanguageModelTask(base.Task):
     def evaluate(self, model, split, config):
         # Text read without the model's vocabulary (a bare model file keeps
         # none) may hold ids its embedding has no row for.
-        _checks.token_ids("dataset", split, _token_model_config(model)["vocab_size"], hint=(
+        tokens = _checked_tokens(model, "dataset", split, hint=(
             f" The text of dataset={str(config.dataset)!r} was read in a vocabulary of its "
             "own, not the model's: score a run dir, which keeps its vocabulary and reads "
             "other text in it."))
-        bits = score_tokens(model, split)
+        bits = _bits_per_token(model, tokens, EVAL_WINDOW)
         result = {"bits_per_token": bits, "perplexity": 2.0 ** bits,
                   "nll": bits * math.log(2.0), "tokens": int(len(split) - 1)}
         if config.tokenization == "char":
@@ -367,15 +367,25 @@ def score_tokens(model, tokens, *, window=EVAL_WINDOW):
     score_tokens(model, corpus.test)      # bits per character
     ```
     """
+    return _bits_per_token(model, _checked_tokens(model, "tokens", tokens), window)
+
+
+def _checked_tokens(model, name, tokens, *, hint=""):
+    """`tokens` as int32, once refused unless a 1-D stream of at least two
+    ids of `model`'s vocabulary; `name` and `hint` go into the message."""
     tokens = np.asarray(tokens)
     if tokens.ndim != 1 or len(tokens) < 2:
         raise ValueError(
-            f"`tokens` must be a 1-D stream of at least 2 token ids. Received: shape "
+            f"`{name}` must be a 1-D stream of at least 2 token ids. Received: shape "
             f"{tokens.shape}"
         )
     # Before the cast: an id past int32 must not wrap into the vocabulary.
-    _checks.token_ids("tokens", tokens, _token_model_config(model)["vocab_size"])
-    tokens = tokens.astype(np.int32)
+    _checks.token_ids(name, tokens, _token_model_config(model)["vocab_size"], hint=hint)
+    return tokens.astype(np.int32)
+
+
+def _bits_per_token(model, tokens, window):
+    """`score_tokens` of a stream `_checked_tokens` accepted."""
     twin = _twin(model, output_activation="softmax")
     text_batches.reset_stateful_layers(twin)
     inputs, targets = tokens[:-1], tokens[1:]

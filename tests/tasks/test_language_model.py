@@ -108,7 +108,7 @@ def test_other_text_is_scored_and_sampled_in_the_runs_vocabulary(resumed_run, tm
 
 
 def test_ids_outside_the_models_vocabulary_are_refused_before_scoring(resumed_run, tmp_path,
-                                                                     capsys):
+                                                                     capsys, monkeypatch):
     config, _, _ = resumed_run
     model, _ = training.load_trained_model(config.run_dir)
     size = model.get_config()["vocab_size"]
@@ -146,8 +146,14 @@ def test_ids_outside_the_models_vocabulary_are_refused_before_scoring(resumed_ru
     err = capsys.readouterr().err
     assert exited.value.code == 2 and len(err.strip().splitlines()) == 1, err
     assert "keras-deeprnn evaluate: error: `dataset` must hold token ids" in err
-    # Its own text, in the same vocabulary the run built, scores as the run did.
+    # Its own text, in the same vocabulary the run built, scores as the run did,
+    # the split's ids checked once by the task
+    checked = []
+    monkeypatch.setattr(language._checks, "token_ids",
+                        lambda name, ids, *a, **k: checked.append(name) or ids)
     own = training.evaluate(model, task="lm", dataset=config.dataset, progress=False)
+    # (and the model its `x` at every window, as at any call of it)
+    assert [name for name in checked if name != "x"] == ["dataset"]
     assert own["bits_per_token"] == pytest.approx(language.score_tokens(model, tokens),
                                                   rel=1e-5)
 
