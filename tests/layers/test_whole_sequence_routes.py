@@ -9,9 +9,10 @@ with a hand-written backward pass through time where that computes what the
 cell asks for, and its traced step everywhere else. Each case runs the same cell with the same
 weights (and, in training, the same seeded draws) in `keras.layers.RNN` and
 in `DeepRNN` and compares outputs, final states and the gradients of every
-weight, on every backend; on torch it also checks which route ran, so a
-silent fallback fails the cases the route is for, and a route taken where
-it does not apply fails the rest. The `DeepTransitionCell` cases the route
+weight, every case on torch and TensorFlow and each family's first case
+on JAX (where these cells run the same split step as on TensorFlow); on torch
+it also checks which route ran, so a silent fallback fails the cases the
+route is for, and a route taken where it does not apply fails the rest. The `DeepTransitionCell` cases the route
 is for run twice on torch: on the Python loops a process starts with and on
 TorchScript's.
 
@@ -40,14 +41,30 @@ from route_families import make_pair
 from route_families import routes
 from route_families import use_loops
 
+JAX = keras.backend.backend() == "jax"
 
-def _cases(names, loops=False):
+
+def _cases(names, loops=False, first_on_jax=False):
     """`(family, name)` for every family and each of its cases `names(family)`,
-    with, where `loops`, each of the loops the family's cases run on."""
+    with, where `loops`, each of the loops the family's cases run on.
+
+    With `first_on_jax`, JAX runs each family's first case only. Off torch
+    there is no route: `DeepRNN` runs these cells as `project_inputs` before
+    Keras's loop and `recurrent_step` inside it, the same Keras ops on JAX
+    as on TensorFlow, which runs every case of the matrix at a seventh of
+    JAX's cost (JAX compiles the loop of each eager call). JAX's loop is
+    still held to `keras.layers.RNN` for each family, and for every case of
+    `tests/cases.py` in `test_fast_paths.py`."""
     return [pytest.param(family, name, *([run] if loops else []),
                          id="-".join([key, name] + ([run] if loops and run != "any" else [])))
-            for key, family in FAMILIES.items() for name in names(family)
+            for key, family in FAMILIES.items()
+            for name in _first(names(family), first_on_jax and JAX)
             for run in (family.run_loops() if loops else [None])]
+
+
+def _first(names, first_only):
+    names = list(names)
+    return names[:1] if first_only else names
 
 
 def _families():
@@ -55,7 +72,8 @@ def _families():
 
 
 @pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
-@pytest.mark.parametrize("family, name, loops", _cases(lambda f: list(f.applies), loops=True))
+@pytest.mark.parametrize("family, name, loops",
+                         _cases(lambda f: list(f.applies), loops=True, first_on_jax=True))
 def test_whole_sequence_equals_keras_rnn(family, name, loops, training, rng, monkeypatch):
     use_loops(loops, monkeypatch)
     reference, fast = make_pair(rng, family.make(name), return_sequences=True)
@@ -66,7 +84,8 @@ def test_whole_sequence_equals_keras_rnn(family, name, loops, training, rng, mon
 
 
 @pytest.mark.parametrize("kwargs", LAYER_OPTIONS)
-@pytest.mark.parametrize("family, name, loops", _cases(lambda f: f.options, loops=True))
+@pytest.mark.parametrize("family, name, loops",
+                         _cases(lambda f: f.options, loops=True, first_on_jax=True))
 def test_layer_options_equal_keras_rnn(family, name, loops, kwargs, rng, monkeypatch):
     use_loops(loops, monkeypatch)
     reference, fast = make_pair(rng, family.make(name), **kwargs)
@@ -150,7 +169,7 @@ def test_stateful_halves_carry_the_state(family, rng):
         assert routes(fast) == {"sequence"}
 
 
-@pytest.mark.parametrize("family, name", _cases(lambda f: list(f.falls_back)))
+@pytest.mark.parametrize("family, name", _cases(lambda f: list(f.falls_back), first_on_jax=True))
 def test_cells_it_does_not_compute_run_the_traced_step(family, name, rng):
     reference, fast = make_pair(rng, family.falls_back[name], return_sequences=True)
     dtype = fast.cell.variable_dtype
