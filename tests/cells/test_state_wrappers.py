@@ -344,12 +344,19 @@ def test_zoneout_under_mixed_float16_matches_float64(layout, policy_of, rng):
     error = np.abs(np_(y).astype(np.float64)
                    - np.concatenate(_stack_reference(x.astype(np.float64), levels, keeps), -1))
     assert error.max() <= 16 * u and error.mean() <= 2 * u, (error.max() / u, error.mean() / u)
+    # A step as DeepRNN runs it: the output and the kept or updated states in
+    # the cells' compute dtype (the layer's casts at the end would hide a step
+    # that computed in float32).
+    compute = "float16" if policy_of == "global" else "float32"
+    projected = layer.cell.project_inputs(ops.cast(x, "float16"), training=True)
+    output, new = layer.cell.recurrent_step(projected[:, 0], layer.cell.get_initial_state(BATCH),
+                                            training=True)
+    assert {keras.backend.standardize_dtype(t.dtype) for t in keras.tree.flatten([output, new])} == {compute}
     # Drawn at random: 0 or 1 in the cells' compute dtype, and the states follow them.
     for cell in zoned:
         cell.fix_draws(None)
     y = np_(layer(x, training=True)[0]).astype(np.float64)
     keeps = [cell.last_draws["zoneout"] for cell in zoned]
-    compute = "float16" if policy_of == "global" else "float32"
     assert {keras.backend.standardize_dtype(k.dtype) for k in keeps} == {compute}
     keeps = [np_(k).astype(np.float64) for k in keeps]
     assert set(np.unique(np.concatenate(keeps, -1))) == {0.0, 1.0}
