@@ -129,6 +129,15 @@ class ZoneoutCell(RandomDraws, _StateWrapper):
     shape `(batch, time, total state width)` inside `DeepRNN`, `(batch,
     total state width)` per step in `keras.layers.RNN`), readable through
     `last_draws` and fixable through `fix_draws` (`keras_deeprnn.layers.regularization`).
+    Inside `DeepRNN` the decisions `[:, t]` belong to the step that reads
+    `x_t`, in whatever order the loop runs the steps (last first with
+    `go_backwards`, as in the backward half of `keras.layers.Bidirectional`);
+    a step that a mask skips keeps every state and leaves its decisions
+    unused. Every call draws anew, so a `stateful` layer fed a sequence in
+    pieces draws each piece's decisions. They are made in the cell's compute
+    dtype, as are the kept or updated states (`float16` under the global
+    `mixed_float16` policy; a `float32` cell inside a layer given
+    `dtype="mixed_float16"` stays `float32`).
 
     Args:
         cell: the cell to wrap; its output must be one of its states.

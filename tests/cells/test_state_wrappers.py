@@ -153,37 +153,64 @@ def test_a_stack_of_zoneout_cells_trains_in_a_plain_rnn_on_torch_and_tensorflow(
     assert np.isfinite(history.history["loss"][0])
 
 
-def _stack_reference(x, levels, keeps):
+def _stack_reference(x, levels, keeps, mask=None, go_backwards=False, states=None):
     """Every level's states of a skip-connected stack of zoned DT(S) cells (two
-    transition layers): `levels` holds each level's (weights, h_0), `keeps`
-    its keep decisions `(batch, time, units)` in training or its rate at
-    inference (the expectation)."""
+    transition layers), one per step in the order the steps run (the last
+    step first with `go_backwards`): `levels` holds each level's (weights,
+    h_0), `keeps` its keep decisions `(batch, time, units)` in training
+    (`keep[:, t]` those of the step that reads `x[:, t]`) or its rate at
+    inference (the expectation). One level is a zoned cell alone. Where
+    `mask[:, t]` is 0 the step leaves every state as it was. `states`, where
+    given, replaces the h_0s and receives the last states."""
     batch, steps, _ = x.shape
-    h = [np.broadcast_to(h0, (batch, h0.shape[-1])) for _, h0 in levels]
+    h = states if states is not None else [np.broadcast_to(h0, (batch, h0.shape[-1])) for _, h0 in levels]
     out = [[] for _ in levels]
-    for t in range(steps):
+    for t in reversed(range(steps)) if go_backwards else range(steps):
         for l, ((w, _), keep) in enumerate(zip(levels, keeps)):
             level_input = x[:, t] if l == 0 else np.concatenate([x[:, t], h[l - 1]], -1)
             k = keep[:, t] if np.ndim(keep) else keep
-            h[l] = k * h[l] + (1 - k) * ref.dt_step(level_input, h[l], w, 2, True)
+            new = k * h[l] + (1 - k) * ref.dt_step(level_input, h[l], w, 2, True)
+            h[l] = new if mask is None else np.where(mask[:, t, None], new, h[l])
             out[l].append(h[l])
     return [np.stack(o, 1) for o in out]
 
 
-def _held_stack(rng, units=5):
-    """A skip-connected stack of two zoned levels, each starting from its own
-    non-zero learned h_0, and the weights and h_0 of each level."""
-    cell = StackedCells([_zoned(units, seed=1, trainable_initial_state=True),
-                         _zoned(units, seed=2, trainable_initial_state=True)], skip_connections=True)
-    layer = DeepRNN(cell, return_sequences=True)
-    layer.build((None, None, 3))
+def _held_stack(rng, units=5, lone=False, batch_size=None, **layer_options):
+    """A skip-connected stack of two zoned levels (`lone`: one zoned cell
+    alone), each starting from its own non-zero learned h_0, in a `DeepRNN`
+    returning sequences; the layer, its zoned cells, and the weights and
+    h_0 of each (`_zoned_levels`)."""
+    zoned = [_zoned(units, seed=1 + l, trainable_initial_state=True) for l in range(1 if lone else 2)]
+    cell = zoned[0] if lone else StackedCells(zoned, skip_connections=True)
+    layer = DeepRNN(cell, return_sequences=True, **layer_options)
+    layer.build((batch_size, None, 3))
+    return (layer, *_zoned_levels(layer, rng))
+
+
+def _zoned_levels(layer, rng):
+    """New random weights for a built layer holding zoned DT(S) cells (as a
+    lone cell or the levels of a stack); its zoned cells and the (weights,
+    h_0) of each, as `_stack_reference` reads them."""
     for v in layer.weights:
         v.assign(rng.normal(size=v.shape).astype("float32") * 0.5)
+    if getattr(layer, "stateful", False):
+        layer.reset_state()   # the states start at the h_0 just set
+    cells = [layer.cell] if isinstance(layer.cell, ZoneoutCell) else list(layer.cell.cells)
     levels = []
-    for level in cell.cells:
+    for level in cells:
         w = weights_of(level.cell)
         levels.append((w, w["initial_state"]))
-    return layer, cell, levels
+    return cells, levels
+
+
+def _fix_keeps(cells, rng, batch, steps):
+    """Random keep decisions (half of them "keep") fixed for each zoned cell."""
+    keeps = []
+    for cell in cells:
+        width = sum(cell.state_widths)
+        keeps.append((rng.random((batch, steps, width)) < 0.5).astype("float32"))
+        cell.fix_draws({"zoneout": keeps[-1]})
+    return keeps
 
 
 @pytest.mark.parametrize("held", [0, 1], ids=["lower_held", "upper_held"])
@@ -193,10 +220,10 @@ def test_each_zoneout_level_of_a_stack_gets_its_own_decisions(held, rng):
     # one (rate 0): the held level stays at its h_0 through the sequence, the
     # other equals its plain cell fed by the held one.
     units, batch, steps = 5, 3, 6
-    layer, cell, levels = _held_stack(rng, units)
+    layer, zoned, levels = _held_stack(rng, units)
     x = rng.normal(size=(batch, steps, 3)).astype("float32")
     keeps = [np.full((batch, steps, units), float(l == held), "float32") for l in range(2)]
-    for level, keep in zip(cell.cells, keeps):
+    for level, keep in zip(zoned, keeps):
         level.fix_draws({"zoneout": keep})
     y = np_(layer(x, training=True)).astype(np.float64)
     lower, upper = y[..., :units], y[..., units:]
@@ -214,12 +241,12 @@ def test_a_zoneout_stack_draws_every_level_and_step_anew_and_infers_the_expectat
     # zoneout cell draws alone), about `rate` of them "keep", and the states
     # follow them; at inference the expectation, as without the stack.
     rate, units, batch, steps = 0.4, 5, 32, 6
-    layer, cell, levels = _held_stack(rng, units)
-    for level in cell.cells:
+    layer, zoned, levels = _held_stack(rng, units)
+    for level in zoned:
         level.zoneout = rate
     x = rng.normal(size=(batch, steps, 3)).astype("float32")
     y = np_(layer(x, training=True)).astype(np.float64)
-    keeps = [np_(level.last_draws["zoneout"]) for level in cell.cells]
+    keeps = [np_(level.last_draws["zoneout"]) for level in zoned]
     for keep in keeps:
         assert keep.shape == (batch, steps, units) and set(np.unique(keep)) == {0.0, 1.0}
         assert abs(keep.mean() - rate) < 0.05, keep.mean()
@@ -231,8 +258,144 @@ def test_a_zoneout_stack_draws_every_level_and_step_anew_and_infers_the_expectat
     inferred = np_(layer(x)).astype(np.float64)
     expected = _stack_reference(x.astype(np.float64), levels, [rate, rate])
     np.testing.assert_allclose(inferred, np.concatenate(expected, -1), atol=1e-5)
-    plain = keras.layers.RNN(cell, return_sequences=True)
+    plain = keras.layers.RNN(layer.cell, return_sequences=True)
     np.testing.assert_allclose(np_(plain(x)), inferred, atol=1e-6)
+
+
+# Keras's layer options around a zoned cell alone and around a stack of zoned
+# levels, in training, against the NumPy steps: `keep[:, t]` goes with the
+# step that reads x[:, t], whichever order the steps run in and whichever
+# steps a mask skips.
+ZONED_LAYOUTS = {"lone": True, "stack": False}
+BATCH, STEPS = 2, 6
+# Masked steps inside the sequences and at the end of one; the first step of
+# each row is not masked (where it is, what a masked first step outputs
+# differs between Keras's backends).
+MASK = np.array([[1, 1, 0, 1, 0, 0], [1, 0, 0, 1, 1, 1]], bool)
+
+
+@pytest.mark.parametrize("source", ["argument", "masking_layer"])
+@pytest.mark.parametrize("layout", list(ZONED_LAYOUTS))
+def test_zoneout_under_a_mask_keeps_masked_steps_and_aligns_the_rest(layout, source, rng):
+    # A masked step keeps every state (and outputs the previous output, or
+    # zeros with zero_output_for_mask); the other steps use their own
+    # decisions, not those of the steps before a gap.
+    zero_output = source == "masking_layer"
+    layer, zoned, levels = _held_stack(rng, lone=ZONED_LAYOUTS[layout], zero_output_for_mask=zero_output)
+    x = rng.normal(size=(BATCH, STEPS, 3)).astype("float32")
+    keeps = _fix_keeps(zoned, rng, BATCH, STEPS)
+    if source == "argument":
+        y = layer(x, mask=MASK, training=True)
+    else:
+        x = x * MASK[..., None]
+        y = keras.Sequential([keras.Input((STEPS, 3)), keras.layers.Masking(), layer])(x, training=True)
+    expected = np.concatenate(_stack_reference(x.astype(np.float64), levels, keeps, mask=MASK), -1)
+    if zero_output:
+        expected = expected * MASK[..., None]
+    np.testing.assert_allclose(np_(y), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", list(ZONED_LAYOUTS))
+def test_zoneout_going_backwards_gives_each_step_its_own_decisions(layout, rng):
+    # The loop runs x[:, 5] first, with keep[:, 5]; the outputs come in that order.
+    layer, zoned, levels = _held_stack(rng, lone=ZONED_LAYOUTS[layout], go_backwards=True)
+    x = rng.normal(size=(BATCH, STEPS, 3)).astype("float32")
+    keeps = _fix_keeps(zoned, rng, BATCH, STEPS)
+    expected = _stack_reference(x.astype(np.float64), levels, keeps, go_backwards=True)
+    np.testing.assert_allclose(np_(layer(x, training=True)), np.concatenate(expected, -1), atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", list(ZONED_LAYOUTS))
+def test_zoneout_in_a_masked_bidirectional_layer_matches_both_directions(layout, rng):
+    # Two layers, each with its own weights and decisions; the backward one
+    # runs last step first, and Bidirectional turns its outputs back to
+    # time order and zeroes the masked steps.
+    layer, _, _ = _held_stack(rng, lone=ZONED_LAYOUTS[layout])
+    both = keras.layers.Bidirectional(layer)
+    both.build((None, None, 3))
+    x = rng.normal(size=(BATCH, STEPS, 3)).astype("float32")
+    expected = []
+    for direction in (both.forward_layer, both.backward_layer):
+        zoned, levels = _zoned_levels(direction, rng)
+        keeps = _fix_keeps(zoned, rng, BATCH, STEPS)
+        states = _stack_reference(x.astype(np.float64), levels, keeps, mask=MASK,
+                                  go_backwards=direction.go_backwards)
+        expected.append(np.concatenate(states, -1)[:, ::-1 if direction.go_backwards else 1])
+    y = np_(both(x, mask=MASK, training=True))
+    np.testing.assert_allclose(y, np.concatenate(expected, -1) * MASK[..., None], atol=1e-5)
+
+
+@pytest.mark.parametrize("policy_of", ["layer", "global"])
+@pytest.mark.parametrize("layout", list(ZONED_LAYOUTS))
+def test_zoneout_under_mixed_float16_matches_float64(layout, policy_of, rng):
+    # `dtype` on the layer alone: the cells compute in float32, the layer's
+    # inputs and outputs are float16. The global policy: the cells too, so
+    # the decisions and the kept or updated states are float16. Within 16
+    # units of float16's roundoff at worst and 2 on average, as every cell.
+    u = 2.0**-11
+    if policy_of == "global":
+        keras.config.set_dtype_policy("mixed_float16")   # the fixture restores float32
+    options = {"dtype": "mixed_float16"} if policy_of == "layer" else {}
+    layer, zoned, levels = _held_stack(rng, lone=ZONED_LAYOUTS[layout], return_state=True, **options)
+    x = rng.normal(size=(BATCH, STEPS, 3)).astype("float32")
+    keeps = _fix_keeps(zoned, rng, BATCH, STEPS)
+    y, *states = layer(x, training=True)
+    assert {keras.backend.standardize_dtype(t.dtype) for t in keras.tree.flatten([y, states])} == {"float16"}
+    error = np.abs(np_(y).astype(np.float64)
+                   - np.concatenate(_stack_reference(x.astype(np.float64), levels, keeps), -1))
+    assert error.max() <= 16 * u and error.mean() <= 2 * u, (error.max() / u, error.mean() / u)
+    # A step as DeepRNN runs it: the output and the kept or updated states in
+    # the cells' compute dtype (the layer's casts at the end would hide a step
+    # that computed in float32).
+    compute = "float16" if policy_of == "global" else "float32"
+    projected = layer.cell.project_inputs(ops.cast(x, "float16"), training=True)
+    output, new = layer.cell.recurrent_step(projected[:, 0], layer.cell.get_initial_state(BATCH),
+                                            training=True)
+    assert {keras.backend.standardize_dtype(t.dtype) for t in keras.tree.flatten([output, new])} == {compute}
+    # Drawn at random: 0 or 1 in the cells' compute dtype, and the states follow them.
+    for cell in zoned:
+        cell.fix_draws(None)
+    y = np_(layer(x, training=True)[0]).astype(np.float64)
+    keeps = [cell.last_draws["zoneout"] for cell in zoned]
+    assert {keras.backend.standardize_dtype(k.dtype) for k in keeps} == {compute}
+    keeps = [np_(k).astype(np.float64) for k in keeps]
+    assert set(np.unique(np.concatenate(keeps, -1))) == {0.0, 1.0}
+    error = np.abs(y - np.concatenate(_stack_reference(x.astype(np.float64), levels, keeps), -1))
+    assert error.max() <= 16 * u and error.mean() <= 2 * u, (error.max() / u, error.mean() / u)
+
+
+def test_zoneout_alone_and_in_a_stack_trains_under_mixed_float16(rng):
+    # A loss-scaled step, the cells in float16 (the global policy), on every
+    # backend, with finite numbers: a zoneout cell around a stack of zoned
+    # levels draws its own decisions and has the stack draw its levels'.
+    keras.config.set_dtype_policy("mixed_float16")   # the fixture restores float32
+    cell = ZoneoutCell(StackedCells([_zoned(seed=1), _zoned(seed=2)]), zoneout=0.3, seed=3)
+    model = keras.Sequential([keras.Input((STEPS, 3)), DeepRNN(cell, return_sequences=True),
+                              keras.layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    before = [np_(v) for v in model.trainable_weights]
+    history = model.fit(rng.normal(size=(BATCH, STEPS, 3)), rng.normal(size=(BATCH, STEPS, 2)),
+                        epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert all(not np.allclose(np_(v), b) for v, b in zip(model.trainable_weights, before))
+    assert all(np.all(np.isfinite(np_(v))) for v in model.trainable_weights)
+
+
+@pytest.mark.parametrize("layout", list(ZONED_LAYOUTS))
+def test_zoneout_in_a_stateful_layer_carries_the_zoned_states_and_draws_per_half(layout, rng):
+    # Two halves of a sequence: the second starts from the states the first
+    # left (zoned with the first half's last decisions), and draws its own.
+    layer, zoned, levels = _held_stack(rng, lone=ZONED_LAYOUTS[layout], batch_size=BATCH,
+                                       stateful=True)
+    x = rng.normal(size=(BATCH, STEPS, 3)).astype("float32")
+    halves, keeps = [], []
+    for half in (x[:, :3], x[:, 3:]):
+        halves.append(np_(layer(half, training=True)))
+        keeps.append([np_(cell.last_draws["zoneout"]) for cell in zoned])
+    assert all(not np.array_equal(first, second) for first, second in zip(*keeps)), "the same draws twice"
+    keeps = [np.concatenate(both, 1) for both in zip(*keeps)]
+    expected = np.concatenate(_stack_reference(x.astype(np.float64), levels, keeps), -1)
+    np.testing.assert_allclose(np.concatenate(halves, 1), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("output_option", [{"dropout": 0.5}, {"weight_noise": 0.3}],
