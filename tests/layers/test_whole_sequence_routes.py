@@ -6,15 +6,15 @@ On torch, `DeepRNN` runs a `DeepTransitionCell`
 a `DepthGatedLSTMCell` (`_depth_gated_bptt.py`) or a `GatedFeedbackCell`
 (`_gated_feedback_bptt.py`) over a whole sequence as one autograd function
 with a hand-written backward pass through time where that computes what the
-cell asks for, and its traced step everywhere else. Each case runs the same cell with the same
-weights (and, in training, the same seeded draws) in `keras.layers.RNN` and
-in `DeepRNN` and compares outputs, final states and the gradients of every
-weight, every case on torch and TensorFlow and each family's first case
-on JAX (where these cells run the same split step as on TensorFlow); on torch
-it also checks which route ran, so a silent fallback fails the cases the
-route is for, and a route taken where it does not apply fails the rest. The `DeepTransitionCell` cases the route
-is for run twice on torch: on the Python loops a process starts with and on
-TorchScript's.
+cell asks for, and its traced step everywhere else. Each case runs the same
+cell with the same weights (and, in training, the same seeded draws) in
+`keras.layers.RNN` and in `DeepRNN` and compares outputs, final states and
+the gradients of every weight, every case on torch and TensorFlow and each
+family's first case on JAX (where these cells run the same split step as on
+TensorFlow); on torch it also checks which route ran, so a silent fallback
+fails the cases the route is for, and a route taken where it does not apply
+fails the rest. The `DeepTransitionCell` cases the route is for run twice on
+torch: on the Python loops a process starts with and on TorchScript's.
 
 The families, their cases and the shape of their states are described once
 in `tests/route_families.py`; the float64 gradchecks of each backward pass

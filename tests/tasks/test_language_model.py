@@ -146,13 +146,13 @@ def test_ids_outside_the_models_vocabulary_are_refused_before_scoring(resumed_ru
     err = capsys.readouterr().err
     assert exited.value.code == 2 and len(err.strip().splitlines()) == 1, err
     assert "keras-deeprnn evaluate: error: `dataset` must hold token ids" in err
-    # Its own text, in the same vocabulary the run built, scores as the run did,
-    # the split's ids checked once by the task
+    # Its own text, in the same vocabulary the run built, scores as the run did.
+    # The task checks the split's ids once (the model checks the `x` of each
+    # window it is called on, as at any call).
     checked = []
     monkeypatch.setattr(language._checks, "token_ids",
                         lambda name, ids, *a, **k: checked.append(name) or ids)
     own = training.evaluate(model, task="lm", dataset=config.dataset, progress=False)
-    # (and the model its `x` at every window, as at any call of it)
     assert [name for name in checked if name != "x"] == ["dataset"]
     assert own["bits_per_token"] == pytest.approx(language.score_tokens(model, tokens),
                                                   rel=1e-5)
