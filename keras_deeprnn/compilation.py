@@ -18,8 +18,9 @@ backends this does nothing.
 `choose_jit_compile` is the `jit_compile` to pass to `model.compile`: a
 user's `True` or `False` as given; for `"auto"` on TensorFlow without a GPU,
 XLA where it was measured to be faster (narrow models, small batches:
-`benchmarks/results/xla_crossover.md`), which Keras's own `"auto"` never
-picks on a CPU; elsewhere Keras's `"auto"`.
+`benchmarks/results/xla_crossover.md`) and the run is long enough to pay
+for compiling, which Keras's own `"auto"` never picks on a CPU; elsewhere
+Keras's `"auto"`.
 """
 
 import os
@@ -77,6 +78,13 @@ def enable_persistent_cache(cache_dir=None):
 # padded length, it is worth it for a run of many steps per length.
 XLA_MAX_UNITS = 128
 XLA_MAX_BATCH = 16
+# In the same table, where XLA was faster its compiling paid for itself
+# (the first step's extra seconds over the saving per step) after 51 to
+# 3,429 steps, 132 or more in 8 of the 10 cases. A run of fewer training
+# steps (a quick trial, a smoke test) compiles without XLA, and loses at
+# most about 2 s by it in that table; with several padded lengths each
+# compiles anew, so counting the run's steps in all errs towards XLA.
+XLA_MIN_STEPS = 100
 _WIDTH_KEYS = ("units", "input_units", "transition_units", "output_units")
 
 
@@ -92,13 +100,15 @@ def model_width(model):
     return max(widths) if widths else None
 
 
-def choose_jit_compile(model, jit_compile="auto", batch_size=None):
+def choose_jit_compile(model, jit_compile="auto", batch_size=None, steps=None):
     """The `jit_compile` argument of `model.compile` for this model.
 
     `True` or `False` (the user's choice) is returned as given. For
     `"auto"`: on TensorFlow with no GPU, `True` when the model is at most
-    `XLA_MAX_UNITS` wide and the batch (when known) at most `XLA_MAX_BATCH`,
-    where XLA measured faster, else `False`; on a GPU, inside a
+    `XLA_MAX_UNITS` wide, the batch (when known) at most `XLA_MAX_BATCH`,
+    where XLA measured faster, and the run's training steps (`steps`, epochs
+    times batches per epoch, when known) at least `XLA_MIN_STEPS`, enough to
+    pay for compiling, else `False`; on a GPU, inside a
     `tf.distribute` strategy's scope, on JAX and on PyTorch, `"auto"`
     (Keras's own choice: XLA on a GPU and on JAX, none on PyTorch).
 
@@ -106,7 +116,7 @@ def choose_jit_compile(model, jit_compile="auto", batch_size=None):
 
     ```python
     model = build_model("dots_rnn", input_dim=88, output_dim=88, units=128)
-    model.compile(jit_compile=choose_jit_compile(model, batch_size=2))
+    model.compile(jit_compile=choose_jit_compile(model, batch_size=2, steps=60 * 115))
     ```
     """
     if jit_compile is not True and jit_compile is not False and jit_compile != "auto":
@@ -115,6 +125,8 @@ def choose_jit_compile(model, jit_compile="auto", batch_size=None):
         )
     if batch_size is not None:
         _checks.positive_int("batch_size", batch_size)
+    if steps is not None:
+        _checks.positive_int("steps", steps)
     if jit_compile != "auto" or keras.backend.backend() != "tensorflow":
         return jit_compile
     import tensorflow as tf
@@ -128,4 +140,5 @@ def choose_jit_compile(model, jit_compile="auto", batch_size=None):
     width = model_width(model)
     if width is None:
         return "auto"
-    return width <= XLA_MAX_UNITS and (batch_size is None or batch_size <= XLA_MAX_BATCH)
+    return (width <= XLA_MAX_UNITS and (batch_size is None or batch_size <= XLA_MAX_BATCH)
+            and (steps is None or steps >= XLA_MIN_STEPS))

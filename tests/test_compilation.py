@@ -1,4 +1,5 @@
-"""The `jit_compile` choice: a user's choice kept, XLA on TensorFlow's CPU where it is faster."""
+"""The `jit_compile` choice: a user's choice kept, XLA on TensorFlow's CPU
+where it is faster and the run long enough to pay for compiling."""
 
 import keras
 import numpy as np
@@ -6,9 +7,13 @@ import pytest
 
 from keras_deeprnn import build_model
 from keras_deeprnn import compilation
+from keras_deeprnn import training
 from keras_deeprnn.compilation import XLA_MAX_BATCH
 from keras_deeprnn.compilation import XLA_MAX_UNITS
+from keras_deeprnn.compilation import XLA_MIN_STEPS
 from keras_deeprnn.compilation import choose_jit_compile
+
+import small_runs
 
 
 def _model(architecture="dots_rnn", **kwargs):
@@ -30,6 +35,7 @@ def test_an_explicit_choice_is_returned_as_given_on_every_backend(explicit):
     for model in (_model(units=8), _model(units=XLA_MAX_UNITS + 1)):
         assert choose_jit_compile(model, explicit) is explicit
         assert choose_jit_compile(model, explicit, batch_size=1000) is explicit
+        assert choose_jit_compile(model, explicit, steps=1) is explicit
 
 
 @pytest.mark.parametrize("explicit", [True, False])
@@ -37,6 +43,7 @@ def test_an_explicit_choice_is_kept_on_tensorflow_without_a_gpu(tensorflow_on_cp
     narrow, wide = _model(units=8), _model(units=4 * XLA_MAX_UNITS)
     assert choose_jit_compile(narrow, explicit) is explicit
     assert choose_jit_compile(wide, explicit, batch_size=2) is explicit
+    assert choose_jit_compile(narrow, explicit, steps=1) is explicit
 
 
 def test_auto_on_tensorflow_without_a_gpu_picks_xla_for_narrow_models_and_small_batches(
@@ -50,6 +57,43 @@ def test_auto_on_tensorflow_without_a_gpu_picks_xla_for_narrow_models_and_small_
     assert choose_jit_compile(_model("dt_rnn", units=8, transition_units=XLA_MAX_UNITS + 1)) is False
     assert choose_jit_compile(_model("srnn", num_layers=2, units=[8, XLA_MAX_UNITS + 1])) is False
     assert choose_jit_compile(_model("dots_rnn", units=8, output_units=XLA_MAX_UNITS + 1)) is False
+
+
+def test_auto_on_tensorflow_without_a_gpu_skips_xla_for_runs_too_short_to_pay_for_it(
+        tensorflow_on_cpu):
+    narrow = _model(units=8)
+    assert choose_jit_compile(narrow, batch_size=2, steps=XLA_MIN_STEPS) is True
+    assert choose_jit_compile(narrow, batch_size=2, steps=XLA_MIN_STEPS - 1) is False
+    assert choose_jit_compile(narrow, steps=1) is False
+    # A long run does not make XLA worth it where it is slower per step.
+    assert choose_jit_compile(_model(units=XLA_MAX_UNITS + 1), steps=10**6) is False
+
+
+@pytest.mark.parametrize("steps", [0, -3, 2.5, True])
+def test_steps_that_are_not_a_positive_count_are_refused_by_name(steps):
+    with pytest.raises(ValueError, match=r"`steps` must be a positive integer\. Received: steps="):
+        choose_jit_compile(_model(units=8), steps=steps)
+
+
+def test_train_chooses_with_its_runs_training_steps(tmp_path, monkeypatch):
+    seen = []
+    real = compilation.choose_jit_compile
+
+    def spy(model, jit_compile="auto", batch_size=None, steps=None):
+        choice = real(model, jit_compile, batch_size=batch_size, steps=steps)
+        seen.append((batch_size, steps, choice))
+        return choice
+
+    monkeypatch.setattr(compilation, "choose_jit_compile", spy)
+    data = small_runs.write_data(tmp_path / "set.pickle")
+    training.train(small_runs.config(tmp_path / "run", data, epochs=3))
+    # Six training pieces in batches of 2, for 3 epochs: 9 steps, too few for XLA.
+    assert [(batch_size, steps) for batch_size, steps, _ in seen] == [(2, 9)]
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            assert seen[0][2] is False
 
 
 def test_auto_is_left_to_keras_on_a_gpu_and_for_models_without_widths(tensorflow_on_cpu,

@@ -110,11 +110,13 @@ def _train_locked(config, task, run_dir, started, callbacks):
     if state is None:
         model = build_model(config.architecture, seed=config.seed, **config.model_kwargs(),
                             **task.build_model_kwargs(config, data))
-        # On TensorFlow on a CPU, XLA for the narrow models where it measured faster.
+        # On TensorFlow on a CPU, XLA for the narrow models where it measured
+        # faster, in runs of enough steps to pay for compiling.
+        steps = config.epochs * len(task.batches(data["train"], config, training=True))
         model.compile(optimizer=_optimizer(config), loss=task.loss(),
                       weighted_metrics=task.metrics(),
                       jit_compile=compilation.choose_jit_compile(
-                          model, batch_size=config.batch_size))
+                          model, batch_size=config.batch_size, steps=steps))
         state = {"epoch": 0, "best": None, "best_epoch": None, "checkpoint": None,
                  "best_weights": None, "history": {}, "stopped_early": False,
                  "train_time_s": 0.0, "callbacks": {}}

@@ -47,7 +47,7 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
     <the dimensions, from the rows>
     model = build_model(architecture, **active values)
     model.compile(Adam(learning_rate, clipnorm=clipnorm), weighted_metrics=[FrameNLL()],
-                  jit_compile=choose_jit_compile(model, batch_size))
+                  jit_compile=choose_jit_compile(model, batch_size, steps=train_steps))
     ```
 
     Parameter budget (`max_params`), the paper's way of comparing deep and
@@ -110,10 +110,14 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
         task: a `keras_deeprnn.tasks.Task`; trials then compile with its
             `loss()` and `metrics()` as `train` does, and `objective` is its
             `monitor`. `None`: the model's default loss and `FrameNLL`.
-        batch_size: the batch size trials train with, when known. It only
-            informs `jit_compile`, chosen as `train` chooses it
-            (`keras_deeprnn.compilation.choose_jit_compile`: on TensorFlow
-            on a CPU, XLA for models up to 128 units and batches up to 16).
+        batch_size, train_steps: the batch size trials train with and the
+            most training steps a trial takes (epochs times batches per
+            epoch), when known. They only inform `jit_compile`, chosen as
+            `train` chooses it (`keras_deeprnn.compilation.choose_jit_compile`:
+            on TensorFlow on a CPU, XLA for models up to 128 units and batches
+            up to 16, in runs of at least 100 steps). `run_search` sets
+            both; the tuners of `keras_deeprnn.tuning.TUNERS` count
+            `train_steps` left at `None` from `search`'s training data.
         name, tunable: as in `keras_tuner.HyperModel`.
 
     Example:
@@ -147,6 +151,7 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
         dtype_policy=None,
         task=None,
         batch_size=None,
+        train_steps=None,
         name=None,
         tunable=True,
     ):
@@ -194,6 +199,7 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
         if distribute is not None:
             num_replicas(distribute)  # checks the kind and that the backend has it
         _checks.optional_positive_int("batch_size", batch_size)
+        _checks.optional_positive_int("train_steps", train_steps)
         super().__init__(name=name, tunable=tunable)
         self.architectures = architectures
         self.input_dim = input_dim
@@ -206,6 +212,7 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
         self.dtype_policy = dtype_policy
         self.task = task
         self.batch_size = batch_size
+        self.train_steps = train_steps
 
     @property
     def objective(self):
@@ -293,7 +300,7 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
                 losses = dict(weighted_metrics=[FrameNLL()]
                               if self.output_activation == "sigmoid" else None)
             model.compile(optimizer=adam, **losses, jit_compile=choose_jit_compile(
-                model, batch_size=self.batch_size))
+                model, batch_size=self.batch_size, steps=self.train_steps))
         return model
 
     def fit(self, hp, model, *args, **kwargs):

@@ -1,4 +1,7 @@
-"""The input and output sizes of a search, read from its training data."""
+"""The input and output sizes of a search, and its length in training
+steps, read from its training data."""
+
+import math
 
 
 def feature_widths(x, y):
@@ -32,3 +35,25 @@ def feature_widths(x, y):
                              f"Received: {name} of shape {shape}")
         widths.append(int(shape[-1]))
     return widths
+
+
+def training_steps(x, y=None, epochs=1, batch_size=None, steps_per_epoch=None):
+    """The training steps of `fit(x, y, epochs=, batch_size=, steps_per_epoch=)`,
+    or `None` where `x` does not say (a generator, a `tf.data` dataset of
+    unknown length, an empty set).
+
+    Arrays count `ceil(samples / batch_size)` batches an epoch (Keras's
+    default batch of 32 without one); batches with a length (a
+    `keras.utils.PyDataset`, a list, a torch `DataLoader`) count their
+    length; a `tf.data` dataset its cardinality.
+    """
+    if steps_per_epoch is None:
+        if y is not None and hasattr(x, "shape"):
+            steps_per_epoch = math.ceil(int(x.shape[0]) / (batch_size or 32))
+        elif hasattr(x, "cardinality"):
+            steps_per_epoch = int(x.cardinality())  # negative: unknown or infinite
+        elif hasattr(x, "__len__") and not hasattr(x, "shape"):
+            steps_per_epoch = len(x)
+    if not steps_per_epoch or steps_per_epoch < 0:
+        return None
+    return steps_per_epoch * max(int(epochs or 1), 1)

@@ -24,6 +24,7 @@ import keras_tuner
 from keras_tuner.src.engine import tuner_utils
 
 from keras_deeprnn import _files
+from keras_deeprnn.tuning.sizes import training_steps
 from keras_deeprnn.tuning.trial_failures import run_trial
 
 TUNER_LOG_DIR = "tuner_logs"
@@ -158,11 +159,19 @@ class _TrialLog:
             super()._configure_tensorboard_dir(callbacks, trial, execution)
 
     def search(self, *fit_args, **fit_kwargs):
-        # A DeepRNNHyperModel without sizes takes them from the training data.
+        # A DeepRNNHyperModel without sizes takes them from the training
+        # data, and without `train_steps` counts them there (Hyperband's
+        # trials train for up to `max_epochs`), so short trials skip XLA.
         adapt = getattr(self.hypermodel, "adapt", None)
         x = fit_args[0] if fit_args else fit_kwargs.get("x")
+        y = fit_args[1] if len(fit_args) > 1 else fit_kwargs.get("y")
         if adapt is not None and x is not None:
-            adapt(x, fit_args[1] if len(fit_args) > 1 else fit_kwargs.get("y"))
+            adapt(x, y)
+        if x is not None and getattr(self.hypermodel, "train_steps", 0) is None:
+            epochs = getattr(self.oracle, "max_epochs", None) or fit_kwargs.get("epochs", 1)
+            self.hypermodel.train_steps = training_steps(
+                x, y, epochs=epochs, batch_size=fit_kwargs.get("batch_size"),
+                steps_per_epoch=fit_kwargs.get("steps_per_epoch"))
         return super().search(*fit_args, **fit_kwargs)
 
     def on_search_begin(self):

@@ -242,30 +242,43 @@ def test_trials_compile_with_the_task_loss_and_monitor():
     assert plain.loss == "binary_crossentropy"
 
 
-@pytest.mark.parametrize("batch_size", [None, 2, 64])
-def test_trials_choose_jit_compile_as_train_does_for_their_batch_size(batch_size, monkeypatch):
+@pytest.mark.parametrize("batch_size, train_steps", [(None, None), (2, None), (64, None),
+                                                     (2, compilation.XLA_MIN_STEPS),
+                                                     (2, compilation.XLA_MIN_STEPS - 1)])
+def test_trials_choose_jit_compile_as_train_does_for_their_batch_size_and_length(
+        batch_size, train_steps, monkeypatch):
     seen = []
 
-    def spy(model, jit_compile="auto", batch_size=None):
-        seen.append(batch_size)
-        return compilation.choose_jit_compile(model, jit_compile, batch_size=batch_size)
+    def spy(model, jit_compile="auto", batch_size=None, steps=None):
+        seen.append((batch_size, steps))
+        return compilation.choose_jit_compile(model, jit_compile, batch_size=batch_size,
+                                              steps=steps)
 
     monkeypatch.setattr(hypermodel_module, "choose_jit_compile", spy)
-    hypermodel = DeepRNNHyperModel(["dots_rnn"], **NOTES, fixed=TINY, batch_size=batch_size)
+    hypermodel = DeepRNNHyperModel(["dots_rnn"], **NOTES, fixed=TINY, batch_size=batch_size,
+                                   train_steps=train_steps)
     model = hypermodel.build(kt.HyperParameters())
-    assert seen == [batch_size]
+    assert seen == [(batch_size, train_steps)]
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         on_cpu = not tf.config.list_physical_devices("GPU")
-        # 4 units: XLA on a CPU unless the batch is over XLA_MAX_BATCH.
-        assert model.jit_compile is (on_cpu and (batch_size or 0) <= compilation.XLA_MAX_BATCH)
+        # 4 units: XLA on a CPU unless the batch is over XLA_MAX_BATCH or
+        # the trial shorter than XLA_MIN_STEPS.
+        assert model.jit_compile is (on_cpu and (batch_size or 0) <= compilation.XLA_MAX_BATCH
+                                     and (train_steps or 10**9) >= compilation.XLA_MIN_STEPS)
 
 
 @pytest.mark.parametrize("batch_size", [0, -1, 2.5])
 def test_a_batch_size_that_is_not_positive_is_refused_by_name(batch_size):
     with pytest.raises((ValueError, TypeError), match=r"batch_size.*Received"):
         DeepRNNHyperModel(["rnn"], batch_size=batch_size)
+
+
+@pytest.mark.parametrize("train_steps", [0, -1, 2.5])
+def test_train_steps_that_are_not_positive_are_refused_by_name(train_steps):
+    with pytest.raises(ValueError, match=r"`train_steps` must be a positive integer.*Received"):
+        DeepRNNHyperModel(["rnn"], train_steps=train_steps)
 
 
 def test_the_search_space_in_words_follows_the_rows(toy_row):

@@ -30,6 +30,7 @@ from keras_deeprnn.tuning import DeepRNNHyperModel  # noqa: E402
 from keras_deeprnn.tuning import report  # noqa: E402
 from keras_deeprnn.tuning import run_search  # noqa: E402
 from keras_deeprnn.tuning import search  # noqa: E402
+from keras_deeprnn.tuning.sizes import training_steps  # noqa: E402
 
 # A piano roll's 88 notes in and out (the hypermodel otherwise reads them from the data).
 NOTES = dict(input_dim=88, output_dim=88)
@@ -158,6 +159,48 @@ def test_other_tuners_take_the_hypermodel(tmp_path, tuner_name):
     tuner.search(batches, validation_data=batches, epochs=1, verbose=0)
     completed = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
     assert completed and all(np.isfinite(t.score) for t in completed)
+    assert hypermodel.train_steps == 2  # two batches for one epoch, counted by `search`
+
+
+@pytest.mark.parametrize("tuner_name, given, counted", [
+    ("random", None, 3 * 2), ("hyperband", None, 5 * 2), ("random", 7, 7)])
+def test_a_tuners_search_counts_the_trials_steps_unless_given(tmp_path, monkeypatch,
+                                                              tuner_name, given, counted):
+    class Stop(Exception):
+        pass
+
+    def stop(self, *fit_args, **fit_kwargs):  # KerasTuner's own search, never reached
+        raise Stop
+
+    monkeypatch.setattr(kt.Tuner, "search", stop)
+    hypermodel = DeepRNNHyperModel(["rnn"], fixed={"units": 4}, train_steps=given)
+    objective = kt.Objective("val_frame_nll", "min")
+    common = dict(directory=str(tmp_path), project_name=tuner_name, seed=1)
+    if tuner_name == "hyperband":  # its trials train for up to max_epochs
+        tuner = TUNERS["hyperband"](hypermodel, objective=objective, max_epochs=5, **common)
+    else:
+        tuner = TUNERS["random"](hypermodel, objective=objective, max_trials=1, **common)
+    with pytest.raises(Stop):
+        tuner.search(synthetic_batches(), epochs=3, verbose=0)
+    assert hypermodel.train_steps == counted
+
+
+def test_training_steps_are_counted_from_what_fit_takes():
+    x = np.zeros((10, 4, 3))
+    assert training_steps(x, x, epochs=2, batch_size=4) == 2 * 3
+    assert training_steps(x, x) == 1  # Keras's default batch of 32
+    assert training_steps(synthetic_batches(6), epochs=4) == 4 * 3
+    assert training_steps([(x, x)] * 5, epochs=2) == 10
+    assert training_steps(x, x, epochs=3, steps_per_epoch=7) == 21
+    # What cannot say its length, or is empty: unknown.
+    assert training_steps(iter([(x, x)]), epochs=2) is None
+    assert training_steps([], epochs=2) is None
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        dataset = tf.data.Dataset.from_tensor_slices((x, x))
+        assert training_steps(dataset.batch(4), epochs=2) == 2 * 3
+        assert training_steps(dataset.repeat().batch(4), epochs=2) is None  # infinite
 
 
 # ---------------------------------------------------------------------------
@@ -379,6 +422,25 @@ def drawn_trials(recorded_tuner, directory, seed, count=6):
     oracle = recorded_tuner.tuners[-1].oracle
     return oracle.seed, [oracle.create_trial(f"t{i}").hyperparameters.values
                          for i in range(count)]
+
+
+def test_trials_compile_knowing_how_many_steps_the_search_gives_them(tmp_path, monkeypatch):
+    from small_runs import search_options
+
+    class Stop(Exception):
+        pass
+
+    seen = {}
+
+    def stop(self, *fit_args, **fit_kwargs):  # before any trial is trained
+        seen.update(train_steps=self.hypermodel.train_steps, epochs=fit_kwargs["epochs"])
+        raise Stop
+
+    monkeypatch.setattr(TUNERS["random"], "search", stop)
+    with pytest.raises(Stop):
+        run_search(**search_options(tmp_path, epochs=3))
+    # Six training pieces in batches of 2: 3 batches an epoch, for 3 epochs.
+    assert seen == dict(train_steps=9, epochs=3)
 
 
 def test_the_same_seed_draws_the_same_trials(tmp_path, recorded_tuner):
