@@ -292,7 +292,10 @@ def markdown(summary):
               "in all (the sum of every trial's and run's fit time, kept in the job records, so "
               "a later call that finds the jobs done reports the same); backend "
               f"{summary['backend']}, Keras {summary['keras_version']}, one thread per worker "
-              f"on a machine with {summary['cpu_count']} cores. The call that wrote this "
+              f"on a machine with {summary['cpu_count']} cores. Fit times are wall-clock "
+              "time on a shared machine: they grow with other work on its cores and take in "
+              "any time a worker was paused mid-epoch, so runs of one model can differ by "
+              "more than their training did. The call that wrote this "
               f"report took {summary['this_invocation_seconds'] / 60:.1f} minutes.", "",
               *_outlook(summary), "## Settings", ""]
     for dataset in names:
