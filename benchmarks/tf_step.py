@@ -85,6 +85,7 @@ def worker(route):
         keras.utils.set_random_seed(0)
         model = kdr.build_model(spec["arch"], input_dim=workload.NOTES, output_dim=workload.NOTES,
                                 units=spec["units"], output_activation="sigmoid")
+        # No `steps`: these time steady steps, so XLA is chosen as for a long run.
         jit = kdr.compilation.choose_jit_compile(model, spec["jit_compile"], batch_size=spec["batch"])
         model.compile(jit_compile=jit, steps_per_execution=8)
         xs, ys = np.concatenate([x] * FIT_BATCHES), np.concatenate([y] * FIT_BATCHES)

@@ -57,6 +57,7 @@ def keras_trainer(spec):
         model = kdr.build_model(arch, input_dim=workload.NOTES, output_dim=workload.NOTES,
                                 units=units, output_activation="sigmoid", **depth)
         # The package's choice (XLA on TensorFlow's CPU where it is faster) unless the spec sets one.
+        # No `steps`: these time steady steps, so XLA is chosen as for a long run.
         jit = kdr.compilation.choose_jit_compile(model, jit, batch_size=spec.get("batch", workload.BATCH))
         model.compile(jit_compile=jit)  # Adam, clipnorm 1, binary cross-entropy
     else:

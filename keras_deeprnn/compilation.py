@@ -18,9 +18,9 @@ backends this does nothing.
 `choose_jit_compile` is the `jit_compile` to pass to `model.compile`: a
 user's `True` or `False` as given; for `"auto"` on TensorFlow without a GPU,
 XLA where it was measured to be faster (narrow models, small batches:
-`benchmarks/results/xla_crossover.md`) and the run is long enough to pay
-for compiling, which Keras's own `"auto"` never picks on a CPU; elsewhere
-Keras's `"auto"`.
+`benchmarks/results/xla_crossover.md`), which Keras's own `"auto"` never
+picks on a CPU, provided the run trains at least `XLA_MIN_STEPS` steps;
+elsewhere Keras's `"auto"`.
 """
 
 import os
@@ -116,7 +116,9 @@ def choose_jit_compile(model, jit_compile="auto", batch_size=None, steps=None):
 
     ```python
     model = build_model("dots_rnn", input_dim=88, output_dim=88, units=128)
-    model.compile(jit_compile=choose_jit_compile(model, batch_size=2, steps=60 * 115))
+    batches = piano_roll_batches(pieces, 2)
+    model.compile(jit_compile=choose_jit_compile(model, batch_size=2,
+                                                 steps=epochs * len(batches)))
     ```
     """
     if jit_compile is not True and jit_compile is not False and jit_compile != "auto":

@@ -96,6 +96,39 @@ def test_train_chooses_with_its_runs_training_steps(tmp_path, monkeypatch):
             assert seen[0][2] is False
 
 
+class RecordJitCompile(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_train_begin(self, logs=None):
+        self.seen.append(self.model.jit_compile)
+
+
+def test_a_resumed_run_chooses_again_for_the_steps_it_has_left(tmp_path, monkeypatch):
+    seen = []
+    real = compilation.choose_jit_compile
+
+    def spy(model, jit_compile="auto", batch_size=None, steps=None):
+        seen.append(steps)
+        return real(model, jit_compile, batch_size=batch_size, steps=steps)
+
+    monkeypatch.setattr(compilation, "choose_jit_compile", spy)
+    data = small_runs.write_data(tmp_path / "set.pickle")
+    first = RecordJitCompile()
+    training.train(small_runs.config(tmp_path / "run", data, epochs=1), callbacks=[first])
+    # Asked for more epochs, the run goes on with enough steps left for XLA.
+    epochs = 1 + -(-XLA_MIN_STEPS // 3)
+    again = RecordJitCompile()
+    training.train(small_runs.config(tmp_path / "run", data, epochs=epochs), callbacks=[again])
+    assert seen == [3, (epochs - 1) * 3]
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            assert (first.seen, again.seen) == ([False], [True])
+
+
 def test_auto_is_left_to_keras_on_a_gpu_and_for_models_without_widths(tensorflow_on_cpu,
                                                                        monkeypatch):
     import tensorflow as tf

@@ -107,16 +107,17 @@ def _train_locked(config, task, run_dir, started, callbacks):
                 return result
 
     data = task.load_data(config, saved=state.get("task_state") if state else None)
+    # On TensorFlow on a CPU, XLA for the narrow models where it measured
+    # faster, if this process trains enough steps to pay for compiling.
+    epochs_left = config.epochs - (state["epoch"] if state else 0)
+    steps_left = epochs_left * len(task.batches(data["train"], config, training=True))
     if state is None:
         model = build_model(config.architecture, seed=config.seed, **config.model_kwargs(),
                             **task.build_model_kwargs(config, data))
-        # On TensorFlow on a CPU, XLA for the narrow models where it measured
-        # faster, in runs of enough steps to pay for compiling.
-        steps = config.epochs * len(task.batches(data["train"], config, training=True))
         model.compile(optimizer=_optimizer(config), loss=task.loss(),
                       weighted_metrics=task.metrics(),
                       jit_compile=compilation.choose_jit_compile(
-                          model, batch_size=config.batch_size, steps=steps))
+                          model, batch_size=config.batch_size, steps=steps_left))
         state = {"epoch": 0, "best": None, "best_epoch": None, "checkpoint": None,
                  "best_weights": None, "history": {}, "stopped_early": False,
                  "train_time_s": 0.0, "callbacks": {}}
@@ -126,6 +127,13 @@ def _train_locked(config, task, run_dir, started, callbacks):
         restore_random_state(model, state.get("random_state"))
         say(config, f"Resuming {run_dir} after epoch {state['epoch']}.")
         truncate_csv(run_dir / HISTORY_FILE, state["epoch"])
+        # The checkpoint's choice was for the steps left when it was made;
+        # these (more epochs asked for, or fewer left) may pay otherwise.
+        if steps_left > 0:
+            choice = compilation.choose_jit_compile(model, batch_size=config.batch_size,
+                                                    steps=steps_left)
+            if isinstance(choice, bool):
+                model.jit_compile = choice
     state["config"] = config.to_dict()
     state["data"] = data_record
     state["backend"] = keras.backend.backend()

@@ -117,7 +117,8 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
             on TensorFlow on a CPU, XLA for models up to 128 units and batches
             up to 16, in runs of at least 100 steps). `run_search` sets
             both; the tuners of `keras_deeprnn.tuning.TUNERS` count
-            `train_steps` left at `None` from `search`'s training data.
+            `train_steps` left at `None` from each `search`'s training data,
+            for that search.
         name, tunable: as in `keras_tuner.HyperModel`.
 
     Example:

@@ -3,6 +3,8 @@ steps, read from its training data."""
 
 import math
 
+import keras
+
 
 def feature_widths(x, y):
     """The last axis of the inputs and of the targets: of `x` and `y`, or of
@@ -42,18 +44,27 @@ def training_steps(x, y=None, epochs=1, batch_size=None, steps_per_epoch=None):
     or `None` where `x` does not say (a generator, a `tf.data` dataset of
     unknown length, an empty set).
 
-    Arrays count `ceil(samples / batch_size)` batches an epoch (Keras's
-    default batch of 32 without one); batches with a length (a
+    Arrays (beside `y`) count `ceil(samples / batch_size)` batches an epoch
+    (Keras's default batch of 32 without one), read from the first array
+    where `x` holds several; batches with a length (a
     `keras.utils.PyDataset`, a list, a torch `DataLoader`) count their
-    length; a `tf.data` dataset its cardinality.
+    length; a `tf.data` dataset its cardinality. A `validation_split` is not
+    taken off, which errs towards the longer run.
     """
     if steps_per_epoch is None:
-        if y is not None and hasattr(x, "shape"):
-            steps_per_epoch = math.ceil(int(x.shape[0]) / (batch_size or 32))
+        if y is not None:
+            shape = getattr(keras.tree.flatten(x)[0], "shape", None)
+            if shape:
+                steps_per_epoch = math.ceil(int(shape[0]) / (batch_size or 32))
         elif hasattr(x, "cardinality"):
             steps_per_epoch = int(x.cardinality())  # negative: unknown or infinite
+        elif isinstance(x, keras.utils.PyDataset):
+            try:
+                steps_per_epoch = x.num_batches  # `None`: infinite
+            except NotImplementedError:  # neither `num_batches` nor a length
+                steps_per_epoch = None
         elif hasattr(x, "__len__") and not hasattr(x, "shape"):
             steps_per_epoch = len(x)
     if not steps_per_epoch or steps_per_epoch < 0:
         return None
-    return steps_per_epoch * max(int(epochs or 1), 1)
+    return int(steps_per_epoch) * max(int(epochs or 1), 1)

@@ -160,19 +160,27 @@ class _TrialLog:
 
     def search(self, *fit_args, **fit_kwargs):
         # A DeepRNNHyperModel without sizes takes them from the training
-        # data, and without `train_steps` counts them there (Hyperband's
-        # trials train for up to `max_epochs`), so short trials skip XLA.
-        adapt = getattr(self.hypermodel, "adapt", None)
+        # data, and without `train_steps` counts them there for this search
+        # (another search counts its own data), so short trials skip XLA.
+        hypermodel = self.hypermodel
+        adapt = getattr(hypermodel, "adapt", None)
         x = fit_args[0] if fit_args else fit_kwargs.get("x")
         y = fit_args[1] if len(fit_args) > 1 else fit_kwargs.get("y")
         if adapt is not None and x is not None:
             adapt(x, y)
-        if x is not None and getattr(self.hypermodel, "train_steps", 0) is None:
-            epochs = getattr(self.oracle, "max_epochs", None) or fit_kwargs.get("epochs", 1)
-            self.hypermodel.train_steps = training_steps(
-                x, y, epochs=epochs, batch_size=fit_kwargs.get("batch_size"),
-                steps_per_epoch=fit_kwargs.get("steps_per_epoch"))
-        return super().search(*fit_args, **fit_kwargs)
+        if x is None or getattr(hypermodel, "train_steps", 0) is not None:
+            return super().search(*fit_args, **fit_kwargs)
+        # Hyperband's trials train for up to `max_epochs`; on a worker the
+        # oracle is KerasTuner's client, which holds the tuner's own.
+        oracle = getattr(self.oracle, "_oracle", self.oracle)
+        epochs = getattr(oracle, "max_epochs", None) or fit_kwargs.get("epochs", 1)
+        hypermodel.train_steps = training_steps(
+            x, y, epochs=epochs, batch_size=fit_kwargs.get("batch_size"),
+            steps_per_epoch=fit_kwargs.get("steps_per_epoch"))
+        try:
+            return super().search(*fit_args, **fit_kwargs)
+        finally:
+            hypermodel.train_steps = None
 
     def on_search_begin(self):
         super().on_search_begin()

@@ -159,30 +159,39 @@ def test_other_tuners_take_the_hypermodel(tmp_path, tuner_name):
     tuner.search(batches, validation_data=batches, epochs=1, verbose=0)
     completed = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
     assert completed and all(np.isfinite(t.score) for t in completed)
-    assert hypermodel.train_steps == 2  # two batches for one epoch, counted by `search`
 
 
+# Epochs (3, Hyperband's max_epochs 5) times batches an epoch (2, then 3).
 @pytest.mark.parametrize("tuner_name, given, counted", [
-    ("random", None, 3 * 2), ("hyperband", None, 5 * 2), ("random", 7, 7)])
+    ("random", None, [3 * 2, 3 * 3]), ("hyperband", None, [5 * 2, 5 * 3]),
+    ("hyperband_worker", None, [5 * 2, 5 * 3]), ("random", 7, [7, 7])])
 def test_a_tuners_search_counts_the_trials_steps_unless_given(tmp_path, monkeypatch,
                                                               tuner_name, given, counted):
-    class Stop(Exception):
-        pass
+    seen = []
 
-    def stop(self, *fit_args, **fit_kwargs):  # KerasTuner's own search, never reached
-        raise Stop
+    def trials(self, *fit_args, **fit_kwargs):  # stands in for KerasTuner's own search
+        seen.append(self.hypermodel.train_steps)
 
-    monkeypatch.setattr(kt.Tuner, "search", stop)
+    monkeypatch.setattr(kt.Tuner, "search", trials)
     hypermodel = DeepRNNHyperModel(["rnn"], fixed={"units": 4}, train_steps=given)
     objective = kt.Objective("val_frame_nll", "min")
     common = dict(directory=str(tmp_path), project_name=tuner_name, seed=1)
-    if tuner_name == "hyperband":  # its trials train for up to max_epochs
+    if tuner_name.startswith("hyperband"):  # its trials train for up to max_epochs
         tuner = TUNERS["hyperband"](hypermodel, objective=objective, max_epochs=5, **common)
     else:
         tuner = TUNERS["random"](hypermodel, objective=objective, max_trials=1, **common)
-    with pytest.raises(Stop):
-        tuner.search(synthetic_batches(), epochs=3, verbose=0)
-    assert hypermodel.train_steps == counted
+    if tuner_name == "hyperband_worker":
+        from keras_tuner.src.distribute import oracle_client
+
+        # A worker's oracle: KerasTuner's client of the chief's (no call reaches it here).
+        for name, value in [("KERASTUNER_ORACLE_IP", "127.0.0.1"),
+                            ("KERASTUNER_ORACLE_PORT", "1"), ("KERASTUNER_TUNER_ID", "w1")]:
+            monkeypatch.setenv(name, value)
+        tuner.oracle = oracle_client.OracleClient(tuner.oracle)
+    tuner.search(synthetic_batches(), epochs=3, verbose=0)
+    tuner.search(synthetic_batches(6), epochs=3, verbose=0)  # counts its own data
+    assert seen == counted
+    assert hypermodel.train_steps == given  # a count is the search's, not the hypermodel's
 
 
 def test_training_steps_are_counted_from_what_fit_takes():
@@ -192,9 +201,20 @@ def test_training_steps_are_counted_from_what_fit_takes():
     assert training_steps(synthetic_batches(6), epochs=4) == 4 * 3
     assert training_steps([(x, x)] * 5, epochs=2) == 10
     assert training_steps(x, x, epochs=3, steps_per_epoch=7) == 21
+    assert training_steps(x, x, epochs=3, steps_per_epoch=7.0) == 21
+    assert type(training_steps(x, x, steps_per_epoch=7.0)) is int
+    # Several inputs: the samples of the first, not how many inputs there are.
+    assert training_steps([x, x], x, epochs=2, batch_size=4) == 2 * 3
+    assert training_steps({"a": x, "b": x}, x, batch_size=4) == 3
     # What cannot say its length, or is empty: unknown.
     assert training_steps(iter([(x, x)]), epochs=2) is None
     assert training_steps([], epochs=2) is None
+
+    class Endless(keras.utils.PyDataset):  # neither a length nor `num_batches`
+        def __getitem__(self, index):
+            return x, x
+
+    assert training_steps(Endless(), epochs=2) is None
     if BACKEND == "tensorflow":
         import tensorflow as tf
 
