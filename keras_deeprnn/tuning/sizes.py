@@ -53,7 +53,8 @@ def training_steps(x, y=None, epochs=1, batch_size=None, steps_per_epoch=None):
     """
     if steps_per_epoch is None:
         if y is not None:
-            shape = getattr(keras.tree.flatten(x)[0], "shape", None)
+            leaves = keras.tree.flatten(x)
+            shape = getattr(leaves[0], "shape", None) if leaves else None
             if shape:
                 steps_per_epoch = math.ceil(int(shape[0]) / (batch_size or 32))
         elif hasattr(x, "cardinality"):

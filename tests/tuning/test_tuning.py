@@ -209,6 +209,7 @@ def test_training_steps_are_counted_from_what_fit_takes():
     # What cannot say its length, or is empty: unknown.
     assert training_steps(iter([(x, x)]), epochs=2) is None
     assert training_steps([], epochs=2) is None
+    assert training_steps([], x, epochs=2) is None
 
     class Endless(keras.utils.PyDataset):  # neither a length nor `num_batches`
         def __getitem__(self, index):
