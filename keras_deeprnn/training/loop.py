@@ -109,8 +109,9 @@ def _train_locked(config, task, run_dir, started, callbacks):
     data = task.load_data(config, saved=state.get("task_state") if state else None)
     # On TensorFlow on a CPU, XLA for the narrow models where it measured
     # faster, if this process trains enough steps to pay for compiling.
-    epochs_left = config.epochs - (state["epoch"] if state else 0)
-    steps_left = epochs_left * len(task.batches(data["train"], config, training=True))
+    start_epoch = state["epoch"] if state else 0
+    train_batches = task.batches(data["train"], config, training=True, epoch=start_epoch)
+    steps_left = (config.epochs - start_epoch) * len(train_batches)
     if state is None:
         model = build_model(config.architecture, seed=config.seed, **config.model_kwargs(),
                             **task.build_model_kwargs(config, data))
@@ -141,8 +142,6 @@ def _train_locked(config, task, run_dir, started, callbacks):
     say(config, _describe(config, task, data, model, run_dir))
 
     if state["epoch"] < config.epochs and not state["stopped_early"]:
-        train_batches = task.batches(data["train"], config, training=True,
-                                     epoch=state["epoch"])
         plateau = keras.callbacks.ReduceLROnPlateau(
             task.monitor, factor=0.5, patience=config.lr_patience, mode="min",
             verbose=int(config.progress))

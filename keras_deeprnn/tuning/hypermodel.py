@@ -115,8 +115,8 @@ class DeepRNNHyperModel(keras_tuner.HyperModel):
             epoch), when known. They only inform `jit_compile`, chosen as
             `train` chooses it (`keras_deeprnn.compilation.choose_jit_compile`:
             on TensorFlow on a CPU, XLA for models up to 128 units and batches
-            up to 16, in runs of at least 100 steps). `run_search` sets
-            both; the tuners of `keras_deeprnn.tuning.TUNERS` count
+            up to 16, in runs of at least 100 steps). `run_search` gives
+            the batch size; the tuners of `keras_deeprnn.tuning.TUNERS` count
             `train_steps` left at `None` from each `search`'s training data,
             for that search.
         name, tunable: as in `keras_tuner.HyperModel`.

@@ -293,8 +293,6 @@ def _search_locked(search, role):
     # batches of any length. Each trial reshuffles from its own seed.
     train_batches = _Reseedable(task, data["train"], config)
     train = fit_input(even_batches(train_batches, replicas))
-    # Trials too short to pay for XLA's compiling skip it (`choose_jit_compile`).
-    hypermodel.train_steps = search.epochs * len(train_batches)
     valid = fit_input(even_batches(task.batches(data["valid"], config, training=False), replicas))
 
     # === Search ===

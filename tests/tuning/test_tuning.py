@@ -453,11 +453,11 @@ def test_trials_compile_knowing_how_many_steps_the_search_gives_them(tmp_path, m
 
     seen = {}
 
-    def stop(self, *fit_args, **fit_kwargs):  # before any trial is trained
+    def stop(self, *fit_args, **fit_kwargs):  # KerasTuner's search: before any trial
         seen.update(train_steps=self.hypermodel.train_steps, epochs=fit_kwargs["epochs"])
         raise Stop
 
-    monkeypatch.setattr(TUNERS["random"], "search", stop)
+    monkeypatch.setattr(kt.Tuner, "search", stop)
     with pytest.raises(Stop):
         run_search(**search_options(tmp_path, epochs=3))
     # Six training pieces in batches of 2: 3 batches an epoch, for 3 epochs.
