@@ -228,6 +228,69 @@ def overview(summary):
     return lines + ["| " + " | ".join(cells) + " |", ""]
 
 
+def tally(summary):
+    """The table against the paper in a few sentences, as Markdown lines: which
+    of the paper's cells are at or below its figure, which are above it and by
+    how much, which have not finished every seed, and the same for the
+    collection's best against the paper's best row. Cells count only once
+    every seed has a figure."""
+    met, short, open_ = [], [], []
+    best_met, best_short, best_open = [], [], []
+    for info in summary["datasets"].values():
+        column = info["column"]
+        if column is None:
+            continue
+        for row in info["rows"]:
+            if row.get("paper_nll") is not None:
+                name = f"{column} {row['model']}"
+                if not (row.get("test_nll") and row["complete"]):
+                    open_.append(name)
+                elif row["gap"] <= 0:
+                    met.append(f"{name}, {row['mean']:.3f} against {row['paper_nll']:.3f}")
+                else:
+                    short.append(row["gap"])
+            if row["best_of_collection"] and info["paper_best"] is not None:
+                if not (row.get("test_nll") and row["complete"]):
+                    best_open.append(column)
+                elif row["mean"] <= info["paper_best"]:
+                    best_met.append(f"{column}, {row['mean']:.3f} against "
+                                    f"{info['paper_best']:.2f}")
+                else:
+                    best_short.append(row["mean"] - info["paper_best"])
+    cells = len(met) + len(short) + len(open_)
+    if not cells:
+        return []
+    parts = [f"{len(met)} {'is' if len(met) == 1 else 'are'} at or below the paper's figure"
+             + (f" ({'; '.join(met)})" if met else "")]
+    if short:
+        parts.append(f"{len(short)} {'is' if len(short) == 1 else 'are'} above it, by "
+                     + (f"{short[0]:.3f}" if len(short) == 1
+                        else f"{min(short):.3f} to {max(short):.3f}"))
+    if open_:
+        parts.append(f"{len(open_)} {'has' if len(open_) == 1 else 'have'} not finished every "
+                     f"seed ({', '.join(open_)})")
+    text = f"Against the paper: of its {cells} cells in this table, {_series(parts)}."
+    sets = len(best_met) + len(best_short) + len(best_open)
+    if sets:
+        best = [f"at or below the paper's best on {len(best_met)} of its {sets} sets"
+                + (f" ({'; '.join(best_met)})" if best_met else "")]
+        if best_short:
+            best.append(f"above it on {len(best_short)}, by "
+                        + (f"{best_short[0]:.3f}" if len(best_short) == 1
+                           else f"{min(best_short):.3f} to {max(best_short):.3f}"))
+        if best_open:
+            best.append(f"not finished on {', '.join(best_open)}")
+        text += f" The collection's best is {_series(best)}."
+    return [text, ""]
+
+
+def _series(parts):
+    """`a`, `a and b`, `a, b, and c`."""
+    if len(parts) < 3:
+        return " and ".join(parts)
+    return ", ".join(parts[:-1]) + ", and " + parts[-1]
+
+
 README_START = "<!-- music table: written by scripts/music_table.py --readme -->"
 README_END = "<!-- end of music table -->"
 
@@ -249,7 +312,8 @@ def fill_readme(summary, path):
                  + (f" and {len(blocked)} cannot run without them" if blocked else "")
                  + "; `results/music_table.md` lists them with their errors, and the cells "
                  "that need them have no figure.")
-    block = "\n".join([README_START, "", *overview(summary), note, "", README_END])
+    block = "\n".join([README_START, "", *overview(summary), *tally(summary), note, "",
+                       README_END])
     head, rest = text.split(README_START, 1)
     _files.write_text(path, head + block + rest.split(README_END, 1)[1])
 
@@ -282,6 +346,7 @@ def markdown(summary):
         "figure follows in brackets.", ""]
     names = list(summary["datasets"])
     lines += overview(summary)
+    lines += tally(summary)
     lines += _shortfalls(summary)
     for dataset in names:
         lines += _dataset_section(summary["datasets"][dataset], dataset, summary)

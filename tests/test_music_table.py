@@ -214,11 +214,46 @@ def test_the_readme_gets_the_overview_between_its_markers_and_nothing_else(tmp_p
     assert "old table" not in text
     assert "| RNN | 8.550 ± 0.071 (seeds 0, 1 only) (8.338) |" in text
     assert "1 jobs of the study are still to run" in text
+    assert "of its 1 cells in this table, 0 are at or below the paper's figure and 1 has " \
+           "not finished every seed (JSB Chorales RNN)" in text
     report.fill_readme(summary, readme)
     assert readme.read_text() == text  # a second call changes nothing
     readme.write_text("no markers\n")
     with pytest.raises(ValueError, match="lacks the markers"):
         report.fill_readme(summary, readme)
+
+
+def test_the_tally_counts_only_cells_with_every_seed_against_the_paper():
+    import music_table_report as report
+
+    def row(model, paper, test, complete=True, best=False):
+        mean = statistics.fmean(test)
+        return dict(model=model, paper_nll=paper, best_of_collection=best, test_nll=test,
+                    complete=complete, mean=mean,
+                    gap=None if paper is None else mean - paper)
+
+    summary = {"datasets": {
+        "jsb": {"column": "JSB Chorales", "paper_best": 7.92, "rows": [
+            row("RNN", 8.338, [8.5, 8.52, 8.53]),
+            row("DOT(S)-RNN", 8.437, [8.39, 8.40, 8.41]),
+            row("deep_lstm", None, [7.90, 7.91, 7.92], best=True)]},
+        "musedata": {"column": "MuseData", "paper_best": 6.59, "rows": [
+            row("DT(S)-RNN", 6.988, [6.5, 6.6], complete=False),  # below, but a seed is missing
+            row("sRNN (2 levels)", 6.954, [7.96, 7.97, 7.965]),
+            row("DOT(S)-RNN", 6.973, [6.92, 6.93, 6.91], best=True)]},
+        "piano_midi": {"column": None, "paper_best": None, "rows": [
+            row("RNN", None, [7.6, 7.7, 7.65], best=True)]}}}
+    text = " ".join(report.tally(summary))
+    assert text.startswith("Against the paper: of its 5 cells in this table, 2 are at or below "
+                           "the paper's figure (JSB Chorales DOT(S)-RNN, 8.400 against 8.437; "
+                           "MuseData DOT(S)-RNN, 6.920 against 6.973), 2 are above it, by 0.179 "
+                           "to 1.011, and 1 has not finished every seed (MuseData DT(S)-RNN).")
+    assert ("The collection's best is at or below the paper's best on 1 of its 2 sets "
+            "(JSB Chorales, 7.910 against 7.92) and above it on 1, by 0.330.") in text
+    assert "piano" not in text  # a set beyond the paper has nothing to count
+    summary["datasets"]["musedata"]["rows"][-1]["complete"] = False
+    assert "not finished on MuseData." in " ".join(report.tally(summary))
+    assert report.tally({"datasets": {"piano_midi": summary["datasets"]["piano_midi"]}}) == []
 
 
 def test_a_cell_of_one_seed_shows_no_spread_and_names_the_seed():
