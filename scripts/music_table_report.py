@@ -350,19 +350,7 @@ def markdown(summary):
     lines += _shortfalls(summary)
     for dataset in names:
         lines += _dataset_section(summary["datasets"][dataset], dataset, summary)
-    budget = summary["budget"]
-    lines += ["## Budget", "",
-              f"{budget['searches']} searches ({budget['trials']} trials) and "
-              f"{budget['finals']} final runs, {budget['seconds'] / 60:.1f} minutes of training "
-              "in all (the sum of every trial's and run's fit time, kept in the job records, so "
-              "a later call that finds the jobs done reports the same); backend "
-              f"{summary['backend']}, Keras {summary['keras_version']}, one thread per worker "
-              f"on a machine with {summary['cpu_count']} cores. Fit times are wall-clock "
-              "time on a shared machine: they grow with other work on its cores and take in "
-              "any time a worker was paused mid-epoch, so runs of one model can differ by "
-              "more than their training did. The call that wrote this "
-              f"report took {summary['this_invocation_seconds'] / 60:.1f} minutes.", "",
-              *_outlook(summary), "## Settings", ""]
+    lines += ["## Budget", "", _budget(summary), "", *_outlook(summary), "## Settings", ""]
     for dataset in names:
         search, final = summary["settings"]["search"][dataset], summary["settings"]["final"][
             dataset]
@@ -409,6 +397,25 @@ def _failures(summary):
         lines += [f"- {job['dataset']}: {job['job']} (needs {', '.join(job['needs'])})"
                   for job in blocked]
     return lines + [""]
+
+
+def _budget(summary):
+    """The training the records hold, in minutes and in hours on the two workers."""
+    budget = summary["budget"]
+    hours = budget["seconds"] / 3600 / 2
+    day = (", longer than the working day the study was sized for"
+           if not summary["pending"] and hours > 8 else "")
+    return (f"{budget['searches']} searches ({budget['trials']} trials) and "
+            f"{budget['finals']} final runs, {budget['seconds'] / 60:.1f} minutes of training "
+            "in all (the sum of every trial's and run's fit time, kept in the job records, so "
+            "a later call that finds the jobs done reports the same), about "
+            f"{hours:.1f} hours on the two workers{day}; backend "
+            f"{summary['backend']}, Keras {summary['keras_version']}, one thread per worker "
+            f"on a machine with {summary['cpu_count']} cores. Fit times are wall-clock "
+            "time on a shared machine: they grow with other work on its cores and take in "
+            "any time a worker was paused mid-epoch, so runs of one model can differ by "
+            "more than their training did. The call that wrote this "
+            f"report took {summary['this_invocation_seconds'] / 60:.1f} minutes.")
 
 
 def _outlook(summary):

@@ -256,6 +256,21 @@ def test_the_tally_counts_only_cells_with_every_seed_against_the_paper():
     assert report.tally({"datasets": {"piano_midi": summary["datasets"]["piano_midi"]}}) == []
 
 
+def test_the_budget_gives_hours_on_two_workers_and_says_when_a_whole_study_passed_a_day():
+    import music_table_report as report
+
+    summary = dict(budget=dict(searches=2, trials=6, finals=3, seconds=20 * 3600.0),
+                   pending=[], backend="jax", keras_version="3", cpu_count=2,
+                   this_invocation_seconds=6.0)
+    text = report._budget(summary)
+    assert "1200.0 minutes of training in all" in text
+    assert "about 10.0 hours on the two workers, longer than the working day" in text
+    summary["pending"] = ["jsb: final-rnn-seed2"]  # the outlook speaks of the whole study then
+    assert "about 10.0 hours on the two workers;" in report._budget(summary)
+    summary.update(pending=[], budget=dict(summary["budget"], seconds=15 * 3600.0))
+    assert "about 7.5 hours on the two workers;" in report._budget(summary)
+
+
 def test_a_cell_of_one_seed_shows_no_spread_and_names_the_seed():
     import music_table_report as report
 
