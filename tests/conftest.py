@@ -17,6 +17,16 @@ and the freed heap handed back (`_release_memory`): a process then holds
 what its current module needs (about 1 GB after `tests/cells`,
 `tests/metrics` and `tests/data` on JAX, against 5.2 GB without).
 
+Compiling. On JAX each eager call of a recurrent layer compiles its time
+loop anew (a new closure misses JAX's in-memory caches), and most tests
+make a few such calls. The suite keeps JAX's compiled programs on disk,
+keyed by the program (`keras_deeprnn.compilation.enable_persistent_cache`,
+as `train` does), so a program that another test or an earlier call
+already compiled is loaded instead: one folder per test process under the
+system's temporary folder (no two processes write the same files), kept
+between runs; a folder the user chose (`JAX_COMPILATION_CACHE_DIR`) is used
+instead, and `KERAS_DEEPRNN_JAX_CACHE=0` compiles everything anew.
+
 Skips. A test that skips because a package of `pip install .[all,test]` is
 missing is a broken install, not a passing run: with `CI=true` (as
 `.ci/run` sets) or `KDR_REQUIRE_ALL=1` such a skip is reported as a
@@ -61,6 +71,21 @@ def _full_float32_matmuls():
 
 
 _full_float32_matmuls()
+
+
+def _keep_compiled_programs():
+    import getpass
+    import tempfile
+
+    from keras_deeprnn import compilation
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    folder = os.path.join(tempfile.gettempdir(), f"keras-deeprnn-tests-{getpass.getuser()}",
+                          worker)
+    return compilation.enable_persistent_cache(folder)
+
+
+_keep_compiled_programs()
 
 
 def require_all_packages():

@@ -1,5 +1,11 @@
 """The `jit_compile` choice: a user's choice kept, XLA on TensorFlow's CPU
-where it is faster and the run long enough to pay for compiling."""
+where it is faster and the run long enough to pay for compiling; and JAX's
+persistent cache of compiled programs, where `enable_persistent_cache` puts it."""
+
+import os
+import pathlib
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -14,6 +20,8 @@ from keras_deeprnn.compilation import XLA_MIN_STEPS
 from keras_deeprnn.compilation import choose_jit_compile
 
 import small_runs
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _model(architecture="dots_rnn", **kwargs):
@@ -192,3 +200,88 @@ def test_the_choice_reaches_the_compiled_model_and_it_trains():
     # XLA compiles the whole step, dropout included.
     loss = chosen.train_on_batch(x[:, :-1], x[:, 1:])
     assert np.isfinite(loss)
+
+
+_JAX_CACHE_SETTINGS = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+                       "jax_persistent_cache_min_entry_size_bytes")
+
+
+@pytest.fixture
+def no_jax_cache(monkeypatch):
+    """JAX as a process that chose no cache folder sees it (on JAX; the
+    settings the test found come back afterwards), with neither of the
+    project's cache variables set."""
+    monkeypatch.delenv(compilation.DISABLE_ENV, raising=False)
+    monkeypatch.delenv("KERAS_DEEPRNN_CACHE", raising=False)
+    if keras.backend.backend() != "jax":
+        yield None
+        return
+    import jax
+
+    before = {name: getattr(jax.config, name) for name in _JAX_CACHE_SETTINGS}
+    jax.config.update("jax_compilation_cache_dir", None)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    yield jax.config
+    for name, value in before.items():
+        jax.config.update(name, value)
+
+
+def test_the_cache_goes_under_the_cache_folder_on_jax_and_nowhere_elsewhere(tmp_path,
+                                                                             no_jax_cache):
+    folder = compilation.enable_persistent_cache(tmp_path)
+    if no_jax_cache is None:  # TensorFlow and torch: nothing to keep, nothing made
+        assert folder is None and list(tmp_path.iterdir()) == []
+        return
+    assert folder == str(tmp_path / "jax-compilation") and (tmp_path / "jax-compilation").is_dir()
+    assert no_jax_cache.jax_compilation_cache_dir == folder
+    # Every program is kept, however quickly it compiled.
+    assert no_jax_cache.jax_persistent_cache_min_compile_time_secs == 0.0
+
+
+@pytest.mark.backend("jax")
+def test_without_a_cache_dir_the_cache_folder_comes_from_the_environment(tmp_path, no_jax_cache,
+                                                                         monkeypatch):
+    monkeypatch.setenv("KERAS_DEEPRNN_CACHE", str(tmp_path / "from_env"))
+    assert compilation.enable_persistent_cache() == str(tmp_path / "from_env" / "jax-compilation")
+
+
+@pytest.mark.backend("jax")
+def test_a_folder_chosen_for_jax_is_kept(tmp_path, no_jax_cache):
+    no_jax_cache.update("jax_compilation_cache_dir", str(tmp_path / "mine"))
+    assert compilation.enable_persistent_cache(tmp_path / "ours") == str(tmp_path / "mine")
+    assert no_jax_cache.jax_compilation_cache_dir == str(tmp_path / "mine")
+    assert not (tmp_path / "ours").exists()
+
+
+@pytest.mark.backend("jax")
+def test_the_switch_off_and_a_folder_that_cannot_be_made_leave_jax_as_it_was(tmp_path,
+                                                                             no_jax_cache,
+                                                                             monkeypatch):
+    monkeypatch.setenv(compilation.DISABLE_ENV, "0")
+    assert compilation.enable_persistent_cache(tmp_path) is None
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.delenv(compilation.DISABLE_ENV)
+    blocked = tmp_path / "a_file"
+    blocked.write_text("not a folder")  # the cache folder cannot be made inside it
+    assert compilation.enable_persistent_cache(blocked) is None
+    assert no_jax_cache.jax_compilation_cache_dir is None
+    assert no_jax_cache.jax_persistent_cache_min_compile_time_secs == 1.0
+
+
+@pytest.mark.backend("jax")
+def test_a_program_compiled_after_enabling_is_written_to_the_folder(tmp_path):
+    # In a fresh process: JAX sets its cache up once, at its first compile.
+    code = ("import sys, jax, jax.numpy as jnp\n"
+            "from keras_deeprnn import compilation\n"
+            "print(compilation.enable_persistent_cache(sys.argv[1]))\n"
+            "jax.jit(lambda x: jnp.sin(x) * 3.0)(jnp.ones(7)).block_until_ready()\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("JAX_COMPILATION_CACHE_DIR", compilation.DISABLE_ENV)}
+    env.update(KERAS_BACKEND="jax", PYTHONPATH=os.pathsep.join(
+        [str(ROOT), env.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300, check=True)
+    folder = tmp_path / "jax-compilation"
+    assert done.stdout.strip().endswith(str(folder))
+    assert [f for f in folder.iterdir() if f.name.endswith("-cache")]
