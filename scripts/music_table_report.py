@@ -241,16 +241,17 @@ def tally(summary):
         if column is None:
             continue
         for row in info["rows"]:
+            finished = bool(row.get("test_nll")) and row["complete"]
             if row.get("paper_nll") is not None:
                 name = f"{column} {row['model']}"
-                if not (row.get("test_nll") and row["complete"]):
+                if not finished:
                     open_.append(name)
                 elif row["gap"] <= 0:
                     met.append(f"{name}, {row['mean']:.3f} against {row['paper_nll']:.3f}")
                 else:
                     short.append(row["gap"])
             if row["best_of_collection"] and info["paper_best"] is not None:
-                if not (row.get("test_nll") and row["complete"]):
+                if not finished:
                     best_open.append(column)
                 elif row["mean"] <= info["paper_best"]:
                     best_met.append(f"{column}, {row['mean']:.3f} against "
@@ -264,8 +265,7 @@ def tally(summary):
              + (f" ({'; '.join(met)})" if met else "")]
     if short:
         parts.append(f"{len(short)} {'is' if len(short) == 1 else 'are'} above it, by "
-                     + (f"{short[0]:.3f}" if len(short) == 1
-                        else f"{min(short):.3f} to {max(short):.3f}"))
+                     f"{_spread(short)}")
     if open_:
         parts.append(f"{len(open_)} {'has' if len(open_) == 1 else 'have'} not finished every "
                      f"seed ({', '.join(open_)})")
@@ -275,13 +275,18 @@ def tally(summary):
         best = [f"at or below the paper's best on {len(best_met)} of its {sets} sets"
                 + (f" ({'; '.join(best_met)})" if best_met else "")]
         if best_short:
-            best.append(f"above it on {len(best_short)}, by "
-                        + (f"{best_short[0]:.3f}" if len(best_short) == 1
-                           else f"{min(best_short):.3f} to {max(best_short):.3f}"))
+            best.append(f"above it on {len(best_short)}, by {_spread(best_short)}")
         if best_open:
             best.append(f"not finished on {', '.join(best_open)}")
         text += f" The collection's best is {_series(best)}."
     return [text, ""]
+
+
+def _spread(gaps):
+    """`0.179`, or `0.055 to 1.011` for several."""
+    if len(gaps) == 1:
+        return f"{gaps[0]:.3f}"
+    return f"{min(gaps):.3f} to {max(gaps):.3f}"
 
 
 def _series(parts):
