@@ -79,9 +79,12 @@ def _keep_compiled_programs():
 
     from keras_deeprnn import compilation
 
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a user id without a name (some containers)
+        user = str(os.getuid()) if hasattr(os, "getuid") else "user"
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    folder = os.path.join(tempfile.gettempdir(), f"keras-deeprnn-tests-{getpass.getuser()}",
-                          worker)
+    folder = os.path.join(tempfile.gettempdir(), f"keras-deeprnn-tests-{user}", worker)
     return compilation.enable_persistent_cache(folder)
 
 
