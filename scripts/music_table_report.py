@@ -282,6 +282,11 @@ def tally(summary):
     return [text, ""]
 
 
+def _count(number, noun):
+    """`1 job`, `3 jobs`."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _spread(gaps):
     """`0.179`, or `0.055 to 1.011` for several."""
     if len(gaps) == 1:
@@ -307,9 +312,11 @@ def fill_readme(summary, path):
         raise ValueError(f"{path} lacks the markers {README_START!r} and {README_END!r}")
     pending = len(summary["pending"])
     left = summary.get("remaining")
-    hours = (f" (about {left['seconds'] / 3600 / 2:.0f} hours of training on its two workers, "
+    hours = (f" (about {_count(round(left['seconds'] / 3600 / 2), 'hour')} of training on its "
+             "two workers, "
              "at the pace of the finished jobs)" if left and left["seconds"] else "")
-    note = (f"{pending} jobs of the study are still to run{hours}; cells without a figure "
+    note = (f"{_count(pending, 'job')} of the study {'is' if pending == 1 else 'are'} still to "
+            f"run{hours}; cells without a figure "
             "have not run yet." if pending else "Every job of the study has run.")
     failed, blocked = summary.get("failed", []), summary.get("blocked", [])
     if failed:
@@ -333,7 +340,7 @@ def markdown(summary):
         lines += ["**Smoke run (`--quick`): tiny models, one or two epochs, 3 pieces per "
                   "split. The numbers mean nothing.**", ""]
     if summary["pending"]:
-        lines += [f"**Unfinished: {len(summary['pending'])} jobs still to run** (the study "
+        lines += [f"**Unfinished: {_count(len(summary['pending']), 'job')} still to run** (the study "
                   "resumes where it stopped; the list is at the end). Cells marked *not yet "
                   "run* have no figure yet.", ""]
     if summary.get("failed"):

@@ -213,7 +213,7 @@ def test_the_readme_gets_the_overview_between_its_markers_and_nothing_else(tmp_p
     assert text.startswith("# Title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
     assert "old table" not in text
     assert "| RNN | 8.550 ± 0.071 (seeds 0, 1 only) (8.338) |" in text
-    assert "1 jobs of the study are still to run" in text
+    assert "1 job of the study is still to run" in text
     assert "of its 1 cells in this table, 0 are at or below the paper's figure and 1 has " \
            "not finished every seed (JSB Chorales RNN)" in text
     report.fill_readme(summary, readme)
