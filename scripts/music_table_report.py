@@ -301,6 +301,9 @@ def _series(parts):
     return ", ".join(parts[:-1]) + ", and " + parts[-1]
 
 
+# The study was sized to run within a working day on its two workers.
+WORKING_DAY_HOURS = 8
+
 README_START = "<!-- music table: written by scripts/music_table.py --readme -->"
 README_END = "<!-- end of music table -->"
 
@@ -340,9 +343,9 @@ def markdown(summary):
         lines += ["**Smoke run (`--quick`): tiny models, one or two epochs, 3 pieces per "
                   "split. The numbers mean nothing.**", ""]
     if summary["pending"]:
-        lines += [f"**Unfinished: {_count(len(summary['pending']), 'job')} still to run** (the study "
-                  "resumes where it stopped; the list is at the end). Cells marked *not yet "
-                  "run* have no figure yet.", ""]
+        lines += [f"**Unfinished: {_count(len(summary['pending']), 'job')} still to run** "
+                  "(the study resumes where it stopped; the list is at the end). Cells marked "
+                  "*not yet run* have no figure yet.", ""]
     if summary.get("failed"):
         blocked = summary.get("blocked", [])
         lines += [f"**Failed: {len(summary['failed'])} jobs**"
@@ -416,7 +419,7 @@ def _budget(summary):
     budget = summary["budget"]
     hours = budget["seconds"] / 3600 / 2
     day = (", longer than the working day the study was sized for"
-           if not summary["pending"] and hours > 8 else "")
+           if not summary["pending"] and hours > WORKING_DAY_HOURS else "")
     return (f"{budget['searches']} searches ({budget['trials']} trials) and "
             f"{budget['finals']} final runs, {budget['seconds'] / 60:.1f} minutes of training "
             "in all (the sum of every trial's and run's fit time, kept in the job records, so "
@@ -445,7 +448,7 @@ def _outlook(summary):
             "hours for the whole study, counting fit time only (compiling, scoring and "
             "evaluation add to it)."
             + (" That is longer than the working day the study was sized for." if
-               (spent + hours) / 2 > 8 else "")
+               (spent + hours) / 2 > WORKING_DAY_HOURS else "")
             + " Left per data set, in hours of training: "
             + ", ".join(f"{name} {seconds / 3600:.1f}"
                         for name, seconds in left["by_dataset"].items() if seconds) + "."
