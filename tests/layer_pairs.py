@@ -63,4 +63,6 @@ def assert_same(reference, fast, x, training, **call):
     np.testing.assert_allclose(value, ref_value, rtol=2e-5, atol=2e-5)
     assert len(grads) == len(ref_grads) > 0
     for g, want, v in zip(grads, ref_grads, fast.trainable_variables):
-        np.testing.assert_allclose(g, want, atol=5e-5, err_msg=v.path)
+        # float32 sums over every step: gradients near 30 differ in the
+        # sixth digit between two correct orders of summation.
+        np.testing.assert_allclose(g, want, rtol=1e-5, atol=5e-5, err_msg=v.path)
