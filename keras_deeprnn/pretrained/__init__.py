@@ -4,7 +4,7 @@
 | --- | --- | --- | --- |
 | `"jsb"` | the music table's best on JSB Chorales (an LSTM, 200 units) | the paper's `JSB_Chorales.mat` | in `jsb/record.json` |
 | `"nottingham"` | the music table's best on Nottingham (a DOT(S)-RNN, 200 units) | the paper's `Nottingham.mat` | in `nottingham/record.json` |
-| `"musedata"` | the music table's best on MuseData so far (a DOT(S)-RNN, 200 units) | the paper's `MuseData.mat` | in `musedata/record.json` |
+| `"musedata"` | the music table's best on MuseData (a DOT(S)-RNN, 200 units) | the paper's `MuseData.mat` | in `musedata/record.json` |
 | `"piano_midi"` | the music table's best on Piano-midi.de (a DOT(S)-RNN, 200 units) | the data set's `Piano_midi.mat` | in `piano_midi/record.json` |
 | `"bach"` | DOT(S)-RNN, 64 units | the built-in `jsb_chorales` (music21's Bach chorales) | in `bach/record.json` |
 
