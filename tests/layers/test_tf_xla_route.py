@@ -123,7 +123,8 @@ def test_compiled_deep_rnn_equals_keras_rnn(make, training, rng):
         np.testing.assert_allclose(g, w, atol=2e-5)
     assert len(got_grads) == len(want_grads) > 0
     for g, w, v in zip(got_grads, want_grads, fast.trainable_variables):
-        np.testing.assert_allclose(g, w, atol=5e-5, err_msg=v.path)
+        # relative too: large gradients differ in the sixth digit between summation orders
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=5e-5, err_msg=v.path)
 
 
 def _deep_transition():
