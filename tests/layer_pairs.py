@@ -61,8 +61,13 @@ def assert_same(reference, fast, x, training, **call):
     value, grads = value_and_grads(lambda: loss(fast), fast.trainable_variables)
     ref_value, ref_grads = value_and_grads(lambda: loss(reference), reference.trainable_variables)
     np.testing.assert_allclose(value, ref_value, rtol=2e-5, atol=2e-5)
-    assert len(grads) == len(ref_grads) > 0
-    for g, want, v in zip(grads, ref_grads, fast.trainable_variables):
+    assert_same_gradients(grads, ref_grads, fast.trainable_variables)
+
+
+def assert_same_gradients(grads, want, variables):
+    """Each weight's gradient equal to the reference's, named by the weight's path."""
+    assert len(grads) == len(want) > 0
+    for g, w, v in zip(grads, want, variables):
         # float32 sums over every step: gradients near 30 differ in the
         # sixth digit between two correct orders of summation.
-        np.testing.assert_allclose(g, want, rtol=1e-5, atol=5e-5, err_msg=v.path)
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=5e-5, err_msg=v.path)
