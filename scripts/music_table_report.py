@@ -301,8 +301,16 @@ def _series(parts):
     return ", ".join(parts[:-1]) + ", and " + parts[-1]
 
 
-# The study was sized to run within a working day on its two workers.
+# The study runs on two workers and was sized to finish within a working
+# day on them.
+WORKERS = 2
 WORKING_DAY_HOURS = 8
+
+
+def _worker_hours(seconds):
+    """Hours on the study's workers for `seconds` of fit time, shared between them."""
+    return seconds / 3600 / WORKERS
+
 
 README_START = "<!-- music table: written by scripts/music_table.py --readme -->"
 README_END = "<!-- end of music table -->"
@@ -315,8 +323,8 @@ def fill_readme(summary, path):
         raise ValueError(f"{path} lacks the markers {README_START!r} and {README_END!r}")
     pending = len(summary["pending"])
     left = summary.get("remaining")
-    hours = (f" (about {_count(round(left['seconds'] / 3600 / 2), 'hour')} of training on its "
-             "two workers, "
+    hours = (f" (about {_count(round(_worker_hours(left['seconds'])), 'hour')} of training "
+             "on its two workers, "
              "at the pace of the finished jobs)" if left and left["seconds"] else "")
     note = (f"{_count(pending, 'job')} of the study {'is' if pending == 1 else 'are'} still to "
             f"run{hours}; cells without a figure "
@@ -417,7 +425,7 @@ def _failures(summary):
 def _budget(summary):
     """The training the records hold, in minutes and in hours on the two workers."""
     budget = summary["budget"]
-    hours = budget["seconds"] / 3600 / 2
+    hours = _worker_hours(budget["seconds"])
     day = (", longer than the working day the study was sized for"
            if not summary["pending"] and hours > WORKING_DAY_HOURS else "")
     return (f"{budget['searches']} searches ({budget['trials']} trials) and "
@@ -438,17 +446,19 @@ def _outlook(summary):
     left = summary.get("remaining")
     if not summary["pending"] or not left:
         return []
-    hours, spent = left["seconds"] / 3600, summary["budget"]["seconds"] / 3600
+    hours = left["seconds"] / 3600
+    whole = _worker_hours(left["seconds"] + summary["budget"]["seconds"])
     unknown = left["jobs"] - left["estimated"]
     return [f"Still to run: {left['jobs']} jobs, about {hours:.1f} hours of training at the "
             "pace of the finished jobs (each job timed by the finished jobs of the same model "
             "on its data set, else on the data sets with the same schedule scaled by their "
             "training frames), so about "
-            f"{hours / 2:.1f} hours on the two workers, and about {(spent + hours) / 2:.1f} "
+            f"{_worker_hours(left['seconds']):.1f} hours on the two workers, and about "
+            f"{whole:.1f} "
             "hours for the whole study, counting fit time only (compiling, scoring and "
             "evaluation add to it)."
             + (" That is longer than the working day the study was sized for." if
-               (spent + hours) / 2 > WORKING_DAY_HOURS else "")
+               whole > WORKING_DAY_HOURS else "")
             + " Left per data set, in hours of training: "
             + ", ".join(f"{name} {seconds / 3600:.1f}"
                         for name, seconds in left["by_dataset"].items() if seconds) + "."
